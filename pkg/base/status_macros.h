@@ -16,6 +16,7 @@
   } while (0)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); returns its status on error, else moves the value into `lhs`.
+// Expands to several statements: use it inside braces, never as the body of an unbraced if.
 #define ASSIGN_OR_RETURN(lhs, rexpr) \
   SIGSHIM_ASSIGN_OR_RETURN_IMPL_(SIGSHIM_CONCAT_(sigshim_statusor_, __LINE__), lhs, rexpr)
 

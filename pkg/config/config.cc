@@ -1,0 +1,358 @@
+#include "pkg/config/config.h"
+
+#include <exception>
+#include <set>
+#include <sstream>
+#include <toml.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
+#include "pkg/base/file.h"
+#include "pkg/base/status_macros.h"
+
+namespace sigshim::config {
+namespace {
+
+constexpr size_t kMaxConfigBytes = 4 << 20;
+constexpr size_t kMaxKeyFileBytes = 64 << 10;
+
+using Table = toml::value;  // Always a table where used.
+
+std::string Where(const toml::value& v, absl::string_view fallback_file) {
+  const toml::source_location loc = v.location();
+  const std::string& file = loc.file_name().empty() || loc.file_name() == "unknown file"
+                                ? std::string(fallback_file)
+                                : loc.file_name();
+  if (loc.line() == 0) return file;
+  return absl::StrCat(file, ":", loc.line());
+}
+
+absl::string_view TypeName(const toml::value& v) {
+  switch (v.type()) {
+    case toml::value_t::boolean:
+      return "a boolean";
+    case toml::value_t::integer:
+      return "an integer";
+    case toml::value_t::floating:
+      return "a float";
+    case toml::value_t::string:
+      return "a string";
+    case toml::value_t::array:
+      return "an array";
+    case toml::value_t::table:
+      return "a table";
+    case toml::value_t::empty:
+      return "empty";
+    default:
+      return "a date/time";
+  }
+}
+
+// Builds errors that name the file and line of the offending value.
+class Reader {
+ public:
+  explicit Reader(std::string path) : path_(std::move(path)) {}
+
+  absl::Status Error(const toml::value& at, absl::string_view message) const {
+    return absl::InvalidArgumentError(absl::StrCat(Where(at, path_), ": ", message));
+  }
+
+  // Fails on any key of `table` (named `section`) not in `allowed`.
+  absl::Status CheckKeys(const Table& table, absl::string_view section,
+                         std::initializer_list<absl::string_view> allowed) const {
+    for (const auto& [key, value] : table.as_table()) {
+      bool known = false;
+      for (absl::string_view a : allowed) known = known || a == key;
+      if (!known) {
+        return Error(value, absl::StrCat("unknown key \"", key, "\" in ", section, " (known keys: ",
+                                         absl::StrJoin(allowed, ", "), ")"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> String(const toml::value& v, absl::string_view name) const {
+    if (!v.is_string()) return Error(v, absl::StrCat(name, " must be a string, not ", TypeName(v)));
+    return v.as_string().str;
+  }
+
+  absl::StatusOr<std::string> NonEmptyString(const toml::value& v, absl::string_view name) const {
+    ASSIGN_OR_RETURN(std::string s, String(v, name));
+    if (s.empty()) return Error(v, absl::StrCat(name, " must not be empty"));
+    return s;
+  }
+
+  absl::StatusOr<std::vector<std::string>> StringList(const toml::value& v, absl::string_view name) const {
+    if (!v.is_array()) return Error(v, absl::StrCat(name, " must be an array of strings, not ", TypeName(v)));
+    std::vector<std::string> out;
+    for (const toml::value& item : v.as_array()) {
+      ASSIGN_OR_RETURN(std::string s, NonEmptyString(item, absl::StrCat("each entry of ", name)));
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  absl::StatusOr<absl::Duration> Duration(const toml::value& v, absl::string_view name) const {
+    ASSIGN_OR_RETURN(std::string s, String(v, name));
+    absl::Duration d;
+    if (!absl::ParseDuration(s, &d) || d < absl::ZeroDuration()) {
+      return Error(v, absl::StrCat(name, " = \"", s,
+                                   "\" is not a duration (examples: \"500ms\", \"10s\", \"2m\")"));
+    }
+    return d;
+  }
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string ResolveRelative(const std::string& config_path, const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  const size_t slash = config_path.find_last_of('/');
+  if (slash == std::string::npos) return path;
+  return absl::StrCat(config_path.substr(0, slash + 1), path);
+}
+
+absl::Status ParseServer(const Reader& r, const Table& t, ServerConfig& out) {
+  RETURN_IF_ERROR(r.CheckKeys(t, "[server]",
+                              {"listen", "socket_mode", "runtime_endpoint", "state_dir", "shutdown_grace"}));
+  for (const auto& [key, v] : t.as_table()) {
+    if (key == "listen") {
+      ASSIGN_OR_RETURN(out.listen, r.NonEmptyString(v, "server.listen"));
+    } else if (key == "runtime_endpoint") {
+      ASSIGN_OR_RETURN(out.runtime_endpoint, r.NonEmptyString(v, "server.runtime_endpoint"));
+    } else if (key == "state_dir") {
+      ASSIGN_OR_RETURN(out.state_dir, r.NonEmptyString(v, "server.state_dir"));
+    } else if (key == "shutdown_grace") {
+      ASSIGN_OR_RETURN(out.shutdown_grace, r.Duration(v, "server.shutdown_grace"));
+    } else if (key == "socket_mode") {
+      if (!v.is_integer() || v.as_integer() < 0 || v.as_integer() > 0777) {
+        return r.Error(v, "server.socket_mode must be an integer permission mode such as 0o660");
+      }
+      out.socket_mode = static_cast<int>(v.as_integer());
+    }
+  }
+  for (const std::string* p : {&out.listen, &out.runtime_endpoint, &out.state_dir}) {
+    if ((*p)[0] != '/') {
+      return r.Error(t, absl::StrCat("[server] paths must be absolute, got \"", *p, "\""));
+    }
+  }
+  if (out.listen == out.runtime_endpoint) {
+    return r.Error(t, "server.listen and server.runtime_endpoint are the same socket");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseLog(const Reader& r, const Table& t, LogConfig& out) {
+  RETURN_IF_ERROR(r.CheckKeys(t, "[log]", {"level"}));
+  if (t.contains("level")) {
+    const toml::value& v = t.at("level");
+    ASSIGN_OR_RETURN(std::string s, r.String(v, "log.level"));
+    absl::StatusOr<log::Level> level = log::ParseLevel(s);
+    if (!level.ok()) return r.Error(v, level.status().message());
+    out.level = *level;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseEnforcement(const Reader& r, const Table& t, EnforcementConfig& out) {
+  RETURN_IF_ERROR(r.CheckKeys(t, "[enforcement]", {"mode", "unmatched"}));
+  if (t.contains("mode")) {
+    const toml::value& v = t.at("mode");
+    ASSIGN_OR_RETURN(std::string s, r.String(v, "enforcement.mode"));
+    if (s == "enforce") {
+      out.mode = Mode::kEnforce;
+    } else if (s == "audit") {
+      out.mode = Mode::kAudit;
+    } else {
+      return r.Error(v, absl::StrCat("enforcement.mode = \"", s, "\": expected \"enforce\" or \"audit\""));
+    }
+  }
+  if (t.contains("unmatched")) {
+    const toml::value& v = t.at("unmatched");
+    ASSIGN_OR_RETURN(std::string s, r.String(v, "enforcement.unmatched"));
+    if (s == "deny") {
+      out.unmatched = Unmatched::kDeny;
+    } else if (s == "allow") {
+      out.unmatched = Unmatched::kAllow;
+    } else {
+      return r.Error(v, absl::StrCat("enforcement.unmatched = \"", s, "\": expected \"deny\" or \"allow\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseRegistry(const Reader& r, const Table& t, RegistryConfig& out) {
+  RETURN_IF_ERROR(r.CheckKeys(t, "[registry]", {"insecure", "timeout", "ca_file"}));
+  if (t.contains("insecure")) {
+    ASSIGN_OR_RETURN(out.insecure, r.StringList(t.at("insecure"), "registry.insecure"));
+  }
+  if (t.contains("timeout")) {
+    ASSIGN_OR_RETURN(out.timeout, r.Duration(t.at("timeout"), "registry.timeout"));
+    if (out.timeout <= absl::ZeroDuration()) return r.Error(t.at("timeout"), "registry.timeout must be positive");
+  }
+  if (t.contains("ca_file")) {
+    ASSIGN_OR_RETURN(out.ca_file, r.String(t.at("ca_file"), "registry.ca_file"));
+    if (!out.ca_file.empty()) out.ca_file = ResolveRelative(r.path(), out.ca_file);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<KeyConfig> ParseKey(const Reader& r, const Table& t) {
+  RETURN_IF_ERROR(r.CheckKeys(t, "[[keys]]", {"name", "path", "data"}));
+  KeyConfig key;
+  key.origin = Where(t, r.path());
+  if (!t.contains("name")) return r.Error(t, "[[keys]] entry has no name");
+  ASSIGN_OR_RETURN(key.name, r.NonEmptyString(t.at("name"), "keys.name"));
+  const bool has_path = t.contains("path");
+  const bool has_data = t.contains("data");
+  if (has_path == has_data) {
+    return r.Error(t, absl::StrCat("key \"", key.name, "\" needs exactly one of path or data"));
+  }
+  if (has_path) {
+    ASSIGN_OR_RETURN(std::string path, r.NonEmptyString(t.at("path"), "keys.path"));
+    key.source = ResolveRelative(r.path(), path);
+    absl::StatusOr<std::string> pem = ReadFile(key.source, kMaxKeyFileBytes);
+    if (!pem.ok()) {
+      return r.Error(t.at("path"), absl::StrCat("key \"", key.name, "\": ", pem.status().message()));
+    }
+    key.pem = *std::move(pem);
+  } else {
+    ASSIGN_OR_RETURN(key.pem, r.NonEmptyString(t.at("data"), "keys.data"));
+    key.source = "inline";
+  }
+  return key;
+}
+
+absl::StatusOr<PolicyConfig> ParsePolicy(const Reader& r, const Table& t) {
+  RETURN_IF_ERROR(r.CheckKeys(t, "[[policy]]", {"name", "images", "require"}));
+  PolicyConfig policy;
+  policy.origin = Where(t, r.path());
+  if (!t.contains("name")) return r.Error(t, "[[policy]] entry has no name");
+  ASSIGN_OR_RETURN(policy.name, r.NonEmptyString(t.at("name"), "policy.name"));
+  for (absl::string_view field : {"images", "require"}) {
+    if (!t.contains(std::string(field))) {
+      return r.Error(t, absl::StrCat("policy \"", policy.name, "\" has no ", field));
+    }
+  }
+  ASSIGN_OR_RETURN(policy.images, r.StringList(t.at("images"), "policy.images"));
+  ASSIGN_OR_RETURN(policy.require, r.StringList(t.at("require"), "policy.require"));
+  if (policy.images.empty()) return r.Error(t.at("images"), absl::StrCat("policy \"", policy.name, "\" lists no images"));
+  if (policy.require.empty()) {
+    return r.Error(t.at("require"), absl::StrCat("policy \"", policy.name, "\" requires no key"));
+  }
+  return policy;
+}
+
+template <typename Fn>
+absl::Status ForEachTableInArray(const Reader& r, const toml::value& v, absl::string_view name, Fn fn) {
+  if (!v.is_array()) return r.Error(v, absl::StrCat(name, " must be an array of tables ([[", name, "]])"));
+  for (const toml::value& item : v.as_array()) {
+    if (!item.is_table()) return r.Error(item, absl::StrCat("each ", name, " entry must be a table"));
+    RETURN_IF_ERROR(fn(item));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseRoot(const Reader& r, const toml::value& root, Config& cfg) {
+  RETURN_IF_ERROR(r.CheckKeys(root, "the top level",
+                              {"server", "log", "enforcement", "registry", "keys", "policy"}));
+  for (const auto& [key, v] : root.as_table()) {
+    if (key == "keys") {
+      RETURN_IF_ERROR(ForEachTableInArray(r, v, "keys", [&](const toml::value& t) -> absl::Status {
+        ASSIGN_OR_RETURN(KeyConfig k, ParseKey(r, t));
+        for (const KeyConfig& other : cfg.keys) {
+          if (other.name == k.name) {
+            return r.Error(t, absl::StrCat("key name \"", k.name, "\" is already used at ", other.origin));
+          }
+        }
+        cfg.keys.push_back(std::move(k));
+        return absl::OkStatus();
+      }));
+      continue;
+    }
+    if (key == "policy") {
+      RETURN_IF_ERROR(ForEachTableInArray(r, v, "policy", [&](const toml::value& t) -> absl::Status {
+        ASSIGN_OR_RETURN(PolicyConfig p, ParsePolicy(r, t));
+        for (const PolicyConfig& other : cfg.policies) {
+          if (other.name == p.name) {
+            return r.Error(t, absl::StrCat("policy name \"", p.name, "\" is already used at ", other.origin));
+          }
+        }
+        cfg.policies.push_back(std::move(p));
+        return absl::OkStatus();
+      }));
+      continue;
+    }
+    if (!v.is_table()) return r.Error(v, absl::StrCat("[", key, "] must be a table"));
+    if (key == "server") RETURN_IF_ERROR(ParseServer(r, v, cfg.server));
+    if (key == "log") RETURN_IF_ERROR(ParseLog(r, v, cfg.log));
+    if (key == "enforcement") RETURN_IF_ERROR(ParseEnforcement(r, v, cfg.enforcement));
+    if (key == "registry") RETURN_IF_ERROR(ParseRegistry(r, v, cfg.registry));
+  }
+  // Keys named by policies must exist; policies themselves are compiled by pkg/policy.
+  for (const PolicyConfig& p : cfg.policies) {
+    for (const std::string& name : p.require) {
+      bool found = false;
+      for (const KeyConfig& k : cfg.keys) found = found || k.name == name;
+      if (!found) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(p.origin, ": policy \"", p.name, "\" requires key \"", name,
+                         "\", which no [[keys]] entry defines"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Turns toml11's multi-line syntax report into "<file>:<line>: <what> (<toml11's report>)".
+std::string TomlSyntaxError(absl::string_view path, absl::string_view report) {
+  std::string line = "?";
+  for (absl::string_view row : absl::StrSplit(report, '\n')) {
+    // Source rows look like " 12 | text"; the first one is where the error is.
+    absl::string_view t = absl::StripLeadingAsciiWhitespace(row);
+    const size_t bar = t.find(" |");
+    if (bar != absl::string_view::npos && bar > 0 &&
+        t.substr(0, bar).find_first_not_of("0123456789") == absl::string_view::npos) {
+      line = std::string(t.substr(0, bar));
+      break;
+    }
+  }
+  absl::string_view first = report.substr(0, report.find('\n'));
+  absl::ConsumePrefix(&first, "[error] ");
+  return absl::StrCat(path, ":", line, ": not valid TOML: ", first, "\n", report);
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const Config>> ParseConfig(absl::string_view text, absl::string_view path) {
+  auto cfg = std::make_shared<Config>();
+  cfg->path = std::string(path);
+  toml::value root;
+  try {
+    std::istringstream in{std::string(text)};
+    root = toml::parse(in, cfg->path);
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(TomlSyntaxError(path, e.what()));
+  }
+  Reader reader(cfg->path);
+  try {
+    RETURN_IF_ERROR(ParseRoot(reader, root, *cfg));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", e.what()));
+  }
+  return std::shared_ptr<const Config>(std::move(cfg));
+}
+
+absl::StatusOr<std::shared_ptr<const Config>> LoadConfig(absl::string_view path) {
+  absl::StatusOr<std::string> text = ReadFile(path, kMaxConfigBytes);
+  if (!text.ok()) return text.status();
+  return ParseConfig(*text, path);
+}
+
+}  // namespace sigshim::config

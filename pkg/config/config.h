@@ -1,0 +1,109 @@
+// The node configuration: TOML (see config/config.toml for every key, its default and unit)
+// parsed once into a validated, immutable Config.
+//
+// Parsing is strict: an unknown key, a value of the wrong type or an out-of-range value is an
+// error whose message starts with "<file>:<line>: " and names the key. The daemon never serves
+// with a configuration it did not fully understand. Checks that need other packages (key
+// material, policy globs) happen where those packages build their objects from this Config, and
+// report the same "<file>:<line>" through the `origin` fields.
+#ifndef SIGSHIM_PKG_CONFIG_CONFIG_H_
+#define SIGSHIM_PKG_CONFIG_CONFIG_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "pkg/base/log.h"
+
+namespace sigshim::config {
+
+// [server]: where sigshim listens and where the runtime is.
+struct ServerConfig {
+  // Unix socket kubelet connects to (--container-runtime-endpoint). Default /run/sigshim/cri.sock.
+  std::string listen = "/run/sigshim/cri.sock";
+  // Permission bits of the listen socket. Default 0660.
+  int socket_mode = 0660;
+  // Unix socket of the container runtime. Default /run/containerd/containerd.sock.
+  std::string runtime_endpoint = "/run/containerd/containerd.sock";
+  // Folder for the verdict store. Default /var/lib/sigshim.
+  std::string state_dir = "/var/lib/sigshim";
+  // How long SIGTERM waits for in-flight calls before cancelling them. Default 10s.
+  absl::Duration shutdown_grace = absl::Seconds(10);
+};
+
+// [log]
+struct LogConfig {
+  // Lowest level written to stderr. Default info; debug adds one line per CRI call.
+  log::Level level = log::Level::kInfo;
+};
+
+enum class Mode { kEnforce, kAudit };
+enum class Unmatched { kDeny, kAllow };
+
+// [enforcement]
+struct EnforcementConfig {
+  // enforce: refuse what fails; audit: log and count refusals but allow. Default enforce.
+  Mode mode = Mode::kEnforce;
+  // What happens to images that match no [[policy]]. Default deny.
+  Unmatched unmatched = Unmatched::kDeny;
+};
+
+// [registry]: how registries are reached.
+struct RegistryConfig {
+  // Registries (host or host:port) reached over plain HTTP instead of HTTPS. Default none.
+  std::vector<std::string> insecure;
+  // Limit for one registry request, connection included. Default 30s.
+  absl::Duration timeout = absl::Seconds(30);
+  // PEM bundle of extra CAs; empty means the system CAs only. Default "".
+  std::string ca_file;
+};
+
+// [[keys]]: a trusted signing identity.
+struct KeyConfig {
+  // Unique name that [[policy]] require lists refer to. Required.
+  std::string name;
+  // PEM SubjectPublicKeyInfo text, read from `path` or given inline as `data`.
+  std::string pem;
+  // Where the PEM came from: the key file's path, or "inline".
+  std::string source;
+  // "<config file>:<line>" of this entry, for error messages.
+  std::string origin;
+};
+
+// [[policy]]: which identities an image must be signed by.
+struct PolicyConfig {
+  // Unique name, reported with every decision. Required.
+  std::string name;
+  // Globs over the normalised reference ("*" stays in one path segment, "**" crosses them). Required, non-empty.
+  std::vector<std::string> images;
+  // Names of [[keys]]; a signature by any one suffices. Required, non-empty, each must exist.
+  std::vector<std::string> require;
+  // "<config file>:<line>" of this entry, for error messages.
+  std::string origin;
+};
+
+struct Config {
+  // The file this was read from.
+  std::string path;
+  ServerConfig server;
+  LogConfig log;
+  EnforcementConfig enforcement;
+  RegistryConfig registry;
+  std::vector<KeyConfig> keys;
+  std::vector<PolicyConfig> policies;
+};
+
+// Reads and validates the TOML file at `path`. Key files named by [[keys]] path are read here
+// (relative paths are resolved against the config file's folder). InvalidArgument (or NotFound
+// for a missing file) with "<file>:<line>: …" on any problem. Thread-safe.
+absl::StatusOr<std::shared_ptr<const Config>> LoadConfig(absl::string_view path);
+
+// Parses `text` as if it had been read from `path` (used for messages and relative key paths).
+absl::StatusOr<std::shared_ptr<const Config>> ParseConfig(absl::string_view text, absl::string_view path);
+
+}  // namespace sigshim::config
+
+#endif  // SIGSHIM_PKG_CONFIG_CONFIG_H_

@@ -1,0 +1,162 @@
+#include "pkg/config/config.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pkg/base/file.h"
+
+namespace sigshim::config {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kPem[] =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n"
+    "-----END PUBLIC KEY-----\n";
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sigshim-config-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ASSERT_TRUE(WriteFileAtomic(dir_ + "/release.pub", kPem).ok());
+  }
+  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+
+  absl::StatusOr<std::shared_ptr<const Config>> Parse(const std::string& text) {
+    return ParseConfig(text, dir_ + "/config.toml");
+  }
+
+  std::string dir_;
+};
+
+TEST_F(ConfigTest, EmptyFileGivesDocumentedDefaults) {
+  auto cfg = Parse("");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ((*cfg)->server.listen, "/run/sigshim/cri.sock");
+  EXPECT_EQ((*cfg)->server.runtime_endpoint, "/run/containerd/containerd.sock");
+  EXPECT_EQ((*cfg)->server.state_dir, "/var/lib/sigshim");
+  EXPECT_EQ((*cfg)->server.socket_mode, 0660);
+  EXPECT_EQ((*cfg)->enforcement.mode, Mode::kEnforce);
+  EXPECT_EQ((*cfg)->enforcement.unmatched, Unmatched::kDeny);
+  EXPECT_EQ((*cfg)->log.level, log::Level::kInfo);
+}
+
+TEST_F(ConfigTest, ReadsTheContractExample) {
+  auto cfg = Parse(R"(
+[server]
+listen = "/tmp/x/cri.sock"
+runtime_endpoint = "/tmp/x/containerd.sock"
+state_dir = "/tmp/x/state"
+socket_mode = 0o600
+shutdown_grace = "3s"
+
+[log]
+level = "debug"
+
+[enforcement]
+mode = "audit"
+unmatched = "allow"
+
+[registry]
+insecure = ["127.0.0.1:5000"]
+timeout = "5s"
+
+[[keys]]
+name = "release"
+path = "release.pub"
+
+[[keys]]
+name = "inline"
+data = """-----BEGIN PUBLIC KEY-----
+abc
+-----END PUBLIC KEY-----"""
+
+[[policy]]
+name = "prod"
+images = ["registry.example.com/prod/**"]
+require = ["release", "inline"]
+)");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  const Config& c = **cfg;
+  EXPECT_EQ(c.server.listen, "/tmp/x/cri.sock");
+  EXPECT_EQ(c.server.socket_mode, 0600);
+  EXPECT_EQ(c.server.shutdown_grace, absl::Seconds(3));
+  EXPECT_EQ(c.log.level, log::Level::kDebug);
+  EXPECT_EQ(c.enforcement.mode, Mode::kAudit);
+  EXPECT_EQ(c.enforcement.unmatched, Unmatched::kAllow);
+  EXPECT_THAT(c.registry.insecure, ::testing::ElementsAre("127.0.0.1:5000"));
+  ASSERT_EQ(c.keys.size(), 2u);
+  EXPECT_EQ(c.keys[0].pem, kPem);
+  EXPECT_EQ(c.keys[0].source, dir_ + "/release.pub");
+  EXPECT_EQ(c.keys[1].source, "inline");
+  ASSERT_EQ(c.policies.size(), 1u);
+  EXPECT_EQ(c.policies[0].name, "prod");
+  EXPECT_THAT(c.policies[0].origin, HasSubstr("config.toml:30"));
+}
+
+struct BadCase {
+  const char* name;
+  const char* text;
+  const char* message;  // Expected in the error, after "config.toml:<line>".
+};
+
+class ConfigRejects : public ConfigTest, public ::testing::WithParamInterface<BadCase> {};
+
+TEST_P(ConfigRejects, NamingFileLineAndProblem) {
+  auto cfg = Parse(GetParam().text);
+  ASSERT_FALSE(cfg.ok()) << GetParam().name;
+  EXPECT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(cfg.status().message()), HasSubstr("config.toml:"));
+  EXPECT_THAT(std::string(cfg.status().message()), HasSubstr(GetParam().message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BadConfigs, ConfigRejects,
+    ::testing::Values(
+        BadCase{"unknown top-level", "[sever]\nlisten = \"/a\"\n", "config.toml:1: unknown key \"sever\""},
+        BadCase{"unknown server key", "[server]\nlisen = \"/a\"\n", "config.toml:2: unknown key \"lisen\""},
+        BadCase{"wrong type", "[server]\n\nlisten = 5\n", "config.toml:3: server.listen must be a string"},
+        BadCase{"relative path", "[server]\nlisten = \"cri.sock\"\n", "paths must be absolute"},
+        BadCase{"same sockets", "[server]\nlisten = \"/a\"\nruntime_endpoint = \"/a\"\n", "same socket"},
+        BadCase{"bad mode", "[enforcement]\nmode = \"enforcing\"\n", "config.toml:2: enforcement.mode"},
+        BadCase{"bad unmatched", "[enforcement]\nunmatched = 1\n", "must be a string"},
+        BadCase{"bad level", "[log]\nlevel = \"loud\"\n", "unknown log level"},
+        BadCase{"bad duration", "[server]\nshutdown_grace = \"soon\"\n", "is not a duration"},
+        BadCase{"syntax", "[server]\nlisten = \n", "config.toml:2: not valid TOML"},
+        BadCase{"missing key file", "[[keys]]\nname = \"k\"\npath = \"nope.pub\"\n", "nope.pub"},
+        BadCase{"key without name", "[[keys]]\npath = \"release.pub\"\n", "has no name"},
+        BadCase{"key with both", "[[keys]]\nname = \"k\"\npath = \"release.pub\"\ndata = \"x\"\n",
+                "exactly one of path or data"},
+        BadCase{"duplicate key", "[[keys]]\nname = \"k\"\ndata = \"x\"\n[[keys]]\nname = \"k\"\ndata = \"y\"\n",
+                "already used at"},
+        BadCase{"unknown key field", "[[keys]]\nname = \"k\"\ndata = \"x\"\nkind = \"ecdsa\"\n", "unknown key \"kind\""},
+        BadCase{"policy unknown key", "[[policy]]\nname = \"p\"\nimages = [\"a/**\"]\nrequire = [\"nobody\"]\n",
+                "requires key \"nobody\""},
+        BadCase{"policy no images", "[[keys]]\nname = \"k\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nrequire = [\"k\"]\n",
+                "has no images"},
+        BadCase{"policy empty require",
+                "[[policy]]\nname = \"p\"\nimages = [\"a\"]\nrequire = []\n", "requires no key"},
+        BadCase{"policy as table", "[policy]\nname = \"p\"\n", "array of tables"}),
+    [](const ::testing::TestParamInfo<BadCase>& info) {
+      std::string n = info.param.name;
+      for (char& c : n) {
+        if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+      }
+      return n;
+    });
+
+TEST_F(ConfigTest, LoadConfigReportsMissingFile) {
+  auto cfg = LoadConfig(dir_ + "/absent.toml");
+  EXPECT_EQ(cfg.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(cfg.status().message()), HasSubstr("absent.toml"));
+}
+
+}  // namespace
+}  // namespace sigshim::config
