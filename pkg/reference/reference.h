@@ -1,0 +1,60 @@
+// Image references ("busybox", "registry.example.com:5000/team/app:v1@sha256:…") parsed and
+// normalised the way docker and containerd do, so that a policy glob, a verdict and a pull all
+// talk about the same name.
+#ifndef SIGSHIM_PKG_REFERENCE_REFERENCE_H_
+#define SIGSHIM_PKG_REFERENCE_REFERENCE_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace sigshim::reference {
+
+// The domain of Docker Hub after normalisation ("index.docker.io" is rewritten to it).
+inline constexpr absl::string_view kDockerHubDomain = "docker.io";
+
+// The tag WithDefaultTag() adds.
+inline constexpr absl::string_view kDefaultTag = "latest";
+
+// The longest repository name (domain + "/" + path) accepted, as in docker.
+inline constexpr size_t kMaxNameLength = 255;
+
+// The longest tag accepted, as in docker.
+inline constexpr size_t kMaxTagLength = 128;
+
+// A parsed, normalised image reference. A value type; every field is validated by Parse, and
+// code that builds one by hand is responsible for keeping it valid.
+struct Reference {
+  std::string domain;  // "docker.io", "registry.example.com:5000", "localhost", "[::1]:5000"
+  std::string path;    // "library/busybox": lowercase components separated by '/'
+  std::string tag;     // "" when absent
+  std::string digest;  // "" when absent, else "sha256:<64 lowercase hex>"
+
+  // Returns domain + "/" + path, e.g. "docker.io/library/busybox".
+  std::string Repository() const;
+
+  // Returns the full normalised form: Repository() + (":" + tag if any) + ("@" + digest if any).
+  std::string String() const;
+
+  // Returns a copy with tag "latest" when both tag and digest are empty; otherwise an unchanged copy.
+  Reference WithDefaultTag() const;
+
+  // Returns a copy whose digest is `digest` (the tag is kept); the caller guarantees `digest`
+  // passed ValidateDigest.
+  Reference WithDigest(absl::string_view digest) const;
+
+  friend bool operator==(const Reference&, const Reference&) = default;
+};
+
+// Parses `text` and normalises it like docker's ParseNormalizedNamed: a name without a domain
+// gets "docker.io", a single-component Docker Hub name gets "library/", "index.docker.io"
+// becomes "docker.io". The first component is taken as a domain only when it contains '.' or ':',
+// is "localhost", or has an uppercase letter. No default tag is added (see WithDefaultTag).
+// Only sha256 digests are accepted. Any invalid input is InvalidArgument with a message that
+// quotes the input and says what is wrong with it.
+absl::StatusOr<Reference> Parse(absl::string_view text);
+
+}  // namespace sigshim::reference
+
+#endif  // SIGSHIM_PKG_REFERENCE_REFERENCE_H_
