@@ -1,0 +1,330 @@
+#include "pkg/verify/public_key.h"
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "pkg/base/digest.h"
+
+namespace sigshim::verify {
+namespace {
+
+constexpr int kMinRsaBits = 2048;
+constexpr int kMaxRsaBits = 16384;
+// Larger than any signature of the supported schemes (RSA-16384: 2048 bytes); bigger input is
+// refused before any crypto work.
+constexpr size_t kMaxSignatureBytes = 4096;
+constexpr size_t kMaxPemBytes = 64 * 1024;
+
+struct EvpPkeyFree {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+struct EvpPkeyCtxFree {
+  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
+};
+struct EvpMdFree {
+  void operator()(EVP_MD* p) const { EVP_MD_free(p); }
+};
+struct BioFree {
+  void operator()(BIO* p) const { BIO_free(p); }
+};
+using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
+using EvpPkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, EvpPkeyCtxFree>;
+using EvpMdPtr = std::unique_ptr<EVP_MD, EvpMdFree>;
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+
+// Returns the text of the oldest OpenSSL error of this thread and clears the queue.
+std::string TakeOpenSslError() {
+  unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return "no detail from OpenSSL";
+  char buf[256];
+  ERR_error_string_n(code, buf, sizeof(buf));
+  return buf;
+}
+
+std::string ShortFingerprint(const std::string& fingerprint) {
+  // "sha256:" + 12 hex digits.
+  return fingerprint.substr(0, 7 + 12);
+}
+
+// A key verified through OpenSSL: ECDSA or RSA PKCS#1 v1.5. `prototype_` is a verify context set up
+// once; each call works on its own copy, so concurrent calls share nothing mutable.
+class EvpPublicKey final : public PublicKey {
+ public:
+  EvpPublicKey(KeyAlgorithm algorithm, std::string der, EvpPkeyPtr pkey, EvpMdPtr md,
+               EvpPkeyCtxPtr prototype)
+      : algorithm_(algorithm),
+        der_(std::move(der)),
+        fingerprint_(Sha256Digest(der_)),
+        pkey_(std::move(pkey)),
+        md_(std::move(md)),
+        prototype_(std::move(prototype)) {}
+
+  absl::Status Verify(absl::string_view message, absl::string_view signature) const override {
+    if (signature.empty() || signature.size() > kMaxSignatureBytes) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("signature of ", signature.size(), " bytes cannot be a ",
+                       KeyAlgorithmName(algorithm_), " signature"));
+    }
+    unsigned char hash[EVP_MAX_MD_SIZE];
+    unsigned int hash_len = 0;
+    if (EVP_Digest(message.data(), message.size(), hash, &hash_len, md_.get(), nullptr) != 1) {
+      return absl::InternalError(absl::StrCat("hashing failed: ", TakeOpenSslError()));
+    }
+    EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_dup(prototype_.get()));
+    if (ctx == nullptr) {
+      return absl::InternalError(absl::StrCat("EVP_PKEY_CTX_dup: ", TakeOpenSslError()));
+    }
+    int rc = EVP_PKEY_verify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                             signature.size(), hash, hash_len);
+    ERR_clear_error();
+    if (rc != 1) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("signature does not verify with key ", Describe()));
+    }
+    return absl::OkStatus();
+  }
+
+  KeyAlgorithm Algorithm() const override { return algorithm_; }
+  const std::string& Fingerprint() const override { return fingerprint_; }
+  const std::string& Der() const override { return der_; }
+
+ private:
+  const KeyAlgorithm algorithm_;
+  const std::string der_;
+  const std::string fingerprint_;
+  const EvpPkeyPtr pkey_;  // owns the key that prototype_ refers to
+  const EvpMdPtr md_;
+  const EvpPkeyCtxPtr prototype_;
+};
+
+// An Ed25519 key verified with libsodium (pure Ed25519 over the message).
+class Ed25519PublicKey final : public PublicKey {
+ public:
+  Ed25519PublicKey(std::string der, const unsigned char (&raw)[crypto_sign_PUBLICKEYBYTES])
+      : der_(std::move(der)), fingerprint_(Sha256Digest(der_)) {
+    std::copy(raw, raw + crypto_sign_PUBLICKEYBYTES, raw_);
+  }
+
+  absl::Status Verify(absl::string_view message, absl::string_view signature) const override {
+    if (signature.size() != crypto_sign_BYTES) {
+      return absl::PermissionDeniedError(absl::StrCat("an Ed25519 signature has ", crypto_sign_BYTES,
+                                                      " bytes, this one has ", signature.size()));
+    }
+    if (crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature.data()),
+                                    reinterpret_cast<const unsigned char*>(message.data()),
+                                    message.size(), raw_) != 0) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("signature does not verify with key ", Describe()));
+    }
+    return absl::OkStatus();
+  }
+
+  KeyAlgorithm Algorithm() const override { return KeyAlgorithm::kEd25519; }
+  const std::string& Fingerprint() const override { return fingerprint_; }
+  const std::string& Der() const override { return der_; }
+
+ private:
+  const std::string der_;
+  const std::string fingerprint_;
+  unsigned char raw_[crypto_sign_PUBLICKEYBYTES];
+};
+
+// Checks the PEM framing: one BEGIN/END pair of type "PUBLIC KEY", only blank text around it.
+absl::Status CheckPemFraming(absl::string_view pem) {
+  constexpr absl::string_view kBegin = "-----BEGIN ";
+  size_t first = pem.find(kBegin);
+  if (first == absl::string_view::npos) {
+    return absl::InvalidArgumentError("no PEM block found (expected -----BEGIN PUBLIC KEY-----)");
+  }
+  if (pem.find(kBegin, first + 1) != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        "several PEM blocks found; a key file must hold exactly one PUBLIC KEY block");
+  }
+  if (!absl::StripAsciiWhitespace(pem.substr(0, first)).empty()) {
+    return absl::InvalidArgumentError("unexpected text before the PEM block");
+  }
+  absl::string_view rest = pem.substr(first + kBegin.size());
+  size_t type_end = rest.find("-----");
+  absl::string_view type = rest.substr(0, type_end);
+  if (type_end == absl::string_view::npos) {
+    return absl::InvalidArgumentError("malformed PEM BEGIN line");
+  }
+  if (type != "PUBLIC KEY") {
+    if (absl::StrContains(type, "PRIVATE KEY")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "PEM block is a private key (", type, "); give the public key (PEM PUBLIC KEY) instead"));
+    }
+    if (type == "RSA PUBLIC KEY") {
+      return absl::InvalidArgumentError(
+          "PEM block is a PKCS#1 RSA PUBLIC KEY; a SubjectPublicKeyInfo (PEM PUBLIC KEY) is required");
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("PEM block is a ", type, ", not a PUBLIC KEY"));
+  }
+  constexpr absl::string_view kEnd = "-----END PUBLIC KEY-----";
+  size_t end = pem.find(kEnd);
+  if (end == absl::string_view::npos) {
+    return absl::InvalidArgumentError("PEM block has no -----END PUBLIC KEY----- line");
+  }
+  if (!absl::StripAsciiWhitespace(pem.substr(end + kEnd.size())).empty()) {
+    return absl::InvalidArgumentError("unexpected text after the PEM block");
+  }
+  return absl::OkStatus();
+}
+
+// Decodes the single PEM block into DER.
+absl::StatusOr<std::string> PemToDer(absl::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (bio == nullptr) return absl::InternalError("BIO_new_mem_buf failed");
+  char* name = nullptr;
+  char* header = nullptr;
+  unsigned char* data = nullptr;
+  long len = 0;
+  if (PEM_read_bio(bio.get(), &name, &header, &data, &len) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PEM block does not decode: ", TakeOpenSslError()));
+  }
+  bool has_header = header != nullptr && header[0] != '\0';
+  std::string der(reinterpret_cast<char*>(data), static_cast<size_t>(len));
+  OPENSSL_free(name);
+  OPENSSL_free(header);
+  OPENSSL_free(data);
+  if (has_header) {
+    return absl::InvalidArgumentError("PEM block has headers (encrypted?); a plain PUBLIC KEY is required");
+  }
+  return der;
+}
+
+absl::StatusOr<std::unique_ptr<const PublicKey>> MakeEvpKey(KeyAlgorithm algorithm, std::string der,
+                                                            EvpPkeyPtr pkey, const char* md_name) {
+  EvpMdPtr md(EVP_MD_fetch(nullptr, md_name, nullptr));
+  if (md == nullptr) {
+    return absl::InternalError(absl::StrCat("cannot fetch ", md_name, ": ", TakeOpenSslError()));
+  }
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
+  if (ctx == nullptr || EVP_PKEY_verify_init(ctx.get()) != 1 ||
+      EVP_PKEY_CTX_set_signature_md(ctx.get(), md.get()) <= 0) {
+    return absl::InternalError(absl::StrCat("cannot set up verification: ", TakeOpenSslError()));
+  }
+  if (algorithm == KeyAlgorithm::kRsaPkcs1Sha256 &&
+      EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) <= 0) {
+    return absl::InternalError(absl::StrCat("cannot select PKCS#1 v1.5: ", TakeOpenSslError()));
+  }
+  return std::unique_ptr<const PublicKey>(new EvpPublicKey(algorithm, std::move(der), std::move(pkey),
+                                                           std::move(md), std::move(ctx)));
+}
+
+}  // namespace
+
+absl::string_view KeyAlgorithmName(KeyAlgorithm algorithm) {
+  switch (algorithm) {
+    case KeyAlgorithm::kEcdsaP256Sha256:
+      return "ecdsa-p256-sha256";
+    case KeyAlgorithm::kEcdsaP384Sha384:
+      return "ecdsa-p384-sha384";
+    case KeyAlgorithm::kEcdsaP521Sha512:
+      return "ecdsa-p521-sha512";
+    case KeyAlgorithm::kRsaPkcs1Sha256:
+      return "rsa-pkcs1-sha256";
+    case KeyAlgorithm::kEd25519:
+      return "ed25519";
+  }
+  return "unknown";
+}
+
+std::string PublicKey::Describe() const {
+  return absl::StrCat(KeyAlgorithmName(Algorithm()), " ", ShortFingerprint(Fingerprint()));
+}
+
+absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyPem(absl::string_view pem) {
+  if (pem.size() > kMaxPemBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PEM text of ", pem.size(), " bytes is larger than the ", kMaxPemBytes,
+                     " bytes a public key may take"));
+  }
+  if (absl::Status framing = CheckPemFraming(pem); !framing.ok()) return framing;
+  absl::StatusOr<std::string> der = PemToDer(pem);
+  if (!der.ok()) return der.status();
+
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der->data());
+  EvpPkeyPtr pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der->size())));
+  if (pkey == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "PUBLIC KEY is not a valid SubjectPublicKeyInfo or uses an unsupported algorithm: ",
+        TakeOpenSslError()));
+  }
+  if (p != reinterpret_cast<const unsigned char*>(der->data()) + der->size()) {
+    return absl::InvalidArgumentError("PUBLIC KEY has trailing bytes after the SubjectPublicKeyInfo");
+  }
+
+  switch (EVP_PKEY_get_base_id(pkey.get())) {
+    case EVP_PKEY_EC: {
+      char group[80] = {0};
+      size_t group_len = 0;
+      if (EVP_PKEY_get_group_name(pkey.get(), group, sizeof(group), &group_len) != 1) {
+        ERR_clear_error();
+        return absl::InvalidArgumentError(
+            "EC key with explicit curve parameters: only the named curves P-256, P-384 and P-521 are "
+            "supported");
+      }
+      absl::string_view name(group, group_len);
+      if (name == "prime256v1" || name == "P-256") {
+        return MakeEvpKey(KeyAlgorithm::kEcdsaP256Sha256, *std::move(der), std::move(pkey), "SHA256");
+      }
+      if (name == "secp384r1" || name == "P-384") {
+        return MakeEvpKey(KeyAlgorithm::kEcdsaP384Sha384, *std::move(der), std::move(pkey), "SHA384");
+      }
+      if (name == "secp521r1" || name == "P-521") {
+        return MakeEvpKey(KeyAlgorithm::kEcdsaP521Sha512, *std::move(der), std::move(pkey), "SHA512");
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "EC key on curve ", name, ": only P-256, P-384 and P-521 are supported"));
+    }
+    case EVP_PKEY_RSA: {
+      int bits = EVP_PKEY_get_bits(pkey.get());
+      if (bits < kMinRsaBits) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("RSA key of ", bits, " bits: at least ", kMinRsaBits, " required"));
+      }
+      if (bits > kMaxRsaBits) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("RSA key of ", bits, " bits: at most ", kMaxRsaBits, " supported"));
+      }
+      return MakeEvpKey(KeyAlgorithm::kRsaPkcs1Sha256, *std::move(der), std::move(pkey), "SHA256");
+    }
+    case EVP_PKEY_ED25519: {
+      if (sodium_init() < 0) return absl::InternalError("libsodium failed to initialise");
+      unsigned char raw[crypto_sign_PUBLICKEYBYTES];
+      size_t raw_len = sizeof(raw);
+      if (EVP_PKEY_get_raw_public_key(pkey.get(), raw, &raw_len) != 1 || raw_len != sizeof(raw)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("Ed25519 key does not hold 32 bytes: ", TakeOpenSslError()));
+      }
+      return std::unique_ptr<const PublicKey>(new Ed25519PublicKey(*std::move(der), raw));
+    }
+    case EVP_PKEY_RSA_PSS:
+      return absl::InvalidArgumentError(
+          "RSA-PSS key: only RSA keys for PKCS#1 v1.5 (rsaEncryption) are supported");
+    case EVP_PKEY_DSA:
+      return absl::InvalidArgumentError("DSA key: not supported (use ECDSA, RSA or Ed25519)");
+    case EVP_PKEY_ED448:
+      return absl::InvalidArgumentError("Ed448 key: not supported (use Ed25519)");
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("key type ", OBJ_nid2sn(EVP_PKEY_get_base_id(pkey.get())),
+                       " is not supported (use ECDSA P-256/P-384/P-521, RSA >= 2048 or Ed25519)"));
+  }
+}
+
+}  // namespace sigshim::verify
