@@ -153,6 +153,8 @@ absl::Status ValidateDomain(absl::string_view domain) {
   return absl::OkStatus();
 }
 
+}  // namespace
+
 absl::Status ValidateTag(absl::string_view tag) {
   if (tag.empty()) return absl::InvalidArgumentError("tag after ':' is empty");
   if (tag.size() > kMaxTagLength) {
@@ -172,6 +174,8 @@ absl::Status ValidateTag(absl::string_view tag) {
   }
   return absl::OkStatus();
 }
+
+namespace {
 
 absl::StatusOr<Reference> ParseImpl(absl::string_view text) {
   if (text.empty()) return absl::InvalidArgumentError("the reference is empty");

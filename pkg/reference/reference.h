@@ -47,6 +47,10 @@ struct Reference {
   friend bool operator==(const Reference&, const Reference&) = default;
 };
 
+// Checks a tag on its own: 1 to 128 characters, letters, digits, '_', '.', '-', not starting with
+// '.' or '-'. InvalidArgument saying what is wrong otherwise.
+absl::Status ValidateTag(absl::string_view tag);
+
 // Parses `text` and normalises it like docker's ParseNormalizedNamed: a name without a domain
 // gets "docker.io", a single-component Docker Hub name gets "library/", "index.docker.io"
 // becomes "docker.io". The first component is taken as a domain only when it contains '.' or ':',

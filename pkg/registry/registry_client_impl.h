@@ -1,0 +1,90 @@
+// The RegistryClient implementation over an HttpTransport. Internal to pkg/registry: callers use
+// RegistryClient::Create.
+#ifndef SIGSHIM_PKG_REGISTRY_REGISTRY_CLIENT_IMPL_H_
+#define SIGSHIM_PKG_REGISTRY_REGISTRY_CLIENT_IMPL_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "pkg/registry/auth_challenge.h"
+#include "pkg/registry/registry_client.h"
+
+namespace sigshim::registry {
+
+class RegistryClientImpl : public RegistryClient {
+ public:
+  // `transport` must not be null; options are validated by RegistryClient::Create.
+  RegistryClientImpl(const RegistryClientOptions& options, std::shared_ptr<HttpTransport> transport);
+
+  absl::StatusOr<FetchedManifest> Resolve(const reference::Reference& ref, const Credentials& credentials) override;
+  absl::StatusOr<FetchedManifest> GetManifest(const reference::Reference& repository, absl::string_view tag_or_digest,
+                                              const Credentials& credentials) override;
+  absl::StatusOr<std::string> GetBlob(const reference::Reference& repository, absl::string_view digest,
+                                      size_t max_bytes, const Credentials& credentials) override;
+  uint64_t RequestCount() const override { return transport_->requests(); }
+
+ private:
+  // Where a registry is reached.
+  struct Endpoint {
+    std::string base_url;  // "https://registry-1.docker.io"
+    bool insecure = false;  // plain HTTP allowed (also for its token realm)
+  };
+
+  // An authorization remembered for one (registry, scope, credentials).
+  struct CachedAuth {
+    bool basic = false;        // send Basic from the credentials
+    std::string bearer_token;  // else this Bearer token
+    absl::Time expiry;
+  };
+
+  Endpoint EndpointFor(absl::string_view domain) const;
+
+  absl::StatusOr<FetchedManifest> GetManifestImpl(const reference::Reference& repository,
+                                                  absl::string_view tag_or_digest, const Credentials& credentials);
+  absl::StatusOr<std::string> GetBlobImpl(const reference::Reference& repository, absl::string_view digest,
+                                          size_t max_bytes, const Credentials& credentials);
+
+  // Performs one exchange, retrying 429, 5xx and transport failures with backoff; after the last
+  // attempt those are Unavailable.
+  absl::StatusOr<HttpResponse> Exchange(const HttpRequest& request);
+
+  // Performs `request` through Exchange, following redirects up to the limit; refuses loops and
+  // https→http, drops Authorization when the redirect leaves the origin.
+  absl::StatusOr<HttpResponse> Fetch(HttpRequest request);
+
+  // GETs `url` of `repository`'s registry with `accept`, authenticating as needed (anonymous
+  // first, then the challenge's scheme) and caching the result. Returns the final response
+  // whatever its status, except 401 which is Unauthenticated.
+  absl::StatusOr<HttpResponse> AuthorizedGet(const reference::Reference& repository, const std::string& url,
+                                             absl::string_view accept, size_t max_bytes,
+                                             const Credentials& credentials);
+
+  // Answers a 401: picks a challenge, obtains the authorization, caches it under `cache_key`
+  // and returns the Authorization header value.
+  absl::StatusOr<std::string> Authenticate(const HttpResponse& unauthorized, const reference::Reference& repository,
+                                           const std::string& scope, const std::string& cache_key,
+                                           const Credentials& credentials, const Endpoint& endpoint);
+
+  // Gets a token from the realm of a Bearer challenge; stores its lifetime in `lifetime`.
+  absl::StatusOr<std::string> FetchBearerToken(const AuthChallenge& challenge, const std::string& scope,
+                                               const Credentials& credentials, const Endpoint& endpoint,
+                                               absl::string_view domain, absl::Duration* lifetime);
+
+  // Returns the cached Authorization header value for `key`, or "" when none is valid.
+  std::string CachedAuthorization(const std::string& key, const Credentials& credentials);
+  void StoreAuth(const std::string& key, CachedAuth auth);
+  void ForgetAuth(const std::string& key);
+
+  const RegistryClientOptions options_;
+  const std::shared_ptr<CountingHttpTransport> transport_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, CachedAuth> auth_cache_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace sigshim::registry
+
+#endif  // SIGSHIM_PKG_REGISTRY_REGISTRY_CLIENT_IMPL_H_
