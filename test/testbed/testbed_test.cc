@@ -1,0 +1,110 @@
+// Checks the test bed itself against the real registry and containerd (needs root).
+#include "test/testbed/testbed.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pkg/base/digest.h"
+#include "pkg/cri/api.grpc.pb.h"
+
+namespace sigshim::testbed {
+namespace {
+
+using ::testing::HasSubstr;
+
+class TestBedTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto bed = TestBed::Create({.name = "sigshim-tbt"});
+    ASSERT_TRUE(bed.ok()) << bed.status();
+    bed_ = bed->release();
+  }
+  static void TearDownTestSuite() {
+    delete bed_;
+    bed_ = nullptr;
+  }
+  void SetUp() override {
+    if (bed_ == nullptr) FAIL() << "the test bed did not start";
+  }
+  static TestBed* bed_;
+};
+TestBed* TestBedTest::bed_ = nullptr;
+
+TEST_F(TestBedTest, PushedImageDigestMatchesLayout) {
+  auto image = bed_->BuildImage("push", {"/bin/echo", "hi"}, "push-test");
+  ASSERT_TRUE(image.ok()) << image.status();
+  auto digest = PushImage(*image, *bed_->registry(), "testbed/busybox", "v1");
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  EXPECT_EQ(*digest, image->manifest_digest);
+  std::string media_type;
+  auto manifest = bed_->registry()->GetManifest("testbed/busybox", *digest, &media_type);
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  EXPECT_EQ(Sha256Digest(*manifest), *digest);
+  EXPECT_EQ(media_type, "application/vnd.oci.image.manifest.v1+json");
+}
+
+TEST_F(TestBedTest, PushesBlobsAndManifestsOverHttp) {
+  Registry& registry = *bed_->registry();
+  auto config = registry.PushBlob("testbed/raw", "{}");
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto layer = registry.PushBlob("testbed/raw", "payload bytes");
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  EXPECT_EQ(*layer, Sha256Digest("payload bytes"));
+  // Pushing the same blob again is a no-op.
+  ASSERT_TRUE(registry.PushBlob("testbed/raw", "payload bytes").ok());
+  std::string manifest = absl::StrCat(
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)",
+      R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")", *config,
+      R"(","size":2},"layers":[{"mediaType":"application/octet-stream","digest":")", *layer,
+      R"(","size":13,"annotations":{"k":"v"}}]})");
+  auto digest = registry.PushManifest("testbed/raw", "sha256-abc.sig",
+                                      "application/vnd.oci.image.manifest.v1+json", manifest);
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  EXPECT_EQ(*digest, Sha256Digest(manifest));
+  auto fetched = registry.GetManifest("testbed/raw", "sha256-abc.sig");
+  ASSERT_TRUE(fetched.ok()) << fetched.status();
+  EXPECT_EQ(*fetched, manifest);
+  ASSERT_TRUE(registry.DeleteManifest("testbed/raw", *digest).ok());
+  EXPECT_EQ(registry.GetManifest("testbed/raw", *digest).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(TestBedTest, RegistryRestartsOnSamePortWithSameStorage) {
+  Registry& registry = *bed_->registry();
+  auto blob = registry.PushBlob("testbed/restart", "kept across restarts");
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  std::string before = registry.host_port();
+  ASSERT_TRUE(registry.Stop().ok());
+  EXPECT_EQ(registry.PushBlob("testbed/restart", "x").status().code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(registry.Start().ok());
+  EXPECT_EQ(registry.host_port(), before);
+  auto again = registry.PushBlob("testbed/restart", "kept across restarts");
+  ASSERT_TRUE(again.ok()) << again.status();
+}
+
+TEST_F(TestBedTest, SandboxImageIsVisibleToCri) {
+  auto channel = grpc::CreateChannel("unix:" + bed_->containerd()->socket_path(),
+                                     grpc::InsecureChannelCredentials());
+  auto images = runtime::v1::ImageService::NewStub(channel);
+  grpc::ClientContext context;
+  runtime::v1::ImageStatusRequest request;
+  request.mutable_image()->set_image(bed_->containerd()->sandbox_image());
+  runtime::v1::ImageStatusResponse response;
+  grpc::Status status = images->ImageStatus(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(response.has_image());
+  EXPECT_THAT(response.image().repo_tags(), ::testing::Contains(bed_->containerd()->sandbox_image()));
+}
+
+TEST_F(TestBedTest, ContainerdRestartsWithSameState) {
+  Containerd& containerd = *bed_->containerd();
+  ASSERT_TRUE(containerd.Kill().ok());
+  EXPECT_FALSE(UnixSocketAccepts(containerd.socket_path()));
+  ASSERT_TRUE(containerd.Start().ok());
+  auto listing = containerd.Ctr({"images", "ls", "-q"});
+  ASSERT_TRUE(listing.ok()) << listing.status();
+  EXPECT_THAT(*listing, HasSubstr(containerd.sandbox_image()));
+}
+
+}  // namespace
+}  // namespace sigshim::testbed
