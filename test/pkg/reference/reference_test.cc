@@ -21,6 +21,8 @@ struct ValidCase {
   std::string digest;
 };
 
+void PrintTo(const ValidCase& c, std::ostream* os) { *os << "\"" << c.input << "\""; }
+
 class ParseValid : public ::testing::TestWithParam<ValidCase> {};
 
 TEST_P(ParseValid, NormalisesLikeDocker) {
@@ -71,6 +73,8 @@ struct InvalidCase {
   std::string input;
   std::string reason;  // a substring the error message must contain
 };
+
+void PrintTo(const InvalidCase& c, std::ostream* os) { *os << "\"" << c.input.substr(0, 80) << "\""; }
 
 class ParseInvalid : public ::testing::TestWithParam<InvalidCase> {};
 
