@@ -1,0 +1,325 @@
+#include "shim/proxy.h"
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/client_callback.h>
+#include <grpcpp/support/server_callback.h>
+
+#include <optional>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "pkg/base/log.h"
+#include "pkg/cri/cri.h"
+
+namespace sigshim::shim {
+namespace {
+
+// Metadata that gRPC itself manages on each hop and that must not be copied across.
+bool IsHopMetadata(grpc::string_ref key) {
+  absl::string_view k(key.data(), key.size());
+  return k.empty() || k[0] == ':' || absl::StartsWith(k, "grpc-") || k == "content-type" ||
+         k == "user-agent" || k == "te" || k == "host";
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+}  // namespace
+
+bool IsEndlessStream(absl::string_view method) { return absl::EndsWith(method, "/GetContainerEvents"); }
+
+// One proxied call: the server-side reactor towards the caller and, once started, a client-side
+// reactor towards the runtime. Deletes itself when both sides are done.
+class ProxyCall final : public grpc::ServerGenericBidiReactor {
+ public:
+  ProxyCall(ProxyService* service, grpc::GenericCallbackServerContext* ctx)
+      : service_(service), ctx_(ctx), start_(absl::Now()), upstream_(this) {
+    method_ = ctx_->method();
+    hook_ = nullptr;
+    if (auto it = service_->hooks_->find(method_); it != service_->hooks_->end()) hook_ = it->second;
+    StartRead(&from_client_);
+  }
+
+  void TryCancel() { ctx_->TryCancel(); }
+
+  // Caller → proxy.
+  void OnReadDone(bool ok) override {
+    OnClientRead(ok);
+    MaybeRegisterEndless();
+  }
+
+  void OnClientRead(bool ok) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (first_read_) {
+      first_read_ = false;
+      if (!ok) {
+        // The caller left or half-closed without a request.
+        if (cancelled_) {
+          FinishLocked(grpc::Status::CANCELLED);
+        } else {
+          StartUpstreamLocked(std::nullopt);
+        }
+        return;
+      }
+      if (hook_ != nullptr) {
+        RunHookLocked();
+        return;
+      }
+      StartUpstreamLocked(std::move(from_client_));
+      return;
+    }
+    if (upstream_done_) return;
+    if (ok) {
+      to_upstream_ = std::move(from_client_);
+      upstream_.StartWrite(&to_upstream_);
+    } else {
+      upstream_.StartWritesDone();
+    }
+  }
+
+  // Proxy → caller.
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    client_write_pending_ = false;
+    if (pending_status_.has_value()) {
+      FinishLocked(*pending_status_);
+      return;
+    }
+    if (!ok) {
+      if (upstream_ctx_ != nullptr) upstream_ctx_->TryCancel();
+      return;
+    }
+    if (!upstream_done_) upstream_.StartRead(&from_upstream_);
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    if (upstream_ctx_ != nullptr) upstream_ctx_->TryCancel();
+  }
+
+  void OnDone() override {
+    const absl::Duration latency = absl::Now() - start_;
+    SIGSHIM_LOG(kDebug, "call ", method_, " code=", final_code_, " latency_us=",
+                absl::ToInt64Microseconds(latency));
+    Unref();
+  }
+
+ private:
+  class Upstream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+   public:
+    explicit Upstream(ProxyCall* call) : call_(call) {}
+    void OnReadInitialMetadataDone(bool ok) override { call_->OnUpstreamHeaders(ok); }
+    void OnReadDone(bool ok) override { call_->OnUpstreamRead(ok); }
+    void OnWriteDone(bool ok) override { call_->OnUpstreamWriteDone(ok); }
+    void OnDone(const grpc::Status& status) override { call_->OnUpstreamDone(status); }
+
+   private:
+    ProxyCall* call_;
+  };
+
+  void RunHookLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    CallInfo info;
+    info.method = method_;
+    absl::string_view version, service, method;
+    if (cri::ParseMethodPath(method_, &version, &service, &method)) info.api_version = std::string(version);
+    grpc::ByteBuffer request = std::move(from_client_);
+    CallHook* hook = hook_;
+    // The hook may answer inline (on this thread) or later from another thread.
+    mu_.Unlock();
+    hook->OnRequest(info, std::move(request), [this](absl::StatusOr<grpc::ByteBuffer> decision) {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) {
+        FinishLocked(grpc::Status::CANCELLED);
+      } else if (!decision.ok()) {
+        FinishLocked(ToGrpcStatus(decision.status()));
+      } else {
+        StartUpstreamLocked(*std::move(decision));
+      }
+    });
+    // Hooked methods are unary, never endless: nothing to register.
+    mu_.Lock();
+  }
+
+  void StartUpstreamLocked(std::optional<grpc::ByteBuffer> first) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    upstream_ctx_ = grpc::ClientContext::FromCallbackServerContext(*ctx_);
+    for (const auto& [key, value] : ctx_->client_metadata()) {
+      if (IsHopMetadata(key)) continue;
+      upstream_ctx_->AddMetadata(std::string(key.data(), key.size()), std::string(value.data(), value.size()));
+    }
+    ++refs_;
+    const bool endless = IsEndlessStream(method_);
+    service_->stub_.PrepareBidiStreamingCall(upstream_ctx_.get(), method_, grpc::StubOptions(), &upstream_);
+    upstream_.StartRead(&from_upstream_);
+    if (first.has_value()) {
+      to_upstream_ = *std::move(first);
+      if (hook_ != nullptr) {
+        // Hooked methods are unary: send the request and the half-close together.
+        upstream_.StartWriteLast(&to_upstream_, grpc::WriteOptions());
+        hook_sent_last_ = true;
+      } else {
+        upstream_.StartWrite(&to_upstream_);
+      }
+    } else {
+      upstream_.StartWritesDone();
+    }
+    upstream_.StartCall();
+    register_endless_pending_ = endless;
+  }
+
+  // Registers an endless stream with the service. Called without mu_ held: the service's lock
+  // is always taken before a call's lock, never after.
+  void MaybeRegisterEndless() ABSL_LOCKS_EXCLUDED(mu_) {
+    bool do_register;
+    {
+      absl::MutexLock lock(&mu_);
+      do_register = register_endless_pending_;
+      register_endless_pending_ = false;
+    }
+    if (do_register) service_->RegisterEndless(this);
+  }
+
+  // The runtime's headers and its first message are separate reactions that may run on different
+  // threads in either order; a message is only written to the caller after the headers went out.
+  void OnUpstreamHeaders(bool ok) {
+    absl::MutexLock lock(&mu_);
+    headers_done_ = true;
+    if (finished_) return;
+    if (ok) {
+      for (const auto& [key, value] : upstream_ctx_->GetServerInitialMetadata()) {
+        if (IsHopMetadata(key)) continue;
+        ctx_->AddInitialMetadata(std::string(key.data(), key.size()), std::string(value.data(), value.size()));
+      }
+    }
+    if (message_waiting_for_headers_) {
+      message_waiting_for_headers_ = false;
+      client_write_pending_ = true;
+      StartWrite(&from_upstream_);  // Carries the initial metadata.
+    } else if (ok) {
+      StartSendInitialMetadata();
+    }
+  }
+
+  void OnUpstreamWriteDone(bool ok) {
+    absl::MutexLock lock(&mu_);
+    if (!ok || finished_ || hook_sent_last_) return;
+    StartRead(&from_client_);
+  }
+
+  void OnUpstreamRead(bool ok) {
+    absl::MutexLock lock(&mu_);
+    if (!ok || finished_) return;
+    if (!headers_done_) {
+      message_waiting_for_headers_ = true;
+      return;
+    }
+    client_write_pending_ = true;
+    StartWrite(&from_upstream_);
+  }
+
+  void OnUpstreamDone(const grpc::Status& status) {
+    {
+      absl::MutexLock lock(&mu_);
+      upstream_done_ = true;
+      if (!finished_) {
+        for (const auto& [key, value] : upstream_ctx_->GetServerTrailingMetadata()) {
+          if (IsHopMetadata(key)) continue;
+          ctx_->AddTrailingMetadata(std::string(key.data(), key.size()), std::string(value.data(), value.size()));
+        }
+        if (client_write_pending_ || message_waiting_for_headers_) {
+          pending_status_ = status;
+        } else {
+          FinishLocked(status);
+        }
+      }
+    }
+    Unref();
+  }
+
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    final_code_ = status.error_code();
+    Finish(status);
+  }
+
+  void Unref() {
+    bool last;
+    {
+      absl::MutexLock lock(&mu_);
+      last = --refs_ == 0;
+    }
+    if (last) {
+      service_->CallFinished(this);
+      delete this;
+    }
+  }
+
+  ProxyService* const service_;
+  grpc::GenericCallbackServerContext* const ctx_;
+  const absl::Time start_;
+  std::string method_;
+  CallHook* hook_;
+  Upstream upstream_;
+
+  absl::Mutex mu_;
+  int refs_ ABSL_GUARDED_BY(mu_) = 1;  // The caller side; +1 while the upstream call runs.
+  bool first_read_ ABSL_GUARDED_BY(mu_) = true;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool upstream_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool hook_sent_last_ ABSL_GUARDED_BY(mu_) = false;
+  bool client_write_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool headers_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool message_waiting_for_headers_ ABSL_GUARDED_BY(mu_) = false;
+  bool register_endless_pending_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> pending_status_ ABSL_GUARDED_BY(mu_);
+  int final_code_ = -1;  // Written once under mu_ before Finish; read in OnDone.
+  std::unique_ptr<grpc::ClientContext> upstream_ctx_;
+  grpc::ByteBuffer from_client_;
+  grpc::ByteBuffer to_upstream_;
+  grpc::ByteBuffer from_upstream_;
+};
+
+ProxyService::ProxyService(std::shared_ptr<grpc::Channel> upstream, const HookTable* hooks)
+    : upstream_(std::move(upstream)), stub_(upstream_), hooks_(hooks) {}
+
+ProxyService::~ProxyService() = default;
+
+grpc::ServerGenericBidiReactor* ProxyService::CreateReactor(grpc::GenericCallbackServerContext* ctx) {
+  {
+    absl::MutexLock lock(&mu_);
+    ++active_;
+  }
+  return new ProxyCall(this, ctx);
+}
+
+void ProxyService::RegisterEndless(ProxyCall* call) {
+  absl::MutexLock lock(&mu_);
+  if (cancel_endless_) {
+    call->TryCancel();
+    return;
+  }
+  endless_.insert(call);
+}
+
+void ProxyService::CallFinished(ProxyCall* call) {
+  absl::MutexLock lock(&mu_);
+  endless_.erase(call);
+  --active_;
+}
+
+void ProxyService::CancelEndlessStreams() {
+  absl::MutexLock lock(&mu_);
+  cancel_endless_ = true;
+  for (ProxyCall* call : endless_) call->TryCancel();
+}
+
+int ProxyService::active_calls() const {
+  absl::MutexLock lock(&mu_);
+  return active_;
+}
+
+}  // namespace sigshim::shim

@@ -1,0 +1,146 @@
+#include "shim/server.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "pkg/base/file.h"
+#include "pkg/base/log.h"
+
+namespace sigshim::shim {
+namespace {
+
+std::string Parent(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos || slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Returns true when something accepts connections on the unix socket at `path`.
+bool SocketAnswers(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  const bool answers = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return answers;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> UnixSocketPath(absl::string_view endpoint) {
+  absl::string_view path = endpoint;
+  if (!absl::ConsumePrefix(&path, "unix://")) absl::ConsumePrefix(&path, "unix:");
+  if (path.empty() || path[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "endpoint \"", endpoint, "\" is not a unix socket path (expected /path or unix:///path)"));
+  }
+  if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat("socket path \"", path, "\" is longer than ",
+                                                   sizeof(sockaddr_un::sun_path) - 1, " bytes"));
+  }
+  return std::string(path);
+}
+
+absl::Status PrepareSocketPath(const std::string& path) {
+  absl::Status made = MakeDirs(Parent(path), 0755);
+  if (!made.ok()) return made;
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return absl::InternalError(absl::StrCat("cannot inspect ", path, ": ", strerror(errno)));
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " exists and is not a socket; refusing to replace it"));
+  }
+  if (SocketAnswers(path)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("another server is already listening on ", path, " (is sigshim running?)"));
+  }
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return absl::InternalError(absl::StrCat("cannot remove stale socket ", path, ": ", strerror(errno)));
+  }
+  SIGSHIM_LOG(kInfo, "removed stale socket ", path);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::Channel> MakeRuntimeChannel(const std::string& path, const ServerOptions& options) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  args.SetMaxSendMessageSize(options.max_message_bytes);
+  const int backoff_ms = static_cast<int>(absl::ToInt64Milliseconds(options.max_reconnect_backoff));
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(100, backoff_ms));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(100, backoff_ms));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, backoff_ms);
+  return grpc::CreateCustomChannel(absl::StrCat("unix:", path), grpc::InsecureChannelCredentials(), args);
+}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& options, const HookTable* hooks) {
+  absl::StatusOr<std::string> listen = UnixSocketPath(options.listen);
+  if (!listen.ok()) return listen.status();
+  absl::StatusOr<std::string> runtime = UnixSocketPath(options.runtime_endpoint);
+  if (!runtime.ok()) return runtime.status();
+  if (*listen == *runtime) {
+    return absl::InvalidArgumentError(absl::StrCat("listen and runtime_endpoint are both ", *listen));
+  }
+  absl::Status prepared = PrepareSocketPath(*listen);
+  if (!prepared.ok()) return prepared;
+
+  std::unique_ptr<Server> server(new Server());
+  server->socket_path_ = *listen;
+  server->channel_ = MakeRuntimeChannel(*runtime, options);
+  server->proxy_ = std::make_unique<ProxyService>(server->channel_, hooks);
+
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(absl::StrCat("unix:", *listen), grpc::InsecureServerCredentials(), &bound_port);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.RegisterCallbackGenericService(server->proxy_.get());
+  // The socket is created by BuildAndStart: a umask keeps it from ever being wider than asked.
+  const mode_t old_umask = ::umask(static_cast<mode_t>(~options.socket_mode & 0777));
+  server->server_ = builder.BuildAndStart();
+  ::umask(old_umask);
+  if (server->server_ == nullptr || bound_port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot serve on ", *listen, " (see gRPC's message above)"));
+  }
+  if (::chmod(listen->c_str(), static_cast<mode_t>(options.socket_mode)) != 0) {
+    const std::string error = strerror(errno);
+    server->Shutdown(absl::ZeroDuration());
+    return absl::InternalError(absl::StrCat("cannot set the mode of ", *listen, ": ", error));
+  }
+  return server;
+}
+
+void Server::Shutdown(absl::Duration grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  proxy_->CancelEndlessStreams();
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  server_->Wait();
+  if (::unlink(socket_path_.c_str()) != 0 && errno != ENOENT) {
+    SIGSHIM_LOG(kWarning, "cannot remove socket ", socket_path_, ": ", strerror(errno));
+  }
+}
+
+Server::~Server() {
+  if (server_ != nullptr) Shutdown(absl::ZeroDuration());
+}
+
+}  // namespace sigshim::shim

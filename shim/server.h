@@ -1,0 +1,73 @@
+// The gRPC server on kubelet's side: a unix socket served by the ProxyService, and the channel
+// to the runtime's socket.
+#ifndef SIGSHIM_SHIM_SERVER_H_
+#define SIGSHIM_SHIM_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/server.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "shim/hooks.h"
+#include "shim/proxy.h"
+
+namespace sigshim::shim {
+
+struct ServerOptions {
+  // Path of the unix socket to serve; its parent folder is created (0755) if missing. Required.
+  std::string listen;
+  // Permission bits of the socket. Default 0660 (root and the socket's group).
+  int socket_mode = 0660;
+  // Runtime endpoint: a socket path, "unix:///path" or "unix:/path". Required.
+  std::string runtime_endpoint;
+  // Largest message accepted in either direction. Default 64 MiB (above the 16 MiB that kubelet
+  // and containerd use, so that their limits are the ones that apply).
+  int max_message_bytes = 64 << 20;
+  // Longest pause between reconnection attempts to the runtime. Default 1s, so that calls work
+  // again soon after the runtime restarts.
+  absl::Duration max_reconnect_backoff = absl::Seconds(1);
+};
+
+class Server {
+ public:
+  // Prepares the socket path (a stale socket is replaced; a live server behind it, or a file that
+  // is not a socket, is FailedPrecondition/AlreadyExists), starts serving and sets the socket's
+  // mode. `hooks` must outlive the server. The runtime need not be up: calls fail with
+  // UNAVAILABLE until it is.
+  static absl::StatusOr<std::unique_ptr<Server>> Create(const ServerOptions& options, const HookTable* hooks);
+
+  // Stops accepting calls, lets in-flight calls finish for up to `grace` (endless event streams
+  // are cancelled at once), cancels what is left, and removes the socket file.
+  void Shutdown(absl::Duration grace);
+
+  ~Server();
+
+  // Returns the channel to the runtime (shared with the proxy).
+  std::shared_ptr<grpc::Channel> runtime_channel() const { return channel_; }
+  const ProxyService& proxy() const { return *proxy_; }
+
+ private:
+  Server() = default;
+  std::string socket_path_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<ProxyService> proxy_;
+  std::unique_ptr<grpc::Server> server_;
+  bool shut_down_ = false;
+};
+
+// Returns the socket path of a runtime endpoint given as "/path", "unix:///path" or "unix:/path";
+// InvalidArgument for anything else.
+absl::StatusOr<std::string> UnixSocketPath(absl::string_view endpoint);
+
+// Makes `path` ready for a new unix socket: creates the parent folder, removes a stale socket
+// (nobody accepting), and refuses when a server answers there or when the path is not a socket.
+absl::Status PrepareSocketPath(const std::string& path);
+
+// Returns a channel to the unix socket at `path` with sigshim's channel arguments.
+std::shared_ptr<grpc::Channel> MakeRuntimeChannel(const std::string& path, const ServerOptions& options);
+
+}  // namespace sigshim::shim
+
+#endif  // SIGSHIM_SHIM_SERVER_H_

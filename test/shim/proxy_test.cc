@@ -1,0 +1,346 @@
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+#include <grpcpp/support/proto_buffer_writer.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <future>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pkg/base/file.h"
+#include "pkg/cri/api.grpc.pb.h"
+#include "shim/hooks.h"
+#include "shim/server.h"
+#include "test/shim/echo_runtime.h"
+
+namespace sigshim::shim {
+namespace {
+
+using ::sigshim::testing::EchoRuntime;
+using ::testing::HasSubstr;
+using ::testing::Pair;
+using ::testing::Contains;
+
+grpc::ByteBuffer ToBuffer(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+std::string FromBuffer(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  (void)buffer.Dump(&slices);
+  std::string out;
+  for (const auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+
+struct UnaryResult {
+  grpc::Status status;
+  std::string response;
+  std::multimap<std::string, std::string> initial;
+  std::multimap<std::string, std::string> trailing;
+};
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sigshim-proxy-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    runtime_path_ = dir_ + "/runtime.sock";
+    listen_path_ = dir_ + "/run/sigshim/cri.sock";
+  }
+  void TearDown() override {
+    server_.reset();
+    runtime_.reset();
+    std::system(("rm -rf " + dir_).c_str());
+  }
+
+  void StartRuntime(int stream_count = 3) { runtime_ = std::make_unique<EchoRuntime>(runtime_path_, stream_count); }
+
+  void StartProxy() {
+    ServerOptions options;
+    options.listen = listen_path_;
+    options.runtime_endpoint = "unix://" + runtime_path_;
+    options.max_reconnect_backoff = absl::Milliseconds(200);
+    auto server = Server::Create(options, &hooks_.table());
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    channel_ = grpc::CreateChannel("unix:" + listen_path_, grpc::InsecureChannelCredentials());
+  }
+
+  UnaryResult Call(const std::string& method, const std::string& request,
+                   absl::Duration timeout = absl::Seconds(10),
+                   std::multimap<std::string, std::string> metadata = {}) {
+    grpc::GenericStub stub(channel_);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    for (const auto& [k, v] : metadata) ctx.AddMetadata(k, v);
+    grpc::ByteBuffer req = ToBuffer(request), resp;
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&ctx, method, grpc::StubOptions(), &req, &resp,
+                   [&](grpc::Status s) { done.set_value(std::move(s)); });
+    UnaryResult result;
+    result.status = done.get_future().get();
+    result.response = FromBuffer(resp);
+    for (const auto& [k, v] : ctx.GetServerInitialMetadata()) result.initial.emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
+    for (const auto& [k, v] : ctx.GetServerTrailingMetadata()) result.trailing.emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
+    return result;
+  }
+
+  std::string dir_, runtime_path_, listen_path_;
+  PassThroughHooks hooks_;
+  std::unique_ptr<EchoRuntime> runtime_;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(ProxyTest, ForwardsUnaryCallsByteForByte) {
+  StartRuntime();
+  StartProxy();
+  // Field 99 is unknown to every CRI message: a decoding proxy would be free to drop it.
+  const std::string request("\x0a\x03" "abc" "\x9a\x06\x02" "zz", 10);
+  for (const char* method : {"/runtime.v1.RuntimeService/Version", "/runtime.v1alpha2.RuntimeService/Version",
+                             "/runtime.v1.ImageService/ImageFsInfo", "/some.other.Service/Anything"}) {
+    UnaryResult r = Call(method, request);
+    ASSERT_TRUE(r.status.ok()) << method << ": " << r.status.error_message();
+    EXPECT_EQ(r.response, request) << method;
+    EXPECT_EQ(runtime_->WaitForCall(method).request, request) << method;
+  }
+}
+
+TEST_F(ProxyTest, HookedMethodsKeepUnknownFieldsForBothApiVersions) {
+  StartRuntime();
+  StartProxy();
+  runtime::v1::PullImageRequest pull;
+  pull.mutable_image()->set_image("registry.example.com/app:1");
+  pull.mutable_auth()->set_password("secret");
+  std::string request = pull.SerializeAsString();
+  request.append("\xfa\x06\x03" "new", 6);  // Unknown field 111, as from a newer kubelet.
+  for (const char* method : {"/runtime.v1.ImageService/PullImage", "/runtime.v1alpha2.ImageService/PullImage"}) {
+    UnaryResult r = Call(method, request);
+    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+    EXPECT_EQ(runtime_->WaitForCall(method).request, request);
+  }
+}
+
+TEST_F(ProxyTest, HookRefusesRequestsThatDoNotDecode) {
+  StartRuntime();
+  StartProxy();
+  UnaryResult r = Call("/runtime.v1.RuntimeService/CreateContainer", std::string("\x0a\xff\x01", 3));
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(r.status.error_message(), HasSubstr("CreateContainerRequest"));
+  EXPECT_EQ(runtime_->calls(), 0);
+}
+
+TEST_F(ProxyTest, CarriesMetadataBothWays) {
+  StartRuntime();
+  StartProxy();
+  UnaryResult r = Call("/runtime.v1.RuntimeService/Status", "x", absl::Seconds(10),
+                       {{"x-kubelet-trace", "abc"}, {"x-blob-bin", std::string("\0\1", 2)}});
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_THAT(r.initial, Contains(Pair("x-runtime-initial", "hello")));
+  EXPECT_THAT(r.trailing, Contains(Pair("x-runtime-trailing", "bye")));
+  auto seen = runtime_->WaitForCall("/runtime.v1.RuntimeService/Status");
+  EXPECT_THAT(seen.metadata, Contains(Pair("x-kubelet-trace", "abc")));
+  EXPECT_THAT(seen.metadata, Contains(Pair("x-blob-bin", std::string("\0\1", 2))));
+}
+
+TEST_F(ProxyTest, PassesRuntimeErrorsBackUnchanged) {
+  StartRuntime();
+  StartProxy();
+  UnaryResult r = Call("/runtime.v1.RuntimeService/Fail", "x");
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(r.status.error_message(), "runtime says no");
+  EXPECT_EQ(r.status.error_details(), std::string("\x01\x02\x03", 3));
+}
+
+TEST_F(ProxyTest, CarriesTheDeadlineUpstream) {
+  StartRuntime();
+  StartProxy();
+  const absl::Time before = absl::Now();
+  ASSERT_TRUE(Call("/runtime.v1.RuntimeService/Version", "x", absl::Seconds(7)).status.ok());
+  auto seen = runtime_->WaitForCall("/runtime.v1.RuntimeService/Version");
+  const absl::Duration left = absl::FromChrono(seen.deadline) - before;
+  // Never later than the caller's own deadline (plus the moment between `before` and the call),
+  // and never dropped (an absent deadline would be infinitely far away).
+  EXPECT_LE(left, absl::Seconds(7) + absl::Milliseconds(100));
+  EXPECT_GT(left, absl::Seconds(1));
+}
+
+TEST_F(ProxyTest, ExpiredDeadlineCancelsUpstream) {
+  StartRuntime();
+  StartProxy();
+  UnaryResult r = Call("/runtime.v1.RuntimeService/Slow", "x", absl::Milliseconds(300));
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(runtime_->WaitForCancel("/runtime.v1.RuntimeService/Slow"));
+}
+
+TEST_F(ProxyTest, RelaysServerStreamsAndCancelsThemUpstream) {
+  StartRuntime(/*stream_count=*/5);
+  StartProxy();
+  grpc::GenericStub stub(channel_);
+  grpc::ClientContext ctx;
+  grpc::CompletionQueue cq;
+  runtime::v1::GetEventsRequest request;
+  auto call = stub.PrepareCall(&ctx, "/runtime.v1.RuntimeService/GetContainerEvents", &cq);
+  void* tag;
+  bool ok;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  grpc::ByteBuffer out = ToBuffer("event-request");
+  call->WriteLast(out, grpc::WriteOptions(), reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  for (int i = 0; i < 5; ++i) {
+    grpc::ByteBuffer in;
+    call->Read(&in, reinterpret_cast<void*>(3));
+    ASSERT_TRUE(cq.Next(&tag, &ok) && ok) << "message " << i;
+    EXPECT_EQ(FromBuffer(in), "event-request");
+  }
+  ctx.TryCancel();
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  while (cq.Next(&tag, &ok) && tag != reinterpret_cast<void*>(4)) {
+  }
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(runtime_->WaitForCancel("/runtime.v1.RuntimeService/GetContainerEvents"));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+TEST_F(ProxyTest, RuntimeDownGivesUnavailableAndRecovers) {
+  StartProxy();  // No runtime yet.
+  UnaryResult down = Call("/runtime.v1.RuntimeService/Version", "x");
+  EXPECT_EQ(down.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  StartRuntime();
+  grpc::Status last;
+  for (int i = 0; i < 100; ++i) {  // The proxy reconnects within its backoff; poll, do not time.
+    last = Call("/runtime.v1.RuntimeService/Version", "x").status;
+    if (last.ok()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(last.ok()) << last.error_message();
+}
+
+TEST_F(ProxyTest, SocketHasModeAndIsRemovedAtShutdown) {
+  StartRuntime();
+  StartProxy();
+  struct stat st;
+  ASSERT_EQ(::stat(listen_path_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  server_->Shutdown(absl::Seconds(1));
+  EXPECT_NE(::access(listen_path_.c_str(), F_OK), 0);
+}
+
+TEST_F(ProxyTest, ShutdownLetsInFlightCallsFinish) {
+  StartRuntime();
+  StartProxy();
+  auto slow = std::async(std::launch::async, [&] { return Call("/runtime.v1.RuntimeService/Slow", "x"); });
+  runtime_->WaitForCall("/runtime.v1.RuntimeService/Slow");
+  server_->Shutdown(absl::Seconds(30));
+  UnaryResult r = slow.get();
+  EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.response, "x");
+}
+
+TEST_F(ProxyTest, ShutdownDoesNotWaitForEventStreams) {
+  StartRuntime();
+  StartProxy();
+  grpc::GenericStub stub(channel_);
+  grpc::ClientContext ctx;
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareCall(&ctx, "/runtime.v1.RuntimeService/GetContainerEvents", &cq);
+  void* tag;
+  bool ok;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  call->WriteLast(ToBuffer("e"), grpc::WriteOptions(), reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  runtime_->WaitForCall("/runtime.v1.RuntimeService/GetContainerEvents");
+  // A grace of an hour: returning at all shows the stream was cancelled rather than awaited.
+  server_->Shutdown(absl::Hours(1));
+  EXPECT_TRUE(runtime_->WaitForCancel("/runtime.v1.RuntimeService/GetContainerEvents"));
+  ctx.TryCancel();
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+class SocketPathTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sigshim-socket-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+  std::string dir_;
+};
+
+int BindSocket(const std::string& path, bool listen_too) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  if (listen_too) {
+    EXPECT_EQ(::listen(fd, 1), 0);
+  }
+  return fd;
+}
+
+TEST_F(SocketPathTest, CreatesMissingParents) {
+  EXPECT_TRUE(PrepareSocketPath(dir_ + "/a/b/cri.sock").ok());
+  struct stat st;
+  EXPECT_EQ(::stat((dir_ + "/a/b").c_str(), &st), 0);
+}
+
+TEST_F(SocketPathTest, ReplacesAStaleSocket) {
+  const std::string path = dir_ + "/cri.sock";
+  ::close(BindSocket(path, /*listen_too=*/false));  // Bound, nobody listening: stale.
+  EXPECT_TRUE(PrepareSocketPath(path).ok());
+  EXPECT_NE(::access(path.c_str(), F_OK), 0);
+}
+
+TEST_F(SocketPathTest, RefusesASocketWithALiveServer) {
+  const std::string path = dir_ + "/cri.sock";
+  int fd = BindSocket(path, /*listen_too=*/true);
+  absl::Status s = PrepareSocketPath(path);
+  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("already listening"));
+  EXPECT_EQ(::access(path.c_str(), F_OK), 0);
+  ::close(fd);
+}
+
+TEST_F(SocketPathTest, RefusesToReplaceAFileThatIsNotASocket) {
+  const std::string path = dir_ + "/cri.sock";
+  ASSERT_TRUE(WriteFileAtomic(path, "precious").ok());
+  EXPECT_EQ(PrepareSocketPath(path).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(*ReadFile(path, 100), "precious");
+}
+
+TEST(UnixSocketPath, AcceptsTheUsualSpellings) {
+  EXPECT_EQ(*UnixSocketPath("/run/containerd/containerd.sock"), "/run/containerd/containerd.sock");
+  EXPECT_EQ(*UnixSocketPath("unix:///run/c.sock"), "/run/c.sock");
+  EXPECT_EQ(*UnixSocketPath("unix:/run/c.sock"), "/run/c.sock");
+  EXPECT_FALSE(UnixSocketPath("tcp://127.0.0.1:1").ok());
+  EXPECT_FALSE(UnixSocketPath("relative.sock").ok());
+  EXPECT_FALSE(UnixSocketPath("/" + std::string(200, 'x')).ok());
+}
+
+}  // namespace
+}  // namespace sigshim::shim
