@@ -9,6 +9,10 @@
 #include <sodium.h>
 
 #include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -58,7 +62,8 @@ std::string ShortFingerprint(const std::string& fingerprint) {
 }
 
 // A key verified through OpenSSL: ECDSA or RSA PKCS#1 v1.5. `prototype_` is a verify context set up
-// once; each call works on its own copy, so concurrent calls share nothing mutable.
+// once; each call works on a context of its own (a reused idle one or a copy of the prototype), so
+// concurrent calls never share a context.
 class EvpPublicKey final : public PublicKey {
  public:
   EvpPublicKey(KeyAlgorithm algorithm, std::string der, EvpPkeyPtr pkey, EvpMdPtr md,
@@ -81,13 +86,14 @@ class EvpPublicKey final : public PublicKey {
     if (EVP_Digest(message.data(), message.size(), hash, &hash_len, md_.get(), nullptr) != 1) {
       return absl::InternalError(absl::StrCat("hashing failed: ", TakeOpenSslError()));
     }
-    EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_dup(prototype_.get()));
+    EvpPkeyCtxPtr ctx = AcquireContext();
     if (ctx == nullptr) {
       return absl::InternalError(absl::StrCat("EVP_PKEY_CTX_dup: ", TakeOpenSslError()));
     }
     int rc = EVP_PKEY_verify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
                              signature.size(), hash, hash_len);
     ERR_clear_error();
+    ReleaseContext(std::move(ctx));
     if (rc != 1) {
       return absl::PermissionDeniedError(
           absl::StrCat("signature does not verify with key ", Describe()));
@@ -100,12 +106,38 @@ class EvpPublicKey final : public PublicKey {
   const std::string& Der() const override { return der_; }
 
  private:
+  // At most this many idle verify contexts are kept for reuse (about one per concurrent caller).
+  static constexpr size_t kMaxIdleContexts = 16;
+
+  // Returns a verify context ready for EVP_PKEY_verify: an idle one, or a fresh copy of prototype_.
+  // nullptr when OpenSSL fails.
+  EvpPkeyCtxPtr AcquireContext() const {
+    absl::MutexLock lock(&mu_);
+    if (!idle_.empty()) {
+      EvpPkeyCtxPtr ctx = std::move(idle_.back());
+      idle_.pop_back();
+      return ctx;
+    }
+    return EvpPkeyCtxPtr(EVP_PKEY_CTX_dup(prototype_.get()));
+  }
+
+  // Returns `ctx` to the idle list (a verify context holds no per-call state and is reusable).
+  void ReleaseContext(EvpPkeyCtxPtr ctx) const {
+    absl::MutexLock lock(&mu_);
+    if (idle_.size() < kMaxIdleContexts) idle_.push_back(std::move(ctx));
+  }
+
   const KeyAlgorithm algorithm_;
   const std::string der_;
   const std::string fingerprint_;
   const EvpPkeyPtr pkey_;  // owns the key that prototype_ refers to
   const EvpMdPtr md_;
+  // A context initialised for verification with md_ (and PKCS#1 v1.5 for RSA). Only copied, under mu_.
   const EvpPkeyCtxPtr prototype_;
+  // Setting a context up costs about as much as an RSA verification; reusing them keeps Verify close
+  // to the bare primitive. The cache is invisible to callers: Verify stays logically const.
+  mutable absl::Mutex mu_;
+  mutable std::vector<EvpPkeyCtxPtr> idle_ ABSL_GUARDED_BY(mu_);
 };
 
 // An Ed25519 key verified with libsodium (pure Ed25519 over the message).

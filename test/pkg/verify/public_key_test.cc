@@ -1,6 +1,9 @@
 #include "pkg/verify/public_key.h"
 
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -111,6 +114,25 @@ TEST_P(EveryAlgorithm, AcceptsItsOwnSignatureAndNothingAltered) {
             absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(key_->Verify(message, *signature + "x").code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(key_->Verify(message, std::string(8192, 'x')).code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_P(EveryAlgorithm, ConcurrentCallersEachGetTheRightAnswer) {
+  auto good = signer_->Sign("message");
+  ASSERT_TRUE(good.ok()) << good.status();
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        // Odd threads check an altered message, so good and bad verifications interleave.
+        bool expect_ok = t % 2 == 0;
+        bool ok = key_->Verify(expect_ok ? "message" : "massage", *good).ok();
+        if (ok != expect_ok) ++wrong;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(
