@@ -165,6 +165,7 @@ absl::StatusOr<std::unique_ptr<Containerd>> Containerd::Create(const ContainerdO
   std::string config = absl::StrReplaceAll(
       kConfigTemplate, {{"DIR", options.dir}, {"SANDBOX_IMAGE", options.sandbox_image}});
   RETURN_IF_ERROR(WriteFileAtomic(containerd->config_path_, config, 0644));
+  KillStaleTestBeds();
   RETURN_IF_ERROR(containerd->Start());
   return containerd;
 }
@@ -241,17 +242,10 @@ absl::StatusOr<std::string> Containerd::Ctr(const std::vector<std::string>& args
   return result.stdout_text;
 }
 
-void Containerd::KillLeftovers() {
-  std::map<pid_t, ProcInfo> processes = ListProcesses();
-  // Shims carry "-address <our socket>" on their command line.
-  std::set<pid_t> doomed;
-  for (const auto& [pid, info] : processes) {
-    if (absl::StrContains(info.comm, "containerd-shim") &&
-        absl::StrContains(info.cmdline, " " + socket_path_)) {
-      doomed.insert(pid);
-    }
-  }
-  // Add their descendants (the containers), collected before anything is killed.
+namespace {
+
+// Returns `roots` and all their descendants in `processes`.
+std::set<pid_t> WithDescendants(const std::map<pid_t, ProcInfo>& processes, std::set<pid_t> doomed) {
   bool grew = !doomed.empty();
   while (grew) {
     grew = false;
@@ -262,6 +256,55 @@ void Containerd::KillLeftovers() {
       }
     }
   }
+  return doomed;
+}
+
+// Returns the value following `flag` on a space-joined command line ("" when absent).
+std::string FlagValue(const std::string& cmdline, absl::string_view flag) {
+  std::vector<std::string> words = absl::StrSplit(cmdline, ' ', absl::SkipEmpty());
+  for (size_t i = 0; i + 1 < words.size(); ++i) {
+    if (words[i] == flag) return words[i + 1];
+  }
+  return "";
+}
+
+}  // namespace
+
+int Containerd::KillStaleTestBeds() {
+  std::map<pid_t, ProcInfo> processes = ListProcesses();
+  std::set<pid_t> roots;
+  std::set<std::string> dirs;
+  for (const auto& [pid, info] : processes) {
+    if (!absl::StrContains(info.comm, "containerd-shim") || info.ppid != 1) continue;
+    std::string address = FlagValue(info.cmdline, "-address");
+    if (!absl::StartsWith(address, "/tmp/sigshim-")) continue;
+    // A containerd that still answers there belongs to a live test (one that does not use this
+    // test bed, so its shims have no subreaper): leave it alone.
+    if (UnixSocketAccepts(address)) continue;
+    roots.insert(pid);
+    dirs.insert(address.substr(0, address.find('/', sizeof("/tmp/sigshim-"))));
+  }
+  std::set<pid_t> doomed = WithDescendants(processes, roots);
+  for (pid_t pid : doomed) kill(pid, SIGKILL);
+  for (const std::string& dir : dirs) {
+    SIGSHIM_LOG(kWarning, "testbed: killing processes left by a dead test bed in ", dir);
+    UnmountAllBelow(dir);
+  }
+  return static_cast<int>(doomed.size());
+}
+
+void Containerd::KillLeftovers() {
+  std::map<pid_t, ProcInfo> processes = ListProcesses();
+  // Shims carry "-address <our socket>" on their command line.
+  std::set<pid_t> roots;
+  for (const auto& [pid, info] : processes) {
+    if (absl::StrContains(info.comm, "containerd-shim") &&
+        FlagValue(info.cmdline, "-address") == socket_path_) {
+      roots.insert(pid);
+    }
+  }
+  // Add their descendants (the containers), collected before anything is killed.
+  std::set<pid_t> doomed = WithDescendants(processes, roots);
   for (pid_t pid : doomed) kill(pid, SIGKILL);
   if (!doomed.empty()) {
     SIGSHIM_LOG(kInfo, "testbed: killed ", doomed.size(), " process(es) left behind by containerd");

@@ -63,6 +63,13 @@ class Containerd {
   // Stop(); callable by tests when containerd is down.
   void KillLeftovers();
 
+  // Kills the shims (and their containers) of test beds whose test process died without cleaning
+  // up (a SIGKILL, a ctest timeout): shims under a /tmp/sigshim-* address that were re-parented
+  // to pid 1 (their subreaper test process is gone) and whose containerd no longer answers; then
+  // unmounts below their folders.
+  // Create() calls it; returns how many processes it killed.
+  static int KillStaleTestBeds();
+
  private:
   explicit Containerd(ContainerdOptions options);
 

@@ -30,7 +30,9 @@ struct SubprocessOptions {
 // One started child process. Not thread-safe: one owner drives it.
 //
 // The child gets PR_SET_PDEATHSIG=SIGKILL, so it dies with the test process even when the test
-// crashes. The destructor kills (SIGKILL) and reaps the child if it still runs.
+// crashes. The kernel sends that signal when the *thread* that forked exits: start long-lived
+// children from a thread that outlives them (the main test thread, SetUpTestSuite). The destructor
+// kills (SIGKILL) and reaps the child if it still runs.
 class Subprocess {
  public:
   // Forks and execs `options.argv`. An exec failure is reported here (not as a silent exit), with
