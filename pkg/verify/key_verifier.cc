@@ -99,7 +99,7 @@ SignatureVerdict KeyVerifier::Check(const Signature& signature, const Target& ta
                                             "), but the policy requires a transparency-log proof"));
     }
     absl::StatusOr<RekorEntry> entry =
-        VerifyRekorSet(bundle->second, options_.rekor_keys, *signer, *raw, signature.payload);
+        VerifyRekorSet(bundle->second, options_.rekor_keys, signer->Der(), *raw, signature.payload);
     if (!entry.ok()) return Reject(signature, std::string(entry.status().message()));
     rekor = *std::move(entry);
   }

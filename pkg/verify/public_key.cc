@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "pkg/base/digest.h"
+#include "pkg/verify/pem.h"
 
 namespace sigshim::verify {
 namespace {
@@ -27,7 +28,6 @@ constexpr int kMaxRsaBits = 16384;
 // Larger than any signature of the supported schemes (RSA-16384: 2048 bytes); bigger input is
 // refused before any crypto work.
 constexpr size_t kMaxSignatureBytes = 4096;
-constexpr size_t kMaxPemBytes = 64 * 1024;
 
 struct EvpPkeyFree {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
@@ -38,13 +38,9 @@ struct EvpPkeyCtxFree {
 struct EvpMdFree {
   void operator()(EVP_MD* p) const { EVP_MD_free(p); }
 };
-struct BioFree {
-  void operator()(BIO* p) const { BIO_free(p); }
-};
 using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
 using EvpPkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, EvpPkeyCtxFree>;
 using EvpMdPtr = std::unique_ptr<EVP_MD, EvpMdFree>;
-using BioPtr = std::unique_ptr<BIO, BioFree>;
 
 // Returns the text of the oldest OpenSSL error of this thread and clears the queue.
 std::string TakeOpenSslError() {
@@ -172,72 +168,6 @@ class Ed25519PublicKey final : public PublicKey {
   unsigned char raw_[crypto_sign_PUBLICKEYBYTES];
 };
 
-// Checks the PEM framing: one BEGIN/END pair of type "PUBLIC KEY", only blank text around it.
-absl::Status CheckPemFraming(absl::string_view pem) {
-  constexpr absl::string_view kBegin = "-----BEGIN ";
-  size_t first = pem.find(kBegin);
-  if (first == absl::string_view::npos) {
-    return absl::InvalidArgumentError("no PEM block found (expected -----BEGIN PUBLIC KEY-----)");
-  }
-  if (pem.find(kBegin, first + 1) != absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        "several PEM blocks found; a key file must hold exactly one PUBLIC KEY block");
-  }
-  if (!absl::StripAsciiWhitespace(pem.substr(0, first)).empty()) {
-    return absl::InvalidArgumentError("unexpected text before the PEM block");
-  }
-  absl::string_view rest = pem.substr(first + kBegin.size());
-  size_t type_end = rest.find("-----");
-  absl::string_view type = rest.substr(0, type_end);
-  if (type_end == absl::string_view::npos) {
-    return absl::InvalidArgumentError("malformed PEM BEGIN line");
-  }
-  if (type != "PUBLIC KEY") {
-    if (absl::StrContains(type, "PRIVATE KEY")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "PEM block is a private key (", type, "); give the public key (PEM PUBLIC KEY) instead"));
-    }
-    if (type == "RSA PUBLIC KEY") {
-      return absl::InvalidArgumentError(
-          "PEM block is a PKCS#1 RSA PUBLIC KEY; a SubjectPublicKeyInfo (PEM PUBLIC KEY) is required");
-    }
-    return absl::InvalidArgumentError(
-        absl::StrCat("PEM block is a ", type, ", not a PUBLIC KEY"));
-  }
-  constexpr absl::string_view kEnd = "-----END PUBLIC KEY-----";
-  size_t end = pem.find(kEnd);
-  if (end == absl::string_view::npos) {
-    return absl::InvalidArgumentError("PEM block has no -----END PUBLIC KEY----- line");
-  }
-  if (!absl::StripAsciiWhitespace(pem.substr(end + kEnd.size())).empty()) {
-    return absl::InvalidArgumentError("unexpected text after the PEM block");
-  }
-  return absl::OkStatus();
-}
-
-// Decodes the single PEM block into DER.
-absl::StatusOr<std::string> PemToDer(absl::string_view pem) {
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (bio == nullptr) return absl::InternalError("BIO_new_mem_buf failed");
-  char* name = nullptr;
-  char* header = nullptr;
-  unsigned char* data = nullptr;
-  long len = 0;
-  if (PEM_read_bio(bio.get(), &name, &header, &data, &len) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("PEM block does not decode: ", TakeOpenSslError()));
-  }
-  bool has_header = header != nullptr && header[0] != '\0';
-  std::string der(reinterpret_cast<char*>(data), static_cast<size_t>(len));
-  OPENSSL_free(name);
-  OPENSSL_free(header);
-  OPENSSL_free(data);
-  if (has_header) {
-    return absl::InvalidArgumentError("PEM block has headers (encrypted?); a plain PUBLIC KEY is required");
-  }
-  return der;
-}
-
 absl::StatusOr<std::unique_ptr<const PublicKey>> MakeEvpKey(KeyAlgorithm algorithm, std::string der,
                                                             EvpPkeyPtr pkey, const char* md_name) {
   EvpMdPtr md(EVP_MD_fetch(nullptr, md_name, nullptr));
@@ -280,14 +210,21 @@ std::string PublicKey::Describe() const {
 }
 
 absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyPem(absl::string_view pem) {
-  if (pem.size() > kMaxPemBytes) {
+  absl::StatusOr<PemBlock> block = DecodeSinglePemBlock(pem);
+  if (!block.ok()) return block.status();
+  if (block->type != "PUBLIC KEY") {
+    if (absl::StrContains(block->type, "PRIVATE KEY")) {
+      return absl::InvalidArgumentError(absl::StrCat("PEM block is a private key (", block->type,
+                                                     "); give the public key (PEM PUBLIC KEY) instead"));
+    }
+    if (block->type == "RSA PUBLIC KEY") {
+      return absl::InvalidArgumentError(
+          "PEM block is a PKCS#1 RSA PUBLIC KEY; a SubjectPublicKeyInfo (PEM PUBLIC KEY) is required");
+    }
     return absl::InvalidArgumentError(
-        absl::StrCat("PEM text of ", pem.size(), " bytes is larger than the ", kMaxPemBytes,
-                     " bytes a public key may take"));
+        absl::StrCat("PEM block is a ", block->type, ", not a PUBLIC KEY"));
   }
-  if (absl::Status framing = CheckPemFraming(pem); !framing.ok()) return framing;
-  absl::StatusOr<std::string> der = PemToDer(pem);
-  if (!der.ok()) return der.status();
+  std::string* der = &block->der;
 
   const unsigned char* p = reinterpret_cast<const unsigned char*>(der->data());
   EvpPkeyPtr pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der->size())));
@@ -312,13 +249,13 @@ absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyPem(absl::string_
       }
       absl::string_view name(group, group_len);
       if (name == "prime256v1" || name == "P-256") {
-        return MakeEvpKey(KeyAlgorithm::kEcdsaP256Sha256, *std::move(der), std::move(pkey), "SHA256");
+        return MakeEvpKey(KeyAlgorithm::kEcdsaP256Sha256, std::move(*der), std::move(pkey), "SHA256");
       }
       if (name == "secp384r1" || name == "P-384") {
-        return MakeEvpKey(KeyAlgorithm::kEcdsaP384Sha384, *std::move(der), std::move(pkey), "SHA384");
+        return MakeEvpKey(KeyAlgorithm::kEcdsaP384Sha384, std::move(*der), std::move(pkey), "SHA384");
       }
       if (name == "secp521r1" || name == "P-521") {
-        return MakeEvpKey(KeyAlgorithm::kEcdsaP521Sha512, *std::move(der), std::move(pkey), "SHA512");
+        return MakeEvpKey(KeyAlgorithm::kEcdsaP521Sha512, std::move(*der), std::move(pkey), "SHA512");
       }
       return absl::InvalidArgumentError(absl::StrCat(
           "EC key on curve ", name, ": only P-256, P-384 and P-521 are supported"));
@@ -333,7 +270,7 @@ absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyPem(absl::string_
         return absl::InvalidArgumentError(
             absl::StrCat("RSA key of ", bits, " bits: at most ", kMaxRsaBits, " supported"));
       }
-      return MakeEvpKey(KeyAlgorithm::kRsaPkcs1Sha256, *std::move(der), std::move(pkey), "SHA256");
+      return MakeEvpKey(KeyAlgorithm::kRsaPkcs1Sha256, std::move(*der), std::move(pkey), "SHA256");
     }
     case EVP_PKEY_ED25519: {
       if (sodium_init() < 0) return absl::InternalError("libsodium failed to initialise");
@@ -343,7 +280,7 @@ absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyPem(absl::string_
         return absl::InvalidArgumentError(
             absl::StrCat("Ed25519 key does not hold 32 bytes: ", TakeOpenSslError()));
       }
-      return std::unique_ptr<const PublicKey>(new Ed25519PublicKey(*std::move(der), raw));
+      return std::unique_ptr<const PublicKey>(new Ed25519PublicKey(std::move(*der), raw));
     }
     case EVP_PKEY_RSA_PSS:
       return absl::InvalidArgumentError(

@@ -6,6 +6,7 @@
 #include "pkg/base/base64.h"
 #include "pkg/base/digest.h"
 #include "pkg/base/status_macros.h"
+#include "pkg/verify/pem.h"
 #include "pkg/verify/strict_json.h"
 
 namespace sigshim::verify {
@@ -23,8 +24,8 @@ absl::Status Denied(absl::string_view what) {
 }
 
 // Checks the hashedrekord body against what was signed.
-absl::Status CheckBody(absl::string_view body_b64, const PublicKey& signer, absl::string_view signature,
-                       absl::string_view payload) {
+absl::Status CheckBody(absl::string_view body_b64, absl::string_view signer_der,
+                       absl::string_view signature, absl::string_view payload) {
   absl::StatusOr<std::string> body_text = Base64Decode(body_b64);
   if (!body_text.ok()) return Denied("body is not base64", body_text.status());
   absl::StatusOr<nlohmann::json> body =
@@ -67,15 +68,15 @@ absl::Status CheckBody(absl::string_view body_b64, const PublicKey& signer, absl
     RETURN_IF_ERROR(CheckExactFields(key, {"content"}, {}, "Rekor entry publicKey"));
     ASSIGN_OR_RETURN(std::string key_b64, GetString(key, "content", "Rekor entry publicKey"));
     ASSIGN_OR_RETURN(std::string key_pem, Base64Decode(key_b64));
-    absl::StatusOr<std::unique_ptr<const PublicKey>> recorded = ParsePublicKeyPem(key_pem);
+    absl::StatusOr<PemBlock> recorded = DecodeSinglePemBlock(key_pem);
     if (!recorded.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("recorded public key: ", recorded.status().message()));
     }
-    if ((*recorded)->Der() != signer.Der()) {
-      return absl::InvalidArgumentError(absl::StrCat("the log recorded key ", (*recorded)->Describe(),
-                                                     ", the signature verified with ",
-                                                     signer.Describe()));
+    if (recorded->der != signer_der) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the log recorded the ", recorded->type, " ", Sha256Digest(recorded->der),
+                       ", the signer is ", Sha256Digest(signer_der)));
     }
     return absl::OkStatus();
   };
@@ -87,7 +88,7 @@ absl::Status CheckBody(absl::string_view body_b64, const PublicKey& signer, absl
 
 absl::StatusOr<RekorEntry> VerifyRekorSet(absl::string_view bundle_json,
                                           const std::vector<std::shared_ptr<const PublicKey>>& rekor_keys,
-                                          const PublicKey& signer, absl::string_view signature,
+                                          absl::string_view signer_der, absl::string_view signature,
                                           absl::string_view payload) {
   if (rekor_keys.empty()) return absl::InvalidArgumentError("no Rekor key configured");
   absl::StatusOr<nlohmann::json> bundle =
@@ -141,8 +142,18 @@ absl::StatusOr<RekorEntry> VerifyRekorSet(absl::string_view bundle_json,
                                " trusted Rekor keys"));
   }
   entry.rekor_key = verified_by->Fingerprint();
-  RETURN_IF_ERROR(CheckBody(body_b64, signer, signature, payload));
+  RETURN_IF_ERROR(CheckBody(body_b64, signer_der, signature, payload));
   return entry;
+}
+
+absl::StatusOr<RekorEntry> VerifyRekorSetFromAnnotations(
+    absl::string_view bundle_json, const std::vector<std::shared_ptr<const PublicKey>>& rekor_keys,
+    absl::string_view signer_pem, absl::string_view signature_base64, absl::string_view payload) {
+  absl::StatusOr<PemBlock> signer = DecodeSinglePemBlock(signer_pem);
+  if (!signer.ok()) return Denied("signer key or certificate", signer.status());
+  absl::StatusOr<std::string> signature = Base64Decode(signature_base64);
+  if (!signature.ok()) return Denied("signature is not base64", signature.status());
+  return VerifyRekorSet(bundle_json, rekor_keys, signer->der, *signature, payload);
 }
 
 }  // namespace sigshim::verify

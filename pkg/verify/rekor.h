@@ -30,13 +30,21 @@ struct RekorEntry {
 //  2. one of `rekor_keys` verifies SignedEntryTimestamp over the canonical JSON of Payload
 //     (keys sorted, no spaces);
 //  3. body is a hashedrekord 0.0.1 entry whose data hash is sha256(`payload`), whose signature is
-//     `signature` (raw bytes) and whose public key is `signer`.
+//     `signature` (raw bytes) and whose public key is one PEM block whose DER body is `signer_der`
+//     (the signer's SubjectPublicKeyInfo, or its certificate for keyless signatures).
 // Returns the entry on success; PermissionDenied with a reason for a person otherwise (malformed
-// bundles included). `rekor_keys` must not be empty.
+// bundles included). `rekor_keys` must not be empty (InvalidArgument).
 absl::StatusOr<RekorEntry> VerifyRekorSet(absl::string_view bundle_json,
                                           const std::vector<std::shared_ptr<const PublicKey>>& rekor_keys,
-                                          const PublicKey& signer, absl::string_view signature,
+                                          absl::string_view signer_der, absl::string_view signature,
                                           absl::string_view payload);
+
+// The same check from the annotation values as they arrive: `signer_pem` is the signer's key or
+// certificate as exactly one PEM block, `signature_base64` the signature annotation. A signer that is
+// not exactly one PEM block, or a signature that is not base64, is PermissionDenied.
+absl::StatusOr<RekorEntry> VerifyRekorSetFromAnnotations(
+    absl::string_view bundle_json, const std::vector<std::shared_ptr<const PublicKey>>& rekor_keys,
+    absl::string_view signer_pem, absl::string_view signature_base64, absl::string_view payload);
 
 }  // namespace sigshim::verify
 

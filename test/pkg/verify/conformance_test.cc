@@ -1,5 +1,6 @@
 // Runs the real cosign signatures of shared/conformance/cosign/cases.toml through pkg/verify and
-// compares each verdict with the expected one. Cases that need trust material this issue does not
+// compares each verdict with the expected one: every key-based signature and image case, with or
+// without Rekor, and the Rekor SET unit checks. Cases that need trust material this issue does not
 // implement (Fulcio and private-PKI certificates) are listed as deferred, never counted as passed.
 #include <algorithm>
 #include <cstdlib>
@@ -24,6 +25,7 @@
 #include "pkg/reference/reference.h"
 #include "pkg/verify/key_verifier.h"
 #include "pkg/verify/public_key.h"
+#include "pkg/verify/rekor.h"
 #include "pkg/verify/signature_manifest.h"
 
 namespace sigshim::verify {
@@ -60,6 +62,11 @@ struct Case {
   bool remove_all_annotations = false;
   std::vector<std::string> remove_annotations;
   std::map<std::string, std::string> set_annotations;
+  // [case.inputs] of the unit-check kinds: files by input name, and their modifiers.
+  std::map<std::string, std::string> input_files;
+  std::map<std::string, std::string> input_literals;  // "<input>_literal": replaces the file
+  std::map<std::string, int64_t> input_numbers;        // "<input>_truncate", "<input>_repeat"
+  int64_t expected_integrated_time = -1;               // -1 when the case gives none
 };
 
 // Reads cases.toml. toml11 reports errors by throwing; this is the one place that catches them.
@@ -93,6 +100,20 @@ absl::StatusOr<std::vector<Case>> LoadCases(const std::string& path) {
           }
         }
       }
+      if (c.contains("expected_integrated_time")) {
+        out.expected_integrated_time = toml::find<int64_t>(c, "expected_integrated_time");
+      }
+      if (c.contains("inputs")) {
+        for (const auto& [key, value] : toml::find<toml::table>(c, "inputs")) {
+          if (absl::EndsWith(key, "_literal")) {
+            out.input_literals[key.substr(0, key.size() - 8)] = toml::get<std::string>(value);
+          } else if (value.is_integer()) {
+            out.input_numbers[key] = value.as_integer();
+          } else {
+            out.input_files[key] = toml::get<std::string>(value);
+          }
+        }
+      }
       if (c.contains("mutate")) {
         const toml::value& m = toml::find(c, "mutate");
         if (m.contains("remove_all_annotations")) {
@@ -119,9 +140,7 @@ std::string DeferralReason(const Case& c) {
     return "Fulcio certificates (later issue)";
   }
   if (c.kind == "pki-certificate") return "private-PKI certificates (later issue)";
-  if (c.kind == "rekor-set") {
-    return "Rekor SET whose entry records a Fulcio certificate (later issue)";
-  }
+  if (c.kind == "rekor-set") return "";
   if (c.kind == "signature" || c.kind == "image") {
     for (const std::string& t : c.other_trust) {
       if (absl::StartsWith(t, "fulcio")) return "Fulcio certificates (later issue)";
@@ -155,6 +174,13 @@ const std::map<std::string, std::string>& ExpectedReasons() {
       {"image-two-valid-repository-mismatch", "reference mismatch"},
       {"image-exact-tag-mismatch", "reference mismatch"},
       {"image-exact-untagged-cosign-signature", "has no tag"},
+      {"rekor-set-empty", "bundle annotation is not valid JSON"},
+      {"rekor-set-garbage", "bundle annotation is not valid JSON"},
+      {"rekor-set-wrong-key", "does not verify with any"},
+      {"rekor-set-truncated-signature", "signature is not base64"},
+      {"rekor-set-no-certificate", "no PEM block"},
+      {"rekor-set-not-pem", "no PEM block"},
+      {"rekor-set-two-certificates", "several PEM blocks"},
   };
   return *reasons;
 }
@@ -249,7 +275,52 @@ struct Outcome {
   std::string explanation;
 };
 
+// Returns input `name` of a unit-check case, with its _literal, _truncate and _repeat modifiers.
+absl::StatusOr<std::string> Input(const Case& c, const std::string& name) {
+  std::string value;
+  if (auto literal = c.input_literals.find(name); literal != c.input_literals.end()) {
+    value = literal->second;
+  } else {
+    auto file = c.input_files.find(name);
+    if (file == c.input_files.end()) return absl::NotFoundError(absl::StrCat("no input ", name));
+    ASSIGN_OR_RETURN(value, ReadFixture(file->second));
+  }
+  if (auto n = c.input_numbers.find(name + "_truncate"); n != c.input_numbers.end()) {
+    value.resize(value.size() - std::min<size_t>(value.size(), n->second));
+  }
+  if (auto n = c.input_numbers.find(name + "_repeat"); n != c.input_numbers.end()) {
+    std::string once = value;
+    for (int64_t i = 1; i < n->second; ++i) value += once;
+  }
+  return value;
+}
+
+// A "rekor-set" unit check: the SET alone, for a payload, signature and signer key or certificate.
+absl::StatusOr<Outcome> RunRekorSetCase(const Case& c) {
+  ASSIGN_OR_RETURN(std::vector<std::shared_ptr<const PublicKey>> rekor_keys, LoadKeys(c.rekor_keys));
+  ASSIGN_OR_RETURN(std::string payload, Input(c, "payload"));
+  ASSIGN_OR_RETURN(std::string signature, Input(c, "signature_b64"));
+  ASSIGN_OR_RETURN(std::string set, Input(c, "set"));
+  ASSIGN_OR_RETURN(std::string signer, Input(c, "public_key_or_certificate"));
+  Outcome outcome;
+  absl::StatusOr<RekorEntry> entry =
+      VerifyRekorSetFromAnnotations(set, rekor_keys, signer, signature, payload);
+  if (!entry.ok()) {
+    outcome.explanation = std::string(entry.status().message());
+    return outcome;
+  }
+  outcome.accepted = true;
+  outcome.explanation = absl::StrCat("SET verified: integratedTime ", entry->integrated_time,
+                                     ", logIndex ", entry->log_index);
+  if (c.expected_integrated_time >= 0 && entry->integrated_time != c.expected_integrated_time) {
+    outcome.accepted = false;
+    absl::StrAppend(&outcome.explanation, ", but ", c.expected_integrated_time, " was expected");
+  }
+  return outcome;
+}
+
 absl::StatusOr<Outcome> RunCase(const Case& c) {
+  if (c.kind == "rekor-set") return RunRekorSetCase(c);
   KeyVerifierOptions options;
   ASSIGN_OR_RETURN(options.keys, LoadKeys(c.keys));
   ASSIGN_OR_RETURN(options.rekor_keys, LoadKeys(c.rekor_keys));
@@ -310,9 +381,10 @@ TEST(CosignConformanceCases, EveryCaseIsRunOrListedAsDeferred) {
     if (!why.empty()) deferred.push_back(absl::StrCat("  ", c.name, " [", c.kind, "]: ", why));
   }
   EXPECT_EQ(loaded.runnable.size() + deferred.size(), loaded.all.size());
-  // Every key-based signature/image case is run, none deferred.
+  // Every key-based signature/image case and every Rekor SET case is run, none deferred.
   for (const Case& c : loaded.all) {
-    if ((c.kind == "signature" || c.kind == "image") && c.other_trust.empty()) {
+    if (((c.kind == "signature" || c.kind == "image") && c.other_trust.empty()) ||
+        c.kind == "rekor-set") {
       EXPECT_TRUE(DeferralReason(c).empty()) << c.name;
     }
   }
