@@ -112,7 +112,8 @@ absl::StatusOr<std::string> PushImage(const OciImage& image, const Registry& reg
 }
 
 absl::StatusOr<std::string> ImportImage(const OciImage& image, const Containerd& containerd,
-                                        absl::string_view name, absl::string_view scratch_dir) {
+                                        absl::string_view name, absl::string_view scratch_dir,
+                                        bool with_digest_ref) {
   RETURN_IF_ERROR(MakeDirs(scratch_dir));
   std::string archive = absl::StrCat(scratch_dir, "/import-", Sha256Hex(name).substr(0, 16), ".tar");
   std::error_code error;
@@ -128,7 +129,19 @@ absl::StatusOr<std::string> ImportImage(const OciImage& image, const Containerd&
   if (lines.size() < 2) return absl::NotFoundError(absl::StrCat(name, " missing after import:\n", listing));
   std::vector<std::string> fields = absl::StrSplit(lines[1], ' ', absl::SkipEmpty());
   if (fields.size() < 3) return absl::DataLossError(absl::StrCat("cannot read `ctr images ls`:\n", listing));
-  return fields[2];
+  const std::string& digest = fields[2];
+  if (with_digest_ref) {
+    // `ctr images import --digests` would name it "import-<date>@…": tag it explicitly instead.
+    size_t slash = name.rfind('/');
+    size_t colon = name.rfind(':');
+    if (colon == absl::string_view::npos || (slash != absl::string_view::npos && colon < slash)) {
+      return absl::InvalidArgumentError(absl::StrCat("with_digest_ref needs repository:tag, got ", name));
+    }
+    std::string repository(name.substr(0, colon));
+    RETURN_IF_ERROR(containerd.Ctr({"images", "tag", std::string(name), absl::StrCat(repository, "@", digest)})
+                        .status());
+  }
+  return digest;
 }
 
 }  // namespace sigshim::testbed

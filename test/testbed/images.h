@@ -53,8 +53,14 @@ absl::StatusOr<std::string> PushImage(const OciImage& image, const Registry& reg
 // "localhost/sigshim-testbed/pause:1") without any registry: skopeo writes an oci-archive into
 // `scratch_dir`, `ctr images import` reads it. Returns the manifest digest. The CRI plugin sees
 // the image at once (ImageStatus, ListImages, RunPodSandbox's sandbox image).
+//
+// Note (containerd 1.6): an image imported this way has no repo_digests in CRI ImageStatus, only
+// its tag and its id (the config digest). With `with_digest_ref`, the reference
+// "<repository>@<manifest digest>" is added too (`ctr images tag`), and repo_digests lists it, as
+// for a pulled image. `name` must then be "<repository>:<tag>".
 absl::StatusOr<std::string> ImportImage(const OciImage& image, const Containerd& containerd,
-                                        absl::string_view name, absl::string_view scratch_dir);
+                                        absl::string_view name, absl::string_view scratch_dir,
+                                        bool with_digest_ref = false);
 
 }  // namespace sigshim::testbed
 

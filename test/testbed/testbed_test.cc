@@ -96,6 +96,45 @@ TEST_F(TestBedTest, SandboxImageIsVisibleToCri) {
   EXPECT_THAT(response.image().repo_tags(), ::testing::Contains(bed_->containerd()->sandbox_image()));
 }
 
+// Returns containerd's CRI view of `name`.
+runtime::v1::ImageStatusResponse CriImageStatus(const Containerd& containerd, const std::string& name) {
+  auto channel = grpc::CreateChannel("unix:" + containerd.socket_path(), grpc::InsecureChannelCredentials());
+  auto images = runtime::v1::ImageService::NewStub(channel);
+  grpc::ClientContext context;
+  runtime::v1::ImageStatusRequest request;
+  request.mutable_image()->set_image(name);
+  runtime::v1::ImageStatusResponse response;
+  grpc::Status status = images->ImageStatus(&context, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return response;
+}
+
+TEST_F(TestBedTest, ImportedImageIsVisibleToCriWithoutRepoDigest) {
+  auto image = bed_->BuildImage("handmade", {"/bin/sh"}, "imported by hand");
+  ASSERT_TRUE(image.ok()) << image.status();
+  const std::string name = "localhost/testbed/handmade:1";
+  auto digest = ImportImage(*image, *bed_->containerd(), name, bed_->dir().Path("scratch"));
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  EXPECT_EQ(*digest, image->manifest_digest);
+  runtime::v1::ImageStatusResponse response = CriImageStatus(*bed_->containerd(), name);
+  EXPECT_THAT(response.image().repo_tags(), ::testing::Contains(name));
+  // containerd 1.6 keeps no manifest digest for an image imported by tag alone.
+  EXPECT_THAT(response.image().repo_digests(), ::testing::IsEmpty());
+}
+
+TEST_F(TestBedTest, ImportedImageWithDigestRefHasRepoDigest) {
+  auto image = bed_->BuildImage("handmade2", {"/bin/sh"}, "imported by hand, with digest");
+  ASSERT_TRUE(image.ok()) << image.status();
+  const std::string name = "localhost/testbed/handmade2:1";
+  auto digest = ImportImage(*image, *bed_->containerd(), name, bed_->dir().Path("scratch"),
+                            /*with_digest_ref=*/true);
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  EXPECT_EQ(*digest, image->manifest_digest);
+  runtime::v1::ImageStatusResponse response = CriImageStatus(*bed_->containerd(), name);
+  EXPECT_THAT(response.image().repo_tags(), ::testing::Contains(name));
+  EXPECT_THAT(response.image().repo_digests(), ::testing::Contains("localhost/testbed/handmade2@" + *digest));
+}
+
 TEST_F(TestBedTest, ContainerdRestartsWithSameState) {
   Containerd& containerd = *bed_->containerd();
   ASSERT_TRUE(containerd.Kill().ok());
