@@ -104,8 +104,11 @@ absl::StatusOr<OciImage> BuildBusyboxImage(const BusyboxImageOptions& options) {
 absl::StatusOr<std::string> PushImage(const OciImage& image, const Registry& registry,
                                       absl::string_view repository, absl::string_view tag) {
   std::string destination = absl::StrCat("docker://", registry.host_port(), "/", repository, ":", tag);
-  RETURN_IF_ERROR(Run({"skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false",
-                       image.SkopeoName(), destination}));
+  std::vector<std::string> copy = {"skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false"};
+  if (!registry.credentials().empty()) copy.push_back("--dest-creds=" + registry.credentials());
+  copy.push_back(image.SkopeoName());
+  copy.push_back(destination);
+  RETURN_IF_ERROR(Run(copy));
   // The digest is what the registry serves now, hashed here: the exact bytes a client will verify.
   ASSIGN_OR_RETURN(std::string manifest, registry.GetManifest(repository, tag));
   return Sha256Digest(manifest);

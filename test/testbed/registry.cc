@@ -1,5 +1,6 @@
 #include "test/testbed/registry.h"
 
+#include <crypt.h>
 #include <curl/curl.h>
 
 #include <map>
@@ -39,9 +40,24 @@ size_t AppendHeader(char* data, size_t size, size_t count, void* out) {
   return size * count;
 }
 
+// Returns an htpasswd line "name:<bcrypt hash>" (what distribution's htpasswd auth reads).
+absl::StatusOr<std::string> HtpasswdLine(const std::string& name, const std::string& password) {
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  // Cost 4, the lowest: these are throwaway test passwords and hashing is on every request.
+  if (crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof(salt)) == nullptr) {
+    return absl::InternalError("crypt_gensalt_rn($2b$) failed: libcrypt has no bcrypt");
+  }
+  crypt_data data{};
+  const char* hash = crypt_r(password.c_str(), salt, &data);
+  if (hash == nullptr || hash[0] == '*') return absl::InternalError("bcrypt hashing failed");
+  return absl::StrCat(name, ":", hash, "\n");
+}
+
 // Sends one plain-HTTP request; only transport failures are errors (any HTTP status is returned).
+// `userpwd` ("name:password"), when not empty, is sent as basic auth.
 absl::StatusOr<HttpResponse> Http(absl::string_view method, const std::string& url,
-                                  const std::vector<std::string>& headers, absl::string_view body) {
+                                  const std::vector<std::string>& headers, absl::string_view body,
+                                  const std::string& userpwd) {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   CURL* curl = curl_easy_init();
@@ -56,6 +72,7 @@ absl::StatusOr<HttpResponse> Http(absl::string_view method, const std::string& u
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method_text.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, header_list);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  if (!userpwd.empty()) curl_easy_setopt(curl, CURLOPT_USERPWD, userpwd.c_str());
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
@@ -79,6 +96,7 @@ absl::StatusOr<HttpResponse> Http(absl::string_view method, const std::string& u
 absl::Status HttpError(absl::string_view what, const HttpResponse& response) {
   std::string message = absl::StrCat(what, ": HTTP ", response.code, ": ", response.body);
   if (response.code == 404) return absl::NotFoundError(message);
+  if (response.code == 401) return absl::UnauthenticatedError(message);
   return absl::InternalError(message);
 }
 
@@ -106,6 +124,16 @@ absl::StatusOr<std::unique_ptr<Registry>> Registry::Create(const RegistryOptions
       "      enabled: false\n"
       "http:\n"
       "  addr: 127.0.0.1:", port, "\n");
+  if (!options.users.empty()) {
+    std::string htpasswd;
+    for (const auto& [name, password] : options.users) {
+      ASSIGN_OR_RETURN(std::string line, HtpasswdLine(name, password));
+      htpasswd += line;
+    }
+    RETURN_IF_ERROR(WriteFileAtomic(options.dir + "/htpasswd", htpasswd, 0600));
+    absl::StrAppend(&config, "auth:\n  htpasswd:\n    realm: sigshim-testbed\n    path: ", options.dir,
+                    "/htpasswd\n");
+  }
   RETURN_IF_ERROR(WriteFileAtomic(config_path, config, 0644));
   auto registry = std::unique_ptr<Registry>(
       new Registry(options, port, config_path, options.dir + "/registry.log"));
@@ -116,6 +144,11 @@ absl::StatusOr<std::unique_ptr<Registry>> Registry::Create(const RegistryOptions
 Registry::~Registry() { (void)Stop(); }
 
 std::string Registry::host_port() const { return absl::StrCat("127.0.0.1:", port_); }
+
+std::string Registry::credentials() const {
+  if (options_.users.empty()) return "";
+  return absl::StrCat(options_.users.front().first, ":", options_.users.front().second);
+}
 
 absl::Status Registry::Start() {
   if (process_ != nullptr && process_->Running()) return absl::OkStatus();
@@ -143,9 +176,9 @@ absl::StatusOr<std::string> Registry::PushBlob(absl::string_view repository,
                                                absl::string_view data) const {
   std::string digest = Sha256Digest(data);
   std::string base = absl::StrCat("http://", host_port(), "/v2/", repository);
-  ASSIGN_OR_RETURN(HttpResponse head, Http("HEAD", absl::StrCat(base, "/blobs/", digest), {}, ""));
+  ASSIGN_OR_RETURN(HttpResponse head, Http("HEAD", absl::StrCat(base, "/blobs/", digest), {}, "", credentials()));
   if (head.code == 200) return digest;
-  ASSIGN_OR_RETURN(HttpResponse start, Http("POST", base + "/blobs/uploads/", {}, ""));
+  ASSIGN_OR_RETURN(HttpResponse start, Http("POST", base + "/blobs/uploads/", {}, "", credentials()));
   if (start.code != 202 || start.headers["location"].empty()) {
     return HttpError(absl::StrCat("starting upload to ", repository), start);
   }
@@ -154,7 +187,7 @@ absl::StatusOr<std::string> Registry::PushBlob(absl::string_view repository,
   location += absl::StrContains(location, "?") ? "&" : "?";
   location += "digest=" + digest;
   ASSIGN_OR_RETURN(HttpResponse put,
-                   Http("PUT", location, {"Content-Type: application/octet-stream"}, data));
+                   Http("PUT", location, {"Content-Type: application/octet-stream"}, data, credentials()));
   if (put.code != 201) return HttpError(absl::StrCat("uploading blob ", digest), put);
   return digest;
 }
@@ -165,7 +198,7 @@ absl::StatusOr<std::string> Registry::PushManifest(absl::string_view repository,
                                                    absl::string_view manifest) const {
   std::string url = absl::StrCat("http://", host_port(), "/v2/", repository, "/manifests/", reference);
   ASSIGN_OR_RETURN(HttpResponse put,
-                   Http("PUT", url, {absl::StrCat("Content-Type: ", media_type)}, manifest));
+                   Http("PUT", url, {absl::StrCat("Content-Type: ", media_type)}, manifest, credentials()));
   if (put.code != 201) return HttpError(absl::StrCat("pushing manifest ", repository, ":", reference), put);
   std::string digest = Sha256Digest(manifest);
   const std::string& reported = put.headers["docker-content-digest"];
@@ -185,7 +218,7 @@ absl::StatusOr<std::string> Registry::GetManifest(absl::string_view repository,
            {"Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
             "application/vnd.docker.distribution.manifest.v2+json, "
             "application/vnd.docker.distribution.manifest.list.v2+json"},
-           ""));
+           "", credentials()));
   if (get.code != 200) return HttpError(absl::StrCat("getting manifest ", repository, ":", reference), get);
   if (media_type != nullptr) *media_type = get.headers["content-type"];
   return get.body;
@@ -193,7 +226,7 @@ absl::StatusOr<std::string> Registry::GetManifest(absl::string_view repository,
 
 absl::Status Registry::DeleteManifest(absl::string_view repository, absl::string_view digest) const {
   std::string url = absl::StrCat("http://", host_port(), "/v2/", repository, "/manifests/", digest);
-  ASSIGN_OR_RETURN(HttpResponse del, Http("DELETE", url, {}, ""));
+  ASSIGN_OR_RETURN(HttpResponse del, Http("DELETE", url, {}, "", credentials()));
   if (del.code != 202) return HttpError(absl::StrCat("deleting manifest ", repository, "@", digest), del);
   return absl::OkStatus();
 }

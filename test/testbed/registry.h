@@ -4,6 +4,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -22,9 +24,12 @@ struct RegistryOptions {
   std::string binary = "/usr/bin/docker-registry";
   // How long Start() waits for the port to answer. Default 30 s.
   absl::Duration start_timeout = absl::Seconds(30);
+  // Basic-auth users (name, password), stored bcrypt-hashed in an htpasswd file. Default none:
+  // the registry asks for no credentials. With users, every request needs one of them.
+  std::vector<std::pair<std::string, std::string>> users;
 };
 
-// One registry process with deletion enabled. Not thread-safe for Start/Stop; the HTTP helpers may
+// One registry process with deletion enabled (and optionally basic auth). Not thread-safe for Start/Stop; the HTTP helpers may
 // be called from any thread.
 class Registry {
  public:
@@ -37,6 +42,9 @@ class Registry {
   int port() const { return port_; }
   const std::string& log_path() const { return log_path_; }
   bool running() const { return process_ != nullptr; }
+  // Returns "name:password" of the first configured user, or "" without auth. The HTTP helpers
+  // below and PushImage use it.
+  std::string credentials() const;
 
   // Stops the process (SIGTERM, then SIGKILL). The storage stays.
   absl::Status Stop();

@@ -139,6 +139,41 @@ TEST_F(TestBedTest, ImportedImageWithDigestRefHasRepoDigest) {
   EXPECT_THAT(response.image().repo_digests(), ::testing::Contains("localhost/testbed/handmade2@" + *digest));
 }
 
+TEST_F(TestBedTest, RegistryWithBasicAuthServesOnlyItsUsers) {
+  RegistryOptions options;
+  options.dir = bed_->dir().Path("registry-auth");
+  options.users = {{"alice", "alice-password"}};
+  auto registry = Registry::Create(options);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  EXPECT_EQ((*registry)->credentials(), "alice:alice-password");
+  auto image = bed_->BuildImage("auth", {"/bin/sh"}, "behind basic auth");
+  ASSERT_TRUE(image.ok()) << image.status();
+  auto digest = PushImage(*image, **registry, "private/busybox", "1");
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  EXPECT_EQ(*digest, image->manifest_digest);
+
+  // containerd pulls with the credentials a kubelet would pass, and not without them.
+  auto channel = grpc::CreateChannel("unix:" + bed_->containerd()->socket_path(),
+                                     grpc::InsecureChannelCredentials());
+  auto images = runtime::v1::ImageService::NewStub(channel);
+  runtime::v1::PullImageRequest pull;
+  pull.mutable_image()->set_image(absl::StrCat((*registry)->host_port(), "/private/busybox:1"));
+  runtime::v1::PullImageResponse pulled;
+  {
+    grpc::ClientContext context;
+    grpc::Status status = images->PullImage(&context, pull, &pulled);
+    EXPECT_FALSE(status.ok());
+    EXPECT_THAT(status.error_message(), HasSubstr("401 Unauthorized"));
+  }
+  pull.mutable_auth()->set_username("alice");
+  pull.mutable_auth()->set_password("alice-password");
+  {
+    grpc::ClientContext context;
+    grpc::Status status = images->PullImage(&context, pull, &pulled);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+}
+
 TEST_F(TestBedTest, ContainerdRestartsWithSameState) {
   Containerd& containerd = *bed_->containerd();
   ASSERT_TRUE(containerd.Kill().ok());
