@@ -171,6 +171,14 @@ class TransparencyTest : public ::testing::Test {
     ASSERT_TRUE(digest.ok()) << digest.status();
     image_ = new std::string(absl::StrCat(bed_->registry()->host_port(), "/", kRepository, ":1"));
     digest_ = new std::string(*digest);
+    testbed::RegistryOptions private_registry;
+    private_registry.dir = bed_->dir().Path("registry-auth");
+    private_registry.users = {{"e2e-user", "e2e-password"}};
+    auto registry = testbed::Registry::Create(private_registry);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    auth_registry_ = registry->release();
+    auto pushed = testbed::PushImage(*image, *auth_registry_, "private/busybox", "1");
+    ASSERT_TRUE(pushed.ok()) << pushed.status();
     direct_ = new CriClient(bed_->containerd()->socket_path());
     VersionResponse version;
     grpc::Status status = direct_->runtime().Version(Context().get(), VersionRequest(), &version);
@@ -193,6 +201,8 @@ class TransparencyTest : public ::testing::Test {
       delete sigshim_;
       sigshim_ = nullptr;
     }
+    delete auth_registry_;
+    auth_registry_ = nullptr;
     delete bed_;
     bed_ = nullptr;
     delete image_;
@@ -213,7 +223,7 @@ class TransparencyTest : public ::testing::Test {
         "[enforcement]\n"
         "unmatched = \"allow\"\n"
         "[registry]\n"
-        "insecure = [\"", bed_->registry()->host_port(), "\"]\n");
+        "insecure = [\"", bed_->registry()->host_port(), "\", \"", auth_registry_->host_port(), "\"]\n");
     std::string config_path = bed_->dir().Path("sigshim.toml");
     ASSERT_TRUE(WriteFileAtomic(config_path, config, 0644).ok());
     testbed::SubprocessOptions options;
@@ -360,6 +370,7 @@ class TransparencyTest : public ::testing::Test {
 
   static testbed::TestBed* bed_;
   static testbed::Subprocess* sigshim_;
+  static testbed::Registry* auth_registry_;  // basic auth: e2e-user / e2e-password
   static CriClient* direct_;
   static CriClient* proxy_;
   static std::string* image_;   // "127.0.0.1:PORT/e2e/busybox:1"
@@ -369,6 +380,7 @@ class TransparencyTest : public ::testing::Test {
 
 testbed::TestBed* TransparencyTest::bed_ = nullptr;
 testbed::Subprocess* TransparencyTest::sigshim_ = nullptr;
+testbed::Registry* TransparencyTest::auth_registry_ = nullptr;
 CriClient* TransparencyTest::direct_ = nullptr;
 CriClient* TransparencyTest::proxy_ = nullptr;
 std::string* TransparencyTest::image_ = nullptr;
@@ -429,6 +441,32 @@ TEST_F(TransparencyTest, PullCredentialsAreForwardedButNeverLogged) {
   EXPECT_EQ(proxied.image_ref(), direct.image_ref());
   EXPECT_TRUE(Eventually([] { return absl::StrContains(SigshimLog(), "PullImage"); })) << SigshimLog();
   EXPECT_THAT(SigshimLog(), ::testing::Not(HasSubstr(secret)));
+}
+
+TEST_F(TransparencyTest, PullFromRegistryWithAuthBehavesAsDirectly) {
+  REQUIRE_PROXY();
+  PullImageRequest request;
+  request.mutable_image()->set_image(absl::StrCat(auth_registry_->host_port(), "/private/busybox:1"));
+  // Without credentials: refused by the registry, the same way on both paths.
+  PullImageResponse proxied, direct;
+  grpc::Status proxied_status = proxy_->images().PullImage(Context().get(), request, &proxied);
+  grpc::Status direct_status = direct_->images().PullImage(Context().get(), request, &direct);
+  EXPECT_FALSE(direct_status.ok());
+  EXPECT_EQ(proxied_status.error_code(), direct_status.error_code()) << Describe(proxied_status);
+  EXPECT_EQ(proxied_status.error_message(), direct_status.error_message());
+  // With the credentials kubelet would pass: the same image.
+  request.mutable_auth()->set_username("e2e-user");
+  request.mutable_auth()->set_password("e2e-password");
+  proxied_status = proxy_->images().PullImage(Context().get(), request, &proxied);
+  ASSERT_TRUE(proxied_status.ok()) << Describe(proxied_status);
+  direct_status = direct_->images().PullImage(Context().get(), request, &direct);
+  ASSERT_TRUE(direct_status.ok()) << Describe(direct_status);
+  EXPECT_EQ(proxied.image_ref(), direct.image_ref());
+  EXPECT_THAT(SigshimLog(), ::testing::Not(HasSubstr("e2e-password")));
+  RemoveImageRequest remove;
+  remove.mutable_image()->set_image(request.image().image());
+  RemoveImageResponse removed;
+  EXPECT_TRUE(direct_->images().RemoveImage(Context().get(), remove, &removed).ok());
 }
 
 TEST_F(TransparencyTest, ImageCallsAreIdentical) {
