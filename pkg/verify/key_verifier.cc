@@ -71,6 +71,9 @@ SignatureVerdict KeyVerifier::Check(const Signature& signature, const Target& ta
   if (annotation == signature.annotations.end()) {
     return Reject(signature, absl::StrCat("no signature annotation (", kSignatureAnnotation, ")"));
   }
+  if (annotation->second.empty()) {
+    return Reject(signature, absl::StrCat("signature annotation (", kSignatureAnnotation, ") is empty"));
+  }
   absl::StatusOr<std::string> raw = Base64Decode(annotation->second);
   if (!raw.ok()) {
     return Reject(signature, absl::StrCat("signature annotation is not valid base64: ",

@@ -89,6 +89,8 @@ TEST_F(KeyVerifierTest, RejectsMissingOrUndecodableSignatureAnnotation) {
   EXPECT_THAT(ReasonFor(signature), HasSubstr("no signature annotation"));
   signature.annotations[std::string(kSignatureAnnotation)] = "***";
   EXPECT_THAT(ReasonFor(signature), HasSubstr("not valid base64"));
+  signature.annotations[std::string(kSignatureAnnotation)] = "";
+  EXPECT_THAT(ReasonFor(signature), HasSubstr("is empty"));
 }
 
 TEST_F(KeyVerifierTest, RejectsMalformedPayloadEvenWhenSignedByATrustedKey) {
