@@ -71,6 +71,11 @@ void FakeRegistry::RequireBearer(const std::string& username, const std::string&
   expires_in_ = expires_in;
 }
 
+void FakeRegistry::RevokeTokens() {
+  absl::MutexLock lock(&mu_);
+  valid_tokens_.clear();
+}
+
 int FakeRegistry::tokens_issued() const {
   absl::MutexLock lock(&mu_);
   return tokens_issued_;

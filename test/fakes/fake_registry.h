@@ -50,6 +50,9 @@ class FakeRegistry {
   void RequireBearer(const std::string& username, const std::string& password,
                      const std::string& refresh_token = "", int expires_in = 300);
 
+  // Invalidates every token issued so far (as a token server restart or a revocation would).
+  void RevokeTokens();
+
   // Returns the number of tokens the token server has issued.
   int tokens_issued() const;
 

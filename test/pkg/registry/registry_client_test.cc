@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -484,6 +485,109 @@ TEST_F(RegistryClientTest, DockerHubIsReachedAtRegistry1) {
   absl::StatusOr<FetchedManifest> fetched = Client(options)->Resolve(Ref("busybox"), {});
   ASSERT_TRUE(fetched.ok()) << fetched.status();
   EXPECT_EQ(hub->transport()->requests()[0].url, "https://registry-1.docker.io/v2/library/busybox/manifests/latest");
+}
+
+TEST_F(RegistryClientTest, RevokedTokenIsReplacedOnce) {
+  registry_->RequireBearer("", "");
+  registry_->PutManifest("team/app", "v1", ImageManifest());
+  auto client = Client();
+  ASSERT_TRUE(client->Resolve(Ref("registry.test/team/app:v1"), {}).ok());
+  registry_->RevokeTokens();
+  absl::StatusOr<FetchedManifest> fetched = client->Resolve(Ref("registry.test/team/app:v1"), {});
+  ASSERT_TRUE(fetched.ok()) << fetched.status();
+  EXPECT_EQ(registry_->tokens_issued(), 2);
+}
+
+TEST_F(RegistryClientTest, UnusableChallengesAreUnauthenticated) {
+  transport()->Respond("GET", ManifestUrl("team/app", "none"), FakeHttpTransport::Response(401));
+  transport()->Respond("GET", ManifestUrl("team/app", "ntlm"),
+                       FakeHttpTransport::Response(401, "", {{"WWW-Authenticate", "NTLM"}}));
+  transport()->Respond("GET", ManifestUrl("team/app", "broken"),
+                       FakeHttpTransport::Response(401, "", {{"WWW-Authenticate", R"(Bearer realm="unterminated)"}}));
+  auto client = Client();
+  absl::StatusOr<FetchedManifest> none = client->Resolve(Ref("registry.test/team/app:none"), {});
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(none.status().message()), HasSubstr("without a WWW-Authenticate"));
+  absl::StatusOr<FetchedManifest> ntlm = client->Resolve(Ref("registry.test/team/app:ntlm"), {});
+  EXPECT_EQ(ntlm.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(ntlm.status().message()), HasSubstr("ntlm"));
+  EXPECT_EQ(client->Resolve(Ref("registry.test/team/app:broken"), {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(RegistryClientTest, MalformedCredentialsAreRefusedWithoutEchoingThem) {
+  registry_->RequireBasic("alice", "pw");
+  registry_->PutManifest("team/app", "v1", ImageManifest());
+  auto client = Client();
+  absl::StatusOr<FetchedManifest> bad_auth =
+      client->Resolve(Ref("registry.test/team/app:v1"), WithField(&Credentials::auth, "%%not-base64%%"));
+  EXPECT_EQ(bad_auth.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad_auth.status().message()), Not(HasSubstr("not-base64")));
+
+  absl::StatusOr<FetchedManifest> injected = client->Resolve(
+      Ref("registry.test/team/app:v1"), WithField(&Credentials::registry_token, "tok\r\nX-Evil: 1"));
+  EXPECT_EQ(injected.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(injected.status().message()), Not(HasSubstr("X-Evil")));
+}
+
+TEST_F(RegistryClientTest, TokenServerFailuresAreNeverNotFound) {
+  transport()->Respond("GET", ManifestUrl("team/app", "v1"),
+                       FakeHttpTransport::Response(401, "", {{"WWW-Authenticate", R"(Bearer realm="https://auth.test/token")"}}));
+  transport()->Respond("GET", "https://auth.test/token", FakeHttpTransport::Response(404));
+  absl::StatusOr<FetchedManifest> fetched = Client()->Resolve(Ref("registry.test/team/app:v1"), {});
+  EXPECT_EQ(fetched.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(fetched.status().message()), HasSubstr("token request"));
+}
+
+TEST_F(RegistryClientTest, TokenAnswerWithoutTokenIsInvalidArgument) {
+  transport()->Respond("GET", ManifestUrl("team/app", "v1"),
+                       FakeHttpTransport::Response(401, "", {{"WWW-Authenticate", R"(Bearer realm="https://auth.test/token")"}}));
+  transport()->Respond("GET", "https://auth.test/token", FakeHttpTransport::Response(200, R"({"expires_in":60})"));
+  EXPECT_EQ(Client()->Resolve(Ref("registry.test/team/app:v1"), {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(RegistryClientTest, AcceptsAccessTokenField) {
+  registry_->PutManifest("team/app", "v1", ImageManifest());
+  std::string url = ManifestUrl("team/app", "v1");
+  transport()->Enqueue("GET", url,
+                       FakeHttpTransport::Response(401, "", {{"WWW-Authenticate", R"(Bearer realm="https://auth.test/token")"}}));
+  transport()->Respond("GET", "https://auth.test/token", FakeHttpTransport::Response(200, R"({"access_token":"oauth-tok"})"));
+  ASSERT_TRUE(Client()->Resolve(Ref("registry.test/team/app:v1"), {}).ok());
+  EXPECT_EQ(transport()->requests().back().headers.Get("Authorization").value_or(""), "Bearer oauth-tok");
+}
+
+TEST_F(RegistryClientTest, ServesConcurrentCallersSharingTheTokenCache) {
+  registry_->RequireBearer("", "");
+  registry_->PutManifest("team/app", "v1", ImageManifest());
+  registry_->PutManifest("team/other", "v1", ImageManifest("x"));
+  auto client = Client();
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      for (int j = 0; j < 20; ++j) {
+        const char* name = (i + j) % 2 == 0 ? "registry.test/team/app:v1" : "registry.test/team/other:v1";
+        if (!client->Resolve(Ref(name), {}).ok()) failures++;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GE(registry_->tokens_issued(), 2);
+}
+
+TEST(HttpHeaders, LooksUpNamesInAnyCase) {
+  HttpHeaders headers;
+  headers.Add("Content-Type", "a");
+  headers.Add("WWW-Authenticate", "Basic");
+  headers.Add("www-authenticate", "Bearer realm=x");
+  EXPECT_EQ(headers.Get("content-type").value_or(""), "a");
+  EXPECT_EQ(headers.GetAll("Www-Authenticate").size(), 2u);
+  headers.Set("CONTENT-TYPE", "b");
+  EXPECT_EQ(headers.GetAll("content-type"), std::vector<std::string>{"b"});
+  headers.Remove("www-AUTHENTICATE");
+  EXPECT_FALSE(headers.Get("WWW-Authenticate").has_value());
 }
 
 }  // namespace
