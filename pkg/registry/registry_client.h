@@ -56,6 +56,9 @@ struct RegistryClientOptions {
   absl::Duration request_timeout = absl::Seconds(30);
   // Largest manifest accepted; a larger one is ResourceExhausted. Default 4 MiB.
   size_t max_manifest_bytes = 4 << 20;
+  // Largest blob GetBlob ever reads; a larger per-call max_bytes is lowered to it (signature
+  // payloads are small). Default 1 MiB.
+  size_t max_blob_bytes = 1 << 20;
   // Largest token-server or error response read. Default 1 MiB.
   size_t max_auxiliary_bytes = 1 << 20;
   // Retries after a 429, a 5xx or a transport failure (so max_retries + 1 attempts per request).
@@ -118,8 +121,9 @@ class RegistryClient {
                                                       absl::string_view tag_or_digest,
                                                       const Credentials& credentials) = 0;
 
-  // Fetches the blob `digest` from `repository` (domain and path), at most `max_bytes` long
-  // (ResourceExhausted beyond), and checks it against `digest` (DataLoss on mismatch).
+  // Fetches the blob `digest` from `repository` (domain and path), at most
+  // min(`max_bytes`, options.max_blob_bytes) long (ResourceExhausted beyond), and checks it
+  // against `digest` (DataLoss on mismatch).
   virtual absl::StatusOr<std::string> GetBlob(const reference::Reference& repository, absl::string_view digest,
                                               size_t max_bytes, const Credentials& credentials) = 0;
 

@@ -173,7 +173,7 @@ absl::StatusOr<std::unique_ptr<RegistryClient>> RegistryClient::Create(const Reg
   if (options.request_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("registry client: request_timeout must be positive");
   }
-  if (options.max_manifest_bytes == 0 || options.max_auxiliary_bytes == 0) {
+  if (options.max_manifest_bytes == 0 || options.max_blob_bytes == 0 || options.max_auxiliary_bytes == 0) {
     return absl::InvalidArgumentError("registry client: size limits must be positive");
   }
   std::shared_ptr<HttpTransport> transport = options.transport;
@@ -578,6 +578,7 @@ absl::StatusOr<std::string> RegistryClientImpl::GetBlobImpl(const reference::Ref
                                                             const Credentials& credentials) {
   RETURN_IF_ERROR(ValidateRepository(repository));
   RETURN_IF_ERROR(ValidateDigest(digest));
+  max_bytes = std::min(max_bytes, options_.max_blob_bytes);
   const std::string what = absl::StrCat("blob ", repository.Repository(), "@", digest);
   const std::string url = absl::StrCat(EndpointFor(repository.domain).base_url, "/v2/", repository.path, "/blobs/", digest);
   absl::StatusOr<HttpResponse> response = AuthorizedGet(repository, url, "", max_bytes, credentials);

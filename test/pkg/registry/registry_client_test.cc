@@ -216,6 +216,16 @@ TEST_F(RegistryClientTest, GetsBlobCheckedAgainstItsDigest) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_F(RegistryClientTest, BlobLimitNeverExceedsTheConfiguredCeiling) {
+  std::string digest = registry_->PutBlob("team/app", std::string(100, 'p'));
+  RegistryClientOptions options;
+  options.max_blob_bytes = 64;
+  absl::StatusOr<std::string> blob = Client(options)->GetBlob(Ref("registry.test/team/app"), digest, 1 << 30, {});
+  EXPECT_EQ(blob.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(blob.status().message()), HasSubstr("limit of 64 bytes"));
+  EXPECT_EQ(transport()->requests().back().max_response_bytes, 64u);
+}
+
 TEST_F(RegistryClientTest, RetriesThrottlingAndServerErrorsWithoutSleeping) {
   registry_->PutManifest("team/app", "v1", ImageManifest());
   std::string url = ManifestUrl("team/app", "v1");
