@@ -1,22 +1,20 @@
 #include "pkg/verify/public_key.h"
 
-#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
+#include <openssl/objects.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
-
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "pkg/base/digest.h"
 #include "pkg/verify/pem.h"
 
@@ -224,16 +222,16 @@ absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyPem(absl::string_
     return absl::InvalidArgumentError(
         absl::StrCat("PEM block is a ", block->type, ", not a PUBLIC KEY"));
   }
-  std::string* der = &block->der;
+  std::string& der = block->der;
 
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(der->data());
-  EvpPkeyPtr pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der->size())));
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+  EvpPkeyPtr pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
   if (pkey == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         "PUBLIC KEY is not a valid SubjectPublicKeyInfo or uses an unsupported algorithm: ",
         TakeOpenSslError()));
   }
-  if (p != reinterpret_cast<const unsigned char*>(der->data()) + der->size()) {
+  if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
     return absl::InvalidArgumentError("PUBLIC KEY has trailing bytes after the SubjectPublicKeyInfo");
   }
 
@@ -249,13 +247,13 @@ absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyPem(absl::string_
       }
       absl::string_view name(group, group_len);
       if (name == "prime256v1" || name == "P-256") {
-        return MakeEvpKey(KeyAlgorithm::kEcdsaP256Sha256, std::move(*der), std::move(pkey), "SHA256");
+        return MakeEvpKey(KeyAlgorithm::kEcdsaP256Sha256, std::move(der), std::move(pkey), "SHA256");
       }
       if (name == "secp384r1" || name == "P-384") {
-        return MakeEvpKey(KeyAlgorithm::kEcdsaP384Sha384, std::move(*der), std::move(pkey), "SHA384");
+        return MakeEvpKey(KeyAlgorithm::kEcdsaP384Sha384, std::move(der), std::move(pkey), "SHA384");
       }
       if (name == "secp521r1" || name == "P-521") {
-        return MakeEvpKey(KeyAlgorithm::kEcdsaP521Sha512, std::move(*der), std::move(pkey), "SHA512");
+        return MakeEvpKey(KeyAlgorithm::kEcdsaP521Sha512, std::move(der), std::move(pkey), "SHA512");
       }
       return absl::InvalidArgumentError(absl::StrCat(
           "EC key on curve ", name, ": only P-256, P-384 and P-521 are supported"));
@@ -270,7 +268,7 @@ absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyPem(absl::string_
         return absl::InvalidArgumentError(
             absl::StrCat("RSA key of ", bits, " bits: at most ", kMaxRsaBits, " supported"));
       }
-      return MakeEvpKey(KeyAlgorithm::kRsaPkcs1Sha256, std::move(*der), std::move(pkey), "SHA256");
+      return MakeEvpKey(KeyAlgorithm::kRsaPkcs1Sha256, std::move(der), std::move(pkey), "SHA256");
     }
     case EVP_PKEY_ED25519: {
       if (sodium_init() < 0) return absl::InternalError("libsodium failed to initialise");
@@ -280,7 +278,7 @@ absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyPem(absl::string_
         return absl::InvalidArgumentError(
             absl::StrCat("Ed25519 key does not hold 32 bytes: ", TakeOpenSslError()));
       }
-      return std::unique_ptr<const PublicKey>(new Ed25519PublicKey(std::move(*der), raw));
+      return std::unique_ptr<const PublicKey>(new Ed25519PublicKey(std::move(der), raw));
     }
     case EVP_PKEY_RSA_PSS:
       return absl::InvalidArgumentError(
@@ -289,10 +287,12 @@ absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyPem(absl::string_
       return absl::InvalidArgumentError("DSA key: not supported (use ECDSA, RSA or Ed25519)");
     case EVP_PKEY_ED448:
       return absl::InvalidArgumentError("Ed448 key: not supported (use Ed25519)");
-    default:
+    default: {
+      const char* name = OBJ_nid2sn(EVP_PKEY_get_base_id(pkey.get()));
       return absl::InvalidArgumentError(
-          absl::StrCat("key type ", OBJ_nid2sn(EVP_PKEY_get_base_id(pkey.get())),
+          absl::StrCat("key type ", name != nullptr ? name : "(unnamed)",
                        " is not supported (use ECDSA P-256/P-384/P-521, RSA >= 2048 or Ed25519)"));
+    }
   }
 }
 
