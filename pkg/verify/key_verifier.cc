@@ -47,26 +47,32 @@ absl::StatusOr<ImageVerdict> KeyVerifier::CheckImage(absl::Span<const Signature>
     return absl::InvalidArgumentError(absl::StrCat("target manifest digest: ", valid.message()));
   }
   ImageVerdict image;
+  absl::Status first_error;
   for (const Signature& signature : signatures) {
     if (signature.media_type != kSimpleSigningMediaType) {
       ++image.ignored_layers;
       continue;
     }
-    SignatureVerdict verdict = Check(signature, target);
-    if (verdict.accepted) {
-      if (!image.accepted) {
-        image.accepted = true;
-        image.accepted_by = std::move(verdict);
-      }
-      // One accepted signature decides; the rest need no crypto work.
-      break;
+    absl::StatusOr<SignatureVerdict> verdict = Check(signature, target);
+    if (!verdict.ok()) {
+      if (first_error.ok()) first_error = verdict.status();
+      continue;
     }
-    image.rejected.push_back(std::move(verdict));
+    if (verdict->accepted) {
+      image.accepted = true;
+      image.accepted_by = *std::move(verdict);
+      // One accepted signature decides; the rest need no crypto work.
+      return image;
+    }
+    image.rejected.push_back(*std::move(verdict));
   }
+  // Without an accepted signature, a signature that could not be checked makes the answer unknown.
+  if (!first_error.ok()) return first_error;
   return image;
 }
 
-SignatureVerdict KeyVerifier::Check(const Signature& signature, const Target& target) const {
+absl::StatusOr<SignatureVerdict> KeyVerifier::Check(const Signature& signature,
+                                                    const Target& target) const {
   auto annotation = signature.annotations.find(std::string(kSignatureAnnotation));
   if (annotation == signature.annotations.end()) {
     return Reject(signature, absl::StrCat("no signature annotation (", kSignatureAnnotation, ")"));
@@ -82,10 +88,13 @@ SignatureVerdict KeyVerifier::Check(const Signature& signature, const Target& ta
 
   const PublicKey* signer = nullptr;
   for (const auto& key : options_.keys) {
-    if (key->Verify(signature.payload, *raw).ok()) {
+    absl::Status verified = key->Verify(signature.payload, *raw);
+    if (verified.ok()) {
       signer = key.get();
       break;
     }
+    // PermissionDenied is "not this key"; anything else means the check itself failed.
+    if (verified.code() != absl::StatusCode::kPermissionDenied) return verified;
   }
   if (signer == nullptr) {
     return Reject(signature,
@@ -103,7 +112,10 @@ SignatureVerdict KeyVerifier::Check(const Signature& signature, const Target& ta
     }
     absl::StatusOr<RekorEntry> entry =
         VerifyRekorSet(bundle->second, options_.rekor_keys, signer->Der(), *raw, signature.payload);
-    if (!entry.ok()) return Reject(signature, std::string(entry.status().message()));
+    if (!entry.ok()) {
+      if (entry.status().code() != absl::StatusCode::kPermissionDenied) return entry.status();
+      return Reject(signature, std::string(entry.status().message()));
+    }
     rekor = *std::move(entry);
   }
 

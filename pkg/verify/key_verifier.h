@@ -43,8 +43,9 @@ class KeyVerifier final : public Verifier {
  private:
   explicit KeyVerifier(KeyVerifierOptions options) : options_(std::move(options)) {}
 
-  // Returns the verdict for `signature`; `target` was validated by the caller.
-  SignatureVerdict Check(const Signature& signature, const Target& target) const;
+  // Returns the verdict for `signature`; `target` was validated by the caller. An error (not a
+  // rejection) when the crypto library fails.
+  absl::StatusOr<SignatureVerdict> Check(const Signature& signature, const Target& target) const;
 
   const KeyVerifierOptions options_;
 };

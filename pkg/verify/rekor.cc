@@ -132,10 +132,12 @@ absl::StatusOr<RekorEntry> VerifyRekorSet(absl::string_view bundle_json,
       canonical.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   const PublicKey* verified_by = nullptr;
   for (const auto& key : rekor_keys) {
-    if (key->Verify(signed_bytes, *set).ok()) {
+    absl::Status verified = key->Verify(signed_bytes, *set);
+    if (verified.ok()) {
       verified_by = key.get();
       break;
     }
+    if (verified.code() != absl::StatusCode::kPermissionDenied) return verified;
   }
   if (verified_by == nullptr) {
     return Denied(absl::StrCat("SignedEntryTimestamp does not verify with any of the ", rekor_keys.size(),

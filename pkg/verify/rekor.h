@@ -33,7 +33,8 @@ struct RekorEntry {
 //     `signature` (raw bytes) and whose public key is one PEM block whose DER body is `signer_der`
 //     (the signer's SubjectPublicKeyInfo, or its certificate for keyless signatures).
 // Returns the entry on success; PermissionDenied with a reason for a person otherwise (malformed
-// bundles included). `rekor_keys` must not be empty (InvalidArgument).
+// bundles included); Internal when the crypto library fails. `rekor_keys` must not be empty
+// (InvalidArgument).
 absl::StatusOr<RekorEntry> VerifyRekorSet(absl::string_view bundle_json,
                                           const std::vector<std::shared_ptr<const PublicKey>>& rekor_keys,
                                           absl::string_view signer_der, absl::string_view signature,

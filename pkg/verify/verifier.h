@@ -54,14 +54,16 @@ class Verifier {
  public:
   virtual ~Verifier() = default;
 
-  // Returns the verdict for one signature (its media type is not looked at). InvalidArgument only
-  // when `target` is unusable (a malformed manifest digest): that is an error, not a verdict.
+  // Returns the verdict for one signature (its media type is not looked at). An error is not a
+  // verdict: InvalidArgument when `target` is unusable (a malformed manifest digest), Internal when
+  // the check itself failed (crypto library failure). Callers must treat errors as "not verified".
   virtual absl::StatusOr<SignatureVerdict> CheckSignature(const Signature& signature,
                                                           const Target& target) const = 0;
 
   // Returns the verdict for an image whose signature layers are `signatures`: layers whose media type
   // is not kSimpleSigningMediaType are counted and ignored; the image is accepted when any remaining
-  // signature is accepted. No signature at all is a rejection. Errors as for CheckSignature.
+  // signature is accepted. No signature at all is a rejection. Errors as for CheckSignature; a
+  // signature that could not be checked is an error only when no other signature is accepted.
   virtual absl::StatusOr<ImageVerdict> CheckImage(absl::Span<const Signature> signatures,
                                                   const Target& target) const = 0;
 };

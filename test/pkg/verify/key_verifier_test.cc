@@ -156,6 +156,45 @@ TEST_F(KeyVerifierTest, ImageIsAcceptedByAnyValidSignature) {
   EXPECT_THAT(verdict->Explain(), HasSubstr("accepted: signature"));
 }
 
+// A key whose crypto library always fails.
+class BrokenKey final : public PublicKey {
+ public:
+  absl::Status Verify(absl::string_view, absl::string_view) const override {
+    return absl::InternalError("crypto library failure");
+  }
+  KeyAlgorithm Algorithm() const override { return KeyAlgorithm::kEd25519; }
+  const std::string& Fingerprint() const override { return fingerprint_; }
+  const std::string& Der() const override { return fingerprint_; }
+
+ private:
+  std::string fingerprint_ = Sha256Digest("broken");
+};
+
+TEST_F(KeyVerifierTest, CryptoFailureIsAnErrorNotARejection) {
+  KeyVerifierOptions options;
+  options.keys = {std::make_shared<BrokenKey>()};
+  auto verifier = KeyVerifier::Create(options);
+  ASSERT_TRUE(verifier.ok());
+  Signature signature = SignedFor(kRepository, kDigest);
+  EXPECT_EQ((*verifier)->CheckSignature(signature, target_).status().code(),
+            absl::StatusCode::kInternal);
+  EXPECT_EQ((*verifier)->CheckImage({signature}, target_).status().code(), absl::StatusCode::kInternal);
+}
+
+TEST_F(KeyVerifierTest, CryptoFailureOnOneSignatureDoesNotHideAnAcceptedOne) {
+  // The broken key is tried after the good one: a signature by the good key is accepted before the
+  // broken key is reached; an unknown signature reaches it and errors.
+  KeyVerifierOptions options;
+  options.keys = {key_, std::make_shared<BrokenKey>()};
+  auto verifier = KeyVerifier::Create(options);
+  ASSERT_TRUE(verifier.ok());
+  Signature unknown = SignedFor(kRepository, kDigest);
+  unknown.annotations[std::string(kSignatureAnnotation)] = "c2lnbmF0dXJl";
+  auto verdict = (*verifier)->CheckImage({unknown, SignedFor(kRepository, kDigest)}, target_);
+  ASSERT_TRUE(verdict.ok()) << verdict.status();
+  EXPECT_TRUE(verdict->accepted);
+}
+
 TEST(KeyVerifierCreate, RefusesUnusableOptions) {
   EXPECT_EQ(KeyVerifier::Create({}).status().code(), absl::StatusCode::kInvalidArgument);
   KeyVerifierOptions null_key;
