@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <atomic>
 #include <fstream>
@@ -228,7 +229,15 @@ class TransparencyTest : public ::testing::Test {
     ASSERT_TRUE(WriteFileAtomic(config_path, config, 0644).ok());
     testbed::SubprocessOptions options;
     options.argv = {SIGSHIM_BINARY, "--config", config_path};
+    // SIGSHIM_E2E_GDB=1 runs sigshim under gdb, which prints every thread's stack into sigshim's
+    // log if it crashes (the memory check then measures gdb, so expect it to fail).
+    const char* gdb = std::getenv("SIGSHIM_E2E_GDB");
+    if (gdb != nullptr && std::string(gdb) == "1") {
+      options.argv.insert(options.argv.begin(), {"gdb", "-batch", "-return-child-result", "-ex", "run", "-ex",
+                                                 "thread apply all bt", "--args"});
+    }
     options.log_path = bed_->dir().Path("sigshim.log");
+    options.working_dir = bed_->dir().path();  // where a core file would go
     auto process = testbed::Subprocess::Start(options);
     ASSERT_TRUE(process.ok()) << process.status();
     sigshim_ = process->release();
@@ -243,8 +252,13 @@ class TransparencyTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (sigshim_ != nullptr) {
-      EXPECT_TRUE(sigshim_->Running()) << "sigshim exited; end of its log:\n" << sigshim_->LogTail();
+    if (sigshim_ != nullptr && !sigshim_->Running()) {
+      ADD_FAILURE() << "sigshim " << sigshim_->ExitDescription() << " during this test; end of its log:\n"
+                    << sigshim_->LogTail(16384);
+      // A fresh sigshim for the next tests, so that one crash fails one test, not all that follow.
+      delete sigshim_;
+      sigshim_ = nullptr;
+      StartSigshim();
     }
   }
 

@@ -180,6 +180,7 @@ absl::Status Containerd::Start() {
   SubprocessOptions options;
   options.argv = {options_.binary, "--config", config_path_};
   options.log_path = log_path_;
+  options.working_dir = options_.dir;
   ASSIGN_OR_RETURN(process_, Subprocess::Start(options));
   absl::Status status = process_->WaitForUnixSocket(socket_path_, options_.start_timeout);
   if (status.ok()) status = WaitForCri();

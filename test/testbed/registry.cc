@@ -155,6 +155,7 @@ absl::Status Registry::Start() {
   SubprocessOptions options;
   options.argv = {options_.binary, "serve", config_path_};
   options.log_path = log_path_;
+  options.working_dir = options_.dir;
   ASSIGN_OR_RETURN(process_, Subprocess::Start(options));
   absl::Status status = process_->WaitForTcpPort(port_, options_.start_timeout);
   if (!status.ok()) {

@@ -256,6 +256,16 @@ absl::Status Subprocess::WaitForTcpPort(int port, absl::Duration timeout) {
   return status.ok() ? status : WithContext(status);
 }
 
+std::string Subprocess::ExitDescription() {
+  if (Running()) return "running";
+  if (WIFEXITED(wait_status_)) return absl::StrCat("exited with status ", WEXITSTATUS(wait_status_));
+  if (WIFSIGNALED(wait_status_)) {
+    return absl::StrCat("killed by signal ", WTERMSIG(wait_status_), " (", strsignal(WTERMSIG(wait_status_)), ")",
+                        WCOREDUMP(wait_status_) ? ", core dumped" : "");
+  }
+  return absl::StrCat("ended with wait status ", wait_status_);
+}
+
 std::string Subprocess::LogTail(size_t max_bytes) const { return FileTail(options_.log_path, max_bytes); }
 
 absl::Status Subprocess::WithContext(absl::Status status) const {

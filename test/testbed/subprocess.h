@@ -71,6 +71,10 @@ class Subprocess {
   // Returns up to the last `max_bytes` of the log file.
   std::string LogTail(size_t max_bytes = 4096) const;
 
+  // Describes how the child ended ("exited with status 1", "killed by signal 6 (Aborted)"), or
+  // "running" while Running() is true.
+  std::string ExitDescription();
+
  private:
   explicit Subprocess(SubprocessOptions options) : options_(std::move(options)) {}
 
