@@ -132,6 +132,14 @@ class RegistryClient {
   virtual uint64_t RequestCount() const = 0;
 };
 
+// Fetches through `client` the blob `descriptor` describes (a signature payload, a config) from
+// `repository`, and checks it against the descriptor's size and digest. A size over `max_bytes` is
+// ResourceExhausted before any request; content longer or shorter than the size, or with another
+// digest, is DataLoss. Other errors as for RegistryClient::GetBlob.
+absl::StatusOr<std::string> GetDescriptorBlob(RegistryClient& client, const reference::Reference& repository,
+                                              const Descriptor& descriptor, size_t max_bytes,
+                                              const Credentials& credentials);
+
 }  // namespace sigshim::registry
 
 #endif  // SIGSHIM_PKG_REGISTRY_REGISTRY_CLIENT_H_

@@ -597,6 +597,26 @@ absl::StatusOr<std::string> RegistryClientImpl::GetBlobImpl(const reference::Ref
   return std::move(response->body);
 }
 
+absl::StatusOr<std::string> GetDescriptorBlob(RegistryClient& client, const reference::Reference& repository,
+                                              const Descriptor& descriptor, size_t max_bytes,
+                                              const Credentials& credentials) {
+  const std::string what = absl::StrCat("blob ", repository.Repository(), "@", descriptor.digest);
+  if (descriptor.size < 0 || static_cast<uint64_t>(descriptor.size) > max_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(what, ": its descriptor says ", descriptor.size, " bytes, the limit is ", max_bytes));
+  }
+  absl::StatusOr<std::string> blob =
+      client.GetBlob(repository, descriptor.digest, static_cast<size_t>(descriptor.size), credentials);
+  if (absl::IsResourceExhausted(blob.status())) {
+    return absl::DataLossError(
+        absl::StrCat(what, ": the registry sent more than the ", descriptor.size, " bytes its descriptor says"));
+  }
+  if (!blob.ok()) return blob.status();
+  absl::Status matches = CheckDescriptorContent(descriptor, *blob);
+  if (!matches.ok()) return absl::DataLossError(absl::StrCat(what, ": ", matches.message()));
+  return blob;
+}
+
 absl::StatusOr<FetchedManifest> RegistryClientImpl::Resolve(const reference::Reference& ref,
                                                             const Credentials& credentials) {
   std::string tag_or_digest = !ref.digest.empty() ? ref.digest : ref.WithDefaultTag().tag;

@@ -216,6 +216,32 @@ TEST_F(RegistryClientTest, GetsBlobCheckedAgainstItsDigest) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_F(RegistryClientTest, DescriptorBlobIsCheckedAgainstSizeAndDigest) {
+  std::string payload = "signed payload";
+  Descriptor descriptor;
+  descriptor.digest = registry_->PutBlob("team/app", payload);
+  descriptor.size = static_cast<int64_t>(payload.size());
+  auto client = Client();
+  absl::StatusOr<std::string> blob = GetDescriptorBlob(*client, Ref("registry.test/team/app"), descriptor, 1024, {});
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  EXPECT_EQ(*blob, payload);
+
+  Descriptor too_small = descriptor;  // the manifest lies: the blob is longer
+  too_small.size = 4;
+  EXPECT_EQ(GetDescriptorBlob(*client, Ref("registry.test/team/app"), too_small, 1024, {}).status().code(),
+            absl::StatusCode::kDataLoss);
+  Descriptor too_big = descriptor;  // the manifest lies: the blob is shorter
+  too_big.size = 100;
+  EXPECT_EQ(GetDescriptorBlob(*client, Ref("registry.test/team/app"), too_big, 1024, {}).status().code(),
+            absl::StatusCode::kDataLoss);
+  size_t before = transport()->request_count();
+  Descriptor huge = descriptor;  // refused before any request
+  huge.size = int64_t{1} << 40;
+  EXPECT_EQ(GetDescriptorBlob(*client, Ref("registry.test/team/app"), huge, 1024, {}).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(transport()->request_count(), before);
+}
+
 TEST_F(RegistryClientTest, BlobLimitNeverExceedsTheConfiguredCeiling) {
   std::string digest = registry_->PutBlob("team/app", std::string(100, 'p'));
   RegistryClientOptions options;
