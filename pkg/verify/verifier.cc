@@ -25,10 +25,13 @@ std::string ImageVerdict::Explain() const {
   if (rejected.empty()) {
     return absl::StrCat("no signature: the signature manifest holds no ",
                         kSimpleSigningMediaType, " layer",
-                        ignored_layers > 0 ? absl::StrCat(" (", ignored_layers, " other layers ignored)")
-                                           : "");
+                        ignored_layers == 0   ? ""
+                        : ignored_layers == 1 ? " (1 other layer ignored)"
+                                              : absl::StrCat(" (", ignored_layers, " other layers ignored)"));
   }
-  std::string out = absl::StrCat("none of ", rejected.size(), " signatures is acceptable:");
+  std::string out = rejected.size() == 1
+                        ? std::string("the only signature is not acceptable:")
+                        : absl::StrCat("none of ", rejected.size(), " signatures is acceptable:");
   for (size_t i = 0; i < rejected.size(); ++i) {
     absl::StrAppend(&out, i == 0 ? " " : "; ", "[", i + 1, "] ",
                     ShortDigest(rejected[i].layer_digest), ": ", rejected[i].reason);

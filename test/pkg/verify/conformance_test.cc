@@ -27,6 +27,7 @@
 #include "pkg/verify/public_key.h"
 #include "pkg/verify/rekor.h"
 #include "pkg/verify/signature_manifest.h"
+#include "test/signer/signer.h"
 
 namespace sigshim::verify {
 namespace {
@@ -354,9 +355,26 @@ absl::StatusOr<Outcome> RunCase(const Case& c) {
                                             : verdict->reason;
     return outcome;
   }
-  std::vector<Signature> signatures;
+  // An image case goes the daemon's way: the fixture layers become a ".sig" manifest, which is
+  // parsed, and each layer's blob is checked against its descriptor before verification.
+  std::vector<test_signer::SignatureLayer> layers;
   for (const std::string& n : SignatureFolders(c)) {
-    ASSIGN_OR_RETURN(Signature signature, LoadSignature(c, n));
+    ASSIGN_OR_RETURN(Signature fixture, LoadSignature(c, n));
+    test_signer::SignatureLayer layer;
+    layer.payload = test_signer::MakeBlob(fixture.media_type, fixture.payload);
+    layer.annotations = fixture.annotations;
+    layers.push_back(std::move(layer));
+  }
+  ASSIGN_OR_RETURN(test_signer::SignatureArtifact artifact,
+                   test_signer::BuildSignatureArtifact(target.manifest_digest, layers));
+  ASSIGN_OR_RETURN(SignatureManifest sig_manifest, ParseSignatureManifest(artifact.manifest.bytes));
+  if (sig_manifest.layers.size() != layers.size()) {
+    return absl::InternalError("the signature manifest lost layers");
+  }
+  std::vector<Signature> signatures;
+  for (size_t i = 0; i < sig_manifest.layers.size(); ++i) {
+    ASSIGN_OR_RETURN(Signature signature,
+                     SignatureFromLayer(sig_manifest.layers[i], layers[i].payload.bytes));
     signatures.push_back(std::move(signature));
   }
   absl::StatusOr<ImageVerdict> verdict = verifier->CheckImage(signatures, target);
