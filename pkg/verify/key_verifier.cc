@@ -29,6 +29,9 @@ absl::StatusOr<std::unique_ptr<KeyVerifier>> KeyVerifier::Create(KeyVerifierOpti
   for (const auto& key : options.rekor_keys) {
     if (key == nullptr) return absl::InvalidArgumentError("null Rekor key");
   }
+  if (options.max_signatures <= 0) {
+    return absl::InvalidArgumentError("max_signatures must be positive");
+  }
   RETURN_IF_ERROR(ValidateIdentityRule(options.identity));
   return std::unique_ptr<KeyVerifier>(new KeyVerifier(std::move(options)));
 }
@@ -48,11 +51,17 @@ absl::StatusOr<ImageVerdict> KeyVerifier::CheckImage(absl::Span<const Signature>
   }
   ImageVerdict image;
   absl::Status first_error;
+  int checked = 0;
   for (const Signature& signature : signatures) {
     if (signature.media_type != kSimpleSigningMediaType) {
       ++image.ignored_layers;
       continue;
     }
+    if (checked == options_.max_signatures) {
+      ++image.unchecked_signatures;
+      continue;
+    }
+    ++checked;
     absl::StatusOr<SignatureVerdict> verdict = Check(signature, target);
     if (!verdict.ok()) {
       if (first_error.ok()) first_error = verdict.status();

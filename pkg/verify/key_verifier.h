@@ -20,6 +20,10 @@ struct KeyVerifierOptions {
   std::vector<std::shared_ptr<const PublicKey>> rekor_keys;
   // What the signed docker-reference must be. Default: matchRepository.
   IdentityRule identity;
+  // Signature layers checked per image; later ones are not looked at (each costs up to one
+  // verification per trusted key, and whoever controls the registry chooses how many there are).
+  // Must be positive. Default 64.
+  int max_signatures = 64;
 };
 
 // Checks, for each signature, in this order (first failure is the reason given):
@@ -31,8 +35,8 @@ struct KeyVerifierOptions {
 //  6. its docker-reference satisfies the identity rule ("reference mismatch: …").
 class KeyVerifier final : public Verifier {
  public:
-  // Returns a verifier, or InvalidArgument when `options` has no key, a null key or an invalid
-  // identity rule.
+  // Returns a verifier, or InvalidArgument when `options` has no key, a null key, an invalid
+  // identity rule or a non-positive max_signatures.
   static absl::StatusOr<std::unique_ptr<KeyVerifier>> Create(KeyVerifierOptions options);
 
   absl::StatusOr<SignatureVerdict> CheckSignature(const Signature& signature,

@@ -36,6 +36,10 @@ std::string ImageVerdict::Explain() const {
     absl::StrAppend(&out, i == 0 ? " " : "; ", "[", i + 1, "] ",
                     ShortDigest(rejected[i].layer_digest), ": ", rejected[i].reason);
   }
+  if (unchecked_signatures > 0) {
+    absl::StrAppend(&out, "; ", unchecked_signatures,
+                    " further signatures were not checked (limit reached)");
+  }
   return out;
 }
 

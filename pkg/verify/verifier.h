@@ -42,6 +42,7 @@ struct ImageVerdict {
   std::optional<SignatureVerdict> accepted_by;  // the first accepted signature, when accepted
   std::vector<SignatureVerdict> rejected;       // every rejected signature, in the order given
   int ignored_layers = 0;                       // layers that are not simple-signing signatures
+  int unchecked_signatures = 0;                 // signatures beyond the verifier's limit, not checked
 
   // Returns a one-line explanation for a person: "accepted: …" or the reasons of each rejected
   // signature ("no signature layer" when there was none).

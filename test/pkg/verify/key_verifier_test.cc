@@ -195,6 +195,23 @@ TEST_F(KeyVerifierTest, CryptoFailureOnOneSignatureDoesNotHideAnAcceptedOne) {
   EXPECT_TRUE(verdict->accepted);
 }
 
+TEST_F(KeyVerifierTest, ChecksAtMostMaxSignaturesPerImage) {
+  KeyVerifierOptions options;
+  options.keys = {key_};
+  options.max_signatures = 2;
+  auto verifier = KeyVerifier::Create(options);
+  ASSERT_TRUE(verifier.ok());
+  Signature wrong = SignedFor(kRepository, Sha256Digest("another manifest"));
+  // The valid signature comes third: past the limit, so it is not looked at.
+  auto verdict =
+      (*verifier)->CheckImage({wrong, wrong, SignedFor(kRepository, kDigest), wrong}, target_);
+  ASSERT_TRUE(verdict.ok());
+  EXPECT_FALSE(verdict->accepted);
+  EXPECT_EQ(verdict->rejected.size(), 2u);
+  EXPECT_EQ(verdict->unchecked_signatures, 2);
+  EXPECT_THAT(verdict->Explain(), HasSubstr("2 further signatures were not checked"));
+}
+
 TEST(KeyVerifierCreate, RefusesUnusableOptions) {
   EXPECT_EQ(KeyVerifier::Create({}).status().code(), absl::StatusCode::kInvalidArgument);
   KeyVerifierOptions null_key;
@@ -209,6 +226,10 @@ TEST(KeyVerifierCreate, RefusesUnusableOptions) {
   bad_rule.identity.kind = IdentityRule::Kind::kExactReference;
   bad_rule.identity.reference = "untagged/name";
   EXPECT_THAT(std::string(KeyVerifier::Create(bad_rule).status().message()), HasSubstr("tag"));
+  KeyVerifierOptions no_signatures;
+  no_signatures.keys = bad_rule.keys;
+  no_signatures.max_signatures = 0;
+  EXPECT_FALSE(KeyVerifier::Create(no_signatures).ok());
 }
 
 }  // namespace
