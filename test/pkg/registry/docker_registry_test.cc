@@ -1,6 +1,7 @@
 // RegistryClient over the real CurlTransport against a real registry (docker-registry, the
 // distribution 2.8 server) that the test starts on 127.0.0.1 and stops at the end. Skipped when
-// /usr/bin/docker-registry is not installed.
+// /usr/bin/docker-registry is not installed. The TLS case makes its certificate with the openssl
+// command.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -53,14 +54,33 @@ class DockerRegistry {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
-  // Starts the registry and waits until it answers /v2/.
-  absl::Status Start(HttpTransport& transport) {
+  // Creates the storage directory and, for TLS, a self-signed certificate for 127.0.0.1 (its path
+  // is ca_file()). Call before Start.
+  absl::Status Prepare(bool tls) {
     char dir_template[] = "/tmp/sigshim-registry-test-XXXXXX";
     if (mkdtemp(dir_template) == nullptr) return absl::InternalError("mkdtemp failed");
     dir_ = dir_template;
+    tls_ = tls;
+    if (!tls) return absl::OkStatus();
+    std::string command = absl::StrCat(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 "
+        "-addext subjectAltName=IP:127.0.0.1 -keyout ", dir_, "/key.pem -out ", dir_, "/cert.pem >/dev/null 2>&1");
+    if (std::system(command.c_str()) != 0) return absl::InternalError("openssl could not make a certificate");
+    return absl::OkStatus();
+  }
+
+  // Starts the registry and waits until it answers /v2/ through `transport`.
+  absl::Status Start(HttpTransport& transport) {
+    if (dir_.empty()) {
+      absl::Status prepared = Prepare(false);
+      if (!prepared.ok()) return prepared;
+    }
     port_ = FreePort();
     std::string config = absl::StrCat("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ",
                                       dir_, "/data\nhttp:\n  addr: 127.0.0.1:", port_, "\n");
+    if (tls_) {
+      absl::StrAppend(&config, "  tls:\n    certificate: ", dir_, "/cert.pem\n    key: ", dir_, "/key.pem\n");
+    }
     absl::Status written = WriteFileAtomic(dir_ + "/config.yml", config);
     if (!written.ok()) return written;
     std::string config_path = dir_ + "/config.yml";
@@ -92,10 +112,12 @@ class DockerRegistry {
   }
 
   std::string host() const { return absl::StrCat("127.0.0.1:", port_); }
-  std::string base_url() const { return absl::StrCat("http://", host()); }
+  std::string base_url() const { return absl::StrCat(tls_ ? "https://" : "http://", host()); }
+  std::string ca_file() const { return dir_ + "/cert.pem"; }
 
  private:
   std::string dir_;
+  bool tls_ = false;
   int port_ = 0;
   pid_t pid_ = -1;
 };
@@ -213,6 +235,47 @@ TEST(DockerRegistry, ResolvesAndFetchesFromARealRegistry) {
   EXPECT_EQ((*client)->Resolve(*missing, {}).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ((*client)->GetBlob(*ref, *layer_digest, 4, {}).status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ((*client)->RequestCount(), 7u);  // one request per call: no auth, no redirects here
+}
+
+TEST(DockerRegistry, VerifiesTlsAgainstTheConfiguredCa) {
+  if (access(kRegistryBinary, X_OK) != 0) GTEST_SKIP() << kRegistryBinary << " is not installed";
+  if (access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed";
+  DockerRegistry registry;
+  ASSERT_TRUE(registry.Prepare(/*tls=*/true).ok());
+  CurlTransportOptions curl_options;
+  curl_options.ca_file = registry.ca_file();
+  absl::StatusOr<std::unique_ptr<CurlTransport>> curl = CurlTransport::Create(curl_options);
+  ASSERT_TRUE(curl.ok()) << curl.status();
+  std::shared_ptr<HttpTransport> transport = std::move(*curl);
+  ASSERT_TRUE(registry.Start(*transport).ok());
+
+  std::string config = "{}";
+  absl::StatusOr<std::string> config_digest = PushBlob(*transport, registry.base_url(), "app", config);
+  ASSERT_TRUE(config_digest.ok()) << config_digest.status();
+  std::string image = Manifest(*config_digest, config.size(), *config_digest, config.size(),
+                               "application/vnd.oci.image.layer.v1.tar");
+  ASSERT_TRUE(PushManifest(*transport, registry.base_url(), "app", "v1", image).ok());
+  absl::StatusOr<reference::Reference> ref = reference::Parse(registry.host() + "/app:v1");
+  ASSERT_TRUE(ref.ok()) << ref.status();
+
+  // Trusting the registry's CA: resolved over https.
+  RegistryClientOptions trusting;
+  trusting.ca_file = registry.ca_file();
+  absl::StatusOr<std::unique_ptr<RegistryClient>> client = RegistryClient::Create(trusting);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<FetchedManifest> resolved = (*client)->Resolve(*ref, {});
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(resolved->digest, Sha256Digest(image));
+
+  // System CAs only: the self-signed certificate is refused, and that is a registry that cannot be
+  // used (Unavailable), never a fall-back to anything weaker.
+  RegistryClientOptions system_only;
+  system_only.max_retries = 0;
+  absl::StatusOr<std::unique_ptr<RegistryClient>> strict = RegistryClient::Create(system_only);
+  ASSERT_TRUE(strict.ok()) << strict.status();
+  absl::StatusOr<FetchedManifest> refused = (*strict)->Resolve(*ref, {});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_EQ((*strict)->RequestCount(), 1u);
 }
 
 TEST(DockerRegistry, UnreachableRegistryIsUnavailable) {
