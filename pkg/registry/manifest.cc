@@ -1,6 +1,7 @@
 #include "pkg/registry/manifest.h"
 
 #include <limits>
+#include <set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -145,8 +146,43 @@ bool IsIndexMediaType(absl::string_view media_type) {
 
 absl::StatusOr<Manifest> ParseManifest(absl::string_view bytes, absl::string_view content_type,
                                        const ManifestLimits& limits) {
-  Json document = Json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
+  // Duplicate keys are refused: parsers disagree on which one wins, and a manifest must mean the
+  // same to every reader (containerd, the registry, this daemon).
+  struct Container {
+    bool is_object;
+    std::set<std::string> keys;
+  };
+  std::vector<Container> open_containers;
+  std::string duplicate;
+  Json::parser_callback_t track_keys = [&](int /*depth*/, Json::parse_event_t event, Json& parsed) {
+    switch (event) {
+      case Json::parse_event_t::object_start:
+        open_containers.push_back({true, {}});
+        break;
+      case Json::parse_event_t::array_start:
+        open_containers.push_back({false, {}});
+        break;
+      case Json::parse_event_t::object_end:
+      case Json::parse_event_t::array_end:
+        if (!open_containers.empty()) open_containers.pop_back();
+        break;
+      case Json::parse_event_t::key:
+        if (!open_containers.empty() && open_containers.back().is_object && parsed.is_string() &&
+            !open_containers.back().keys.insert(parsed.get<std::string>()).second && duplicate.empty()) {
+          duplicate = parsed.get<std::string>();
+        }
+        break;
+      case Json::parse_event_t::value:
+        break;
+    }
+    return true;
+  };
+  Json document = Json::parse(bytes.begin(), bytes.end(), track_keys, /*allow_exceptions=*/false);
   if (document.is_discarded()) return absl::InvalidArgumentError("manifest is not valid JSON");
+  if (!duplicate.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("manifest has the key \"", absl::CHexEscape(duplicate.substr(0, 100)),
+                                                   "\" more than once in one object"));
+  }
   if (!document.is_object()) return absl::InvalidArgumentError("manifest is not a JSON object");
 
   Manifest manifest;

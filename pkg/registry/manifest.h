@@ -85,8 +85,8 @@ struct ManifestLimits {
 
 // Parses `bytes` as an OCI image manifest or index, or a Docker v2 manifest or manifest list.
 // `content_type` is the Content-Type it was served with ("" when unknown; parameters are ignored).
-// Errors name what is wrong ("layers[2].size: must be a non-negative integer"): not JSON or
-// the wrong shape is InvalidArgument; a schema 1 or otherwise unsupported manifest is
+// Errors name what is wrong ("layers[2].size: must be a non-negative integer"): not JSON, a key
+// repeated within one object, or the wrong shape is InvalidArgument; a schema 1 or otherwise unsupported manifest is
 // InvalidArgument; a document whose mediaType contradicts a manifest Content-Type is
 // InvalidArgument.
 absl::StatusOr<Manifest> ParseManifest(absl::string_view bytes, absl::string_view content_type,

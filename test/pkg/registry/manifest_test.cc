@@ -139,12 +139,25 @@ INSTANTIATE_TEST_SUITE_P(
                     R"({"schemaVersion":2,"manifests":[{"mediaType":"x","digest":")" + kD1 +
                         R"(","size":1,"platform":{"architecture":"amd64"}}]})",
                     "manifests[0].platform.os: is missing"},
+        HostileCase{"duplicate top-level key", R"({"schemaVersion":2,"schemaVersion":2,"manifests":[]})",
+                    "key \"schemaVersion\" more than once"},
+        HostileCase{"duplicate nested key",
+                    Layer(R"("mediaType":"x","digest":")" + kD2 + R"(","digest":")" + kD1 + R"(","size":1)"),
+                    "key \"digest\" more than once"},
         HostileCase{"invalid utf8", std::string("{\"schemaVersion\":2,\"a\":\"\xff\"}"), "not valid JSON"}),
     [](const ::testing::TestParamInfo<HostileCase>& info) {
       std::string name;
       for (char c : info.param.name) name.push_back(isalnum(static_cast<unsigned char>(c)) ? c : '_');
       return name;
     });
+
+TEST(Manifest, SameKeyInDifferentObjectsIsFine) {
+  std::string bytes = ImageManifest(R"([{"mediaType":"x","digest":")" + kD2 + R"(","size":1},)" +
+                                    R"({"mediaType":"x","digest":")" + kD2 + R"(","size":1,"annotations":{"size":"1"}}])");
+  absl::StatusOr<Manifest> manifest = ParseManifest(bytes, "");
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  EXPECT_EQ(manifest->layers.size(), 2u);
+}
 
 TEST(Manifest, DescriptorContentCheckCatchesLyingSize) {
   Descriptor descriptor;
