@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "pkg/base/base64.h"
 #include "pkg/base/digest.h"
+#include "pkg/base/log.h"
 #include "test/fakes/fake_registry.h"
 
 namespace sigshim::registry {
@@ -611,6 +612,24 @@ TEST_F(RegistryClientTest, ServesConcurrentCallersSharingTheTokenCache) {
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_GE(registry_->tokens_issued(), 2);
+}
+
+TEST_F(RegistryClientTest, DebugLogsCarryNoSecrets) {
+  registry_->RequireBearer("alice", "log-secret-pw");
+  registry_->PutManifest("team/app", "v1", ImageManifest());
+  std::string url = ManifestUrl("team/app", "v1");
+  transport()->Enqueue("GET", url, FakeHttpTransport::Response(503));  // a retry gets logged too
+  log::SetLevel(log::Level::kDebug);
+  ::testing::internal::CaptureStderr();
+  auto client = Client();
+  absl::StatusOr<FetchedManifest> fetched = client->Resolve(Ref("registry.test/team/app:v1"), UserPass("alice", "log-secret-pw"));
+  std::string logged = ::testing::internal::GetCapturedStderr();
+  log::SetLevel(log::Level::kInfo);
+  ASSERT_TRUE(fetched.ok()) << fetched.status();
+  EXPECT_THAT(logged, HasSubstr("registry"));  // something was logged
+  EXPECT_THAT(logged, Not(HasSubstr("log-secret-pw")));
+  EXPECT_THAT(logged, Not(HasSubstr(Base64Encode("alice:log-secret-pw"))));
+  EXPECT_THAT(logged, Not(HasSubstr("token-1")));
 }
 
 TEST(HttpHeaders, LooksUpNamesInAnyCase) {
