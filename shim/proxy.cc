@@ -30,6 +30,23 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 bool IsEndlessStream(absl::string_view method) { return absl::EndsWith(method, "/GetContainerEvents"); }
 
+bool IsKnownUnary(absl::string_view path) {
+  // Every unary method of the CRI RuntimeService and ImageService (runtime.v1 and v1alpha2).
+  // Streaming methods, and methods this list does not know yet, take the general relay.
+  static const auto* const kUnary = new absl::flat_hash_set<std::string>{
+      "Version", "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus",
+      "ListPodSandbox", "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
+      "ListContainers", "ContainerStatus", "UpdateContainerResources", "ReopenContainerLog",
+      "ExecSync", "Exec", "Attach", "PortForward", "ContainerStats", "ListContainerStats",
+      "PodSandboxStats", "ListPodSandboxStats", "UpdateRuntimeConfig", "Status", "CheckpointContainer",
+      "ListMetricDescriptors", "ListPodSandboxMetrics", "RuntimeConfig", "UpdatePodSandboxResources",
+      "ListImages", "ImageStatus", "PullImage", "RemoveImage", "ImageFsInfo"};
+  absl::string_view version, service, method;
+  if (!cri::ParseMethodPath(path, &version, &service, &method)) return false;
+  if (service != "RuntimeService" && service != "ImageService") return false;
+  return kUnary->contains(method);
+}
+
 // One proxied call: the server-side reactor towards the caller and, once started, a client-side
 // reactor towards the runtime. Deletes itself when both sides are done.
 class ProxyCall final : public grpc::ServerGenericBidiReactor {
@@ -39,6 +56,7 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
     method_ = ctx_->method();
     hook_ = nullptr;
     if (auto it = service_->hooks_->find(method_); it != service_->hooks_->end()) hook_ = it->second;
+    unary_ = hook_ != nullptr || IsKnownUnary(method_);
     StartRead(&from_client_);
   }
 
@@ -67,7 +85,11 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
         RunHookLocked();
         return;
       }
-      StartUpstreamLocked(std::move(from_client_));
+      if (unary_) {
+        StartUnaryLocked(std::move(from_client_));
+      } else {
+        StartUpstreamLocked(std::move(from_client_));
+      }
       return;
     }
     if (upstream_done_) return;
@@ -136,32 +158,72 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
       } else if (!decision.ok()) {
         FinishLocked(ToGrpcStatus(decision.status()));
       } else {
-        StartUpstreamLocked(*std::move(decision));
+        StartUnaryLocked(*std::move(decision));
       }
     });
     // Hooked methods are unary, never endless: nothing to register.
     mu_.Lock();
   }
 
-  void StartUpstreamLocked(std::optional<grpc::ByteBuffer> first) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // Creates the upstream context: the caller's deadline, cancellation and metadata.
+  void MakeUpstreamContextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     upstream_ctx_ = grpc::ClientContext::FromCallbackServerContext(*ctx_);
     for (const auto& [key, value] : ctx_->client_metadata()) {
       if (IsHopMetadata(key)) continue;
       upstream_ctx_->AddMetadata(std::string(key.data(), key.size()), std::string(value.data(), value.size()));
     }
     ++refs_;
+  }
+
+  // Unary fast path: one batch to the runtime, one batch back to the caller. The caller's
+  // half-close is not awaited: a unary caller sends exactly one message.
+  void StartUnaryLocked(grpc::ByteBuffer request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    MakeUpstreamContextLocked();
+    to_upstream_ = std::move(request);
+    service_->stub_.UnaryCall(upstream_ctx_.get(), method_, grpc::StubOptions(), &to_upstream_,
+                              &from_upstream_, [this](grpc::Status status) { OnUnaryDone(status); });
+  }
+
+  void OnUnaryDone(const grpc::Status& status) {
+    {
+      absl::MutexLock lock(&mu_);
+      upstream_done_ = true;
+      if (!finished_) {
+        CopyMetadataLocked(upstream_ctx_->GetServerInitialMetadata(), /*trailing=*/false);
+        CopyMetadataLocked(upstream_ctx_->GetServerTrailingMetadata(), /*trailing=*/true);
+        finished_ = true;
+        final_code_ = status.error_code();
+        if (status.ok()) {
+          StartWriteAndFinish(&from_upstream_, grpc::WriteOptions(), status);
+        } else {
+          Finish(status);
+        }
+      }
+    }
+    Unref();
+  }
+
+  void CopyMetadataLocked(const std::multimap<grpc::string_ref, grpc::string_ref>& from, bool trailing)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const auto& [key, value] : from) {
+      if (IsHopMetadata(key)) continue;
+      std::string k(key.data(), key.size()), v(value.data(), value.size());
+      if (trailing) {
+        ctx_->AddTrailingMetadata(k, v);
+      } else {
+        ctx_->AddInitialMetadata(k, v);
+      }
+    }
+  }
+
+  void StartUpstreamLocked(std::optional<grpc::ByteBuffer> first) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    MakeUpstreamContextLocked();
     const bool endless = IsEndlessStream(method_);
     service_->stub_.PrepareBidiStreamingCall(upstream_ctx_.get(), method_, grpc::StubOptions(), &upstream_);
     upstream_.StartRead(&from_upstream_);
     if (first.has_value()) {
       to_upstream_ = *std::move(first);
-      if (hook_ != nullptr) {
-        // Hooked methods are unary: send the request and the half-close together.
-        upstream_.StartWriteLast(&to_upstream_, grpc::WriteOptions());
-        hook_sent_last_ = true;
-      } else {
-        upstream_.StartWrite(&to_upstream_);
-      }
+      upstream_.StartWrite(&to_upstream_);
     } else {
       upstream_.StartWritesDone();
     }
@@ -187,12 +249,7 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
     absl::MutexLock lock(&mu_);
     headers_done_ = true;
     if (finished_) return;
-    if (ok) {
-      for (const auto& [key, value] : upstream_ctx_->GetServerInitialMetadata()) {
-        if (IsHopMetadata(key)) continue;
-        ctx_->AddInitialMetadata(std::string(key.data(), key.size()), std::string(value.data(), value.size()));
-      }
-    }
+    if (ok) CopyMetadataLocked(upstream_ctx_->GetServerInitialMetadata(), /*trailing=*/false);
     if (message_waiting_for_headers_) {
       message_waiting_for_headers_ = false;
       client_write_pending_ = true;
@@ -204,7 +261,7 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
 
   void OnUpstreamWriteDone(bool ok) {
     absl::MutexLock lock(&mu_);
-    if (!ok || finished_ || hook_sent_last_) return;
+    if (!ok || finished_) return;
     StartRead(&from_client_);
   }
 
@@ -224,10 +281,7 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
       absl::MutexLock lock(&mu_);
       upstream_done_ = true;
       if (!finished_) {
-        for (const auto& [key, value] : upstream_ctx_->GetServerTrailingMetadata()) {
-          if (IsHopMetadata(key)) continue;
-          ctx_->AddTrailingMetadata(std::string(key.data(), key.size()), std::string(value.data(), value.size()));
-        }
+        CopyMetadataLocked(upstream_ctx_->GetServerTrailingMetadata(), /*trailing=*/true);
         if (client_write_pending_ || message_waiting_for_headers_) {
           pending_status_ = status;
         } else {
@@ -262,6 +316,7 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
   const absl::Time start_;
   std::string method_;
   CallHook* hook_;
+  bool unary_;  // Relayed with one upstream UnaryCall instead of a stream.
   Upstream upstream_;
 
   absl::Mutex mu_;
@@ -270,7 +325,6 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool upstream_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool hook_sent_last_ ABSL_GUARDED_BY(mu_) = false;
   bool client_write_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool headers_done_ ABSL_GUARDED_BY(mu_) = false;
   bool message_waiting_for_headers_ ABSL_GUARDED_BY(mu_) = false;

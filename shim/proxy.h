@@ -4,8 +4,9 @@
 // For each call it opens a bidirectional stream to the runtime under the same method name, with
 // the caller's metadata, deadline and cancellation; messages are relayed one at a time in both
 // directions (flow control is end to end); the runtime's initial and trailing metadata, status
-// code, message and details come back unchanged. Methods listed in the HookTable are unary: their
-// request is handed to the hook first (hooks.h).
+// code, message and details come back unchanged. Known unary CRI methods take a fast path (one
+// upstream unary call). Methods listed in the HookTable are unary: their request is handed to
+// the hook first (hooks.h).
 #ifndef SIGSHIM_SHIM_PROXY_H_
 #define SIGSHIM_SHIM_PROXY_H_
 
@@ -58,6 +59,10 @@ class ProxyService final : public grpc::CallbackGenericService {
 
 // Returns true for CRI methods whose response stream only ends when the caller leaves.
 bool IsEndlessStream(absl::string_view method);
+
+// Returns true for the CRI methods known to be unary (one request, one response); they are
+// relayed with a single upstream call. Everything else is relayed as a stream.
+bool IsKnownUnary(absl::string_view method);
 
 }  // namespace sigshim::shim
 

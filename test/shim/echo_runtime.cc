@@ -75,13 +75,13 @@ class EchoRuntime::Reactor final : public grpc::ServerGenericBidiReactor {
     service_->Record(ctx_->method(), call);
 
     const std::string& m = ctx_->method();
-    if (absl::EndsWith(m, "/Fail")) {
+    if (call.request == "fail") {
       Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "runtime says no", std::string("\x01\x02\x03", 3)));
     } else if (absl::EndsWith(m, "/GetContainerEvents")) {
       streaming_ = true;
       remaining_ = service_->stream_count();
       WriteNext();
-    } else if (absl::EndsWith(m, "/Slow")) {
+    } else if (call.request == "slow") {
       std::thread([this] {
         for (int i = 0; i < 100 && !cancelled_.load(); ++i) absl::SleepFor(absl::Milliseconds(10));
         if (cancelled_.load()) {

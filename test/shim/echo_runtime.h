@@ -1,10 +1,11 @@
 // A fake container runtime for proxy tests: a gRPC generic callback server on a unix socket that
 // answers every method by echoing the request bytes, and records what it saw (metadata, deadline,
-// cancellation). Behaviour per method:
-//   .../Fail              answers FAILED_PRECONDITION with a message and binary error details
-//   .../GetContainerEvents streams `stream_count` copies of the request, then waits for cancellation
-//   .../Slow              waits until cancelled or for up to 1 s, then echoes
-//   anything else         one echo of the request
+// cancellation). Behaviour, chosen by the method or by the request bytes so that any method
+// (unary fast path or stream relay in the proxy) can be made to show it:
+//   request "fail"           answers FAILED_PRECONDITION with a message and binary error details
+//   request "slow"           waits until cancelled or for up to 1 s, then echoes
+//   .../GetContainerEvents   streams `stream_count` copies of the request, then waits for cancellation
+//   anything else            one echo of the request
 // Initial metadata "x-runtime-initial: hello" and trailing "x-runtime-trailing: bye" are always sent.
 #ifndef SIGSHIM_TEST_SHIM_ECHO_RUNTIME_H_
 #define SIGSHIM_TEST_SHIM_ECHO_RUNTIME_H_

@@ -156,13 +156,61 @@ TEST_F(ProxyTest, CarriesMetadataBothWays) {
   EXPECT_THAT(seen.metadata, Contains(Pair("x-blob-bin", std::string("\0\1", 2))));
 }
 
-TEST_F(ProxyTest, PassesRuntimeErrorsBackUnchanged) {
+// The proxy relays known unary CRI methods with one upstream call and everything else as a
+// stream; each behaviour is checked on both paths.
+class BothPaths : public ProxyTest, public ::testing::WithParamInterface<const char*> {};
+
+INSTANTIATE_TEST_SUITE_P(Proxy, BothPaths,
+                         ::testing::Values("/runtime.v1.RuntimeService/Version",
+                                           "/runtime.v1alpha2.ImageService/ImageStatus",
+                                           "/runtime.v1.RuntimeService/SomeFutureMethod"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(IsKnownUnary(info.param) ? "Unary" : "Stream") +
+                                  std::to_string(info.index);
+                         });
+
+TEST_P(BothPaths, PassesRuntimeErrorsBackUnchanged) {
   StartRuntime();
   StartProxy();
-  UnaryResult r = Call("/runtime.v1.RuntimeService/Fail", "x");
+  UnaryResult r = Call(GetParam(), "fail");
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(r.status.error_message(), "runtime says no");
   EXPECT_EQ(r.status.error_details(), std::string("\x01\x02\x03", 3));
+  EXPECT_THAT(r.trailing, Contains(Pair("x-runtime-trailing", "bye")));
+}
+
+TEST_P(BothPaths, CarriesMetadataBothWays) {
+  StartRuntime();
+  StartProxy();
+  UnaryResult r = Call(GetParam(), "x", absl::Seconds(10), {{"x-kubelet-trace", "abc"}});
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.response, "x");
+  EXPECT_THAT(r.initial, Contains(Pair("x-runtime-initial", "hello")));
+  EXPECT_THAT(r.trailing, Contains(Pair("x-runtime-trailing", "bye")));
+  EXPECT_THAT(runtime_->WaitForCall(GetParam()).metadata, Contains(Pair("x-kubelet-trace", "abc")));
+}
+
+TEST_P(BothPaths, ExpiredDeadlineCancelsUpstream) {
+  StartRuntime();
+  StartProxy();
+  UnaryResult r = Call(GetParam(), "slow", absl::Milliseconds(300));
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(runtime_->WaitForCancel(GetParam()));
+}
+
+TEST_P(BothPaths, CallerCancellationCancelsUpstream) {
+  StartRuntime();
+  StartProxy();
+  grpc::GenericStub stub(channel_);
+  grpc::ClientContext ctx;
+  grpc::ByteBuffer req = ToBuffer("slow"), resp;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, GetParam(), grpc::StubOptions(), &req, &resp,
+                 [&](grpc::Status s) { done.set_value(std::move(s)); });
+  runtime_->WaitForCall(GetParam());
+  ctx.TryCancel();
+  EXPECT_EQ(done.get_future().get().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(runtime_->WaitForCancel(GetParam()));
 }
 
 TEST_F(ProxyTest, CarriesTheDeadlineUpstream) {
@@ -176,14 +224,6 @@ TEST_F(ProxyTest, CarriesTheDeadlineUpstream) {
   // and never dropped (an absent deadline would be infinitely far away).
   EXPECT_LE(left, absl::Seconds(7) + absl::Milliseconds(100));
   EXPECT_GT(left, absl::Seconds(1));
-}
-
-TEST_F(ProxyTest, ExpiredDeadlineCancelsUpstream) {
-  StartRuntime();
-  StartProxy();
-  UnaryResult r = Call("/runtime.v1.RuntimeService/Slow", "x", absl::Milliseconds(300));
-  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  EXPECT_TRUE(runtime_->WaitForCancel("/runtime.v1.RuntimeService/Slow"));
 }
 
 TEST_F(ProxyTest, RelaysServerStreamsAndCancelsThemUpstream) {
@@ -247,12 +287,12 @@ TEST_F(ProxyTest, SocketHasModeAndIsRemovedAtShutdown) {
 TEST_F(ProxyTest, ShutdownLetsInFlightCallsFinish) {
   StartRuntime();
   StartProxy();
-  auto slow = std::async(std::launch::async, [&] { return Call("/runtime.v1.RuntimeService/Slow", "x"); });
-  runtime_->WaitForCall("/runtime.v1.RuntimeService/Slow");
+  auto slow = std::async(std::launch::async, [&] { return Call("/runtime.v1.RuntimeService/Version", "slow"); });
+  runtime_->WaitForCall("/runtime.v1.RuntimeService/Version");
   server_->Shutdown(absl::Seconds(30));
   UnaryResult r = slow.get();
   EXPECT_TRUE(r.status.ok()) << r.status.error_message();
-  EXPECT_EQ(r.response, "x");
+  EXPECT_EQ(r.response, "slow");
 }
 
 TEST_F(ProxyTest, ShutdownDoesNotWaitForEventStreams) {
