@@ -1,0 +1,62 @@
+# sigshim — the two commands:
+#   make test   install what is missing, build, and run every test (ctest): unit, conformance and
+#               end-to-end against real containerd + registry, the unit tests again under
+#               AddressSanitizer + UndefinedBehaviorSanitizer, and each fuzz target briefly.
+#   make demo   (comes with enforcement)
+# Other targets: deps, build, bench, clean. Needs root on Debian 12 (apt-get, containerd).
+
+BUILD       ?= build
+ASAN_BUILD  ?= build-asan
+FUZZ_BUILD  ?= build-fuzz
+JOBS        ?= $(shell nproc)
+FUZZ_SECONDS ?= 20
+
+# Everything the build, the tests and the demo use, from Debian 12.
+DEB_PACKAGES := cmake ninja-build g++ clang libclang-rt-14-dev pkg-config \
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
+  libssl-dev libsodium-dev libtoml11-dev nlohmann-json3-dev libcurl4-openssl-dev \
+  libgtest-dev libgmock-dev libbenchmark-dev \
+  containerd runc docker-registry umoci busybox-static skopeo
+
+CTEST := ctest --output-on-failure --no-tests=error
+
+.PHONY: all deps build test test-main test-asan test-fuzz bench clean
+
+all: build
+
+# Installs only what is missing; prints nothing when everything is there.
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install them yourself): apt-get install" $$missing >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+
+test: test-main test-asan test-fuzz
+
+test-main: build
+	cd $(BUILD) && $(CTEST) -j2
+
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSIGSHIM_SANITIZE=ON -DSIGSHIM_E2E=OFF >/dev/null
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(CTEST) -j2 -L unit
+
+test-fuzz: deps
+	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSIGSHIM_FUZZ=ON -DSIGSHIM_E2E=OFF -DSIGSHIM_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzzers
+	cd $(FUZZ_BUILD) && $(CTEST) -j2 -L fuzz
+
+bench: build
+	$(BUILD)/test/bench/proxy_bench
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
