@@ -10,6 +10,16 @@
 namespace sigshim::verify {
 namespace {
 
+// The annotation names as std::string, built once, so that map lookups allocate nothing.
+const std::string& SignatureKey() {
+  static const std::string* const key = new std::string(kSignatureAnnotation);
+  return *key;
+}
+const std::string& BundleKey() {
+  static const std::string* const key = new std::string(kBundleAnnotation);
+  return *key;
+}
+
 SignatureVerdict Reject(const Signature& signature, std::string reason) {
   SignatureVerdict verdict;
   verdict.layer_digest = signature.layer_digest;
@@ -82,7 +92,7 @@ absl::StatusOr<ImageVerdict> KeyVerifier::CheckImage(absl::Span<const Signature>
 
 absl::StatusOr<SignatureVerdict> KeyVerifier::Check(const Signature& signature,
                                                     const Target& target) const {
-  auto annotation = signature.annotations.find(std::string(kSignatureAnnotation));
+  auto annotation = signature.annotations.find(SignatureKey());
   if (annotation == signature.annotations.end()) {
     return Reject(signature, absl::StrCat("no signature annotation (", kSignatureAnnotation, ")"));
   }
@@ -114,7 +124,7 @@ absl::StatusOr<SignatureVerdict> KeyVerifier::Check(const Signature& signature,
 
   std::optional<RekorEntry> rekor;
   if (!options_.rekor_keys.empty()) {
-    auto bundle = signature.annotations.find(std::string(kBundleAnnotation));
+    auto bundle = signature.annotations.find(BundleKey());
     if (bundle == signature.annotations.end()) {
       return Reject(signature, absl::StrCat("no Rekor bundle annotation (", kBundleAnnotation,
                                             "), but the policy requires a transparency-log proof"));
