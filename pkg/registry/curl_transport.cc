@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/base/call_once.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -68,6 +69,16 @@ absl::Status CurlError(CURLcode code, const char* error_buffer, const std::strin
       return absl::InvalidArgumentError(message);
     case CURLE_OUT_OF_MEMORY:
       return absl::ResourceExhaustedError(message);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH: {
+      // The peer is not who it must be: asking again will not change that.
+      absl::Status status = absl::UnavailableError(message);
+      status.SetPayload(kPermanentFailurePayload, absl::Cord("tls"));
+      return status;
+    }
     default:
       // Resolution, connection, TLS and transfer failures: the peer could not be used.
       return absl::UnavailableError(message);

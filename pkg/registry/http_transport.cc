@@ -36,6 +36,10 @@ std::vector<std::string> HttpHeaders::GetAll(absl::string_view name) const {
   return values;
 }
 
+bool IsPermanentFailure(const absl::Status& status) {
+  return status.GetPayload(kPermanentFailurePayload).has_value();
+}
+
 absl::StatusOr<HttpResponse> CountingHttpTransport::Do(const HttpRequest& request) {
   requests_.fetch_add(1, std::memory_order_relaxed);
   return inner_->Do(request);

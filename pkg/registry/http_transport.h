@@ -74,6 +74,13 @@ struct HttpResponse {
   std::string body;
 };
 
+// The payload (absl::Status::SetPayload type URL) with which a transport marks a failure that a
+// retry cannot mend, e.g. a certificate that does not verify. Callers do not retry such errors.
+inline constexpr absl::string_view kPermanentFailurePayload = "type.sigshim.dev/http.permanent_failure";
+
+// Returns true when `status` carries kPermanentFailurePayload.
+bool IsPermanentFailure(const absl::Status& status);
+
 // Performs HTTP exchanges. Implementations never follow redirects (a 3xx is returned as is), are
 // thread-safe, and never put header values in errors or logs.
 class HttpTransport {
@@ -83,7 +90,8 @@ class HttpTransport {
   // Performs `request` and returns the response, whatever its status code. Errors: a body over
   // request.max_response_bytes is ResourceExhausted; the timeout is DeadlineExceeded; a peer that
   // cannot be reached, a TLS failure or a broken connection is Unavailable; an unusable request
-  // (bad URL or method) is InvalidArgument.
+  // (bad URL or method) is InvalidArgument. A TLS verification failure is Unavailable marked with
+  // kPermanentFailurePayload.
   virtual absl::StatusOr<HttpResponse> Do(const HttpRequest& request) = 0;
 };
 

@@ -206,6 +206,7 @@ absl::StatusOr<HttpResponse> RegistryClientImpl::Exchange(const HttpRequest& req
     absl::Duration retry_after;
     if (!response.ok()) {
       if (!IsRetryableError(response.status().code())) return response.status();
+      if (IsPermanentFailure(response.status())) return absl::UnavailableError(response.status().message());
       failure = response.status();
     } else if (IsRetryableStatus(response->status)) {
       failure = absl::UnavailableError(absl::StrCat(RedactUrl(request.url), ": registry answered HTTP ",

@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -282,6 +283,18 @@ TEST_F(RegistryClientTest, ExhaustedRetriesAreUnavailable) {
   EXPECT_EQ(client->RequestCount(), 3u);
   EXPECT_EQ(client->Resolve(Ref("registry.test/team/app:v2"), {}).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(client->RequestCount(), 6u);
+}
+
+TEST_F(RegistryClientTest, PermanentTransportFailuresAreNotRetried) {
+  absl::Status bad_certificate = absl::UnavailableError("certificate does not verify");
+  bad_certificate.SetPayload(kPermanentFailurePayload, absl::Cord("tls"));
+  transport()->Respond("GET", ManifestUrl("team/app", "v1"), bad_certificate);
+  auto client = Client();
+  absl::StatusOr<FetchedManifest> fetched = client->Resolve(Ref("registry.test/team/app:v1"), {});
+  EXPECT_EQ(fetched.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(fetched.status().message()), HasSubstr("certificate does not verify"));
+  EXPECT_EQ(client->RequestCount(), 1u);
+  EXPECT_TRUE(sleeps_.empty());
 }
 
 TEST_F(RegistryClientTest, FollowsRedirectsAndDropsAuthorizationOffOrigin) {
