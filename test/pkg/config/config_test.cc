@@ -152,6 +152,29 @@ INSTANTIATE_TEST_SUITE_P(
       return n;
     });
 
+// config/config.toml documents every key with its default: it must parse and give the defaults.
+TEST(ShippedConfig, ExampleParsesToTheDocumentedDefaults) {
+  auto shipped = LoadConfig("config/config.toml");
+  ASSERT_TRUE(shipped.ok()) << shipped.status();
+  auto defaults = ParseConfig("", "empty.toml");
+  ASSERT_TRUE(defaults.ok());
+  const Config& a = **shipped;
+  const Config& b = **defaults;
+  EXPECT_EQ(a.server.listen, b.server.listen);
+  EXPECT_EQ(a.server.socket_mode, b.server.socket_mode);
+  EXPECT_EQ(a.server.runtime_endpoint, b.server.runtime_endpoint);
+  EXPECT_EQ(a.server.state_dir, b.server.state_dir);
+  EXPECT_EQ(a.server.shutdown_grace, b.server.shutdown_grace);
+  EXPECT_EQ(a.log.level, b.log.level);
+  EXPECT_EQ(a.enforcement.mode, b.enforcement.mode);
+  EXPECT_EQ(a.enforcement.unmatched, b.enforcement.unmatched);
+  EXPECT_EQ(a.registry.insecure, b.registry.insecure);
+  EXPECT_EQ(a.registry.timeout, b.registry.timeout);
+  EXPECT_EQ(a.registry.ca_file, b.registry.ca_file);
+  EXPECT_TRUE(a.keys.empty());
+  EXPECT_TRUE(a.policies.empty());
+}
+
 TEST_F(ConfigTest, LoadConfigReportsMissingFile) {
   auto cfg = LoadConfig(dir_ + "/absent.toml");
   EXPECT_EQ(cfg.status().code(), absl::StatusCode::kNotFound);
