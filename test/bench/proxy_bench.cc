@@ -18,6 +18,7 @@
 #include <string>
 #include <mutex>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -102,6 +103,23 @@ Sample Run(const std::string& socket, const std::string& method, const std::stri
   return sample;
 }
 
+// Returns the CPU time (user + system) `pid` has used so far, in microseconds.
+double CpuMicros(pid_t pid) {
+  std::string stat;
+  FILE* f = fopen(absl::StrCat("/proc/", pid, "/stat").c_str(), "r");
+  if (f == nullptr) return 0;
+  char buf[4096];
+  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  const char* p = strrchr(buf, ')');
+  if (p == nullptr) return 0;
+  unsigned long utime = 0, stime = 0;
+  if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return 0;
+  return (utime + stime) * 1e6 / sysconf(_SC_CLK_TCK);
+}
+
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -143,17 +161,24 @@ int Main(int argc, char** argv) {
   const std::string direct = (*tb)->containerd()->socket_path();
 
   printf("# proxy_bench: %d calls per cell in %d alternating rounds; latencies in microseconds\n", calls, rounds);
-  printf("%-15s %7s | %9s %9s %11s | %9s %9s %11s | %9s %8s\n", "method", "clients", "direct50", "direct99",
-         "direct/s", "shim50", "shim99", "shim/s", "added50", "thru%");
+  printf("%-15s %7s | %9s %9s %11s | %9s %9s %11s | %9s %8s | %11s %11s\n", "method", "clients", "direct50",
+         "direct99", "direct/s", "shim50", "shim99", "shim/s", "added50", "thru%", "shim-cpu/op", "ctrd-cpu/op");
   for (const char* method : {"ImageStatus", "ListContainers"}) {
     for (int clients : {1, 64}) {
       Run(direct, method, image, clients, 20);  // Warm-up both paths.
       Run(shim_socket, method, image, clients, 20);
       Sample d, s;
       const int per_client = std::max(1, calls / rounds / clients);
+      double shim_cpu = 0, ctrd_cpu = 0;
       for (int r = 0; r < rounds; ++r) {
         for (int side = 0; side < 2; ++side) {
+          const double shim_before = CpuMicros((*shim)->pid());
+          const double ctrd_before = CpuMicros((*tb)->containerd()->pid());
           Sample x = Run(side == 0 ? direct : shim_socket, method, image, clients, per_client);
+          if (side == 1) {
+            shim_cpu += CpuMicros((*shim)->pid()) - shim_before;
+            ctrd_cpu += CpuMicros((*tb)->containerd()->pid()) - ctrd_before;
+          }
           Sample& into = side == 0 ? d : s;
           into.latencies_us.insert(into.latencies_us.end(), x.latencies_us.begin(), x.latencies_us.end());
           into.seconds += x.seconds;
@@ -163,9 +188,11 @@ int Main(int argc, char** argv) {
       }
       const double d50 = Percentile(d.latencies_us, 0.5), s50 = Percentile(s.latencies_us, 0.5);
       const double d_rate = d.latencies_us.size() / d.seconds, s_rate = s.latencies_us.size() / s.seconds;
-      printf("%-15s %7d | %9.0f %9.0f %11.0f | %9.0f %9.0f %11.0f | %9.0f %7.1f%%%s\n", method, clients, d50,
-             Percentile(d.latencies_us, 0.99), d_rate, s50, Percentile(s.latencies_us, 0.99), s_rate, s50 - d50,
-             100.0 * s_rate / d_rate, (d.errors + s.errors) ? "  ERRORS" : "");
+      const double ops = static_cast<double>(s.latencies_us.size());
+      printf("%-15s %7d | %9.0f %9.0f %11.0f | %9.0f %9.0f %11.0f | %9.0f %7.1f%% | %11.1f %11.1f%s\n", method,
+             clients, d50, Percentile(d.latencies_us, 0.99), d_rate, s50, Percentile(s.latencies_us, 0.99), s_rate,
+             s50 - d50, 100.0 * s_rate / d_rate, shim_cpu / ops, ctrd_cpu / ops,
+             (d.errors + s.errors) ? "  ERRORS" : "");
       for (const Sample* x : {&d, &s}) {
         if (x->errors > 0) {
           printf("  %s: %d errors, first: %s\n", x == &d ? "direct" : "sigshim", x->errors, x->first_error.c_str());
