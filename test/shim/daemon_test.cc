@@ -1,0 +1,132 @@
+// The sigshim binary as a process: exit codes, signals, the socket it leaves behind.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <future>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pkg/base/file.h"
+#include "test/shim/echo_runtime.h"
+#include "test/testbed/subprocess.h"
+
+namespace sigshim {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Returns the exit code in a wait(2) status, or -1 when the process died of a signal.
+int ExitCode(int wait_status) { return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1; }
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sigshim-daemon-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    listen_ = dir_ + "/run/cri.sock";
+    runtime_ = dir_ + "/runtime.sock";
+    config_ = dir_ + "/config.toml";
+  }
+  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+
+  void WriteConfig(const std::string& extra = "") {
+    ASSERT_TRUE(WriteFileAtomic(config_, absl::StrCat("[server]\nlisten = \"", listen_, "\"\nruntime_endpoint = \"",
+                                                      runtime_, "\"\nstate_dir = \"", dir_, "/state\"\n", extra))
+                    .ok());
+  }
+
+  std::unique_ptr<testbed::Subprocess> Start(const std::string& log_name = "sigshim.log",
+                                             std::vector<std::string> argv = {}) {
+    testbed::SubprocessOptions options;
+    options.argv = argv.empty() ? std::vector<std::string>{SIGSHIM_BINARY, "--config", config_} : argv;
+    options.log_path = dir_ + "/" + log_name;
+    auto process = testbed::Subprocess::Start(options);
+    EXPECT_TRUE(process.ok()) << process.status();
+    return process.ok() ? *std::move(process) : nullptr;
+  }
+
+  std::string dir_, listen_, runtime_, config_;
+};
+
+TEST_F(DaemonTest, SigtermRemovesTheSocketAndExitsZero) {
+  testing::EchoRuntime runtime(runtime_);
+  WriteConfig();
+  auto shim = Start();
+  ASSERT_NE(shim, nullptr);
+  ASSERT_TRUE(shim->WaitForUnixSocket(listen_, absl::Seconds(20)).ok()) << shim->LogTail();
+  ASSERT_EQ(::kill(shim->pid(), SIGTERM), 0);
+  auto code = shim->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(ExitCode(*code), 0) << shim->LogTail();
+  EXPECT_NE(::access(listen_.c_str(), F_OK), 0) << "socket left behind";
+  EXPECT_THAT(shim->LogTail(), HasSubstr("shutting down"));
+}
+
+TEST_F(DaemonTest, SecondInstanceOnTheSameSocketIsRefused) {
+  testing::EchoRuntime runtime(runtime_);
+  WriteConfig();
+  auto first = Start("first.log");
+  ASSERT_NE(first, nullptr);
+  ASSERT_TRUE(first->WaitForUnixSocket(listen_, absl::Seconds(20)).ok()) << first->LogTail();
+  auto second = Start("second.log");
+  ASSERT_NE(second, nullptr);
+  auto code = second->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(ExitCode(*code), 1);
+  EXPECT_THAT(second->LogTail(), HasSubstr("already listening"));
+  // The first instance is untouched and still serving.
+  EXPECT_TRUE(first->Running());
+  EXPECT_TRUE(first->WaitForUnixSocket(listen_, absl::Seconds(5)).ok());
+}
+
+TEST_F(DaemonTest, BadConfigExitsTwoNamingFileAndLine) {
+  WriteConfig("[enforcement]\nmode = \"enforcing\"\n");
+  auto shim = Start();
+  ASSERT_NE(shim, nullptr);
+  auto code = shim->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(ExitCode(*code), 2);
+  EXPECT_THAT(shim->LogTail(), HasSubstr(config_ + ":6: enforcement.mode"));
+  EXPECT_NE(::access(listen_.c_str(), F_OK), 0) << "must not serve with a bad config";
+}
+
+TEST_F(DaemonTest, BadReloadKeepsServing) {
+  testing::EchoRuntime runtime(runtime_);
+  WriteConfig();
+  auto shim = Start();
+  ASSERT_NE(shim, nullptr);
+  ASSERT_TRUE(shim->WaitForUnixSocket(listen_, absl::Seconds(20)).ok());
+  ASSERT_TRUE(WriteFileAtomic(config_, "[server\n").ok());
+  ASSERT_EQ(::kill(shim->pid(), SIGHUP), 0);
+  for (int i = 0; i < 100 && shim->LogTail().find("reload failed") == std::string::npos; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_THAT(shim->LogTail(), HasSubstr("reload failed, keeping the previous configuration"));
+  EXPECT_TRUE(shim->Running());
+  EXPECT_TRUE(shim->WaitForUnixSocket(listen_, absl::Seconds(5)).ok());
+}
+
+TEST_F(DaemonTest, BadUsageExitsTwo) {
+  auto unknown = Start("unknown.log", {SIGSHIM_BINARY, "--frobnicate"});
+  ASSERT_NE(unknown, nullptr);
+  auto code = unknown->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(ExitCode(*code), 2);
+  EXPECT_THAT(unknown->LogTail(), HasSubstr("unknown argument \"--frobnicate\""));
+  auto missing = Start("missing.log", {SIGSHIM_BINARY});
+  ASSERT_NE(missing, nullptr);
+  code = missing->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(ExitCode(*code), 2);
+  EXPECT_THAT(missing->LogTail(), HasSubstr("--config FILE is required"));
+}
+
+}  // namespace
+}  // namespace sigshim
