@@ -2,6 +2,8 @@
 //
 //   sigshim --config FILE               run the daemon (SIGHUP reloads, SIGTERM/SIGINT stop)
 //   sigshim check-config --config FILE  validate the configuration and print the effective one
+//   sigshim verify --config FILE [--namespace NS] IMAGE
+//                                       decide one image; exit 0 allowed, 1 denied, 2 error
 //
 // Exit codes: 0 success; 1 failure while running; 2 bad usage or bad configuration.
 #include <signal.h>
@@ -20,6 +22,7 @@
 #include "pkg/config/config.h"
 #include "shim/hooks.h"
 #include "shim/server.h"
+#include "shim/verify_command.h"
 
 namespace sigshim {
 namespace {
@@ -32,11 +35,15 @@ constexpr char kUsage[] =
     "usage:\n"
     "  sigshim --config FILE               run the CRI proxy daemon\n"
     "  sigshim check-config --config FILE  validate FILE and print the effective configuration\n"
+    "  sigshim verify --config FILE [--namespace NS] IMAGE\n"
+    "                                      decide IMAGE: exit 0 allowed, 1 denied, 2 error\n"
     "  sigshim --help | --version\n";
 
 struct Args {
-  std::string command;  // "run" or "check-config".
+  std::string command;  // "run", "check-config" or "verify".
   std::string config;
+  std::string namespace_name;  // verify only
+  std::string image;           // verify only
 };
 
 // Parses argv; on failure prints why and the usage, and returns false.
@@ -44,8 +51,8 @@ bool ParseArgs(int argc, char** argv, Args& args) {
   std::vector<std::string> rest(argv + 1, argv + argc);
   args.command = "run";
   size_t i = 0;
-  if (!rest.empty() && rest[0] == "check-config") {
-    args.command = "check-config";
+  if (!rest.empty() && (rest[0] == "check-config" || rest[0] == "verify")) {
+    args.command = rest[0];
     i = 1;
   }
   for (; i < rest.size(); ++i) {
@@ -58,6 +65,16 @@ bool ParseArgs(int argc, char** argv, Args& args) {
       args.config = rest[++i];
     } else if (a.rfind("--config=", 0) == 0) {
       args.config = a.substr(strlen("--config="));
+    } else if (args.command == "verify" && (a == "--namespace" || a == "-n")) {
+      if (i + 1 >= rest.size()) {
+        fprintf(stderr, "sigshim: %s needs a namespace\n%s", a.c_str(), kUsage);
+        return false;
+      }
+      args.namespace_name = rest[++i];
+    } else if (args.command == "verify" && a.rfind("--namespace=", 0) == 0) {
+      args.namespace_name = a.substr(strlen("--namespace="));
+    } else if (args.command == "verify" && !a.empty() && a[0] != '-' && args.image.empty()) {
+      args.image = a;
     } else {
       fprintf(stderr, "sigshim: unknown argument \"%s\"\n%s", a.c_str(), kUsage);
       return false;
@@ -65,6 +82,10 @@ bool ParseArgs(int argc, char** argv, Args& args) {
   }
   if (args.config.empty()) {
     fprintf(stderr, "sigshim: --config FILE is required\n%s", kUsage);
+    return false;
+  }
+  if (args.command == "verify" && args.image.empty()) {
+    fprintf(stderr, "sigshim: verify needs an IMAGE\n%s", kUsage);
     return false;
   }
   return true;
@@ -105,7 +126,13 @@ int CheckConfig(const Args& args) {
     fprintf(stderr, "sigshim: %s\n", std::string(cfg.status().message()).c_str());
     return kExitUsage;
   }
+  absl::StatusOr<std::string> effective_policy = shim::DescribeEffectivePolicy(**cfg);
+  if (!effective_policy.ok()) {
+    fprintf(stderr, "sigshim: %s\n", std::string(effective_policy.status().message()).c_str());
+    return kExitUsage;
+  }
   PrintConfig(**cfg);
+  printf("\n%s", effective_policy->c_str());
   return kExitOk;
 }
 
@@ -189,5 +216,8 @@ int main(int argc, char** argv) {
   sigshim::Args args;
   if (!sigshim::ParseArgs(argc, argv, args)) return sigshim::kExitUsage;
   if (args.command == "check-config") return sigshim::CheckConfig(args);
+  if (args.command == "verify") {
+    return sigshim::shim::RunVerifyCommand({args.config, args.namespace_name, args.image}, stdout, stderr);
+  }
   return sigshim::RunDaemon(args);
 }

@@ -1,0 +1,64 @@
+// The answer for one image: allow, deny or error — never a bare bool — with the reason and the
+// evidence a person or an audit log needs.
+#ifndef SIGSHIM_PKG_POLICY_DECISION_H_
+#define SIGSHIM_PKG_POLICY_DECISION_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace sigshim::policy {
+
+// Three outcomes. An error means "could not decide" (registry unreachable, unusable reference,
+// crypto failure): callers refuse the image (fail closed) and report it as an error, not a denial.
+enum class Outcome { kAllow, kDeny, kError };
+
+// Returns "allow", "deny" or "error".
+absl::string_view OutcomeName(Outcome outcome);
+
+// What the accepted signature showed.
+struct Evidence {
+  std::string layer_digest;     // digest of the signature layer (the payload blob)
+  std::string payload;          // the exact signed payload bytes
+  std::map<std::string, std::string> annotations;  // the layer's annotations (signature included)
+  std::string signed_reference;  // the payload's docker-reference
+  std::string key_fingerprint;  // PublicKey::Fingerprint of the key that verified
+  std::string key_description;  // PublicKey::Describe of that key
+};
+
+struct Decision {
+  // What to do. Equals `verdict` except in audit mode, where a deny becomes an allow.
+  Outcome outcome = Outcome::kError;
+  // What the policy says, before audit mode: kept so that an audited denial stays visible.
+  Outcome verdict = Outcome::kError;
+  // For a person: why. For an error, starts with a class: "InvalidReference: ",
+  // "RegistryUnavailable: ", "RegistryError: ", "VerificationError: ".
+  std::string reason;
+
+  std::string image;           // the normalised reference (":latest" added when it had neither tag nor digest); "" when it did not parse
+  std::string namespace_name;  // the Kubernetes namespace asked about ("" when none)
+  std::string digest;          // the manifest digest decided on; "" when not established
+  std::string policy;          // the matched [[policy]] name; "" when none matched
+  std::string pattern;         // the glob of that policy that matched; "" when none
+  std::string identity;        // the [[keys]] name whose signature was accepted; "" otherwise
+  std::optional<Evidence> evidence;     // set when a signature was accepted
+  std::vector<std::string> rejections;  // one line per signature that was not accepted
+  int unchecked_signatures = 0;         // signature layers beyond the limit, neither fetched nor checked
+  // Registry HTTP requests made for this decision (token round trips included). Exact when no
+  // other decision uses the same registry client at the same time.
+  uint64_t registry_requests = 0;
+  absl::Time decided_at;       // from the injected clock
+  absl::Duration latency;      // from the injected clock
+
+  // Returns true when audit mode turned a denial into an allow.
+  bool audited() const { return outcome != verdict; }
+};
+
+}  // namespace sigshim::policy
+
+#endif  // SIGSHIM_PKG_POLICY_DECISION_H_

@@ -1,0 +1,80 @@
+// Deciding one image: resolve its tag to a digest at the registry, fetch the cosign signatures
+// stored for that digest, verify them against the matched policy's keys.
+//
+// Registry requests, for an image matched by a policy (counted by the registry client; the
+// minimum is what this component makes):
+//   1  the manifest by tag (skipped when the reference carries a digest: the digest is what will
+//      be pulled, so it needs no resolving);
+//   1  the "sha256-<hex>.sig" manifest;
+//   1  per signature blob, fetched one at a time and checked at once: fetching stops at the first
+//      accepted signature, so a signed image costs exactly one blob request;
+//   +2 on a registry with bearer auth (the first 401 and the token request; the token is then
+//      cached per repository and reused for the other requests).
+// So the minimum for an image signed once is 3 requests by tag (2 by digest), 5 (4) with bearer
+// auth; an unsigned image costs 2 (1). An image no policy matches costs none.
+#ifndef SIGSHIM_PKG_POLICY_IMAGE_VERIFIER_H_
+#define SIGSHIM_PKG_POLICY_IMAGE_VERIFIER_H_
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "pkg/policy/decision.h"
+#include "pkg/policy/policy.h"
+#include "pkg/registry/registry_client.h"
+#include "pkg/verify/simple_signing.h"
+
+namespace sigshim::policy {
+
+// One question: may `image` run in `namespace_name`?
+struct VerifyRequest {
+  std::string image;           // as the user or kubelet wrote it; parsed and normalised here
+  std::string namespace_name;  // recorded in the decision; policies do not select on it yet
+  registry::Credentials credentials;  // for the registry; never logged
+};
+
+struct ImageVerifierOptions {
+  // The registry client; shared so that one client (and its token cache) serves the daemon.
+  // Required.
+  std::shared_ptr<registry::RegistryClient> registry;
+  // The clock for decided_at and latency. Default null: absl::Now.
+  std::function<absl::Time()> now;
+  // Signature layers fetched and checked per image; later ones are counted as unchecked (whoever
+  // controls the registry chooses how many there are). Must be positive. Default 64.
+  int max_signatures = 64;
+  // Largest signature payload fetched; a layer declaring more is rejected without a request.
+  // Default verify::kMaxPayloadBytes (64 KiB).
+  size_t max_payload_bytes = verify::kMaxPayloadBytes;
+};
+
+// Decides images against a Policy. Implementations are thread-safe.
+//
+// Outcomes, before audit mode (which turns a deny into an allow, keeping the verdict):
+//   allow  an accepted signature by one of the matched policy's keys, over this digest and this
+//          repository; or no policy matched and [enforcement] unmatched = "allow";
+//   deny   no policy matched (unmatched = "deny"); no ".sig" manifest ("no signatures"); a
+//          signature manifest without simple-signing layers or that does not parse; every
+//          signature rejected (unknown key, payload for another digest or repository, blob that
+//          does not match its descriptor, …), with each reason;
+//   error  the reference does not parse ("InvalidReference"); the registry cannot be reached
+//          ("RegistryUnavailable", after the client's retries); any other registry failure while
+//          resolving or fetching the signature manifest, e.g. credentials refused
+//          ("RegistryError"); the crypto library failed and no signature was accepted
+//          ("VerificationError"). Never an allow, in any mode.
+class ImageVerifier {
+ public:
+  // Returns a verifier; InvalidArgument when the registry is null or max_signatures < 1.
+  static absl::StatusOr<std::unique_ptr<ImageVerifier>> Create(ImageVerifierOptions options);
+
+  virtual ~ImageVerifier() = default;
+
+  // Returns the decision for `request` under `policy`. Never fails: problems are kError decisions.
+  virtual Decision Decide(const Policy& policy, const VerifyRequest& request) const = 0;
+};
+
+}  // namespace sigshim::policy
+
+#endif  // SIGSHIM_PKG_POLICY_IMAGE_VERIFIER_H_

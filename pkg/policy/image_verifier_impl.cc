@@ -1,0 +1,208 @@
+#include "pkg/policy/image_verifier_impl.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "pkg/base/log.h"
+#include "pkg/verify/signature_manifest.h"
+
+namespace sigshim::policy {
+namespace {
+
+void Deny(Decision& decision, std::string reason) {
+  decision.verdict = Outcome::kDeny;
+  decision.reason = std::move(reason);
+}
+
+void Fail(Decision& decision, std::string reason) {
+  decision.verdict = Outcome::kError;
+  decision.reason = std::move(reason);
+}
+
+// Returns the error reason for a registry failure: "RegistryUnavailable: …" or "RegistryError: …".
+std::string RegistryFailure(absl::string_view what, const absl::Status& status) {
+  if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
+    return absl::StrCat("RegistryUnavailable: ", what, ": ", status.message());
+  }
+  return absl::StrCat("RegistryError: ", what, ": ", absl::StatusCodeToString(status.code()), ": ",
+                      status.message());
+}
+
+// Returns true for blob failures that mean "this signature is unusable" rather than "the registry
+// cannot be used": the image may still have another, valid signature.
+bool IsSignatureProblem(const absl::Status& status) {
+  return absl::IsNotFound(status) || absl::IsDataLoss(status) || absl::IsResourceExhausted(status) ||
+         absl::IsInvalidArgument(status);
+}
+
+std::string ShortDigest(absl::string_view digest) { return std::string(digest.substr(0, 7 + 12)); }
+
+}  // namespace
+
+absl::string_view OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kAllow:
+      return "allow";
+    case Outcome::kDeny:
+      return "deny";
+    case Outcome::kError:
+      return "error";
+  }
+  return "error";
+}
+
+absl::StatusOr<std::unique_ptr<ImageVerifier>> ImageVerifier::Create(ImageVerifierOptions options) {
+  if (options.registry == nullptr) return absl::InvalidArgumentError("ImageVerifierOptions.registry is null");
+  if (options.max_signatures < 1) {
+    return absl::InvalidArgumentError("ImageVerifierOptions.max_signatures must be positive");
+  }
+  if (!options.now) options.now = [] { return absl::Now(); };
+  return std::make_unique<RegistryImageVerifier>(std::move(options));
+}
+
+Decision RegistryImageVerifier::Decide(const Policy& policy, const VerifyRequest& request) const {
+  const absl::Time start = options_.now();
+  const uint64_t requests_before = options_.registry->RequestCount();
+  Decision decision;
+  decision.namespace_name = request.namespace_name;
+
+  absl::StatusOr<reference::Reference> image = reference::Parse(request.image);
+  if (!image.ok()) {
+    Fail(decision, absl::StrCat("InvalidReference: ", image.status().message()));
+  } else {
+    decision.image = image->WithDefaultTag().String();
+    std::optional<Match> match = policy.Find(*image);
+    if (!match.has_value()) {
+      if (policy.unmatched() == config::Unmatched::kAllow) {
+        decision.verdict = Outcome::kAllow;
+        decision.reason = "no policy matches this image; [enforcement] unmatched = \"allow\"";
+      } else {
+        Deny(decision, "no policy matches this image; [enforcement] unmatched = \"deny\"");
+      }
+    } else {
+      decision.policy = match->rule->name;
+      decision.pattern = match->glob->pattern();
+      DecideMatched(*match->rule, *image, request.credentials, decision);
+    }
+  }
+
+  decision.outcome = decision.verdict;
+  if (decision.verdict == Outcome::kDeny && policy.mode() == config::Mode::kAudit) {
+    decision.outcome = Outcome::kAllow;
+    SIGSHIM_LOG(kWarning, "audit mode: allowing ", decision.image.empty() ? request.image : decision.image,
+                " that enforce mode would deny: ", decision.reason);
+  }
+  decision.registry_requests = options_.registry->RequestCount() - requests_before;
+  decision.decided_at = options_.now();
+  decision.latency = decision.decided_at - start;
+  return decision;
+}
+
+void RegistryImageVerifier::DecideMatched(const Rule& rule, const reference::Reference& image,
+                                          const registry::Credentials& credentials, Decision& decision) const {
+  registry::RegistryClient& client = *options_.registry;
+
+  // 1. The digest. A digest in the reference is what will be pulled: no request needed.
+  if (!image.digest.empty()) {
+    decision.digest = image.digest;
+  } else {
+    absl::StatusOr<registry::FetchedManifest> manifest = client.Resolve(image.WithDefaultTag(), credentials);
+    if (!manifest.ok()) {
+      return Fail(decision, RegistryFailure(absl::StrCat("resolving ", image.WithDefaultTag().String()),
+                                            manifest.status()));
+    }
+    decision.digest = manifest->digest;
+  }
+
+  // 2. The signature manifest.
+  absl::StatusOr<std::string> tag = verify::SignatureTag(decision.digest);
+  if (!tag.ok()) return Fail(decision, absl::StrCat("RegistryError: unusable digest: ", tag.status().message()));
+  const std::string signatures_at = absl::StrCat(image.Repository(), ":", *tag);
+  absl::StatusOr<registry::FetchedManifest> fetched = client.GetManifest(image, *tag, credentials);
+  if (!fetched.ok()) {
+    if (absl::IsNotFound(fetched.status())) {
+      return Deny(decision, absl::StrCat("no signatures: ", signatures_at, " does not exist"));
+    }
+    if (absl::IsInvalidArgument(fetched.status()) || absl::IsResourceExhausted(fetched.status())) {
+      return Deny(decision, absl::StrCat("no valid signature: the signature manifest ", signatures_at,
+                                         " is unusable: ", fetched.status().message()));
+    }
+    return Fail(decision, RegistryFailure(absl::StrCat("fetching ", signatures_at), fetched.status()));
+  }
+  absl::StatusOr<verify::SignatureManifest> manifest = verify::ParseSignatureManifest(fetched->bytes);
+  if (!manifest.ok()) {
+    return Deny(decision, absl::StrCat("no valid signature: the signature manifest ", signatures_at,
+                                       " is unusable: ", manifest.status().message()));
+  }
+  const std::vector<verify::Descriptor> layers = manifest->SignatureLayers();
+  if (layers.empty()) {
+    return Deny(decision, absl::StrCat("no signatures: ", signatures_at, " has no ",
+                                       verify::kSimpleSigningMediaType, " layer"));
+  }
+
+  // 3. Each signature, fetched and checked in turn; the first accepted one decides.
+  const verify::Target target{decision.digest, image};
+  absl::Status check_error;
+  const size_t limit = std::min(layers.size(), static_cast<size_t>(options_.max_signatures));
+  decision.unchecked_signatures = static_cast<int>(layers.size() - limit);
+  for (size_t i = 0; i < limit; ++i) {
+    const verify::Descriptor& layer = layers[i];
+    const std::string label = absl::StrCat("signature ", i + 1, " (", ShortDigest(layer.digest), "…)");
+    registry::Descriptor descriptor;
+    descriptor.media_type = layer.media_type;
+    descriptor.digest = layer.digest;
+    descriptor.size = layer.size;
+    absl::StatusOr<std::string> blob =
+        registry::GetDescriptorBlob(client, image, descriptor, options_.max_payload_bytes, credentials);
+    if (!blob.ok()) {
+      if (IsSignatureProblem(blob.status())) {
+        decision.rejections.push_back(absl::StrCat(label, ": payload blob unusable: ", blob.status().message()));
+        continue;
+      }
+      return Fail(decision, RegistryFailure(absl::StrCat("fetching ", label), blob.status()));
+    }
+    absl::StatusOr<verify::Signature> signature = verify::SignatureFromLayer(layer, *std::move(blob));
+    if (!signature.ok()) {
+      decision.rejections.push_back(absl::StrCat(label, ": ", signature.status().message()));
+      continue;
+    }
+    absl::StatusOr<verify::SignatureVerdict> verdict = rule.verifier->CheckSignature(*signature, target);
+    if (!verdict.ok()) {
+      check_error = verdict.status();
+      decision.rejections.push_back(absl::StrCat(label, ": could not be checked: ", verdict.status().message()));
+      continue;
+    }
+    if (!verdict->accepted) {
+      decision.rejections.push_back(absl::StrCat(label, ": ", verdict->reason));
+      continue;
+    }
+    auto identity = rule.identities.find(verdict->key_fingerprint);
+    decision.identity = identity != rule.identities.end() ? identity->second : verdict->key_fingerprint;
+    Evidence& evidence = decision.evidence.emplace();
+    evidence.layer_digest = layer.digest;
+    evidence.payload = std::move(signature->payload);
+    evidence.annotations = std::move(signature->annotations);
+    evidence.signed_reference = verdict->payload.docker_reference;
+    evidence.key_fingerprint = verdict->key_fingerprint;
+    evidence.key_description = verdict->key_description;
+    decision.verdict = Outcome::kAllow;
+    decision.reason = absl::StrCat("signed by \"", decision.identity, "\" (", verdict->key_description,
+                                   ") for ", evidence.signed_reference);
+    return;
+  }
+  if (!check_error.ok()) {
+    return Fail(decision, absl::StrCat("VerificationError: ", check_error.message()));
+  }
+  std::string reason = absl::StrCat("no valid signature: ", absl::StrJoin(decision.rejections, "; "));
+  if (decision.unchecked_signatures > 0) {
+    absl::StrAppend(&reason, " (", decision.unchecked_signatures, " more signature(s) beyond the limit of ",
+                    options_.max_signatures, " not checked)");
+  }
+  Deny(decision, std::move(reason));
+}
+
+}  // namespace sigshim::policy

@@ -1,0 +1,28 @@
+// The ImageVerifier over a RegistryClient (see image_verifier.h for the contract).
+#ifndef SIGSHIM_PKG_POLICY_IMAGE_VERIFIER_IMPL_H_
+#define SIGSHIM_PKG_POLICY_IMAGE_VERIFIER_IMPL_H_
+
+#include <utility>
+
+#include "pkg/policy/image_verifier.h"
+
+namespace sigshim::policy {
+
+class RegistryImageVerifier final : public ImageVerifier {
+ public:
+  // `options` has been validated by ImageVerifier::Create.
+  explicit RegistryImageVerifier(ImageVerifierOptions options) : options_(std::move(options)) {}
+
+  Decision Decide(const Policy& policy, const VerifyRequest& request) const override;
+
+ private:
+  // Fills `decision` for an image `rule` matched: resolve, fetch, verify (before audit mode).
+  void DecideMatched(const Rule& rule, const reference::Reference& image, const registry::Credentials& credentials,
+                     Decision& decision) const;
+
+  const ImageVerifierOptions options_;
+};
+
+}  // namespace sigshim::policy
+
+#endif  // SIGSHIM_PKG_POLICY_IMAGE_VERIFIER_IMPL_H_

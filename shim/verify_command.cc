@@ -1,0 +1,117 @@
+#include "shim/verify_command.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "pkg/base/log.h"
+#include "pkg/policy/policy.h"
+
+namespace sigshim::shim {
+namespace {
+
+void Field(std::string& out, absl::string_view name, absl::string_view value) {
+  absl::StrAppend(&out, name, ":", std::string(std::max<size_t>(1, 11 - name.size()), ' '),
+                  value.empty() ? "-" : value, "\n");
+}
+
+void PrintError(std::FILE* err, absl::string_view message) {
+  std::fprintf(err, "sigshim: %s\n", std::string(message).c_str());
+}
+
+}  // namespace
+
+registry::RegistryClientOptions RegistryClientOptionsFrom(const config::Config& config) {
+  registry::RegistryClientOptions options;
+  options.insecure_registries.insert(config.registry.insecure.begin(), config.registry.insecure.end());
+  options.request_timeout = config.registry.timeout;
+  options.connect_timeout = std::min(options.connect_timeout, config.registry.timeout);
+  options.ca_file = config.registry.ca_file;
+  return options;
+}
+
+std::string FormatDecision(const policy::Decision& d) {
+  std::string out;
+  Field(out, "image", d.image);
+  if (!d.namespace_name.empty()) Field(out, "namespace", d.namespace_name);
+  Field(out, "digest", d.digest);
+  std::string decision(policy::OutcomeName(d.outcome));
+  if (d.audited()) {
+    absl::StrAppend(&decision, " (audit mode; enforce mode would ", policy::OutcomeName(d.verdict), ")");
+  }
+  Field(out, "decision", decision);
+  Field(out, "policy", d.pattern.empty() ? d.policy : absl::StrCat(d.policy, " (", d.pattern, ")"));
+  Field(out, "identity",
+        d.evidence.has_value() ? absl::StrCat(d.identity, " (", d.evidence->key_description, ")") : d.identity);
+  Field(out, "reason", d.reason);
+  if (d.evidence.has_value()) {
+    Field(out, "signature", d.evidence->layer_digest);
+    Field(out, "payload", d.evidence->payload);
+  }
+  for (const std::string& rejection : d.rejections) Field(out, "rejected", rejection);
+  Field(out, "requests", absl::StrCat(d.registry_requests, " to the registry in ", absl::FormatDuration(d.latency)));
+  return out;
+}
+
+int ExitCodeFor(const policy::Decision& decision) {
+  switch (decision.outcome) {
+    case policy::Outcome::kAllow:
+      return kVerifyAllowed;
+    case policy::Outcome::kDeny:
+      return kVerifyDenied;
+    case policy::Outcome::kError:
+      return kVerifyError;
+  }
+  return kVerifyError;
+}
+
+int RunVerify(const config::Config& config, const policy::VerifyRequest& request,
+              std::shared_ptr<registry::RegistryClient> registry, std::FILE* out, std::FILE* err) {
+  absl::StatusOr<std::unique_ptr<policy::Policy>> compiled = policy::Policy::Create(config);
+  if (!compiled.ok()) {
+    PrintError(err, compiled.status().message());
+    return kVerifyError;
+  }
+  if (registry == nullptr) {
+    absl::StatusOr<std::unique_ptr<registry::RegistryClient>> client =
+        registry::RegistryClient::Create(RegistryClientOptionsFrom(config));
+    if (!client.ok()) {
+      PrintError(err, absl::StrCat(config.path, ": [registry]: ", client.status().message()));
+      return kVerifyError;
+    }
+    registry = *std::move(client);
+  }
+  policy::ImageVerifierOptions options;
+  options.registry = std::move(registry);
+  absl::StatusOr<std::unique_ptr<policy::ImageVerifier>> verifier = policy::ImageVerifier::Create(std::move(options));
+  if (!verifier.ok()) {
+    PrintError(err, verifier.status().message());
+    return kVerifyError;
+  }
+  const policy::Decision decision = (*verifier)->Decide(**compiled, request);
+  std::fputs(FormatDecision(decision).c_str(), out);
+  std::fflush(out);
+  return ExitCodeFor(decision);
+}
+
+int RunVerifyCommand(const VerifyCommandArgs& args, std::FILE* out, std::FILE* err) {
+  absl::StatusOr<std::shared_ptr<const config::Config>> config = config::LoadConfig(args.config);
+  if (!config.ok()) {
+    PrintError(err, config.status().message());
+    return kVerifyError;
+  }
+  log::SetLevel((*config)->log.level);
+  policy::VerifyRequest request;
+  request.image = args.image;
+  request.namespace_name = args.namespace_name;
+  return RunVerify(**config, request, nullptr, out, err);
+}
+
+absl::StatusOr<std::string> DescribeEffectivePolicy(const config::Config& config) {
+  absl::StatusOr<std::unique_ptr<policy::Policy>> compiled = policy::Policy::Create(config);
+  if (!compiled.ok()) return compiled.status();
+  return (*compiled)->Describe();
+}
+
+}  // namespace sigshim::shim

@@ -1,0 +1,58 @@
+// `sigshim verify` and the policy half of `sigshim check-config`: one decision, or the effective
+// policy, printed for a person.
+#ifndef SIGSHIM_SHIM_VERIFY_COMMAND_H_
+#define SIGSHIM_SHIM_VERIFY_COMMAND_H_
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "pkg/config/config.h"
+#include "pkg/policy/decision.h"
+#include "pkg/policy/image_verifier.h"
+#include "pkg/registry/registry_client.h"
+
+namespace sigshim::shim {
+
+// Exit codes of `sigshim verify`.
+inline constexpr int kVerifyAllowed = 0;
+inline constexpr int kVerifyDenied = 1;
+inline constexpr int kVerifyError = 2;
+
+struct VerifyCommandArgs {
+  std::string config;          // --config FILE. Required.
+  std::string namespace_name;  // --namespace NS. Default "".
+  std::string image;           // IMAGE. Required.
+};
+
+// Returns the registry client options [registry] asks for: insecure registries, request timeout
+// (and a connection limit no longer than it), extra CAs.
+registry::RegistryClientOptions RegistryClientOptionsFrom(const config::Config& config);
+
+// Returns the decision printed for a person: image, digest, decision, policy, identity, reason
+// (and the evidence or the per-signature rejections), one "field: value" per line.
+std::string FormatDecision(const policy::Decision& decision);
+
+// Returns kVerifyAllowed, kVerifyDenied or kVerifyError for the decision's outcome (an audited
+// denial is allowed).
+int ExitCodeFor(const policy::Decision& decision);
+
+// Decides `request` under `config` with `registry` (null: a client built from [registry]) and
+// prints the decision to `out`. Problems before a decision (policy does not compile, client cannot
+// be built) go to `err`. Returns the exit code.
+int RunVerify(const config::Config& config, const policy::VerifyRequest& request,
+              std::shared_ptr<registry::RegistryClient> registry, std::FILE* out, std::FILE* err);
+
+// Runs `sigshim verify --config FILE [--namespace NS] IMAGE`: loads the config (errors name the
+// file and line), then RunVerify. Returns the exit code.
+int RunVerifyCommand(const VerifyCommandArgs& args, std::FILE* out, std::FILE* err);
+
+// Compiles the policy of `config` and returns the effective policy for a person (trusted keys
+// with fingerprints, policies in precedence order). InvalidArgument naming the file and line of a
+// bad key or glob.
+absl::StatusOr<std::string> DescribeEffectivePolicy(const config::Config& config);
+
+}  // namespace sigshim::shim
+
+#endif  // SIGSHIM_SHIM_VERIFY_COMMAND_H_
