@@ -1,0 +1,380 @@
+// `sigshim verify` against a real docker-registry: images built with umoci, pushed with skopeo,
+// signed in the cosign format by test/signer, and decided by the real sigshim binary run as a
+// subprocess (exit 0 allowed, 1 denied, 2 error). Covers every key type, unsigned images, the
+// wrong key, a replayed signature, forged payloads, a stopped registry and bad configs.
+//
+// One registry and two busybox images (A and B, different digests) serve the whole suite; each
+// test uses its own repositories and config files.
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pkg/verify/public_key.h"
+#include "test/signer/signer.h"
+#include "test/testbed/images.h"
+#include "test/testbed/registry.h"
+#include "test/testbed/temp_dir.h"
+
+namespace sigshim::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using test_signer::KeyType;
+
+struct Result {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+std::string Quote(const std::string& arg) {
+  return absl::StrCat("'", absl::StrReplaceAll(arg, {{"'", "'\\''"}}), "'");
+}
+
+// Runs the sigshim binary with `args` and returns its exit code and output.
+Result Sigshim(const std::vector<std::string>& args) {
+  std::vector<std::string> quoted = {Quote(SIGSHIM_BINARY)};
+  for (const std::string& a : args) quoted.push_back(Quote(a));
+  const std::string command = absl::StrCat(absl::StrJoin(quoted, " "), " 2>&1");
+  Result run;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return run;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.output.append(buffer, n);
+  const int status = pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+std::string Describe(const Result& run) { return absl::StrCat("exit ", run.exit_code, ", output:\n", run.output); }
+
+struct Key {
+  std::string name;
+  test_signer::KeyPair pair;
+  std::unique_ptr<test_signer::Signer> signer;
+};
+
+Key MakeKey(const std::string& name, KeyType type) {
+  Key key;
+  key.name = name;
+  auto pair = test_signer::GenerateKey(type);
+  EXPECT_TRUE(pair.ok()) << pair.status();
+  key.pair = *pair;
+  auto signer = test_signer::Signer::Create(pair->private_pem);
+  EXPECT_TRUE(signer.ok()) << signer.status();
+  key.signer = *std::move(signer);
+  return key;
+}
+
+class VerifyRegistryTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto dir = testbed::TempDir::Create("sigshim-vr");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = dir->release();
+    testbed::RegistryOptions options;
+    options.dir = dir_->Path("registry");
+    auto registry = testbed::Registry::Create(options);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    registry_ = registry->release();
+    for (const char* marker : {"a", "b"}) {
+      testbed::BusyboxImageOptions image;
+      image.layout_dir = dir_->Path("oci");
+      image.tag = marker;
+      image.marker = marker;
+      auto built = testbed::BuildBusyboxImage(image);
+      ASSERT_TRUE(built.ok()) << built.status();
+      (marker[0] == 'a' ? image_a_ : image_b_) = new testbed::OciImage(*built);
+    }
+    ASSERT_NE(image_a_->manifest_digest, image_b_->manifest_digest);
+  }
+
+  static void TearDownTestSuite() {
+    delete image_a_;
+    delete image_b_;
+    delete registry_;  // stops the registry
+    delete dir_;
+    image_a_ = image_b_ = nullptr;
+    registry_ = nullptr;
+    dir_ = nullptr;
+  }
+
+  void SetUp() override { ASSERT_NE(registry_, nullptr) << "the registry did not start"; }
+
+  // Returns "127.0.0.1:<port>/<repository>".
+  static std::string Repo(const std::string& repository) {
+    return absl::StrCat(registry_->host_port(), "/", repository);
+  }
+
+  // Pushes `image` as repository:tag; returns its digest.
+  static std::string Push(const testbed::OciImage& image, const std::string& repository, const std::string& tag) {
+    auto digest = testbed::PushImage(image, *registry_, repository, tag);
+    EXPECT_TRUE(digest.ok()) << digest.status();
+    return digest.ok() ? *digest : "";
+  }
+
+  // Pushes the payload and config blobs of `artifact`, then its manifest under its tag (or `tag`).
+  static void PushSignatures(const std::string& repository, const test_signer::SignatureArtifact& artifact,
+                             const std::string& tag = "") {
+    for (const test_signer::SignatureLayer& layer : artifact.layers) {
+      auto pushed = registry_->PushBlob(repository, layer.payload.bytes);
+      ASSERT_TRUE(pushed.ok()) << pushed.status();
+    }
+    auto config = registry_->PushBlob(repository, artifact.config.bytes);
+    ASSERT_TRUE(config.ok()) << config.status();
+    auto manifest = registry_->PushManifest(repository, tag.empty() ? artifact.tag : tag, artifact.manifest.media_type,
+                                            artifact.manifest.bytes);
+    ASSERT_TRUE(manifest.ok()) << manifest.status();
+  }
+
+  // Signs `digest` for Repo(repository) with `key` and pushes the signature.
+  static test_signer::SignatureArtifact Sign(const Key& key, const std::string& repository, const std::string& digest) {
+    auto artifact = test_signer::SignImage(*key.signer, Repo(repository), digest);
+    EXPECT_TRUE(artifact.ok()) << artifact.status();
+    PushSignatures(repository, *artifact);
+    return *artifact;
+  }
+
+  // Writes a config trusting `keys` for every image of this registry under e2e/, plus `extra`
+  // TOML at the top; returns its path.
+  static std::string WriteConfig(const std::string& name, const std::vector<const Key*>& keys,
+                                 const std::string& extra = "") {
+    std::string text = absl::StrCat(extra, "\n[registry]\ninsecure = [\"", registry_->host_port(),
+                                    "\"]\ntimeout = \"5s\"\n");
+    std::vector<std::string> names;
+    for (const Key* key : keys) {
+      absl::StrAppend(&text, "\n[[keys]]\nname = \"", key->name, "\"\ndata = \"\"\"\n", key->pair.public_pem,
+                      "\"\"\"\n");
+      names.push_back(absl::StrCat("\"", key->name, "\""));
+    }
+    absl::StrAppend(&text, "\n[[policy]]\nname = \"e2e\"\nimages = [\"", registry_->host_port(),
+                    "/e2e/**\"]\nrequire = [", absl::StrJoin(names, ", "), "]\n");
+    return WriteFile(name, text);
+  }
+
+  static std::string WriteFile(const std::string& name, const std::string& text) {
+    const std::string path = dir_->Path(name);
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  static testbed::TempDir* dir_;
+  static testbed::Registry* registry_;
+  static testbed::OciImage* image_a_;
+  static testbed::OciImage* image_b_;
+};
+testbed::TempDir* VerifyRegistryTest::dir_ = nullptr;
+testbed::Registry* VerifyRegistryTest::registry_ = nullptr;
+testbed::OciImage* VerifyRegistryTest::image_a_ = nullptr;
+testbed::OciImage* VerifyRegistryTest::image_b_ = nullptr;
+
+TEST_F(VerifyRegistryTest, ImagesSignedWithEachKeyTypeAreAllowed) {
+  for (KeyType type : {KeyType::kEcdsaP256, KeyType::kEcdsaP384, KeyType::kEcdsaP521, KeyType::kRsa2048,
+                       KeyType::kEd25519}) {
+    const std::string type_name(test_signer::KeyTypeName(type));
+    SCOPED_TRACE(type_name);
+    const std::string repository = absl::StrCat("e2e/signed-", type_name);
+    const std::string digest = Push(*image_a_, repository, "v1");
+    Key key = MakeKey(absl::StrCat("release-", type_name), type);
+    Sign(key, repository, digest);
+    const std::string config = WriteConfig(absl::StrCat("signed-", type_name, ".toml"), {&key});
+
+    Result by_tag = Sigshim({"verify", "--config", config, "--namespace", "prod", Repo(repository) + ":v1"});
+    EXPECT_EQ(by_tag.exit_code, 0) << Describe(by_tag);
+    EXPECT_THAT(by_tag.output, HasSubstr(absl::StrCat("image:      ", Repo(repository), ":v1\n")));
+    EXPECT_THAT(by_tag.output, HasSubstr(absl::StrCat("digest:     ", digest, "\n")));
+    EXPECT_THAT(by_tag.output, HasSubstr("decision:   allow\n"));
+    EXPECT_THAT(by_tag.output, HasSubstr("policy:     e2e ("));
+    EXPECT_THAT(by_tag.output, HasSubstr(absl::StrCat("identity:   ", key.name, " (")));
+    EXPECT_THAT(by_tag.output, HasSubstr("namespace:  prod\n"));
+    // The minimum: manifest by tag, .sig manifest, one payload blob (no auth on this registry).
+    EXPECT_THAT(by_tag.output, HasSubstr("requests:   3 to the registry"));
+
+    Result by_digest = Sigshim({"verify", "--config", config, Repo(repository) + "@" + digest});
+    EXPECT_EQ(by_digest.exit_code, 0) << Describe(by_digest);
+    EXPECT_THAT(by_digest.output, HasSubstr("requests:   2 to the registry"));
+  }
+}
+
+TEST_F(VerifyRegistryTest, UnsignedImageIsDeniedWithNoSignatures) {
+  Push(*image_a_, "e2e/unsigned", "v1");
+  Key key = MakeKey("release", KeyType::kEcdsaP256);
+  Result run = Sigshim({"verify", "--config", WriteConfig("unsigned.toml", {&key}), Repo("e2e/unsigned:v1")});
+  EXPECT_EQ(run.exit_code, 1) << Describe(run);
+  EXPECT_THAT(run.output, HasSubstr("decision:   deny\n"));
+  EXPECT_THAT(run.output, HasSubstr("no signatures"));
+}
+
+TEST_F(VerifyRegistryTest, AuditModeAllowsUnsignedImageButShowsTheDenial) {
+  Push(*image_a_, "e2e/unsigned-audit", "v1");
+  Key key = MakeKey("release", KeyType::kEcdsaP256);
+  const std::string config = WriteConfig("audit.toml", {&key}, "[enforcement]\nmode = \"audit\"\n");
+  Result run = Sigshim({"verify", "--config", config, Repo("e2e/unsigned-audit:v1")});
+  EXPECT_EQ(run.exit_code, 0) << Describe(run);
+  EXPECT_THAT(run.output, HasSubstr("decision:   allow (audit mode; enforce mode would deny)"));
+  EXPECT_THAT(run.output, HasSubstr("no signatures"));
+}
+
+TEST_F(VerifyRegistryTest, SignatureByAnUntrustedKeyIsDenied) {
+  const std::string digest = Push(*image_a_, "e2e/wrong-key", "v1");
+  Key signing = MakeKey("attacker", KeyType::kEcdsaP256);
+  Key trusted = MakeKey("release", KeyType::kEcdsaP256);
+  Sign(signing, "e2e/wrong-key", digest);
+  Result run = Sigshim({"verify", "--config", WriteConfig("wrong-key.toml", {&trusted}), Repo("e2e/wrong-key:v1")});
+  EXPECT_EQ(run.exit_code, 1) << Describe(run);
+  EXPECT_THAT(run.output, HasSubstr("decision:   deny\n"));
+  EXPECT_THAT(run.output, HasSubstr("unknown key"));
+}
+
+TEST_F(VerifyRegistryTest, SignatureReplayedFromAnotherImageIsDenied) {
+  // A and B in one repository; A's valid signature copied to B's .sig tag.
+  const std::string digest_a = Push(*image_a_, "e2e/replay", "a");
+  const std::string digest_b = Push(*image_b_, "e2e/replay", "b");
+  Key key = MakeKey("release", KeyType::kEcdsaP256);
+  test_signer::SignatureArtifact artifact_a = Sign(key, "e2e/replay", digest_a);
+  PushSignatures("e2e/replay", artifact_a, absl::StrCat("sha256-", digest_b.substr(7), ".sig"));
+  const std::string config = WriteConfig("replay.toml", {&key});
+
+  Result a = Sigshim({"verify", "--config", config, Repo("e2e/replay:a")});
+  EXPECT_EQ(a.exit_code, 0) << Describe(a);
+  Result b = Sigshim({"verify", "--config", config, Repo("e2e/replay:b")});
+  EXPECT_EQ(b.exit_code, 1) << Describe(b);
+  EXPECT_THAT(b.output, HasSubstr("decision:   deny\n"));
+  EXPECT_THAT(b.output, HasSubstr(absl::StrCat("payload is for ", digest_a)));
+}
+
+TEST_F(VerifyRegistryTest, PayloadEditedAfterSigningIsDenied) {
+  const std::string digest_a = Push(*image_a_, "e2e/forged", "a");
+  const std::string digest_b = Push(*image_b_, "e2e/forged", "b");
+  Key key = MakeKey("release", KeyType::kEd25519);
+  auto layer = test_signer::SignImageLayer(*key.signer, Repo("e2e/forged"), digest_a);
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  const std::string config = WriteConfig("forged.toml", {&key});
+
+  // The digest edited to B's, the signature kept: pushed as B's signature.
+  {
+    test_signer::SignatureLayer forged = *layer;
+    forged.payload = test_signer::MakeBlob(forged.payload.media_type,
+                                           absl::StrReplaceAll(layer->payload.bytes, {{digest_a, digest_b}}));
+    ASSERT_NE(forged.payload.bytes, layer->payload.bytes);
+    auto artifact = test_signer::BuildSignatureArtifact(digest_b, {forged});
+    ASSERT_TRUE(artifact.ok()) << artifact.status();
+    PushSignatures("e2e/forged", *artifact);
+    Result run = Sigshim({"verify", "--config", config, Repo("e2e/forged:b")});
+    EXPECT_EQ(run.exit_code, 1) << Describe(run);
+    EXPECT_THAT(run.output, HasSubstr("decision:   deny\n"));
+    EXPECT_THAT(run.output, HasSubstr("unknown key"));
+  }
+  // The docker-reference edited, the digest and the signature kept: pushed as A's signature.
+  {
+    test_signer::SignatureLayer forged = *layer;
+    forged.payload = test_signer::MakeBlob(
+        forged.payload.media_type,
+        absl::StrReplaceAll(layer->payload.bytes, {{Repo("e2e/forged"), Repo("e2e/forgeD")}}));
+    ASSERT_NE(forged.payload.bytes, layer->payload.bytes);
+    auto artifact = test_signer::BuildSignatureArtifact(digest_a, {forged});
+    ASSERT_TRUE(artifact.ok()) << artifact.status();
+    PushSignatures("e2e/forged", *artifact);
+    Result run = Sigshim({"verify", "--config", config, Repo("e2e/forged:a")});
+    EXPECT_EQ(run.exit_code, 1) << Describe(run);
+    EXPECT_THAT(run.output, HasSubstr("decision:   deny\n"));
+    EXPECT_THAT(run.output, HasSubstr("unknown key"));
+  }
+}
+
+TEST_F(VerifyRegistryTest, SignatureForAnotherRepositoryIsDenied) {
+  const std::string digest = Push(*image_a_, "e2e/moved", "v1");
+  Key key = MakeKey("release", KeyType::kEcdsaP256);
+  auto artifact = test_signer::SignImage(*key.signer, Repo("e2e/elsewhere"), digest);
+  ASSERT_TRUE(artifact.ok()) << artifact.status();
+  PushSignatures("e2e/moved", *artifact);
+  Result run = Sigshim({"verify", "--config", WriteConfig("moved.toml", {&key}), Repo("e2e/moved:v1")});
+  EXPECT_EQ(run.exit_code, 1) << Describe(run);
+  EXPECT_THAT(run.output, HasSubstr("reference mismatch"));
+}
+
+TEST_F(VerifyRegistryTest, BadConfigIsAnErrorNamingFileAndLine) {
+  Key key = MakeKey("release", KeyType::kEcdsaP256);
+  // An invalid glob on line 3.
+  const std::string bad_glob = WriteFile(
+      "bad-glob.toml", absl::StrCat("[[keys]]\nname = \"release\"\ndata = \"\"\"\n", key.pair.public_pem,
+                                    "\"\"\"\n\n[[policy]]\nname = \"bad\"\nimages = [\"", registry_->host_port(),
+                                    "/e2e/***\"]\nrequire = [\"release\"]\n"));
+  for (const char* command : {"verify", "check-config"}) {
+    std::vector<std::string> args = {command, "--config", bad_glob};
+    if (std::string(command) == "verify") args.push_back(Repo("e2e/unsigned:v1"));
+    Result run = Sigshim(args);
+    EXPECT_EQ(run.exit_code, 2) << Describe(run);
+    EXPECT_THAT(run.output, HasSubstr(bad_glob + ":"));
+    EXPECT_THAT(run.output, HasSubstr("***"));
+  }
+  // A key of an unsupported type (ECDSA P-224).
+  const std::string p224 =
+      "-----BEGIN PUBLIC KEY-----\n"
+      "ME4wEAYHKoZIzj0CAQYFK4EEACEDOgAEpkE6FzeY79lfPtAF54BSAbndVANXUOf9\n"
+      "+5F8AubenWMhCvzcBqJkqzjjdLy7u0mKMgo7fsOR+vk=\n"
+      "-----END PUBLIC KEY-----\n";
+  const std::string bad_key = WriteFile(
+      "bad-key.toml", absl::StrCat("[log]\nlevel = \"info\"\n\n[[keys]]\nname = \"old\"\ndata = \"\"\"\n", p224,
+                                   "\"\"\"\n\n[[policy]]\nname = \"p\"\nimages = [\"", registry_->host_port(),
+                                   "/e2e/**\"]\nrequire = [\"old\"]\n"));
+  for (const char* command : {"verify", "check-config"}) {
+    std::vector<std::string> args = {command, "--config", bad_key};
+    if (std::string(command) == "verify") args.push_back(Repo("e2e/unsigned:v1"));
+    Result run = Sigshim(args);
+    EXPECT_EQ(run.exit_code, 2) << Describe(run);
+    EXPECT_THAT(run.output, HasSubstr(bad_key + ":4:"));
+    EXPECT_THAT(run.output, HasSubstr("secp224r1"));
+  }
+}
+
+TEST_F(VerifyRegistryTest, CheckConfigPrintsTheEffectivePolicyWithFingerprints) {
+  Key key = MakeKey("release", KeyType::kEcdsaP384);
+  auto parsed = verify::ParsePublicKeyPem(key.pair.public_pem);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  Result run = Sigshim({"check-config", "--config", WriteConfig("check.toml", {&key})});
+  EXPECT_EQ(run.exit_code, 0) << Describe(run);
+  EXPECT_THAT(run.output, HasSubstr("policies in precedence order"));
+  EXPECT_THAT(run.output, HasSubstr(absl::StrCat("requires release  ecdsa-p384-sha384  ", (*parsed)->Fingerprint())));
+}
+
+TEST_F(VerifyRegistryTest, BadReferenceIsAnError) {
+  Key key = MakeKey("release", KeyType::kEcdsaP256);
+  Result run = Sigshim({"verify", "--config", WriteConfig("badref.toml", {&key}), "Not A/Reference"});
+  EXPECT_EQ(run.exit_code, 2) << Describe(run);
+  EXPECT_THAT(run.output, HasSubstr("InvalidReference"));
+}
+
+// Last: stops the registry (and starts it again).
+TEST_F(VerifyRegistryTest, ZzStoppedRegistryIsAnErrorNeverAnAllow) {
+  const std::string digest = Push(*image_a_, "e2e/stopped", "v1");
+  Key key = MakeKey("release", KeyType::kEcdsaP256);
+  Sign(key, "e2e/stopped", digest);
+  const std::string config = WriteConfig("stopped.toml", {&key}, "[enforcement]\nmode = \"audit\"\n");
+  Result before = Sigshim({"verify", "--config", config, Repo("e2e/stopped:v1")});
+  ASSERT_EQ(before.exit_code, 0) << Describe(before);
+
+  ASSERT_TRUE(registry_->Stop().ok());
+  Result by_tag = Sigshim({"verify", "--config", config, Repo("e2e/stopped:v1")});
+  Result by_digest = Sigshim({"verify", "--config", config, Repo("e2e/stopped") + "@" + digest});
+  ASSERT_TRUE(registry_->Start().ok());
+  for (const Result& run : {by_tag, by_digest}) {
+    EXPECT_EQ(run.exit_code, 2) << Describe(run);
+    EXPECT_THAT(run.output, HasSubstr("decision:   error\n"));
+    EXPECT_THAT(run.output, HasSubstr("RegistryUnavailable: "));
+    EXPECT_THAT(run.output, Not(HasSubstr("allow")));
+  }
+}
+
+}  // namespace
+}  // namespace sigshim::e2e
