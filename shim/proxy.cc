@@ -56,7 +56,7 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
     method_ = ctx_->method();
     hook_ = nullptr;
     if (auto it = service_->hooks_->find(method_); it != service_->hooks_->end()) hook_ = it->second;
-    unary_ = hook_ != nullptr || IsKnownUnary(method_);
+    unary_ = hook_ != nullptr || (IsKnownUnary(method_) && !service_->relay_unary_as_streams_);
     StartRead(&from_client_);
   }
 
@@ -66,6 +66,7 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
   void OnReadDone(bool ok) override {
     OnClientRead(ok);
     MaybeRegisterEndless();
+    ReleaseHolds();
   }
 
   void OnClientRead(bool ok) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -92,28 +93,33 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
       }
       return;
     }
-    if (upstream_done_) return;
+    if (writes_closed_) return;  // The runtime has finished: nothing more goes upstream.
     if (ok) {
       to_upstream_ = std::move(from_client_);
+      upstream_write_in_flight_ = true;
       upstream_.StartWrite(&to_upstream_);
     } else {
       upstream_.StartWritesDone();
+      CloseWritesLocked();
     }
   }
 
   // Proxy → caller.
   void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    client_write_pending_ = false;
-    if (pending_status_.has_value()) {
-      FinishLocked(*pending_status_);
-      return;
+    {
+      absl::MutexLock lock(&mu_);
+      client_write_pending_ = false;
+      if (pending_status_.has_value()) {
+        FinishLocked(*pending_status_);
+      } else if (!ok || finished_) {
+        // The caller is gone: stop reading from the runtime and cancel it.
+        if (!ok && upstream_ctx_ != nullptr) upstream_ctx_->TryCancel();
+        CloseReadsLocked();
+      } else {
+        upstream_.StartRead(&from_upstream_);  // Safe: the read chain holds the stream.
+      }
     }
-    if (!ok) {
-      if (upstream_ctx_ != nullptr) upstream_ctx_->TryCancel();
-      return;
-    }
-    if (!upstream_done_) upstream_.StartRead(&from_upstream_);
+    ReleaseHolds();
   }
 
   void OnCancel() override {
@@ -187,7 +193,6 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
   void OnUnaryDone(const grpc::Status& status) {
     {
       absl::MutexLock lock(&mu_);
-      upstream_done_ = true;
       if (!finished_) {
         CopyMetadataLocked(upstream_ctx_->GetServerInitialMetadata(), /*trailing=*/false);
         CopyMetadataLocked(upstream_ctx_->GetServerTrailingMetadata(), /*trailing=*/true);
@@ -216,19 +221,58 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
     }
   }
 
+  // The stream relay. Operations on the upstream stream are started from the caller's reactions,
+  // which gRPC cannot see: without a hold, the stream may be torn down (status received, nothing
+  // outstanding) while such an operation is being started. So the read chain (runtime → caller)
+  // and the write chain (caller → runtime) each hold the stream, and each releases its hold
+  // exactly once, when it ends; only then can the upstream OnDone run.
   void StartUpstreamLocked(std::optional<grpc::ByteBuffer> first) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     MakeUpstreamContextLocked();
     const bool endless = IsEndlessStream(method_);
     service_->stub_.PrepareBidiStreamingCall(upstream_ctx_.get(), method_, grpc::StubOptions(), &upstream_);
+    upstream_.AddHold();
+    read_hold_ = true;
     upstream_.StartRead(&from_upstream_);
     if (first.has_value()) {
+      upstream_.AddHold();
+      write_hold_ = true;
       to_upstream_ = *std::move(first);
+      upstream_write_in_flight_ = true;
       upstream_.StartWrite(&to_upstream_);
     } else {
       upstream_.StartWritesDone();
+      writes_closed_ = true;
     }
     upstream_.StartCall();
     register_endless_pending_ = endless;
+  }
+
+  // Ends the read chain: no upstream read will be started any more.
+  void CloseReadsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!read_hold_) return;
+    read_hold_ = false;
+    ++holds_to_release_;
+  }
+
+  // Ends the write chain: no upstream write will be started any more.
+  void CloseWritesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    writes_closed_ = true;
+    if (!write_hold_) return;
+    write_hold_ = false;
+    ++holds_to_release_;
+  }
+
+  // Releases the holds the chains gave up. Called at the end of reactions, without mu_: releasing
+  // the last hold may run the upstream OnDone, which takes mu_. `this` stays alive meanwhile, as
+  // the reaction that calls this one keeps its side from being done.
+  void ReleaseHolds() ABSL_LOCKS_EXCLUDED(mu_) {
+    int n;
+    {
+      absl::MutexLock lock(&mu_);
+      n = holds_to_release_;
+      holds_to_release_ = 0;
+    }
+    while (n-- > 0) upstream_.RemoveHold();
   }
 
   // Registers an endless stream with the service. Called without mu_ held: the service's lock
@@ -246,40 +290,64 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
   // The runtime's headers and its first message are separate reactions that may run on different
   // threads in either order; a message is only written to the caller after the headers went out.
   void OnUpstreamHeaders(bool ok) {
-    absl::MutexLock lock(&mu_);
-    headers_done_ = true;
-    if (finished_) return;
-    if (ok) CopyMetadataLocked(upstream_ctx_->GetServerInitialMetadata(), /*trailing=*/false);
-    if (message_waiting_for_headers_) {
-      message_waiting_for_headers_ = false;
-      client_write_pending_ = true;
-      StartWrite(&from_upstream_);  // Carries the initial metadata.
-    } else if (ok) {
-      StartSendInitialMetadata();
+    {
+      absl::MutexLock lock(&mu_);
+      headers_done_ = true;
+      if (finished_) {
+        if (message_waiting_for_headers_) CloseReadsLocked();
+        message_waiting_for_headers_ = false;
+      } else {
+        if (ok) CopyMetadataLocked(upstream_ctx_->GetServerInitialMetadata(), /*trailing=*/false);
+        if (message_waiting_for_headers_) {
+          message_waiting_for_headers_ = false;
+          client_write_pending_ = true;
+          StartWrite(&from_upstream_);  // Carries the initial metadata.
+        } else if (ok) {
+          StartSendInitialMetadata();
+        }
+      }
     }
+    ReleaseHolds();
   }
 
   void OnUpstreamWriteDone(bool ok) {
-    absl::MutexLock lock(&mu_);
-    if (!ok || finished_) return;
-    StartRead(&from_client_);
+    {
+      absl::MutexLock lock(&mu_);
+      upstream_write_in_flight_ = false;
+      if (!ok || finished_ || reads_done_) {
+        CloseWritesLocked();
+      } else {
+        StartRead(&from_client_);
+      }
+    }
+    ReleaseHolds();
   }
 
   void OnUpstreamRead(bool ok) {
-    absl::MutexLock lock(&mu_);
-    if (!ok || finished_) return;
-    if (!headers_done_) {
-      message_waiting_for_headers_ = true;
-      return;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!ok) {
+        // The runtime has finished (its status follows in OnDone): the read chain ends, and the
+        // write chain too unless a write is in flight (its completion ends it), so that a caller
+        // that never half-closes cannot keep the upstream call from completing.
+        reads_done_ = true;
+        CloseReadsLocked();
+        if (!upstream_write_in_flight_) CloseWritesLocked();
+      } else if (finished_) {
+        CloseReadsLocked();
+      } else if (!headers_done_) {
+        message_waiting_for_headers_ = true;
+      } else {
+        client_write_pending_ = true;
+        StartWrite(&from_upstream_);
+      }
     }
-    client_write_pending_ = true;
-    StartWrite(&from_upstream_);
+    ReleaseHolds();
   }
 
   void OnUpstreamDone(const grpc::Status& status) {
     {
       absl::MutexLock lock(&mu_);
-      upstream_done_ = true;
       if (!finished_) {
         CopyMetadataLocked(upstream_ctx_->GetServerTrailingMetadata(), /*trailing=*/true);
         if (client_write_pending_ || message_waiting_for_headers_) {
@@ -324,10 +392,16 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
   bool first_read_ ABSL_GUARDED_BY(mu_) = true;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool upstream_done_ ABSL_GUARDED_BY(mu_) = false;
   bool client_write_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool headers_done_ ABSL_GUARDED_BY(mu_) = false;
   bool message_waiting_for_headers_ ABSL_GUARDED_BY(mu_) = false;
+  // Stream relay state (see StartUpstreamLocked).
+  bool read_hold_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_hold_ ABSL_GUARDED_BY(mu_) = false;
+  bool writes_closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool upstream_write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  int holds_to_release_ ABSL_GUARDED_BY(mu_) = 0;
   bool register_endless_pending_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> pending_status_ ABSL_GUARDED_BY(mu_);
   int final_code_ = -1;  // Written once under mu_ before Finish; read in OnDone.
@@ -337,8 +411,9 @@ class ProxyCall final : public grpc::ServerGenericBidiReactor {
   grpc::ByteBuffer from_upstream_;
 };
 
-ProxyService::ProxyService(std::shared_ptr<grpc::Channel> upstream, const HookTable* hooks)
-    : upstream_(std::move(upstream)), stub_(upstream_), hooks_(hooks) {}
+ProxyService::ProxyService(std::shared_ptr<grpc::Channel> upstream, const HookTable* hooks,
+                           bool relay_unary_as_streams)
+    : upstream_(std::move(upstream)), stub_(upstream_), hooks_(hooks), relay_unary_as_streams_(relay_unary_as_streams) {}
 
 ProxyService::~ProxyService() = default;
 

@@ -28,8 +28,9 @@ class ProxyCall;
 
 class ProxyService final : public grpc::CallbackGenericService {
  public:
-  // `upstream` is the channel to the runtime; `hooks` must outlive this service.
-  ProxyService(std::shared_ptr<grpc::Channel> upstream, const HookTable* hooks);
+  // `upstream` is the channel to the runtime; `hooks` must outlive this service. With
+  // `relay_unary_as_streams`, known unary methods take the stream relay too (for tests).
+  ProxyService(std::shared_ptr<grpc::Channel> upstream, const HookTable* hooks, bool relay_unary_as_streams = false);
   ~ProxyService() override;
 
   // Cancels the calls that never end on their own (GetContainerEvents streams) so that a
@@ -50,6 +51,7 @@ class ProxyService final : public grpc::CallbackGenericService {
   std::shared_ptr<grpc::Channel> upstream_;
   grpc::GenericStub stub_;
   const HookTable* hooks_;
+  const bool relay_unary_as_streams_;
 
   mutable absl::Mutex mu_;
   int active_ ABSL_GUARDED_BY(mu_) = 0;

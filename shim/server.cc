@@ -105,7 +105,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
   std::unique_ptr<Server> server(new Server());
   server->socket_path_ = *listen;
   server->channel_ = MakeRuntimeChannel(*runtime, options);
-  server->proxy_ = std::make_unique<ProxyService>(server->channel_, hooks);
+  server->proxy_ = std::make_unique<ProxyService>(server->channel_, hooks, options.relay_unary_as_streams);
 
   grpc::ServerBuilder builder;
   int bound_port = 0;

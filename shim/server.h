@@ -25,6 +25,9 @@ struct ServerOptions {
   // Largest message accepted in either direction. Default 64 MiB (above the 16 MiB that kubelet
   // and containerd use, so that their limits are the ones that apply).
   int max_message_bytes = 64 << 20;
+  // Relays known unary methods through the general stream relay too, instead of the unary fast
+  // path. Only for tests that exercise the stream relay against a real runtime. Default false.
+  bool relay_unary_as_streams = false;
   // Longest pause between reconnection attempts to the runtime. Default 1s, so that calls work
   // again soon after the runtime restarts.
   absl::Duration max_reconnect_backoff = absl::Seconds(1);

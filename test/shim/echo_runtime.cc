@@ -90,12 +90,19 @@ class EchoRuntime::Reactor final : public grpc::ServerGenericBidiReactor {
           StartWriteAndFinish(&request_, grpc::WriteOptions(), grpc::Status::OK);
         }
       }).detach();
+    } else if (call.request.rfind("split", 0) == 0) {
+      split_ = true;
+      StartWrite(&request_);  // The status follows in a separate batch, as from a Go server.
     } else {
       StartWriteAndFinish(&request_, grpc::WriteOptions(), grpc::Status::OK);
     }
   }
 
   void OnWriteDone(bool ok) override {
+    if (split_) {
+      Finish(grpc::Status::OK);
+      return;
+    }
     if (streaming_ && ok) WriteNext();
   }
 
@@ -117,6 +124,7 @@ class EchoRuntime::Reactor final : public grpc::ServerGenericBidiReactor {
   grpc::GenericCallbackServerContext* ctx_;
   grpc::ByteBuffer request_;
   bool streaming_ = false;
+  bool split_ = false;
   int remaining_ = 0;
   std::atomic<bool> cancelled_{false};
 };

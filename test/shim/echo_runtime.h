@@ -4,6 +4,7 @@
 // (unary fast path or stream relay in the proxy) can be made to show it:
 //   request "fail"           answers FAILED_PRECONDITION with a message and binary error details
 //   request "slow"           waits until cancelled or for up to 1 s, then echoes
+//   request "split…"         echoes, then sends the status in a separate batch (as Go servers do)
 //   .../GetContainerEvents   streams `stream_count` copies of the request, then waits for cancellation
 //   anything else            one echo of the request
 // Initial metadata "x-runtime-initial: hello" and trailing "x-runtime-trailing: bye" are always sent.
