@@ -18,7 +18,7 @@ bool IsReferenceChar(char c) {
 }
 
 absl::Status Invalid(absl::string_view pattern, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("image glob \"", absl::CHexEscape(pattern), "\": ", why));
+  return absl::InvalidArgumentError(absl::StrCat("image glob \"", absl::CEscape(pattern), "\": ", why));
 }
 
 }  // namespace
@@ -51,7 +51,7 @@ absl::StatusOr<Glob> Glob::Compile(absl::string_view pattern) {
       if (!seen_wildcard) ++glob.literal_prefix_;
     } else {
       return Invalid(pattern, absl::StrFormat("character '%s' at offset %d cannot appear in an image reference",
-                                              absl::CHexEscape(absl::string_view(&pattern[i], 1)), i));
+                                              absl::CEscape(absl::string_view(&pattern[i], 1)), i));
     }
   }
   if (pattern.front() == '/' || pattern.back() == '/' || absl::StrContains(pattern, "//")) {

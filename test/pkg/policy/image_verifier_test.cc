@@ -1,0 +1,363 @@
+#include "pkg/policy/image_verifier.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pkg/base/digest.h"
+#include "pkg/verify/signature_manifest.h"
+#include "test/fakes/fake_registry.h"
+#include "test/pkg/policy/test_config.h"
+
+namespace sigshim::policy {
+namespace {
+
+using fakes::FakeHttpTransport;
+using fakes::FakeRegistry;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+using ::testing::StartsWith;
+
+constexpr char kHost[] = "registry.test";
+
+std::string ImageManifest(const std::string& layer_content) {
+  return absl::StrCat(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)",
+                      R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")",
+                      Sha256Digest("{}"), R"(","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar",)",
+                      R"("digest":")", Sha256Digest(layer_content), R"(","size":)", layer_content.size(), "}]}");
+}
+
+class ImageVerifierTest : public ::testing::Test {
+ protected:
+  ImageVerifierTest()
+      : registry_(std::make_shared<FakeRegistry>(kHost)), release_(MakeTestKey()),
+        attacker_(MakeTestKey(test_signer::KeyType::kEd25519)) {
+    registry::RegistryClientOptions options;
+    options.transport = registry_->transport();
+    options.sleep = [](absl::Duration) {};  // retries never sleep
+    auto client = registry::RegistryClient::Create(options);
+    EXPECT_TRUE(client.ok()) << client.status();
+    client_ = *std::move(client);
+    ImageVerifierOptions verifier_options;
+    verifier_options.registry = client_;
+    verifier_options.now = [this] {
+      now_ += absl::Milliseconds(5);
+      return now_;
+    };
+    verifier_options.max_signatures = 4;
+    auto verifier = ImageVerifier::Create(std::move(verifier_options));
+    EXPECT_TRUE(verifier.ok()) << verifier.status();
+    verifier_ = *std::move(verifier);
+    digest_a_ = registry_->PutManifest("team/app", "a", ImageManifest("a"));
+    digest_b_ = registry_->PutManifest("team/app", "b", ImageManifest("b"));
+  }
+
+  // Compiles a policy "team" over registry.test/team/** trusting "release", plus `extra` TOML.
+  std::unique_ptr<Policy> Compile(const std::string& extra = "") {
+    auto policy = Policy::Create(*MustParse(
+        absl::StrCat(extra, "\n", KeyTable("release", release_.pair.public_pem),
+                     PolicyTable("team", "\"registry.test/team/**\"", "\"release\""))));
+    EXPECT_TRUE(policy.ok()) << policy.status();
+    return *std::move(policy);
+  }
+
+  Decision Decide(const std::string& image, const std::string& extra = "") {
+    VerifyRequest request;
+    request.image = image;
+    request.namespace_name = "prod";
+    return verifier_->Decide(*Compile(extra), request);
+  }
+
+  test_signer::SignatureLayer Layer(const TestKey& key, const std::string& digest,
+                                    const std::string& reference = "registry.test/team/app") {
+    auto layer = test_signer::SignImageLayer(*key.signer, reference, digest);
+    EXPECT_TRUE(layer.ok()) << layer.status();
+    return *layer;
+  }
+
+  // Stores `layers` as the signatures of `digest` in team/app.
+  void PutSignatures(const std::string& digest, std::vector<test_signer::SignatureLayer> layers) {
+    for (const auto& layer : layers) registry_->PutBlob("team/app", layer.payload.bytes);
+    auto artifact = test_signer::BuildSignatureArtifact(digest, std::move(layers));
+    ASSERT_TRUE(artifact.ok()) << artifact.status();
+    registry_->PutBlob("team/app", artifact->config.bytes);
+    registry_->PutManifest("team/app", artifact->tag, artifact->manifest.bytes);
+  }
+
+  static std::string SigTag(const std::string& digest) { return absl::StrCat("sha256-", digest.substr(7), ".sig"); }
+  static std::string Url(const std::string& path) { return absl::StrCat("https://", kHost, "/v2/team/app/", path); }
+
+  std::shared_ptr<FakeRegistry> registry_;
+  std::shared_ptr<registry::RegistryClient> client_;
+  std::unique_ptr<ImageVerifier> verifier_;
+  absl::Time now_ = absl::FromUnixSeconds(1700000000);
+  TestKey release_;
+  TestKey attacker_;
+  std::string digest_a_;
+  std::string digest_b_;
+};
+
+TEST_F(ImageVerifierTest, SignedImageIsAllowedWithEvidence) {
+  test_signer::SignatureLayer layer = Layer(release_, digest_a_);
+  PutSignatures(digest_a_, {layer});
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  EXPECT_EQ(d.verdict, Outcome::kAllow);
+  EXPECT_FALSE(d.audited());
+  EXPECT_EQ(d.image, "registry.test/team/app:a");
+  EXPECT_EQ(d.namespace_name, "prod");
+  EXPECT_EQ(d.digest, digest_a_);
+  EXPECT_EQ(d.policy, "team");
+  EXPECT_EQ(d.pattern, "registry.test/team/**");
+  EXPECT_EQ(d.identity, "release");
+  EXPECT_THAT(d.reason, HasSubstr("signed by \"release\""));
+  ASSERT_TRUE(d.evidence.has_value());
+  EXPECT_EQ(d.evidence->payload, layer.payload.bytes);
+  EXPECT_EQ(d.evidence->layer_digest, layer.payload.digest);
+  EXPECT_EQ(d.evidence->annotations, layer.annotations);
+  EXPECT_EQ(d.evidence->signed_reference, "registry.test/team/app");
+  EXPECT_THAT(d.evidence->key_description, StartsWith("ecdsa-p256-sha256 sha256:"));
+  EXPECT_THAT(d.rejections, IsEmpty());
+  // The minimum: the manifest by tag, the .sig manifest, one payload blob.
+  EXPECT_EQ(d.registry_requests, 3u);
+  EXPECT_EQ(d.decided_at, absl::FromUnixSeconds(1700000000) + absl::Milliseconds(10));
+  EXPECT_EQ(d.latency, absl::Milliseconds(5));
+}
+
+TEST_F(ImageVerifierTest, MinimumRequestsByDigestIsTwo) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  Decision d = Decide(absl::StrCat("registry.test/team/app@", digest_a_));
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  EXPECT_EQ(d.registry_requests, 2u);
+  const auto requests = registry_->transport()->requests();
+  ASSERT_THAT(requests, SizeIs(2));
+  EXPECT_EQ(requests[0].url, Url(absl::StrCat("manifests/", SigTag(digest_a_))));
+  EXPECT_EQ(requests[1].url, Url(absl::StrCat("blobs/", Sha256Digest(Layer(release_, digest_a_).payload.bytes))))
+      << "ECDSA signatures differ, the payload does not";
+}
+
+TEST_F(ImageVerifierTest, BearerAuthAddsOneChallengeAndOneTokenRequest) {
+  registry_->RequireBearer("", "");
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  EXPECT_EQ(d.registry_requests, 5u);
+  EXPECT_EQ(registry_->tokens_issued(), 1);
+}
+
+TEST_F(ImageVerifierTest, FetchingStopsAtTheFirstAcceptedSignature) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_), Layer(release_, digest_a_, "registry.test/team/app:a")});
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  EXPECT_EQ(d.registry_requests, 3u);
+}
+
+TEST_F(ImageVerifierTest, ValidSignatureAfterRejectedOnesIsAccepted) {
+  PutSignatures(digest_a_, {Layer(attacker_, digest_a_), Layer(release_, digest_b_), Layer(release_, digest_a_)});
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  EXPECT_EQ(d.identity, "release");
+  ASSERT_THAT(d.rejections, SizeIs(2));
+  EXPECT_THAT(d.rejections[0], HasSubstr("unknown key"));
+  EXPECT_THAT(d.rejections[1], HasSubstr(absl::StrCat("payload is for ", digest_b_)));
+  EXPECT_EQ(d.registry_requests, 5u);
+}
+
+TEST_F(ImageVerifierTest, MissingSignatureTagIsDeniedAsNoSignatures) {
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_THAT(d.reason, StartsWith(absl::StrCat("no signatures: registry.test/team/app:", SigTag(digest_a_))));
+  EXPECT_EQ(d.digest, digest_a_);
+  EXPECT_EQ(d.policy, "team");
+  EXPECT_EQ(d.identity, "");
+  EXPECT_FALSE(d.evidence.has_value());
+  EXPECT_EQ(d.registry_requests, 2u);
+}
+
+TEST_F(ImageVerifierTest, SignatureByAnotherKeyIsDenied) {
+  PutSignatures(digest_a_, {Layer(attacker_, digest_a_)});
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_THAT(d.reason, HasSubstr("unknown key"));
+}
+
+TEST_F(ImageVerifierTest, ReplayedSignatureIsDenied) {
+  PutSignatures(digest_b_, {Layer(release_, digest_a_)});  // A's valid signature under B's tag
+  Decision d = Decide("registry.test/team/app:b");
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_THAT(d.reason, HasSubstr(absl::StrCat("payload is for ", digest_a_, ", not ", digest_b_)));
+}
+
+TEST_F(ImageVerifierTest, ForgedPayloadIsDenied) {
+  test_signer::SignatureLayer layer = Layer(release_, digest_a_);
+  layer.payload = test_signer::MakeBlob(layer.payload.media_type,
+                                        absl::StrReplaceAll(layer.payload.bytes, {{digest_a_, digest_b_}}));
+  PutSignatures(digest_b_, {layer});
+  Decision d = Decide("registry.test/team/app:b");
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_THAT(d.reason, HasSubstr("unknown key"));
+}
+
+TEST_F(ImageVerifierTest, SignatureForAnotherRepositoryIsDenied) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_, "registry.test/team/other")});
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_THAT(d.reason, HasSubstr("reference mismatch"));
+}
+
+TEST_F(ImageVerifierTest, UnmatchedImagesFollowTheSettingWithoutRequests) {
+  Decision denied = Decide("registry.test/ops/tool:1");
+  EXPECT_EQ(denied.outcome, Outcome::kDeny);
+  EXPECT_EQ(denied.policy, "");
+  EXPECT_THAT(denied.reason, HasSubstr("no policy matches"));
+  Decision allowed = Decide("registry.test/ops/tool:1", "[enforcement]\nunmatched = \"allow\"\n");
+  EXPECT_EQ(allowed.outcome, Outcome::kAllow);
+  EXPECT_EQ(allowed.verdict, Outcome::kAllow);
+  EXPECT_THAT(allowed.reason, HasSubstr("unmatched = \"allow\""));
+  EXPECT_EQ(registry_->transport()->request_count(), 0u);
+}
+
+TEST_F(ImageVerifierTest, AuditModeAllowsADenialAndKeepsTheVerdict) {
+  Decision d = Decide("registry.test/team/app:a", "[enforcement]\nmode = \"audit\"\n");
+  EXPECT_EQ(d.outcome, Outcome::kAllow);
+  EXPECT_EQ(d.verdict, Outcome::kDeny);
+  EXPECT_TRUE(d.audited());
+  EXPECT_THAT(d.reason, StartsWith("no signatures"));
+  Decision unmatched = Decide("other.test/x", "[enforcement]\nmode = \"audit\"\n");
+  EXPECT_EQ(unmatched.outcome, Outcome::kAllow);
+  EXPECT_EQ(unmatched.verdict, Outcome::kDeny);
+}
+
+TEST_F(ImageVerifierTest, AuditModeNeverTurnsAnErrorIntoAnAllow) {
+  registry_->transport()->SetFallback(
+      [](const registry::HttpRequest&) -> absl::StatusOr<registry::HttpResponse> {
+        return absl::UnavailableError("connection refused");
+      });
+  Decision d = Decide("registry.test/nowhere/app:a", "[enforcement]\nmode = \"audit\"\n"
+                                                     "[[policy]]\nname = \"nowhere\"\nimages = [\"registry.test/nowhere/**\"]\n"
+                                                     "require = [\"release\"]\n");
+  EXPECT_EQ(d.outcome, Outcome::kError);
+  EXPECT_EQ(d.verdict, Outcome::kError);
+}
+
+TEST_F(ImageVerifierTest, UnreachableRegistryIsAnErrorNamedRegistryUnavailable) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  registry_->transport()->Respond("GET", Url("manifests/a"), absl::UnavailableError("connection refused"));
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kError);
+  EXPECT_THAT(d.reason, StartsWith("RegistryUnavailable: resolving registry.test/team/app:a"));
+  EXPECT_EQ(d.digest, "");
+  EXPECT_EQ(d.registry_requests, 4u);  // the client's 3 retries
+}
+
+TEST_F(ImageVerifierTest, RegistryFailingWhileFetchingSignaturesIsAnError) {
+  registry_->transport()->Respond("GET", Url(absl::StrCat("manifests/", SigTag(digest_a_))),
+                                  FakeHttpTransport::Response(503, "busy"));
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kError);
+  EXPECT_THAT(d.reason, StartsWith("RegistryUnavailable: fetching registry.test/team/app:sha256-"));
+  EXPECT_EQ(d.digest, digest_a_);
+
+  test_signer::SignatureLayer layer = Layer(release_, digest_b_);
+  PutSignatures(digest_b_, {layer});
+  registry_->transport()->Respond("GET", Url(absl::StrCat("blobs/", layer.payload.digest)),
+                                  absl::UnavailableError("connection reset"));
+  Decision blob = Decide("registry.test/team/app:b");
+  EXPECT_EQ(blob.outcome, Outcome::kError);
+  EXPECT_THAT(blob.reason, StartsWith("RegistryUnavailable: fetching signature 1"));
+}
+
+TEST_F(ImageVerifierTest, RefusedCredentialsAreAnError) {
+  registry_->RequireBasic("user", "secret");
+  VerifyRequest request;
+  request.image = "registry.test/team/app:a";
+  request.credentials.username = "user";
+  request.credentials.password = "wrong-password";
+  Decision d = verifier_->Decide(*Compile(), request);
+  EXPECT_EQ(d.outcome, Outcome::kError);
+  EXPECT_THAT(d.reason, StartsWith("RegistryError: resolving"));
+  EXPECT_THAT(d.reason, ::testing::Not(HasSubstr("wrong-password")));
+}
+
+TEST_F(ImageVerifierTest, UnparsableReferenceIsAnError) {
+  Decision d = Decide("Registry.test/Team App");
+  EXPECT_EQ(d.outcome, Outcome::kError);
+  EXPECT_THAT(d.reason, StartsWith("InvalidReference: "));
+  EXPECT_EQ(d.image, "");
+  EXPECT_EQ(registry_->transport()->request_count(), 0u);
+}
+
+TEST_F(ImageVerifierTest, HostileSignatureManifestsAreDenied) {
+  // Not JSON.
+  registry_->PutManifest("team/app", SigTag(digest_a_), "{not json");
+  Decision garbage = Decide("registry.test/team/app:a");
+  EXPECT_EQ(garbage.outcome, Outcome::kDeny);
+  EXPECT_THAT(garbage.reason, HasSubstr("is unusable"));
+
+  // A manifest whose layers are not signatures.
+  registry_->PutManifest("team/app", SigTag(digest_b_), ImageManifest("not a signature"));
+  Decision empty = Decide("registry.test/team/app:b");
+  EXPECT_EQ(empty.outcome, Outcome::kDeny);
+  EXPECT_THAT(empty.reason, StartsWith("no signatures: "));
+  EXPECT_THAT(empty.reason, HasSubstr(verify::kSimpleSigningMediaType));
+}
+
+TEST_F(ImageVerifierTest, BlobThatDoesNotMatchItsDescriptorIsARejectedSignature) {
+  test_signer::SignatureLayer layer = Layer(release_, digest_a_);
+  PutSignatures(digest_a_, {layer});
+  registry_->transport()->Respond("GET", Url(absl::StrCat("blobs/", layer.payload.digest)),
+                                  FakeHttpTransport::Response(200, layer.payload.bytes + " "));
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  ASSERT_THAT(d.rejections, SizeIs(1));
+  EXPECT_THAT(d.rejections[0], HasSubstr("payload blob unusable"));
+}
+
+TEST_F(ImageVerifierTest, OversizedPayloadIsRejectedWithoutARequest) {
+  // A .sig manifest whose only layer claims 1 GiB.
+  const std::string digest = Sha256Digest("x");
+  const std::string manifest = absl::StrCat(
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)",
+      R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")", Sha256Digest("{}"),
+      R"(","size":2},"layers":[{"mediaType":")", verify::kSimpleSigningMediaType, R"(","digest":")", digest,
+      R"(","size":1073741824,"annotations":{"dev.cosignproject.cosign/signature":"AAAA"}}]})");
+  registry_->PutManifest("team/app", SigTag(digest_a_), manifest);
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  ASSERT_THAT(d.rejections, SizeIs(1));
+  EXPECT_THAT(d.rejections[0], HasSubstr("payload blob unusable"));
+  EXPECT_EQ(d.registry_requests, 2u);
+}
+
+TEST_F(ImageVerifierTest, SignaturesBeyondTheLimitAreNeitherFetchedNorChecked) {
+  std::vector<test_signer::SignatureLayer> layers;
+  for (int i = 0; i < 10; ++i) layers.push_back(Layer(attacker_, digest_a_));
+  layers.push_back(Layer(release_, digest_a_));  // the 11th: beyond max_signatures = 4
+  PutSignatures(digest_a_, std::move(layers));
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_EQ(d.unchecked_signatures, 7);
+  EXPECT_THAT(d.rejections, SizeIs(4));
+  EXPECT_THAT(d.reason, HasSubstr("7 more signature(s) beyond the limit of 4 not checked"));
+  EXPECT_EQ(d.registry_requests, 2u + 4u);
+}
+
+TEST(ImageVerifierCreate, RefusesMissingRegistryAndBadLimit) {
+  EXPECT_FALSE(ImageVerifier::Create({}).ok());
+  auto client = registry::RegistryClient::Create({.transport = std::make_shared<FakeHttpTransport>()});
+  ASSERT_TRUE(client.ok());
+  ImageVerifierOptions options;
+  options.registry = *std::move(client);
+  options.max_signatures = 0;
+  EXPECT_TRUE(absl::IsInvalidArgument(ImageVerifier::Create(options).status()));
+}
+
+}  // namespace
+}  // namespace sigshim::policy
