@@ -1,0 +1,114 @@
+// The verdict store: what sigshim verified, kept as evidence under [server] state_dir.
+//
+// A verdict records an image manifest digest, the repository it was verified for, and the
+// signatures that verified it (exact payload bytes and annotations). It is evidence, not a flag:
+// before a stored verdict is used — at start-up, after every reload, and whenever the policy
+// changes — the enforcement layer checks the stored signatures again against the current keys,
+// offline. A tampered or foreign file therefore cannot create trust; it can only fail that check.
+//
+// One JSON file per (digest, repository) in <dir>, written atomically (temporary file, fsync,
+// rename, fsync of the folder). Files that cannot be read, do not parse, carry another format, or
+// whose name does not match their content are reported by Open and ignored, never trusted.
+#ifndef SIGSHIM_PKG_VERDICTS_VERDICT_STORE_H_
+#define SIGSHIM_PKG_VERDICTS_VERDICT_STORE_H_
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/btree_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "pkg/verify/signature_manifest.h"
+
+namespace sigshim::verdicts {
+
+// The format tag of every stored file.
+inline constexpr absl::string_view kFormat = "sigshim.verdict.v1";
+
+struct Verdict {
+  std::string digest;           // image manifest digest that was verified, "sha256:<hex>"
+  std::string repository;       // normalised repository it was verified for, e.g. docker.io/library/busybox
+  std::string reference;        // the reference as requested, normalised (tag and/or digest)
+  std::string policy;           // name of the [[policy]] that matched at verification time
+  std::string identity;         // name of the [[keys]] entry that verified at that time
+  std::string key_fingerprint;  // "sha256:<hex>" of that key's DER SubjectPublicKeyInfo
+  absl::Time verified_at;
+  std::vector<verify::Signature> evidence;  // the signatures that verified, exactly as fetched
+};
+
+struct StoreOptions {
+  // Folder of the store (created 0700 if missing). Required.
+  std::string dir;
+  // Files larger than this are reported and ignored. Default 1 MiB.
+  size_t max_file_bytes = 1 << 20;
+};
+
+// What Open found: how many verdicts it loaded, and one line per file it ignored.
+struct LoadReport {
+  int loaded = 0;
+  std::vector<std::string> ignored;  // "<path>: <why>"
+};
+
+// Thread-safe. Reads are served from memory and never wait for the disk; writes are serialised,
+// go to disk first and then to memory.
+class VerdictStore {
+ public:
+  // Creates the folder if needed and loads every *.json file in it. Unusable files are listed in
+  // `report` (may be null) and skipped. Errors only when the folder itself is unusable.
+  static absl::StatusOr<std::unique_ptr<VerdictStore>> Open(const StoreOptions& options, LoadReport* report);
+
+  // Writes `verdict` (replacing any verdict for the same digest and repository). On error nothing
+  // changes, on disk or in memory. InvalidArgument for a verdict without a valid digest, a
+  // repository or evidence.
+  absl::Status Put(const Verdict& verdict);
+
+  // Returns the verdict for `digest` verified for `repository`, if any.
+  std::optional<Verdict> Get(absl::string_view digest, absl::string_view repository) const;
+
+  // Returns every verdict for `digest`, whatever the repository.
+  std::vector<Verdict> FindByDigest(absl::string_view digest) const;
+
+  // Returns a copy of every verdict.
+  std::vector<Verdict> All() const;
+
+  // Removes the verdict for (digest, repository); OK when there was none.
+  absl::Status Remove(absl::string_view digest, absl::string_view repository);
+
+  // Removes every verdict for `digest`; OK when there was none.
+  absl::Status RemoveDigest(absl::string_view digest);
+
+  size_t size() const;
+
+  // Returns the file name used for (digest, repository): "<digest hex>-<16 hex of sha256(repository)>.json".
+  static std::string FileName(absl::string_view digest, absl::string_view repository);
+
+ private:
+  explicit VerdictStore(StoreOptions options) : options_(std::move(options)) {}
+  absl::Status RemoveLocked(const std::pair<std::string, std::string>& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
+  const StoreOptions options_;
+  // Serialises writers (disk then memory), so that disk and memory agree on the last write.
+  // Taken before mu_, never after.
+  absl::Mutex write_mu_;
+  mutable absl::Mutex mu_;
+  // (digest, repository) → verdict; ordered so that all verdicts of a digest are adjacent.
+  absl::btree_map<std::pair<std::string, std::string>, Verdict> verdicts_ ABSL_GUARDED_BY(mu_);
+};
+
+// Returns the stored JSON form of `verdict`.
+std::string EncodeVerdict(const Verdict& verdict);
+
+// Parses the stored JSON form. InvalidArgument naming the problem for anything else (another
+// format tag, missing or mistyped fields, an invalid digest, bad base64, a bad time).
+absl::StatusOr<Verdict> DecodeVerdict(absl::string_view json);
+
+}  // namespace sigshim::verdicts
+
+#endif  // SIGSHIM_PKG_VERDICTS_VERDICT_STORE_H_

@@ -1,0 +1,205 @@
+#include "pkg/verdicts/verdict_store.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pkg/base/digest.h"
+#include "pkg/base/file.h"
+
+namespace sigshim::verdicts {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+Verdict MakeVerdict(const std::string& content, const std::string& repository) {
+  Verdict v;
+  v.digest = Sha256Digest(content);
+  v.repository = repository;
+  v.reference = repository + ":1.0";
+  v.policy = "prod";
+  v.identity = "release";
+  v.key_fingerprint = Sha256Digest("key");
+  v.verified_at = absl::FromUnixSeconds(1700000000) + absl::Milliseconds(250);
+  verify::Signature s;
+  s.layer_digest = Sha256Digest("payload");
+  s.media_type = "application/vnd.dev.cosign.simplesigning.v1+json";
+  s.payload = std::string("{\"critical\":{}}\n\x01\xff", 18);  // Exact bytes, even odd ones.
+  s.annotations["dev.cosignproject.cosign/signature"] = "MEUCIQ==";
+  v.evidence.push_back(s);
+  return v;
+}
+
+class VerdictStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sigshim-verdicts-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = std::string(tmpl) + "/verdicts";
+  }
+  void TearDown() override { std::system(("rm -rf " + dir_.substr(0, dir_.rfind('/'))).c_str()); }
+
+  std::unique_ptr<VerdictStore> Open(LoadReport* report = nullptr) {
+    auto store = VerdictStore::Open(StoreOptions{.dir = dir_}, report);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(VerdictStoreTest, KeepsEvidenceAcrossRestarts) {
+  const Verdict v = MakeVerdict("image", "registry.example.com/app");
+  {
+    auto store = Open();
+    ASSERT_TRUE(store->Put(v).ok());
+  }
+  LoadReport report;
+  auto store = Open(&report);
+  EXPECT_EQ(report.loaded, 1);
+  EXPECT_TRUE(report.ignored.empty());
+  auto got = store->Get(v.digest, v.repository);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->reference, v.reference);
+  EXPECT_EQ(got->policy, "prod");
+  EXPECT_EQ(got->identity, "release");
+  EXPECT_EQ(got->key_fingerprint, v.key_fingerprint);
+  EXPECT_EQ(got->verified_at, v.verified_at);
+  ASSERT_THAT(got->evidence, SizeIs(1));
+  EXPECT_EQ(got->evidence[0].payload, v.evidence[0].payload);
+  EXPECT_EQ(got->evidence[0].annotations, v.evidence[0].annotations);
+  EXPECT_EQ(got->evidence[0].layer_digest, v.evidence[0].layer_digest);
+}
+
+TEST_F(VerdictStoreTest, FilesArePrivateAndNamedByDigestAndRepository) {
+  auto store = Open();
+  const Verdict v = MakeVerdict("image", "registry.example.com/app");
+  ASSERT_TRUE(store->Put(v).ok());
+  const std::string path = dir_ + "/" + VerdictStore::FileName(v.digest, v.repository);
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat(dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_THAT(VerdictStore::FileName(v.digest, v.repository), HasSubstr(v.digest.substr(7)));
+}
+
+TEST_F(VerdictStoreTest, OneDigestCanHaveVerdictsForSeveralRepositories) {
+  auto store = Open();
+  Verdict a = MakeVerdict("image", "registry.example.com/app");
+  Verdict b = MakeVerdict("image", "mirror.example.com/app");
+  Verdict other = MakeVerdict("other", "registry.example.com/app");
+  ASSERT_TRUE(store->Put(a).ok());
+  ASSERT_TRUE(store->Put(b).ok());
+  ASSERT_TRUE(store->Put(other).ok());
+  EXPECT_THAT(store->FindByDigest(a.digest), SizeIs(2));
+  EXPECT_FALSE(store->Get(a.digest, "elsewhere.example.com/app").has_value());
+  ASSERT_TRUE(store->RemoveDigest(a.digest).ok());
+  EXPECT_THAT(store->FindByDigest(a.digest), SizeIs(0));
+  EXPECT_EQ(store->size(), 1u);
+  // Removal reached the disk.
+  LoadReport report;
+  auto reopened = Open(&report);
+  EXPECT_EQ(report.loaded, 1);
+  EXPECT_TRUE(reopened->Get(other.digest, other.repository).has_value());
+}
+
+TEST_F(VerdictStoreTest, RemoveOfAnAbsentVerdictIsFine) {
+  auto store = Open();
+  EXPECT_TRUE(store->Remove(Sha256Digest("x"), "r/a").ok());
+  EXPECT_TRUE(store->RemoveDigest(Sha256Digest("x")).ok());
+}
+
+TEST_F(VerdictStoreTest, RefusesVerdictsWithoutDigestRepositoryOrEvidence) {
+  auto store = Open();
+  Verdict v = MakeVerdict("image", "r/a");
+  v.digest = "sha256:abc";
+  EXPECT_EQ(store->Put(v).code(), absl::StatusCode::kInvalidArgument);
+  v = MakeVerdict("image", "");
+  EXPECT_EQ(store->Put(v).code(), absl::StatusCode::kInvalidArgument);
+  v = MakeVerdict("image", "r/a");
+  v.evidence.clear();
+  EXPECT_EQ(store->Put(v).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->size(), 0u);
+}
+
+TEST_F(VerdictStoreTest, CorruptAndForeignFilesAreReportedAndIgnored) {
+  {
+    auto store = Open();
+    ASSERT_TRUE(store->Put(MakeVerdict("good", "r/a")).ok());
+  }
+  const Verdict moved = MakeVerdict("moved", "r/a");
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/truncated.json", "{\"format\": \"sigshim.verdict.v1\", \"dig").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/foreign.json", "{\"format\": \"something-else\"}").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/array.json", "[1,2,3]").ok());
+  // A valid verdict under another verdict's name (copied or renamed by hand).
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/" + VerdictStore::FileName(Sha256Digest("x"), "r/a"), EncodeVerdict(moved)).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/huge.json", std::string(2 << 20, ' ')).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/notes.txt", "not a verdict").ok());
+  LoadReport report;
+  auto store = Open(&report);
+  EXPECT_EQ(report.loaded, 1);
+  EXPECT_THAT(report.ignored, SizeIs(5));
+  std::string all;
+  for (const auto& line : report.ignored) all += line + "\n";
+  EXPECT_THAT(all, HasSubstr("truncated.json: not valid JSON"));
+  EXPECT_THAT(all, HasSubstr("foreign.json: format is \"something-else\""));
+  EXPECT_THAT(all, HasSubstr("array.json: not a JSON object"));
+  EXPECT_THAT(all, HasSubstr("does not match its digest and repository"));
+  EXPECT_THAT(all, HasSubstr("huge.json"));
+  EXPECT_FALSE(store->Get(moved.digest, moved.repository).has_value());
+}
+
+TEST(VerdictCodec, RejectsWrongShapes) {
+  const std::string good = EncodeVerdict(MakeVerdict("image", "r/a"));
+  ASSERT_TRUE(DecodeVerdict(good).ok());
+  struct Case {
+    std::string from, to, why;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"\"repository\": \"r/a\"", "\"repository\": 5", "\"repository\" is missing or not a string"},
+           {"\"verified_at\": \"", "\"verified_at\": \"yesterday", "verified_at"},
+           {"\"payload_base64\": \"", "\"payload_base64\": \"!!", "evidence payload"},
+           {"\"evidence\": [", "\"evidence\": 7, \"x\": [", "\"evidence\" is missing or not an array"},
+           {"\"dev.cosignproject.cosign/signature\": \"MEUCIQ==\"", "\"dev.cosignproject.cosign/signature\": 1",
+            "is not a string"},
+       }) {
+    std::string bad = good;
+    const size_t at = bad.find(c.from);
+    ASSERT_NE(at, std::string::npos) << c.from;
+    bad.replace(at, c.from.size(), c.to);
+    auto decoded = DecodeVerdict(bad);
+    ASSERT_FALSE(decoded.ok()) << c.to;
+    EXPECT_THAT(std::string(decoded.status().message()), HasSubstr(c.why)) << c.to;
+  }
+}
+
+TEST_F(VerdictStoreTest, ConcurrentWritersAndReadersAgree) {
+  auto store = Open();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        Verdict v = MakeVerdict("image-" + std::to_string(i), "r/app" + std::to_string(t));
+        ASSERT_TRUE(store->Put(v).ok());
+        ASSERT_TRUE(store->Get(v.digest, v.repository).has_value());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(store->size(), 160u);
+  LoadReport report;
+  auto reopened = Open(&report);
+  EXPECT_EQ(report.loaded, 160);
+  EXPECT_TRUE(report.ignored.empty());
+}
+
+}  // namespace
+}  // namespace sigshim::verdicts
