@@ -44,14 +44,14 @@ test-main: build
 	cd $(BUILD) && $(CTEST) -j2
 
 test-asan: deps
-	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSIGSHIM_SANITIZE=ON -DSIGSHIM_E2E=OFF >/dev/null
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSIGSHIM_SANITIZE=ON -DSIGSHIM_E2E=OFF -DSIGSHIM_BENCH=OFF >/dev/null
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(CTEST) -j2 -L unit
 
 test-fuzz: deps
 	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DSIGSHIM_FUZZ=ON -DSIGSHIM_E2E=OFF -DSIGSHIM_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
+	  -DSIGSHIM_FUZZ=ON -DSIGSHIM_E2E=OFF -DSIGSHIM_BENCH=OFF -DSIGSHIM_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzzers
 	cd $(FUZZ_BUILD) && $(CTEST) -j2 -L fuzz
 
