@@ -1,5 +1,6 @@
 #include "pkg/policy/image_verifier_impl.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
