@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "pkg/registry/manifest.h"
 
 namespace sigshim::verify {
 
@@ -23,10 +24,9 @@ inline constexpr absl::string_view kSignatureAnnotation = "dev.cosignproject.cos
 inline constexpr absl::string_view kBundleAnnotation = "dev.sigstore.cosign/bundle";
 inline constexpr absl::string_view kCertificateAnnotation = "dev.sigstore.cosign/certificate";
 inline constexpr absl::string_view kChainAnnotation = "dev.sigstore.cosign/chain";
-// Manifest media types a signature manifest may declare.
-inline constexpr absl::string_view kOciManifestMediaType = "application/vnd.oci.image.manifest.v1+json";
-inline constexpr absl::string_view kDockerManifestMediaType =
-    "application/vnd.docker.distribution.manifest.v2+json";
+// Manifest media types a signature manifest may declare (the registry package's constants).
+inline constexpr absl::string_view kOciManifestMediaType = registry::kMediaTypeOciManifest;
+inline constexpr absl::string_view kDockerManifestMediaType = registry::kMediaTypeDockerManifest;
 inline constexpr absl::string_view kOciConfigMediaType = "application/vnd.oci.image.config.v1+json";
 
 // Signature manifests larger than this are refused before parsing.
@@ -34,13 +34,9 @@ inline constexpr size_t kMaxSignatureManifestBytes = 4 * 1024 * 1024;
 // Signature manifests with more layers than this are refused.
 inline constexpr size_t kMaxSignatureLayers = 1024;
 
-// An OCI content descriptor.
-struct Descriptor {
-  std::string media_type;
-  std::string digest;  // "algorithm:encoded"; always a valid sha256 digest for signature layers
-  int64_t size = 0;    // bytes, >= 0
-  std::map<std::string, std::string> annotations;
-};
+// An OCI content descriptor: the one type the project uses, from the registry package, which also
+// does all manifest parsing.
+using Descriptor = registry::Descriptor;
 
 // A parsed signature manifest.
 struct SignatureManifest {
@@ -52,11 +48,15 @@ struct SignatureManifest {
   std::vector<Descriptor> SignatureLayers() const;
 };
 
-// Parses the manifest JSON of a ".sig" tag: schemaVersion 2, an OCI or Docker schema 2 media type if
-// any, a config descriptor and a layers array of descriptors (mediaType string, digest, non-negative
-// integer size, optional string→string annotations). Signature layers must carry a valid sha256
-// digest. Other fields are allowed; duplicate keys and oversize input are not. InvalidArgument naming
-// the problem on failure.
+// Returns the signature manifest held by `manifest` (as parsed by registry::ParseManifest, e.g. the
+// FetchedManifest of the ".sig" tag): it must be an image manifest, not an index, with an OCI or
+// Docker schema 2 media type if it declares one, and at most kMaxSignatureLayers layers.
+// InvalidArgument naming the problem otherwise.
+absl::StatusOr<SignatureManifest> SignatureManifestFrom(const registry::Manifest& manifest);
+
+// Parses the manifest JSON of a ".sig" tag with registry::ParseManifest (the project's one manifest
+// parser: duplicate keys, wrong types, lying sizes, invalid or non-sha256 digests and oversize input
+// are refused), then applies SignatureManifestFrom. InvalidArgument naming the problem on failure.
 absl::StatusOr<SignatureManifest> ParseSignatureManifest(absl::string_view manifest_json);
 
 // One signature as verified: the exact payload bytes and the annotations of its layer.
