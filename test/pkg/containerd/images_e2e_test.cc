@@ -320,6 +320,10 @@ TEST_F(ImagesE2eTest, TagCreatedThroughImagesApiAfterPullByDigestResolvesInCri) 
   int exit_code = -1;
   ASSERT_NO_FATAL_FAILURE(RunContainer("tagged", pushed.tag_ref, &exit_code));
   EXPECT_EQ(exit_code, 0);
+  // kubelet passes the image id (PullImage's image_ref) to CreateContainer: that works as well.
+  exit_code = -1;
+  ASSERT_NO_FATAL_FAILURE(RunContainer("tagged-by-id", id, &exit_code));
+  EXPECT_EQ(exit_code, 0);
 }
 
 // The io.cri-containerd.image label is not what makes CRI see a record: a tag created without it
