@@ -1,5 +1,6 @@
 #include "pkg/policy/glob.h"
 
+#include <random>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -115,6 +116,47 @@ TEST(Glob, HostilePatternsAndTextsStayCorrect) {
   double_stars += "x";
   Glob deep = MustCompile(double_stars);
   EXPECT_FALSE(deep.Matches("registry.test/" + std::string(400, '/')));
+}
+
+// The obvious recursive matcher, as the reference for the linear one.
+bool NaiveMatch(const std::string& p, size_t i, const std::string& t, size_t j) {
+  if (i == p.size()) return j == t.size();
+  if (p.compare(i, 2, "**") == 0) {
+    for (size_t k = j; k <= t.size(); ++k) {
+      if (NaiveMatch(p, i + 2, t, k)) return true;
+    }
+    return false;
+  }
+  if (p[i] == '*') {
+    for (size_t k = j; k <= t.size(); ++k) {
+      if (NaiveMatch(p, i + 1, t, k)) return true;
+      if (k < t.size() && t[k] == '/') break;
+    }
+    return false;
+  }
+  if (j == t.size()) return false;
+  if (p[i] == '?') return t[j] != '/' && NaiveMatch(p, i + 1, t, j + 1);
+  return p[i] == t[j] && NaiveMatch(p, i + 1, t, j + 1);
+}
+
+TEST(Glob, AgreesWithANaiveMatcherOnRandomInputs) {
+  std::mt19937 random(20261122);  // fixed seed: the same cases every run
+  const std::string pattern_chars = "ab/*?";
+  const std::string text_chars = "ab/";
+  int compared = 0;
+  for (int n = 0; n < 20000; ++n) {
+    std::string pattern = "r.test/";
+    const int pattern_length = 1 + random() % 8;
+    for (int i = 0; i < pattern_length; ++i) pattern += pattern_chars[random() % pattern_chars.size()];
+    absl::StatusOr<Glob> glob = Glob::Compile(pattern);
+    if (!glob.ok()) continue;  // "***", "//", a trailing '/'
+    std::string text = "r.test/";
+    const int text_length = random() % 9;
+    for (int i = 0; i < text_length; ++i) text += text_chars[random() % text_chars.size()];
+    ASSERT_EQ(glob->Matches(text), NaiveMatch(pattern, 0, text, 0)) << pattern << " vs " << text;
+    ++compared;
+  }
+  EXPECT_GT(compared, 5000);
 }
 
 }  // namespace
