@@ -134,7 +134,8 @@ void RegistryImageVerifier::DecideMatched(const Rule& rule, const reference::Ref
     }
     return Fail(decision, RegistryFailure(absl::StrCat("fetching ", signatures_at), fetched.status()));
   }
-  absl::StatusOr<verify::SignatureManifest> manifest = verify::ParseSignatureManifest(fetched->bytes);
+  // Already parsed by the registry client (the project's one manifest parser).
+  absl::StatusOr<verify::SignatureManifest> manifest = verify::SignatureManifestFrom(fetched->manifest);
   if (!manifest.ok()) {
     return Deny(decision, absl::StrCat("no valid signature: the signature manifest ", signatures_at,
                                        " is unusable: ", manifest.status().message()));
@@ -153,12 +154,8 @@ void RegistryImageVerifier::DecideMatched(const Rule& rule, const reference::Ref
   for (size_t i = 0; i < limit; ++i) {
     const verify::Descriptor& layer = layers[i];
     const std::string label = absl::StrCat("signature ", i + 1, " (", ShortDigest(layer.digest), "…)");
-    registry::Descriptor descriptor;
-    descriptor.media_type = layer.media_type;
-    descriptor.digest = layer.digest;
-    descriptor.size = layer.size;
     absl::StatusOr<std::string> blob =
-        registry::GetDescriptorBlob(client, image, descriptor, options_.max_payload_bytes, credentials);
+        registry::GetDescriptorBlob(client, image, layer, options_.max_payload_bytes, credentials);
     if (!blob.ok()) {
       if (IsSignatureProblem(blob.status())) {
         decision.rejections.push_back(absl::StrCat(label, ": payload blob unusable: ", blob.status().message()));
