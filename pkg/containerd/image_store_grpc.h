@@ -21,8 +21,8 @@ struct GrpcImageStoreOptions {
   absl::Duration timeout = absl::Seconds(10);
 };
 
-// The gRPC implementation of ImageStore. Thread-safe; each method makes one blocking call (do not
-// call it from a gRPC callback reactor's thread without a deadline you can afford).
+// The gRPC implementation of ImageStore. Thread-safe. Each method makes one blocking call and so
+// holds its thread for up to `timeout`: callers on a gRPC callback thread must account for that.
 class GrpcImageStore : public ImageStore {
  public:
   // Returns a store that talks over `channel` (typically the containerd socket,

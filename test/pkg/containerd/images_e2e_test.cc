@@ -457,9 +457,10 @@ TEST_F(ImagesE2eTest, CriRemoveImageByTagDeletesEveryRecordOfTheImage) {
   EXPECT_EQ(CriImage(pushed.digest_ref).id(), "");
 }
 
-// The client's own contract against the real service: NotFound names the image; Delete removes a
-// record; a different namespace sees other records.
-TEST_F(ImagesE2eTest, ClientReportsNotFoundAndHonoursTheNamespace) {
+// The client's own contract against the real service: NotFound names the image; a record without a
+// name or with a malformed digest is InvalidArgument; Delete removes a record; a different
+// namespace sees other records.
+TEST_F(ImagesE2eTest, ClientReportsNotFoundAndMalformedRecordsAndHonoursTheNamespace) {
   auto absent = store_->Get("localhost/ctd/absent:1");
   EXPECT_EQ(absent.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(absent.status().message(), ::testing::HasSubstr("localhost/ctd/absent:1"));
@@ -478,6 +479,16 @@ TEST_F(ImagesE2eTest, ClientReportsNotFoundAndHonoursTheNamespace) {
   EXPECT_TRUE((*other)->Delete(scratch.name).ok());
   EXPECT_EQ((*other)->Get(scratch.name).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ((*other)->Delete(scratch.name).code(), absl::StatusCode::kNotFound);
+
+  // Malformed records are refused.
+  Image nameless = scratch;
+  nameless.name = "";
+  EXPECT_EQ((*other)->Create(nameless).status().code(), absl::StatusCode::kInvalidArgument);
+  Image bad_digest = scratch;
+  bad_digest.target.digest = "sha256:not-hex";
+  absl::Status refused = (*other)->Create(bad_digest).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  EXPECT_THAT(refused.message(), ::testing::HasSubstr(scratch.name));
 }
 
 }  // namespace
