@@ -421,6 +421,44 @@ TEST_F(ImagesE2eTest, ImportedImageRecordTargetsTheLayoutManifestDigest) {
   EXPECT_THAT(relabelled->labels, ElementsAre(Pair(std::string(kCriManagedLabel), std::string(kCriManagedValue))));
 }
 
+// The image id (config digest) does not name one manifest. Two manifests with the same config and
+// layers (here they differ by an annotation only) are one CRI image: ImageStatus(id) lists both
+// repository@digest names in repo_digests, and the id record targets whichever manifest CRI pulled
+// last, moving back and forth with each pull. So Images.Get(id) may give a manifest digest other
+// than the one verified, for the very same config and layers.
+TEST_F(ImagesE2eTest, ImageIdRecordTargetsTheLastPulledOfManifestsSharingAConfig) {
+  PushedImage first;
+  ASSERT_NO_FATAL_FAILURE(Push("ctd/twins", "first", "twins", &first));
+  std::string media_type;
+  auto manifest = bed_->registry()->GetManifest("ctd/twins", first.digest, &media_type);
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  ASSERT_EQ(manifest->front(), '{');
+  const std::string twin = absl::StrCat(R"({"annotations":{"sigshim.test/twin":"1"},)", manifest->substr(1));
+  auto twin_digest = bed_->registry()->PushManifest("ctd/twins", "second", media_type, twin);
+  ASSERT_TRUE(twin_digest.ok()) << twin_digest.status();
+  ASSERT_NE(*twin_digest, first.digest);
+  const std::string twin_ref = absl::StrCat(bed_->registry()->host_port(), "/ctd/twins@", *twin_digest);
+
+  std::string first_id, twin_id;
+  ASSERT_NO_FATAL_FAILURE(CriPull(first.digest_ref, &first_id));
+  ASSERT_NO_FATAL_FAILURE(CriPull(twin_ref, &twin_id));
+  EXPECT_EQ(twin_id, first_id);
+  EXPECT_THAT(CriImage(first_id).repo_digests(), UnorderedElementsAre(first.digest_ref, twin_ref));
+  auto by_id = store_->Get(first_id);
+  ASSERT_TRUE(by_id.ok()) << by_id.status();
+  EXPECT_EQ(by_id->target.digest, *twin_digest);
+
+  // Pulling the first manifest again moves the id record back.
+  std::string again;
+  ASSERT_NO_FATAL_FAILURE(CriPull(first.digest_ref, &again));
+  by_id = store_->Get(first_id);
+  ASSERT_TRUE(by_id.ok()) << by_id.status();
+  EXPECT_EQ(by_id->target.digest, first.digest);
+  // The repository@digest records keep their own targets.
+  EXPECT_EQ(store_->Get(twin_ref)->target.digest, *twin_digest);
+  EXPECT_EQ(store_->Get(first.digest_ref)->target.digest, first.digest);
+}
+
 // Finding (c): CRI RemoveImage (by the id, as kubelet's image GC does) deletes every record of
 // the image, the tag created through the images API included.
 TEST_F(ImagesE2eTest, CriRemoveImageByIdAlsoDeletesTagCreatedThroughImagesApi) {
