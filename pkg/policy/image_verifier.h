@@ -9,9 +9,11 @@
 //   1  per signature blob, fetched one at a time and checked at once: fetching stops at the first
 //      accepted signature, so a signed image costs exactly one blob request;
 //   +2 on a registry with bearer auth (the first 401 and the token request; the token is then
-//      cached per repository and reused for the other requests).
+//      cached per repository and reused for the other requests); +1 with basic auth (the first
+//      401; the credentials are then sent with every request).
 // So the minimum for an image signed once is 3 requests by tag (2 by digest), 5 (4) with bearer
-// auth; an unsigned image costs 2 (1). An image no policy matches costs none.
+// auth, 4 (3) with basic auth; an unsigned image costs 2 (1). An image no policy matches costs
+// none. test/pkg/policy/image_verifier_test.cc and test/e2e/verify_registry_test.cc pin these.
 #ifndef SIGSHIM_PKG_POLICY_IMAGE_VERIFIER_H_
 #define SIGSHIM_PKG_POLICY_IMAGE_VERIFIER_H_
 

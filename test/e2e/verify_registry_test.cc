@@ -18,6 +18,10 @@
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "pkg/config/config.h"
+#include "pkg/policy/image_verifier.h"
+#include "pkg/policy/policy.h"
+#include "pkg/registry/registry_client.h"
 #include "pkg/verify/public_key.h"
 #include "test/signer/signer.h"
 #include "test/testbed/images.h"
@@ -112,27 +116,29 @@ class VerifyRegistryTest : public ::testing::Test {
   void SetUp() override { ASSERT_NE(registry_, nullptr) << "the registry did not start"; }
 
   // Returns "127.0.0.1:<port>/<repository>".
-  static std::string Repo(const std::string& repository) {
-    return absl::StrCat(registry_->host_port(), "/", repository);
+  static std::string Repo(const std::string& repository, const testbed::Registry* registry = nullptr) {
+    return absl::StrCat((registry == nullptr ? registry_ : registry)->host_port(), "/", repository);
   }
 
   // Pushes `image` as repository:tag; returns its digest.
-  static std::string Push(const testbed::OciImage& image, const std::string& repository, const std::string& tag) {
-    auto digest = testbed::PushImage(image, *registry_, repository, tag);
+  static std::string Push(const testbed::OciImage& image, const std::string& repository, const std::string& tag,
+                          const testbed::Registry* registry = nullptr) {
+    auto digest = testbed::PushImage(image, registry == nullptr ? *registry_ : *registry, repository, tag);
     EXPECT_TRUE(digest.ok()) << digest.status();
     return digest.ok() ? *digest : "";
   }
 
   // Pushes the payload and config blobs of `artifact`, then its manifest under its tag (or `tag`).
   static void PushSignatures(const std::string& repository, const test_signer::SignatureArtifact& artifact,
-                             const std::string& tag = "") {
+                             const std::string& tag = "", const testbed::Registry* registry = nullptr) {
+    const testbed::Registry& target = registry == nullptr ? *registry_ : *registry;
     for (const test_signer::SignatureLayer& layer : artifact.layers) {
-      auto pushed = registry_->PushBlob(repository, layer.payload.bytes);
+      auto pushed = target.PushBlob(repository, layer.payload.bytes);
       ASSERT_TRUE(pushed.ok()) << pushed.status();
     }
-    auto config = registry_->PushBlob(repository, artifact.config.bytes);
+    auto config = target.PushBlob(repository, artifact.config.bytes);
     ASSERT_TRUE(config.ok()) << config.status();
-    auto manifest = registry_->PushManifest(repository, tag.empty() ? artifact.tag : tag, artifact.manifest.media_type,
+    auto manifest = target.PushManifest(repository, tag.empty() ? artifact.tag : tag, artifact.manifest.media_type,
                                             artifact.manifest.bytes);
     ASSERT_TRUE(manifest.ok()) << manifest.status();
   }
@@ -301,6 +307,61 @@ TEST_F(VerifyRegistryTest, SignatureForAnotherRepositoryIsDenied) {
   Result run = Sigshim({"verify", "--config", WriteConfig("moved.toml", {&key}), Repo("e2e/moved:v1")});
   EXPECT_EQ(run.exit_code, 1) << Describe(run);
   EXPECT_THAT(run.output, HasSubstr("reference mismatch"));
+}
+
+// The ImageVerifier in-process against a registry with basic auth: the pull credentials reach the
+// registry; without them, or with a wrong password, the answer is an error, never an allow.
+TEST_F(VerifyRegistryTest, PullCredentialsReachARegistryWithBasicAuth) {
+  testbed::RegistryOptions options;
+  options.dir = dir_->Path("registry-auth");
+  options.users = {{"e2e-user", "e2e-password"}};
+  auto created = testbed::Registry::Create(options);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<testbed::Registry> auth = *std::move(created);
+  const std::string digest = Push(*image_a_, "e2e/private", "v1", auth.get());
+  Key key = MakeKey("release", KeyType::kEcdsaP256);
+  auto artifact = test_signer::SignImage(*key.signer, Repo("e2e/private", auth.get()), digest);
+  ASSERT_TRUE(artifact.ok()) << artifact.status();
+  PushSignatures("e2e/private", *artifact, "", auth.get());
+
+  auto config = config::ParseConfig(
+      absl::StrCat("[[keys]]\nname = \"release\"\ndata = \"\"\"\n", key.pair.public_pem,
+                   "\"\"\"\n[[policy]]\nname = \"private\"\nimages = [\"", auth->host_port(),
+                   "/e2e/**\"]\nrequire = [\"release\"]\n"),
+      dir_->Path("auth.toml"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto policy = policy::Policy::Create(**config);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  registry::RegistryClientOptions client_options;
+  client_options.insecure_registries = {auth->host_port()};
+  auto client = registry::RegistryClient::Create(client_options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  policy::ImageVerifierOptions verifier_options;
+  verifier_options.registry = *std::move(client);
+  auto verifier = policy::ImageVerifier::Create(verifier_options);
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+
+  policy::VerifyRequest request;
+  request.image = Repo("e2e/private:v1", auth.get());
+  policy::Decision anonymous = (*verifier)->Decide(**policy, request);
+  EXPECT_EQ(anonymous.outcome, policy::Outcome::kError) << anonymous.reason;
+  EXPECT_THAT(anonymous.reason, HasSubstr("RegistryError: resolving"));
+
+  request.credentials.username = "e2e-user";
+  request.credentials.password = "not-the-password";
+  policy::Decision wrong = (*verifier)->Decide(**policy, request);
+  EXPECT_EQ(wrong.outcome, policy::Outcome::kError) << wrong.reason;
+  EXPECT_THAT(wrong.reason, Not(HasSubstr("not-the-password")));
+
+  request.credentials.password = "e2e-password";
+  policy::Decision allowed = (*verifier)->Decide(**policy, request);
+  EXPECT_EQ(allowed.outcome, policy::Outcome::kAllow) << allowed.reason;
+  EXPECT_EQ(allowed.digest, digest);
+  EXPECT_EQ(allowed.identity, "release");
+  EXPECT_EQ(allowed.policy, "private");
+  // The first request's 401 challenge, then the manifest, the .sig manifest and the payload blob
+  // with Basic credentials.
+  EXPECT_EQ(allowed.registry_requests, 4u);
 }
 
 TEST_F(VerifyRegistryTest, BadConfigIsAnErrorNamingFileAndLine) {
