@@ -388,6 +388,28 @@ TEST_F(ImagesE2eTest, UpdateMovesExistingTagToVerifiedDigestAndCriFollows) {
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
 }
 
+// CRI looks images up by the normalised reference (docker.io/library/… for a short name), so a
+// tag record must carry the normalised name: "docker.io/library/ctd-short:1" is found by
+// ImageStatus("ctd-short:1"); a record named "ctd-raw:1" is found by neither form of the name, yet
+// it shows up, normalised, in the image's repo_tags (which also shows that CRI has handled it).
+TEST_F(ImagesE2eTest, TagRecordMustCarryTheNormalisedName) {
+  PushedImage pushed;
+  ASSERT_NO_FATAL_FAILURE(Push("ctd/short", "1", "short", &pushed));
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(CriPull(pushed.digest_ref, &id));
+  auto pinned = store_->Get(pushed.digest_ref);
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+
+  ASSERT_TRUE(store_->Create(Managed("ctd-raw:1", pinned->target)).ok());
+  ASSERT_TRUE(store_->Create(Managed("docker.io/library/ctd-short:1", pinned->target)).ok());
+  ASSERT_TRUE(CriResolvesEventually("ctd-short:1", id));
+  EXPECT_EQ(CriImage("ctd-raw:1").id(), "");
+  // Misleadingly, repo_tags shows the raw record normalised, though that name does not resolve.
+  EXPECT_EQ(CriImage("docker.io/library/ctd-raw:1").id(), "");
+  EXPECT_THAT(CriImage(id).repo_tags(),
+              UnorderedElementsAre("docker.io/library/ctd-short:1", "docker.io/library/ctd-raw:1"));
+}
+
 // Finding (b): for an image imported with `ctr images import`, the record of its name targets the
 // manifest: Images.Get(name).target.digest is the manifest digest of the OCI layout, while CRI
 // ImageStatus has no repo_digests. Once CRI sees the image, the CRI plugin has also created a
