@@ -551,5 +551,27 @@ TEST_F(ImagesE2eTest, ClientReportsNotFoundAndMalformedRecordsAndHonoursTheNames
   EXPECT_THAT(refused.message(), ::testing::HasSubstr(scratch.name));
 }
 
+// A tag record created through the images API is containerd state like any other: after
+// containerd restarts (a node reboot), CRI still finds the image by the tag. Last in the file, as
+// it restarts the suite's containerd.
+TEST_F(ImagesE2eTest, TagCreatedThroughImagesApiSurvivesContainerdRestart) {
+  PushedImage pushed;
+  ASSERT_NO_FATAL_FAILURE(Push("ctd/restarted", "1", "restarted", &pushed));
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(CriPull(pushed.digest_ref, &id));
+  auto pinned = store_->Get(pushed.digest_ref);
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+  ASSERT_TRUE(store_->Create(Managed(pushed.tag_ref, pinned->target)).ok());
+  ASSERT_TRUE(CriResolvesEventually(pushed.tag_ref, id));
+
+  ASSERT_TRUE(bed_->containerd()->Stop().ok());
+  ASSERT_TRUE(bed_->containerd()->Start().ok());
+  // The channel reconnects on its own; the first calls may still meet it in backoff.
+  ASSERT_TRUE(Eventually([&] { return store_->Get(pushed.tag_ref).ok(); }));
+  EXPECT_EQ(store_->Get(pushed.tag_ref)->target.digest, pushed.digest);
+  ASSERT_TRUE(CriResolvesEventually(pushed.tag_ref, id));
+  EXPECT_THAT(CriImage(pushed.tag_ref).repo_digests(), ElementsAre(pushed.digest_ref));
+}
+
 }  // namespace
 }  // namespace sigshim::containerd
