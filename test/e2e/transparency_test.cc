@@ -31,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "pkg/base/file.h"
 #include "test/e2e/cri_client.h"
+#include "test/testbed/poll.h"
 #include "test/testbed/testbed.h"
 
 namespace sigshim::e2e {
@@ -44,21 +45,13 @@ using namespace ::runtime::v1;  // NOLINT: the CRI message names read best unqua
 constexpr absl::Duration kPollInterval = absl::Milliseconds(100);
 constexpr char kRepository[] = "e2e/busybox";
 
-// Polls `done` until it returns true or `timeout` passes; returns its last answer. Never used to
-// assert how long something takes: the bounds only keep a broken run from hanging.
+// Polls `done` until it returns true or `timeout` passes (see testbed::Eventually).
 template <typename F>
 bool Eventually(F done, absl::Duration timeout = absl::Seconds(60)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (true) {
-    if (done()) return true;
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(kPollInterval);
-  }
+  return testbed::Eventually(done, timeout, kPollInterval);
 }
 
-std::string Describe(const grpc::Status& status) {
-  return absl::StrCat("code ", status.error_code(), ": ", status.error_message());
-}
+std::string Describe(const grpc::Status& status) { return testbed::DescribeStatus(status); }
 
 // Returns VmRSS of `pid` in KiB, or -1.
 int64_t RssKib(pid_t pid) {

@@ -23,6 +23,7 @@
 #include "pkg/containerd/image_store.h"
 #include "pkg/containerd/image_store_grpc.h"
 #include "pkg/cri/api.grpc.pb.h"
+#include "test/testbed/poll.h"
 #include "test/testbed/testbed.h"
 
 namespace sigshim::containerd {
@@ -39,21 +40,13 @@ namespace cri = ::runtime::v1;
 constexpr absl::Duration kPollInterval = absl::Milliseconds(10);
 constexpr char kOciManifest[] = "application/vnd.oci.image.manifest.v1+json";
 
-// Polls `done` until it returns true or `timeout` passes; returns its last answer. The bound only
-// keeps a broken run from hanging: no test asserts how long anything takes.
+// Polls `done` until it returns true or `timeout` passes (see testbed::Eventually).
 template <typename F>
 bool Eventually(F done, absl::Duration timeout = absl::Seconds(30)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (true) {
-    if (done()) return true;
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(kPollInterval);
-  }
+  return testbed::Eventually(done, timeout, kPollInterval);
 }
 
-std::string Describe(const grpc::Status& status) {
-  return absl::StrCat("code ", status.error_code(), ": ", status.error_message());
-}
+std::string Describe(const grpc::Status& status) { return testbed::DescribeStatus(status); }
 
 std::unique_ptr<grpc::ClientContext> CriContext() {
   auto context = std::make_unique<grpc::ClientContext>();
