@@ -78,8 +78,13 @@ class EchoRuntime::Reactor final : public grpc::ServerGenericBidiReactor {
     if (call.request == "fail") {
       Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "runtime says no", std::string("\x01\x02\x03", 3)));
     } else if (absl::EndsWith(m, "/GetContainerEvents")) {
-      streaming_ = true;
       remaining_ = service_->stream_count();
+      streaming_.store(true);
+      // A cancellation that came before `streaming_` was set did not finish the stream.
+      if (cancelled_.load()) {
+        FinishOnce(grpc::Status::CANCELLED);
+        return;
+      }
       WriteNext();
     } else if (call.request == "slow") {
       std::thread([this] {
@@ -103,18 +108,24 @@ class EchoRuntime::Reactor final : public grpc::ServerGenericBidiReactor {
       Finish(grpc::Status::OK);
       return;
     }
-    if (streaming_ && ok) WriteNext();
+    if (streaming_.load() && ok) WriteNext();
   }
 
   void OnCancel() override {
     cancelled_.store(true);
     service_->MarkCancelled(ctx_->method());
-    if (streaming_) Finish(grpc::Status::CANCELLED);
+    if (streaming_.load()) FinishOnce(grpc::Status::CANCELLED);
   }
 
   void OnDone() override { delete this; }
 
  private:
+  // OnCancel and OnReadDone may both see a cancelled stream (they run on different threads): only
+  // the first finishes it.
+  void FinishOnce(const grpc::Status& status) {
+    if (!finish_claimed_.exchange(true)) Finish(status);
+  }
+
   void WriteNext() {
     if (remaining_-- > 0) StartWrite(&request_);
     // After the last message the stream stays open until the caller cancels.
@@ -123,7 +134,8 @@ class EchoRuntime::Reactor final : public grpc::ServerGenericBidiReactor {
   Service* service_;
   grpc::GenericCallbackServerContext* ctx_;
   grpc::ByteBuffer request_;
-  bool streaming_ = false;
+  std::atomic<bool> streaming_{false};
+  std::atomic<bool> finish_claimed_{false};
   bool split_ = false;
   int remaining_ = 0;
   std::atomic<bool> cancelled_{false};
