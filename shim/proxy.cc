@@ -1,19 +1,24 @@
 #include "shim/proxy.h"
 
+#include <grpc/support/time.h>
+#include <grpcpp/alarm.h>
 #include <grpcpp/client_context.h>
-#include <grpcpp/support/client_callback.h>
-#include <grpcpp/support/server_callback.h>
+#include <grpcpp/support/async_stream.h>
+#include <grpcpp/support/async_unary_call.h>
+#include <pthread.h>
 
 #include <optional>
 
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "pkg/base/log.h"
 #include "pkg/cri/cri.h"
 
 namespace sigshim::shim {
 namespace {
+
+// Calls asked for ahead on each completion queue, so that a burst of new calls finds one waiting.
+constexpr int kListenersPerQueue = 4;
 
 // Metadata that gRPC itself manages on each hop and that must not be copied across.
 bool IsHopMetadata(grpc::string_ref key) {
@@ -47,382 +52,449 @@ bool IsKnownUnary(absl::string_view path) {
   return kUnary->contains(method);
 }
 
-// One proxied call: the server-side reactor towards the caller and, once started, a client-side
-// reactor towards the runtime. Deletes itself when both sides are done.
-class ProxyCall final : public grpc::ServerGenericBidiReactor {
+// One proxied call, from the moment it is asked for on a completion queue until both its sides
+// have ended. Every operation it starts, on the caller's side and upstream, completes on that one
+// queue, so all its methods except OnHookDecision run on the queue's thread and its state needs no
+// lock. Owns itself: deleted by Dispatch once no operation of it is outstanding.
+class ProxyCall {
  public:
-  ProxyCall(ProxyService* service, grpc::GenericCallbackServerContext* ctx)
-      : service_(service), ctx_(ctx), start_(absl::Now()), upstream_(this) {
-    method_ = ctx_->method();
-    hook_ = nullptr;
-    if (auto it = service_->hooks_->find(method_); it != service_->hooks_->end()) hook_ = it->second;
-    unary_ = hook_ != nullptr || (IsKnownUnary(method_) && !service_->relay_unary_as_streams_);
-    StartRead(&from_client_);
+  // Asks the server for the next call on `cq`.
+  ProxyCall(ProxyService* service, grpc::ServerCompletionQueue* cq) : service_(service), cq_(cq), stream_(&ctx_) {
+    for (int op = 0; op < kNumOps; ++op) tags_[op] = Tag{this, static_cast<Op>(op)};
+    ctx_.AsyncNotifyWhenDone(&tags_[kServerDone]);  // Counted once the call has arrived.
+    service_->service_.RequestCall(&ctx_, &stream_, cq_, cq_, TagFor(kRequested));
   }
 
-  void TryCancel() { ctx_->TryCancel(); }
+  ~ProxyCall() {
+    if (!arrived_) return;
+    SIGSHIM_LOG(kDebug, "call ", ctx_.method(), " code=", final_code_,
+                " latency_us=", absl::ToInt64Microseconds(absl::Now() - start_));
+    service_->CallFinished(this, endless_);
+  }
+
+  // Handles the completion of one operation; `tag` is one of a call's tags. Deletes the call when
+  // it was its last outstanding operation. Called on the thread of the call's queue.
+  static void Dispatch(void* tag, bool ok) {
+    Tag* t = static_cast<Tag*>(tag);
+    ProxyCall* call = t->call;
+    call->OnEvent(t->op, ok);
+    if (--call->pending_ == 0) delete call;
+  }
+
+  // Cancels the call on the caller's side. Thread-safe.
+  void TryCancel() { ctx_.TryCancel(); }
+
+ private:
+  enum Op {
+    kRequested,       // A call arrived (ok) or the server shuts down (!ok).
+    kServerDone,      // The call is over for the caller (finished or cancelled).
+    kServerRead,      // A message from the caller, or its half-close (!ok).
+    kServerWrite,     // Initial metadata or a message went to the caller.
+    kServerFinish,    // The status went to the caller.
+    kUpstreamUnary,   // The runtime answered a unary call.
+    kUpstreamStart,   // The upstream stream started.
+    kUpstreamHeaders, // The runtime's initial metadata arrived.
+    kUpstreamRead,    // A message from the runtime, or the end of its messages (!ok).
+    kUpstreamWrite,   // A message or the half-close went to the runtime.
+    kUpstreamFinish,  // The runtime's status arrived.
+    kHookAnswer,      // The hook answered from another thread (via the alarm).
+    kNumOps,
+  };
+  struct Tag {
+    ProxyCall* call;
+    Op op;
+  };
+  // Where the hook is: the decision and the call's thread race to move it out of kHookRunning.
+  enum HookState { kHookRunning, kHookReturned, kHookAnswered };
+
+  // Returns the tag of `op` and counts it as outstanding. Each op has at most one outstanding.
+  void* TagFor(Op op) {
+    ++pending_;
+    return &tags_[op];
+  }
+
+  void OnEvent(Op op, bool ok) {
+    switch (op) {
+      case kRequested:
+        if (ok) OnArrived();
+        return;  // !ok: the server is shutting down; nothing to serve.
+      case kServerDone:
+        server_done_ = true;
+        if (ctx_.IsCancelled()) CancelUpstream();
+        return;
+      case kServerRead:
+        OnClientRead(ok);
+        return;
+      case kServerWrite:
+        OnClientWriteDone(ok);
+        return;
+      case kServerFinish:
+        return;
+      case kUpstreamUnary:
+        OnUnaryDone();
+        return;
+      case kUpstreamStart:
+        OnUpstreamStarted(ok);
+        return;
+      case kUpstreamHeaders:
+        OnUpstreamHeaders(ok);
+        return;
+      case kUpstreamRead:
+        OnUpstreamRead(ok);
+        return;
+      case kUpstreamWrite:
+        OnUpstreamWriteDone(ok);
+        return;
+      case kUpstreamFinish:
+        OnUpstreamFinish();
+        return;
+      case kHookAnswer:
+        OnHookAnswered();
+        return;
+      case kNumOps:
+        break;
+    }
+  }
+
+  void OnArrived() {
+    arrived_ = true;
+    start_ = absl::Now();
+    service_->active_.fetch_add(1, std::memory_order_relaxed);
+    ++pending_;  // kServerDone, armed by the arrival.
+    new ProxyCall(service_, cq_);  // Takes this one's place for the next caller.
+    const std::string& method = ctx_.method();
+    if (auto it = service_->hooks_->find(method); it != service_->hooks_->end()) hook_ = it->second;
+    unary_ = hook_ != nullptr || (!service_->relay_unary_as_streams_ && IsKnownUnary(method));
+    endless_ = !unary_ && IsEndlessStream(method);
+    if (endless_) service_->RegisterEndless(this);
+    stream_.Read(&from_client_, TagFor(kServerRead));
+  }
 
   // Caller → proxy.
-  void OnReadDone(bool ok) override {
-    OnClientRead(ok);
-    MaybeRegisterEndless();
-    ReleaseHolds();
-  }
-
-  void OnClientRead(bool ok) ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
-    if (first_read_) {
-      first_read_ = false;
+  void OnClientRead(bool ok) {
+    if (!first_read_done_) {
+      first_read_done_ = true;
+      if (server_done_) return;  // Cancelled already.
       if (!ok) {
-        // The caller left or half-closed without a request.
-        if (cancelled_) {
-          FinishLocked(grpc::Status::CANCELLED);
-        } else {
-          StartUpstreamLocked(std::nullopt);
-        }
+        // The caller half-closed without a request, or left (then the upstream call inherits
+        // the cancellation and ends at once).
+        StartStream(std::nullopt);
         return;
       }
       if (hook_ != nullptr) {
-        RunHookLocked();
-        return;
-      }
-      if (unary_) {
-        StartUnaryLocked(std::move(from_client_));
+        RunHook();
+      } else if (unary_) {
+        StartUnary(from_client_);
       } else {
-        StartUpstreamLocked(std::move(from_client_));
+        StartStream(from_client_);
       }
       return;
     }
-    if (writes_closed_) return;  // The runtime has finished: nothing more goes upstream.
+    if (upstream_done_ || upstream_cancelled_) return;
     if (ok) {
-      to_upstream_ = std::move(from_client_);
-      upstream_write_in_flight_ = true;
-      upstream_.StartWrite(&to_upstream_);
+      stream_call_->Write(from_client_, TagFor(kUpstreamWrite));
     } else {
-      upstream_.StartWritesDone();
-      CloseWritesLocked();
+      writes_done_ = true;
+      stream_call_->WritesDone(TagFor(kUpstreamWrite));
     }
   }
 
-  // Proxy → caller.
-  void OnWriteDone(bool ok) override {
-    {
-      absl::MutexLock lock(&mu_);
-      client_write_pending_ = false;
-      if (pending_status_.has_value()) {
-        FinishLocked(*pending_status_);
-      } else if (!ok || finished_) {
-        // The caller is gone: stop reading from the runtime and cancel it.
-        if (!ok && upstream_ctx_ != nullptr) upstream_ctx_->TryCancel();
-        CloseReadsLocked();
-      } else {
-        upstream_.StartRead(&from_upstream_);  // Safe: the read chain holds the stream.
-      }
+  // Caller ← proxy: initial metadata or a message has gone out.
+  void OnClientWriteDone(bool ok) {
+    client_write_pending_ = false;
+    if (!ok) {  // The caller is gone.
+      message_waiting_ = false;
+      CancelUpstream();
+      return;
     }
-    ReleaseHolds();
+    if (message_waiting_) {
+      message_waiting_ = false;
+      WriteToClient();
+    } else if (pending_status_.has_value()) {
+      FinishToClient(*pending_status_);
+    } else if (!upstream_read_pending_ && !upstream_eof_ && !upstream_cancelled_) {
+      StartUpstreamRead();
+    }
   }
 
-  void OnCancel() override {
-    absl::MutexLock lock(&mu_);
-    cancelled_ = true;
-    if (upstream_ctx_ != nullptr) upstream_ctx_->TryCancel();
+  void WriteToClient() {
+    client_write_pending_ = true;
+    stream_.Write(from_upstream_, TagFor(kServerWrite));
   }
 
-  void OnDone() override {
-    const absl::Duration latency = absl::Now() - start_;
-    SIGSHIM_LOG(kDebug, "call ", method_, " code=", final_code_, " latency_us=",
-                absl::ToInt64Microseconds(latency));
-    Unref();
+  void FinishToClient(const grpc::Status& status) {
+    finished_ = true;
+    final_code_ = status.error_code();
+    stream_.Finish(status, TagFor(kServerFinish));
   }
 
- private:
-  class Upstream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
-   public:
-    explicit Upstream(ProxyCall* call) : call_(call) {}
-    void OnReadInitialMetadataDone(bool ok) override { call_->OnUpstreamHeaders(ok); }
-    void OnReadDone(bool ok) override { call_->OnUpstreamRead(ok); }
-    void OnWriteDone(bool ok) override { call_->OnUpstreamWriteDone(ok); }
-    void OnDone(const grpc::Status& status) override { call_->OnUpstreamDone(status); }
-
-   private:
-    ProxyCall* call_;
-  };
-
-  void RunHookLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // Hands the request to the hook. The hook may answer inline, from another thread while
+  // OnRequest still runs, or later from another thread; only the last needs the alarm to get
+  // back onto this call's thread.
+  void RunHook() {
     CallInfo info;
-    info.method = method_;
+    info.method = ctx_.method();
     absl::string_view version, service, method;
-    if (cri::ParseMethodPath(method_, &version, &service, &method)) info.api_version = std::string(version);
-    grpc::ByteBuffer request = std::move(from_client_);
-    CallHook* hook = hook_;
-    // The hook may answer inline (on this thread) or later from another thread.
-    mu_.Unlock();
-    hook->OnRequest(info, std::move(request), [this](absl::StatusOr<grpc::ByteBuffer> decision) {
-      absl::MutexLock lock(&mu_);
-      if (cancelled_) {
-        FinishLocked(grpc::Status::CANCELLED);
-      } else if (!decision.ok()) {
-        FinishLocked(ToGrpcStatus(decision.status()));
-      } else {
-        StartUnaryLocked(*std::move(decision));
-      }
-    });
-    // Hooked methods are unary, never endless: nothing to register.
-    mu_.Lock();
+    if (cri::ParseMethodPath(info.method, &version, &service, &method)) info.api_version = std::string(version);
+    hook_state_.store(kHookRunning, std::memory_order_relaxed);
+    ++pending_;  // The answer; counted down by OnHookAnswered's caller.
+    hook_->OnRequest(info, std::move(from_client_),
+                     [this](absl::StatusOr<grpc::ByteBuffer> decision) { OnHookDecision(std::move(decision)); });
+    int expected = kHookRunning;
+    if (hook_state_.compare_exchange_strong(expected, kHookReturned, std::memory_order_acq_rel)) return;
+    // Answered before OnRequest returned: carry on here. The event being handled keeps the
+    // call alive, so the answer's count can be dropped at once.
+    --pending_;
+    OnHookAnswered();
+  }
+
+  // Receives the hook's decision. Any thread, exactly once.
+  void OnHookDecision(absl::StatusOr<grpc::ByteBuffer> decision) {
+    decision_.emplace(std::move(decision));
+    int expected = kHookRunning;
+    if (hook_state_.compare_exchange_strong(expected, kHookAnswered, std::memory_order_acq_rel)) return;
+    // RunHook has returned: the call's thread learns of the decision from its queue.
+    alarm_.emplace();
+    alarm_->Set(cq_, gpr_time_0(GPR_CLOCK_MONOTONIC), &tags_[kHookAnswer]);
+  }
+
+  void OnHookAnswered() {
+    absl::StatusOr<grpc::ByteBuffer> decision = *std::move(decision_);
+    decision_.reset();
+    if (server_done_) return;  // The caller left meanwhile.
+    if (!decision.ok()) {
+      FinishToClient(ToGrpcStatus(decision.status()));
+      return;
+    }
+    StartUnary(*decision);
   }
 
   // Creates the upstream context: the caller's deadline, cancellation and metadata.
-  void MakeUpstreamContextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    upstream_ctx_ = grpc::ClientContext::FromCallbackServerContext(*ctx_);
-    for (const auto& [key, value] : ctx_->client_metadata()) {
+  void MakeUpstreamContext() {
+    upstream_ctx_ = grpc::ClientContext::FromServerContext(ctx_);
+    for (const auto& [key, value] : ctx_.client_metadata()) {
       if (IsHopMetadata(key)) continue;
       upstream_ctx_->AddMetadata(std::string(key.data(), key.size()), std::string(value.data(), value.size()));
     }
-    ++refs_;
   }
 
-  // Unary fast path: one batch to the runtime, one batch back to the caller. The caller's
-  // half-close is not awaited: a unary caller sends exactly one message.
-  void StartUnaryLocked(grpc::ByteBuffer request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    MakeUpstreamContextLocked();
-    to_upstream_ = std::move(request);
-    service_->stub_.UnaryCall(upstream_ctx_.get(), method_, grpc::StubOptions(), &to_upstream_,
-                              &from_upstream_, [this](grpc::Status status) { OnUnaryDone(status); });
-  }
-
-  void OnUnaryDone(const grpc::Status& status) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (!finished_) {
-        CopyMetadataLocked(upstream_ctx_->GetServerInitialMetadata(), /*trailing=*/false);
-        CopyMetadataLocked(upstream_ctx_->GetServerTrailingMetadata(), /*trailing=*/true);
-        finished_ = true;
-        final_code_ = status.error_code();
-        if (status.ok()) {
-          StartWriteAndFinish(&from_upstream_, grpc::WriteOptions(), status);
-        } else {
-          Finish(status);
-        }
-      }
-    }
-    Unref();
-  }
-
-  void CopyMetadataLocked(const std::multimap<grpc::string_ref, grpc::string_ref>& from, bool trailing)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void CopyMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& from, bool trailing) {
     for (const auto& [key, value] : from) {
       if (IsHopMetadata(key)) continue;
       std::string k(key.data(), key.size()), v(value.data(), value.size());
       if (trailing) {
-        ctx_->AddTrailingMetadata(k, v);
+        ctx_.AddTrailingMetadata(k, v);
       } else {
-        ctx_->AddInitialMetadata(k, v);
+        ctx_.AddInitialMetadata(k, v);
       }
     }
   }
 
-  // The stream relay. Operations on the upstream stream are started from the caller's reactions,
-  // which gRPC cannot see: without a hold, the stream may be torn down (status received, nothing
-  // outstanding) while such an operation is being started. So the read chain (runtime → caller)
-  // and the write chain (caller → runtime) each hold the stream, and each releases its hold
-  // exactly once, when it ends; only then can the upstream OnDone run.
-  void StartUpstreamLocked(std::optional<grpc::ByteBuffer> first) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    MakeUpstreamContextLocked();
-    const bool endless = IsEndlessStream(method_);
-    service_->stub_.PrepareBidiStreamingCall(upstream_ctx_.get(), method_, grpc::StubOptions(), &upstream_);
-    upstream_.AddHold();
-    read_hold_ = true;
-    upstream_.StartRead(&from_upstream_);
-    if (first.has_value()) {
-      upstream_.AddHold();
-      write_hold_ = true;
-      to_upstream_ = *std::move(first);
-      upstream_write_in_flight_ = true;
-      upstream_.StartWrite(&to_upstream_);
+  // Unary fast path: one batch to the runtime, one batch back to the caller. The caller's
+  // half-close is not awaited: a unary caller sends exactly one message.
+  void StartUnary(const grpc::ByteBuffer& request) {
+    MakeUpstreamContext();
+    unary_call_ = service_->stub_.PrepareUnaryCall(upstream_ctx_.get(), ctx_.method(), request, cq_);
+    unary_call_->StartCall();
+    unary_call_->Finish(&from_upstream_, &upstream_status_, TagFor(kUpstreamUnary));
+  }
+
+  void OnUnaryDone() {
+    upstream_done_ = true;
+    if (server_done_ || finished_) return;
+    CopyMetadata(upstream_ctx_->GetServerInitialMetadata(), /*trailing=*/false);
+    CopyMetadata(upstream_ctx_->GetServerTrailingMetadata(), /*trailing=*/true);
+    finished_ = true;
+    final_code_ = upstream_status_.error_code();
+    if (upstream_status_.ok()) {
+      stream_.WriteAndFinish(from_upstream_, grpc::WriteOptions(), upstream_status_, TagFor(kServerFinish));
     } else {
-      upstream_.StartWritesDone();
-      writes_closed_ = true;
+      stream_.Finish(upstream_status_, TagFor(kServerFinish));
     }
-    upstream_.StartCall();
-    register_endless_pending_ = endless;
   }
 
-  // Ends the read chain: no upstream read will be started any more.
-  void CloseReadsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!read_hold_) return;
-    read_hold_ = false;
-    ++holds_to_release_;
+  // The stream relay. The runtime's headers are awaited first and passed on at once; then its
+  // messages are read one at a time, each written to the caller before the next is read; the
+  // caller's messages go the other way the same way. The status is asked for once the
+  // runtime's messages have ended (or the call was cancelled) and is passed on after the last
+  // message has gone out.
+  void StartStream(std::optional<grpc::ByteBuffer> first) {
+    MakeUpstreamContext();
+    stream_call_ = service_->stub_.PrepareCall(upstream_ctx_.get(), ctx_.method(), cq_);
+    first_to_upstream_ = std::move(first);
+    // The start sends the initial metadata through the operation set that writes use: the first
+    // write waits for it.
+    stream_call_->StartCall(TagFor(kUpstreamStart));
+    stream_call_->ReadInitialMetadata(TagFor(kUpstreamHeaders));
   }
 
-  // Ends the write chain: no upstream write will be started any more.
-  void CloseWritesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    writes_closed_ = true;
-    if (!write_hold_) return;
-    write_hold_ = false;
-    ++holds_to_release_;
-  }
-
-  // Releases the holds the chains gave up. Called at the end of reactions, without mu_: releasing
-  // the last hold may run the upstream OnDone, which takes mu_. `this` stays alive meanwhile, as
-  // the reaction that calls this one keeps its side from being done.
-  void ReleaseHolds() ABSL_LOCKS_EXCLUDED(mu_) {
-    int n;
-    {
-      absl::MutexLock lock(&mu_);
-      n = holds_to_release_;
-      holds_to_release_ = 0;
+  void OnUpstreamStarted(bool ok) {
+    std::optional<grpc::ByteBuffer> first = std::move(first_to_upstream_);
+    first_to_upstream_.reset();
+    if (!ok || upstream_done_ || upstream_cancelled_) return;  // The status tells why.
+    if (first.has_value()) {
+      stream_call_->Write(*first, TagFor(kUpstreamWrite));
+    } else {
+      writes_done_ = true;
+      stream_call_->WritesDone(TagFor(kUpstreamWrite));
     }
-    while (n-- > 0) upstream_.RemoveHold();
   }
 
-  // Registers an endless stream with the service. Called without mu_ held: the service's lock
-  // is always taken before a call's lock, never after.
-  void MaybeRegisterEndless() ABSL_LOCKS_EXCLUDED(mu_) {
-    bool do_register;
-    {
-      absl::MutexLock lock(&mu_);
-      do_register = register_endless_pending_;
-      register_endless_pending_ = false;
-    }
-    if (do_register) service_->RegisterEndless(this);
-  }
-
-  // The runtime's headers and its first message are separate reactions that may run on different
-  // threads in either order; a message is only written to the caller after the headers went out.
   void OnUpstreamHeaders(bool ok) {
-    {
-      absl::MutexLock lock(&mu_);
-      headers_done_ = true;
-      if (finished_) {
-        if (message_waiting_for_headers_) CloseReadsLocked();
-        message_waiting_for_headers_ = false;
-      } else {
-        if (ok) CopyMetadataLocked(upstream_ctx_->GetServerInitialMetadata(), /*trailing=*/false);
-        if (message_waiting_for_headers_) {
-          message_waiting_for_headers_ = false;
-          client_write_pending_ = true;
-          StartWrite(&from_upstream_);  // Carries the initial metadata.
-        } else if (ok) {
-          StartSendInitialMetadata();
-        }
-      }
+    headers_done_ = true;
+    if (!ok) upstream_eof_ = true;
+    if (!ok || upstream_cancelled_) {
+      MaybeFinishUpstream();
+      return;
     }
-    ReleaseHolds();
+    if (!server_done_ && !finished_) {
+      CopyMetadata(upstream_ctx_->GetServerInitialMetadata(), /*trailing=*/false);
+      client_write_pending_ = true;
+      stream_.SendInitialMetadata(TagFor(kServerWrite));
+    }
+    StartUpstreamRead();
   }
 
-  void OnUpstreamWriteDone(bool ok) {
-    {
-      absl::MutexLock lock(&mu_);
-      upstream_write_in_flight_ = false;
-      if (!ok || finished_ || reads_done_) {
-        CloseWritesLocked();
-      } else {
-        StartRead(&from_client_);
-      }
-    }
-    ReleaseHolds();
+  void StartUpstreamRead() {
+    upstream_read_pending_ = true;
+    stream_call_->Read(&from_upstream_, TagFor(kUpstreamRead));
   }
 
   void OnUpstreamRead(bool ok) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (!ok) {
-        // The runtime has finished (its status follows in OnDone): the read chain ends, and the
-        // write chain too unless a write is in flight (its completion ends it), so that a caller
-        // that never half-closes cannot keep the upstream call from completing.
-        reads_done_ = true;
-        CloseReadsLocked();
-        if (!upstream_write_in_flight_) CloseWritesLocked();
-      } else if (finished_) {
-        CloseReadsLocked();
-      } else if (!headers_done_) {
-        message_waiting_for_headers_ = true;
-      } else {
-        client_write_pending_ = true;
-        StartWrite(&from_upstream_);
-      }
+    upstream_read_pending_ = false;
+    if (!ok) upstream_eof_ = true;
+    if (!ok || upstream_cancelled_ || server_done_) {
+      MaybeFinishUpstream();  // A message read after the caller left is dropped.
+      return;
     }
-    ReleaseHolds();
+    if (client_write_pending_) {
+      message_waiting_ = true;  // Behind the initial metadata.
+    } else {
+      WriteToClient();
+    }
   }
 
-  void OnUpstreamDone(const grpc::Status& status) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (!finished_) {
-        CopyMetadataLocked(upstream_ctx_->GetServerTrailingMetadata(), /*trailing=*/true);
-        if (client_write_pending_ || message_waiting_for_headers_) {
-          pending_status_ = status;
-        } else {
-          FinishLocked(status);
-        }
-      }
-    }
-    Unref();
+  void OnUpstreamWriteDone(bool ok) {
+    // !ok: the stream is broken; its status tells why.
+    if (!ok || writes_done_ || upstream_done_ || upstream_cancelled_ || server_done_ || finished_) return;
+    stream_.Read(&from_client_, TagFor(kServerRead));
   }
 
-  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
-    finished_ = true;
-    final_code_ = status.error_code();
-    Finish(status);
+  // Asks for the runtime's status once nothing more is to be read from it.
+  void MaybeFinishUpstream() {
+    if (stream_call_ == nullptr || upstream_finish_started_ || upstream_read_pending_ || !headers_done_) return;
+    if (!upstream_eof_ && !upstream_cancelled_) return;
+    upstream_finish_started_ = true;
+    stream_call_->Finish(&upstream_status_, TagFor(kUpstreamFinish));
   }
 
-  void Unref() {
-    bool last;
-    {
-      absl::MutexLock lock(&mu_);
-      last = --refs_ == 0;
+  void OnUpstreamFinish() {
+    upstream_done_ = true;
+    if (server_done_ || finished_) return;
+    CopyMetadata(upstream_ctx_->GetServerTrailingMetadata(), /*trailing=*/true);
+    if (client_write_pending_ || message_waiting_) {
+      pending_status_ = upstream_status_;
+    } else {
+      FinishToClient(upstream_status_);
     }
-    if (last) {
-      service_->CallFinished(this);
-      delete this;
-    }
+  }
+
+  // Cancels the upstream call (the caller left); its outstanding operations then complete.
+  void CancelUpstream() {
+    if (upstream_ctx_ == nullptr || upstream_done_ || upstream_cancelled_) return;
+    upstream_cancelled_ = true;
+    upstream_ctx_->TryCancel();
+    MaybeFinishUpstream();
   }
 
   ProxyService* const service_;
-  grpc::GenericCallbackServerContext* const ctx_;
-  const absl::Time start_;
-  std::string method_;
-  CallHook* hook_;
-  bool unary_;  // Relayed with one upstream UnaryCall instead of a stream.
-  Upstream upstream_;
+  grpc::ServerCompletionQueue* const cq_;
+  Tag tags_[kNumOps];
+  int pending_ = 0;  // Outstanding operations (and the hook's answer).
 
-  absl::Mutex mu_;
-  int refs_ ABSL_GUARDED_BY(mu_) = 1;  // The caller side; +1 while the upstream call runs.
-  bool first_read_ ABSL_GUARDED_BY(mu_) = true;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool client_write_pending_ ABSL_GUARDED_BY(mu_) = false;
-  bool headers_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool message_waiting_for_headers_ ABSL_GUARDED_BY(mu_) = false;
-  // Stream relay state (see StartUpstreamLocked).
-  bool read_hold_ ABSL_GUARDED_BY(mu_) = false;
-  bool write_hold_ ABSL_GUARDED_BY(mu_) = false;
-  bool writes_closed_ ABSL_GUARDED_BY(mu_) = false;
-  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool upstream_write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
-  int holds_to_release_ ABSL_GUARDED_BY(mu_) = 0;
-  bool register_endless_pending_ ABSL_GUARDED_BY(mu_) = false;
-  std::optional<grpc::Status> pending_status_ ABSL_GUARDED_BY(mu_);
-  int final_code_ = -1;  // Written once under mu_ before Finish; read in OnDone.
-  std::unique_ptr<grpc::ClientContext> upstream_ctx_;
+  grpc::GenericServerContext ctx_;
+  grpc::GenericServerAsyncReaderWriter stream_;
+  absl::Time start_;
+  CallHook* hook_ = nullptr;
+  bool arrived_ = false;
+  bool unary_ = false;    // Relayed with one upstream unary call instead of a stream.
+  bool endless_ = false;  // Registered with the service as an endless stream.
+  bool first_read_done_ = false;
+  bool server_done_ = false;  // kServerDone has come: the caller's side is over.
+  bool finished_ = false;     // The status to the caller has been sent (or is being sent).
+  bool client_write_pending_ = false;
+  bool message_waiting_ = false;  // from_upstream_ holds a message not yet written to the caller.
+  std::optional<grpc::Status> pending_status_;  // The runtime's status, behind a write.
+  int final_code_ = -1;
+
+  std::unique_ptr<grpc::ClientContext> upstream_ctx_;  // Outlives the upstream call objects below.
+  std::unique_ptr<grpc::GenericClientAsyncResponseReader> unary_call_;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> stream_call_;
+  grpc::Status upstream_status_;
+  bool headers_done_ = false;
+  bool upstream_read_pending_ = false;
+  bool upstream_eof_ = false;  // The runtime sends no more messages.
+  bool upstream_finish_started_ = false;
+  bool upstream_done_ = false;  // The runtime's status has come.
+  bool upstream_cancelled_ = false;
+  bool writes_done_ = false;  // The caller's half-close has been passed on.
+  std::optional<grpc::ByteBuffer> first_to_upstream_;  // The caller's first message, until the start.
   grpc::ByteBuffer from_client_;
-  grpc::ByteBuffer to_upstream_;
   grpc::ByteBuffer from_upstream_;
+
+  // The hook's answer crosses threads: written by OnHookDecision before hook_state_ (or the
+  // alarm) publishes it, read on the call's thread after.
+  std::atomic<int> hook_state_{kHookRunning};
+  std::optional<absl::StatusOr<grpc::ByteBuffer>> decision_;
+  std::optional<grpc::Alarm> alarm_;
 };
 
 ProxyService::ProxyService(std::shared_ptr<grpc::Channel> upstream, const HookTable* hooks,
-                           bool relay_unary_as_streams)
-    : upstream_(std::move(upstream)), stub_(upstream_), hooks_(hooks), relay_unary_as_streams_(relay_unary_as_streams) {}
+                           const ProxyOptions& options)
+    : upstream_(std::move(upstream)),
+      stub_(upstream_),
+      hooks_(hooks),
+      relay_unary_as_streams_(options.relay_unary_as_streams),
+      workers_(std::max(1, options.threads)) {}
 
-ProxyService::~ProxyService() = default;
+ProxyService::~ProxyService() { Stop(); }
 
-grpc::ServerGenericBidiReactor* ProxyService::CreateReactor(grpc::GenericCallbackServerContext* ctx) {
-  {
-    absl::MutexLock lock(&mu_);
-    ++active_;
+void ProxyService::RegisterWith(grpc::ServerBuilder* builder) {
+  builder->RegisterAsyncGenericService(&service_);
+  for (Worker& worker : workers_) worker.cq = builder->AddCompletionQueue(/*is_frequently_polled=*/true);
+}
+
+void ProxyService::Start() {
+  started_ = true;
+  for (Worker& worker : workers_) {
+    for (int i = 0; i < kListenersPerQueue; ++i) new ProxyCall(this, worker.cq.get());
+    worker.thread = std::thread(&ProxyService::Poll, worker.cq.get());
   }
-  return new ProxyCall(this, ctx);
+}
+
+void ProxyService::Poll(grpc::ServerCompletionQueue* cq) {
+  pthread_setname_np(pthread_self(), "sigshim-cq");
+  void* tag;
+  bool ok;
+  while (cq->Next(&tag, &ok)) ProxyCall::Dispatch(tag, ok);
+}
+
+void ProxyService::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  // After the server's Shutdown no call is left; should one be, its operations must still find
+  // its queue open.
+  while (started_ && active_calls() != 0) absl::SleepFor(absl::Milliseconds(1));
+  for (Worker& worker : workers_) {
+    if (worker.cq != nullptr) worker.cq->Shutdown();
+  }
+  for (Worker& worker : workers_) {
+    if (worker.thread.joinable()) {
+      worker.thread.join();
+    } else if (worker.cq != nullptr) {
+      Poll(worker.cq.get());  // Never started: drains what is there.
+    }
+  }
 }
 
 void ProxyService::RegisterEndless(ProxyCall* call) {
@@ -434,21 +506,18 @@ void ProxyService::RegisterEndless(ProxyCall* call) {
   endless_.insert(call);
 }
 
-void ProxyService::CallFinished(ProxyCall* call) {
-  absl::MutexLock lock(&mu_);
-  endless_.erase(call);
-  --active_;
+void ProxyService::CallFinished(ProxyCall* call, bool endless) {
+  if (endless) {
+    absl::MutexLock lock(&mu_);
+    endless_.erase(call);
+  }
+  active_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void ProxyService::CancelEndlessStreams() {
   absl::MutexLock lock(&mu_);
   cancel_endless_ = true;
   for (ProxyCall* call : endless_) call->TryCancel();
-}
-
-int ProxyService::active_calls() const {
-  absl::MutexLock lock(&mu_);
-  return active_;
 }
 
 }  // namespace sigshim::shim

@@ -31,6 +31,9 @@ struct ServerOptions {
   // Longest pause between reconnection attempts to the runtime. Default 1s, so that calls work
   // again soon after the runtime restarts.
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
+  // Threads that serve calls, each polling a completion queue of its own (proxy.h). Default 0:
+  // one for every two cores the process may run on, at least one.
+  int threads = 0;
 };
 
 class Server {

@@ -2,7 +2,9 @@
 // sent straight to containerd and through sigshim, side by side in one run, with 1 and with 64
 // concurrent clients (one channel each, as separate kubelet-like clients).
 //
-//   build/test/bench/proxy_bench [--calls N] [--rounds R]
+//   build/test/bench/proxy_bench [--calls N] [--rounds R] [--clients C]
+//
+// --clients runs only that number of clients (for profiling one cell) instead of 1 and 64.
 //
 // Needs root (it starts a real containerd and sigshim under a temporary folder, both on unix
 // sockets). Each (method, clients) cell alternates direct and proxied rounds so that drift of a
@@ -130,9 +132,11 @@ double Percentile(std::vector<double> v, double p) {
 int Main(int argc, char** argv) {
   int calls = 4000;  // Per (side, method, clients) cell, spread over the rounds and clients.
   int rounds = 4;
+  std::vector<int> client_counts = {1, 64};
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--calls") && i + 1 < argc) calls = atoi(argv[++i]);
     if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
+    if (!strcmp(argv[i], "--clients") && i + 1 < argc) client_counts = {atoi(argv[++i])};
   }
   testbed::TestBedOptions tb_options;
   tb_options.registry = false;
@@ -164,7 +168,7 @@ int Main(int argc, char** argv) {
   printf("%-15s %7s | %9s %9s %11s | %9s %9s %11s | %9s %8s | %11s %11s\n", "method", "clients", "direct50",
          "direct99", "direct/s", "shim50", "shim99", "shim/s", "added50", "thru%", "shim-cpu/op", "ctrd-cpu/op");
   for (const char* method : {"ImageStatus", "ListContainers"}) {
-    for (int clients : {1, 64}) {
+    for (int clients : client_counts) {
       Run(direct, method, image, clients, 20);  // Warm-up both paths.
       Run(shim_socket, method, image, clients, 20);
       Sample d, s;

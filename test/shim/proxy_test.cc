@@ -8,12 +8,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <future>
+#include <memory>
 #include <string>
-#include <atomic>
 #include <thread>
+#include <utility>
+#include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -74,7 +78,8 @@ class ProxyTest : public ::testing::Test {
     options.listen = listen_path_;
     options.runtime_endpoint = "unix://" + runtime_path_;
     options.max_reconnect_backoff = absl::Milliseconds(200);
-    auto server = Server::Create(options, &hooks_.table());
+    options.threads = threads_;
+    auto server = Server::Create(options, table_ != nullptr ? table_ : &hooks_.table());
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     channel_ = grpc::CreateChannel("unix:" + listen_path_, grpc::InsecureChannelCredentials());
@@ -99,8 +104,16 @@ class ProxyTest : public ::testing::Test {
     return result;
   }
 
+  // Waits (polling, without a time limit of its own) until the proxy has no call in flight.
+  void WaitForNoActiveCalls() {
+    for (int i = 0; i < 500 && server_->proxy().active_calls() != 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+    EXPECT_EQ(server_->proxy().active_calls(), 0);
+  }
+
   std::string dir_, runtime_path_, listen_path_;
   PassThroughHooks hooks_;
+  const HookTable* table_ = nullptr;  // Set before StartProxy to use other hooks than hooks_.
+  int threads_ = 0;                   // ServerOptions::threads.
   std::unique_ptr<EchoRuntime> runtime_;
   std::unique_ptr<Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -246,6 +259,171 @@ TEST_F(ProxyTest, ConcurrentCallsOnBothPathsAllComplete) {
   // Every call has ended on the proxy's side too.
   for (int i = 0; i < 200 && server_->proxy().active_calls() != 0; ++i) absl::SleepFor(absl::Milliseconds(10));
   EXPECT_EQ(server_->proxy().active_calls(), 0);
+}
+
+// Answers from a thread of its own: after OnRequest has returned, or (with
+// `answer_before_return`) while OnRequest still waits for the answer to have been given. Forwards
+// the request unchanged, or refuses it (PERMISSION_DENIED) when it is "refuse".
+class ThreadedHook final : public CallHook {
+ public:
+  explicit ThreadedHook(bool answer_before_return) : answer_before_return_(answer_before_return) {}
+
+  void OnRequest(const CallInfo& info, grpc::ByteBuffer request, HookDone done) override {
+    auto returned = std::make_shared<absl::Notification>();
+    auto answered = std::make_shared<absl::Notification>();
+    std::thread([this, returned, answered, request = std::move(request), done = std::move(done)]() mutable {
+      if (!answer_before_return_) returned->WaitForNotification();
+      if (FromBuffer(request) == "refuse") {
+        done(absl::PermissionDeniedError("refused later"));
+      } else {
+        done(std::move(request));
+      }
+      answered->Notify();
+    }).detach();
+    if (answer_before_return_) answered->WaitForNotification();
+    returned->Notify();
+  }
+
+ private:
+  const bool answer_before_return_;
+};
+
+// Holds every request until the test lets the hook answer (forwarding the request unchanged).
+class GatedHook final : public CallHook {
+ public:
+  void OnRequest(const CallInfo& info, grpc::ByteBuffer request, HookDone done) override {
+    absl::MutexLock lock(&mu_);
+    held_.emplace_back(std::move(request), std::move(done));
+  }
+  // Waits until `n` requests are held.
+  void WaitForRequests(size_t n) {
+    absl::MutexLock lock(&mu_);
+    wanted_ = n;
+    mu_.Await(absl::Condition(this, &GatedHook::EnoughHeld));
+  }
+  // Answers every held request, on the calling thread.
+  void AnswerAll() {
+    std::vector<std::pair<grpc::ByteBuffer, HookDone>> held;
+    {
+      absl::MutexLock lock(&mu_);
+      held.swap(held_);
+    }
+    for (auto& [request, done] : held) done(std::move(request));
+  }
+
+ private:
+  bool EnoughHeld() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_.size() >= wanted_; }
+
+  absl::Mutex mu_;
+  std::vector<std::pair<grpc::ByteBuffer, HookDone>> held_ ABSL_GUARDED_BY(mu_);
+  size_t wanted_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+constexpr char kPullV1[] = "/runtime.v1.ImageService/PullImage";
+
+class HookThreads : public ProxyTest, public ::testing::WithParamInterface<bool> {};
+
+INSTANTIATE_TEST_SUITE_P(Proxy, HookThreads, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(info.param ? "BeforeOnRequestReturns" : "AfterOnRequestReturned");
+                         });
+
+TEST_P(HookThreads, HookMayAnswerFromAnotherThread) {
+  ThreadedHook hook(/*answer_before_return=*/GetParam());
+  HookTable table{{kPullV1, &hook}};
+  table_ = &table;
+  StartRuntime();
+  StartProxy();
+  UnaryResult forwarded = Call(kPullV1, "pull-me", absl::Seconds(10), {{"x-kubelet-trace", "abc"}});
+  ASSERT_TRUE(forwarded.status.ok()) << forwarded.status.error_message();
+  EXPECT_EQ(forwarded.response, "pull-me");
+  EXPECT_THAT(forwarded.trailing, Contains(Pair("x-runtime-trailing", "bye")));
+  EXPECT_THAT(runtime_->WaitForCall(kPullV1).metadata, Contains(Pair("x-kubelet-trace", "abc")));
+
+  UnaryResult refused = Call(kPullV1, "refuse");
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(refused.status.error_message(), "refused later");
+  EXPECT_EQ(runtime_->calls(), 1);
+  WaitForNoActiveCalls();
+}
+
+TEST_F(ProxyTest, HookAnswerAfterTheCallerLeftEndsTheCall) {
+  GatedHook hook;
+  HookTable table{{kPullV1, &hook}};
+  table_ = &table;
+  StartRuntime();
+  StartProxy();
+  {
+    grpc::GenericStub stub(channel_);
+    grpc::ClientContext ctx;
+    grpc::ByteBuffer req = ToBuffer("late"), resp;
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&ctx, kPullV1, grpc::StubOptions(), &req, &resp,
+                   [&](grpc::Status s) { done.set_value(std::move(s)); });
+    hook.WaitForRequests(1);
+    ctx.TryCancel();
+    EXPECT_EQ(done.get_future().get().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  hook.AnswerAll();  // The caller is gone: the answer must neither crash nor leak the call.
+  WaitForNoActiveCalls();
+  // The proxy still serves.
+  auto later = std::async(std::launch::async, [&] { return Call(kPullV1, "next"); });
+  hook.WaitForRequests(1);
+  hook.AnswerAll();
+  UnaryResult r = later.get();
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.response, "next");
+}
+
+TEST_F(ProxyTest, ShutdownWaitsForAHookThatAnswersLater) {
+  GatedHook hook;
+  HookTable table{{kPullV1, &hook}};
+  table_ = &table;
+  StartRuntime();
+  StartProxy();
+  auto pending = std::async(std::launch::async, [&] { return Call(kPullV1, "in-flight"); });
+  hook.WaitForRequests(1);
+  auto shutdown = std::async(std::launch::async, [&] { server_->Shutdown(absl::Seconds(30)); });
+  hook.AnswerAll();
+  shutdown.get();
+  UnaryResult r = pending.get();
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.response, "in-flight");
+}
+
+// Many callers on every path at once — hooked (answered later from other threads), unary fast
+// path, stream relay — over several serving threads, with some callers giving up early.
+TEST_F(ProxyTest, ConcurrentCallsOnEveryPathWithSeveralThreads) {
+  ThreadedHook hook(/*answer_before_return=*/false);
+  HookTable table{{kPullV1, &hook}};
+  table_ = &table;
+  threads_ = 3;
+  StartRuntime();
+  StartProxy();
+  constexpr int kThreads = 24;
+  constexpr int kCallsPerThread = 60;
+  const char* const kMethods[] = {kPullV1, "/runtime.v1.RuntimeService/Version",
+                                  "/runtime.v1.RuntimeService/SomeFutureMethod"};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCallsPerThread; ++i) {
+        const char* method = kMethods[(t + i) % 3];
+        if (i % 10 == 9) {
+          UnaryResult r = Call(method, "slow", absl::Milliseconds(1));
+          if (r.status.ok() && r.response != "slow") wrong.fetch_add(1);
+          continue;
+        }
+        const std::string request = "split-" + std::to_string(t) + "-" + std::to_string(i);
+        UnaryResult r = Call(method, request);
+        if (!r.status.ok() || r.response != request) wrong.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  WaitForNoActiveCalls();
 }
 
 TEST_F(ProxyTest, CarriesTheDeadlineUpstream) {
