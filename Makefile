@@ -15,12 +15,13 @@ FUZZ_SECONDS ?= 20
 DEB_PACKAGES := cmake ninja-build g++ clang libclang-rt-14-dev pkg-config \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
   libssl-dev libsodium-dev libtoml11-dev nlohmann-json3-dev libcurl4-openssl-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev \
-  containerd runc docker-registry umoci busybox-static skopeo
+  libgtest-dev libgmock-dev libbenchmark-dev libsystemd-dev \
+  containerd runc docker-registry umoci busybox-static skopeo \
+  systemd python3-yaml
 
 CTEST := ctest --output-on-failure --no-tests=error
 
-.PHONY: all deps build test test-main test-asan test-fuzz bench clean
+.PHONY: all deps build test test-main test-asan test-fuzz bench clean install
 
 all: build
 
@@ -54,6 +55,13 @@ test-fuzz: deps
 	  -DSIGSHIM_FUZZ=ON -DSIGSHIM_E2E=OFF -DSIGSHIM_BENCH=OFF -DSIGSHIM_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzzers
 	cd $(FUZZ_BUILD) && $(CTEST) -j2 -L fuzz
+
+# make install [PREFIX=/usr/local] [DESTDIR=/staging]: the binary, the systemd unit (its ExecStart
+# names $(PREFIX)/bin/sigshim), the kubelet drop-in, the example config and the DaemonSet files.
+# The .deb: cd $(BUILD) && cpack -G DEB.
+PREFIX ?= /usr/local
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
 
 bench: build
 	$(BUILD)/test/bench/proxy_bench
