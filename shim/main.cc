@@ -8,6 +8,8 @@
 // Exit codes: 0 success; 1 failure while running; 2 bad usage or bad configuration.
 #include <signal.h>
 #include <stdio.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 
 #include <cstring>
 #include <memory>
@@ -170,14 +172,24 @@ int RunDaemon(const Args& args) {
   }
   SIGSHIM_LOG(kInfo, "serving CRI on ", cfg->server.listen, ", forwarding to ", cfg->server.runtime_endpoint,
               " (config ", cfg->path, ")");
+  // systemd (Type=notify): the socket accepts calls from here on. A no-op without NOTIFY_SOCKET.
+  const std::string ready = absl::StrCat("READY=1\nSTATUS=serving on ", cfg->server.listen, ", forwarding to ",
+                                         cfg->server.runtime_endpoint);
+  sd_notify(0, ready.c_str());
 
   while (true) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
+      // systemd: a reload is under way until READY=1 (sent whether or not the new file was good).
+      timespec now{};
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                 static_cast<unsigned long long>(now.tv_sec) * 1000000ULL + now.tv_nsec / 1000);
       absl::StatusOr<std::shared_ptr<const config::Config>> next = config::LoadConfig(args.config);
       if (!next.ok()) {
         SIGSHIM_LOG(kError, "reload failed, keeping the previous configuration: ", next.status().message());
+        sd_notify(0, absl::StrCat(ready, " (reload failed, previous configuration kept)").c_str());
         continue;
       }
       if ((*next)->server.listen != cfg->server.listen ||
@@ -188,10 +200,12 @@ int RunDaemon(const Args& args) {
       cfg = *std::move(next);
       log::SetLevel(cfg->log.level);
       SIGSHIM_LOG(kInfo, "configuration reloaded from ", cfg->path);
+      sd_notify(0, ready.c_str());
       continue;
     }
     SIGSHIM_LOG(kInfo, "received ", strsignal(sig), ", shutting down (grace ",
                 absl::FormatDuration(cfg->server.shutdown_grace), ")");
+    sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
     break;
   }
   (*server)->Shutdown(cfg->server.shutdown_grace);
