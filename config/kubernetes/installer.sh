@@ -10,8 +10,10 @@
 #   installer.sh uninstall   remove the kubelet drop-in FIRST and restart kubelet onto containerd's
 #                            socket, then stop, disable and remove sigshim
 #   installer.sh run         what the DaemonSet runs: SIGSHIM_ACTION=install (default) is sync,
-#                            install, then sync every SYNC_INTERVAL seconds; SIGSHIM_ACTION=uninstall
-#                            is uninstall, then wait (so the pod stays Ready until it is deleted)
+#                            install, then sync every SYNC_INTERVAL seconds (a rejected ConfigMap is
+#                            reported once; it stops the first install only when the node has no
+#                            valid configuration yet); SIGSHIM_ACTION=uninstall is uninstall, then
+#                            wait (so the pod stays Ready until it is deleted). SIGTERM ends it.
 #
 # Exit status: 0 done (or nothing to do); 1 failed, with the reason on stderr; 2 bad usage.
 #
@@ -195,24 +197,39 @@ do_uninstall() {
   log "uninstalled (state in /var/lib/sigshim kept)"
 }
 
+# pause SECONDS: sleeps in the background so that SIGTERM (pod deletion) ends the wait at once.
+pause() {
+  sleep "$1" &
+  sleeper=$!
+  wait "$sleeper" || true
+  sleeper=""
+}
+
 do_run() {
-  trap 'exit 0' TERM INT
+  sleeper=""
+  trap '[ -z "$sleeper" ] || kill "$sleeper" 2>/dev/null; exit 0' TERM INT
   case ${SIGSHIM_ACTION:-install} in
     install)
-      do_sync
+      # A bad ConfigMap must not block installing a new binary on a node that already has a good
+      # configuration; without one, there is nothing to start sigshim with.
+      # sync runs as its own process: `set -e` does not apply inside an if or || condition.
+      if ! "$0" sync; then
+        [ -f "$ROOT$CONFIG_DIR/config.toml" ] || die "run: no valid configuration to install sigshim with"
+        log "run: keeping the installed configuration"
+      fi
       do_install
       last=""
       while :; do
-        sleep "$SYNC_INTERVAL" & wait $! || true
+        pause "$SYNC_INTERVAL"
         # Report a failing sync once, not every interval.
-        out=$( (do_sync) 2>&1) || true
+        out=$("$0" sync 2>&1) || true
         if [ -n "$out" ] && [ "$out" != "$last" ]; then printf '%s\n' "$out" >&2; fi
         last=$out
       done
       ;;
     uninstall)
       do_uninstall
-      while :; do sleep 3600 & wait $! || true; done
+      while :; do pause 3600; done
       ;;
     *) log "SIGSHIM_ACTION must be install or uninstall, not \"$SIGSHIM_ACTION\""; exit 2 ;;
   esac

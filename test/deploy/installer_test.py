@@ -9,10 +9,12 @@ exist at that moment, so that the order of what the installer does to the host c
 import argparse
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 ARGS = None
@@ -296,6 +298,95 @@ class InstallerTest(unittest.TestCase):
         self.assertIn("nothing was changed", p.stderr)
         self.assertEqual(self.calls(), [])
         self.assertEqual({f: read(self.h(f)) for f in files_under(self.root)}, before)
+
+    # --- run (what the DaemonSet executes) -------------------------------------------------------
+
+    def start_run(self, action="install"):
+        """Starts `installer.sh run` in the background; it is stopped (SIGTERM, then SIGKILL) at cleanup."""
+        e = dict(os.environ, ROOT=self.root, SYSTEMCTL="/bin/sh " + self.fake, SIGSHIM_SRC=self.src,
+                 SIGSHIM_CONFIG_SRC=self.configmap, FAKE_SYSTEMCTL_LOG=self.calls_log, SYNC_INTERVAL="1",
+                 SIGSHIM_ACTION=action)
+        self.run_log = os.path.join(self.tmp, "run.log")
+        log = open(self.run_log, "w")
+        self.addCleanup(log.close)
+        p = subprocess.Popen([os.path.join(ARGS.source_dir, "config/kubernetes/installer.sh"), "run"],
+                             env=e, stdout=log, stderr=subprocess.STDOUT)
+
+        def stop():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.addCleanup(stop)
+        return p
+
+    def wait_until(self, what, predicate):
+        """Polls predicate until it holds; fails after a generous liveness bound (not a measurement)."""
+        deadline = time.monotonic() + 60
+        while not predicate():
+            if time.monotonic() > deadline:
+                with open(self.run_log) as f:
+                    self.fail("timed out waiting for %s; installer log:\n%s" % (what, f.read()))
+            time.sleep(0.05)
+
+    def recorded(self):
+        if not os.path.exists(self.calls_log):
+            return []
+        with open(self.calls_log) as f:
+            return [l.split(" | ")[0] for l in f.read().splitlines()]
+
+    def logged(self):
+        with open(self.run_log) as f:
+            return f.read()
+
+    def test_run_installs_follows_the_configmap_and_stops_on_sigterm(self):
+        p = self.start_run()
+        self.wait_until("kubelet restart", lambda: "restart kubelet.service" in self.recorded())
+        self.assertEqual(self.recorded()[:2], ["daemon-reload", "enable sigshim.service"])
+        self.publish(CONFIG.format(mode="audit"))
+        self.wait_until("reload", lambda: "reload sigshim.service" in self.recorded())
+        self.assertEqual(read(self.h("etc/sigshim/config.toml")).decode(), CONFIG.format(mode="audit"))
+        # A bad edit is reported once and not installed; the loop goes on.
+        self.publish(CONFIG.format(mode="enforcing"))
+        self.wait_until("the rejection", lambda: "enforcement.mode" in self.logged())
+        self.publish(CONFIG.format(mode="enforce"))
+        self.wait_until("the fixed config", lambda: read(self.h("etc/sigshim/config.toml")).decode()
+                        == CONFIG.format(mode="enforce"))
+        self.assertEqual(self.logged().count("enforcement.mode"), 1)
+        self.assertIsNone(p.poll())
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=60), 0)
+
+    def test_run_with_a_bad_configmap_still_updates_a_node_that_has_a_good_config(self):
+        self.install()
+        self.publish(CONFIG.format(mode="enforcing"))
+        new_binary = read(ARGS.sigshim) + b"\0sigshim-update-marker\0"
+        write(os.path.join(self.src, "sigshim"), new_binary, 0o755)
+        p = self.start_run()
+        self.wait_until("the sigshim restart", lambda: "restart sigshim.service" in self.recorded())
+        self.assertEqual(read(self.h(BIN)), new_binary)
+        self.assertEqual(read(self.h("etc/sigshim/config.toml")).decode(), CONFIG.format(mode="enforce"))
+        self.assertIn("keeping the installed configuration", self.logged())
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=60), 0)
+
+    def test_run_without_any_valid_config_fails(self):
+        self.publish(CONFIG.format(mode="enforcing"))
+        p = self.start_run()
+        self.assertEqual(p.wait(timeout=60), 1)
+        self.assertIn("no valid configuration to install sigshim with", self.logged())
+        self.assertEqual(self.recorded(), [])
+        self.assertEqual(files_under(self.root), [KUBEADM_DROPIN])
+
+    def test_run_uninstall_uninstalls_then_waits_for_deletion(self):
+        self.install()
+        p = self.start_run("uninstall")
+        self.wait_until("the uninstall", lambda: not os.path.exists(self.h(BIN)))
+        self.wait_until("the last daemon-reload", lambda: self.recorded()[-1:] == ["daemon-reload"] and
+                        "disable sigshim.service" in self.recorded())
+        self.assertEqual(files_under(self.root), [KUBEADM_DROPIN])
+        self.assertIsNone(p.poll(), "stays up (Ready) until the DaemonSet is deleted")
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=60), 0)
 
     # --- usage ---------------------------------------------------------------------------------
 
