@@ -508,6 +508,34 @@ TEST_F(ProxyTest, ShutdownLetsInFlightCallsFinish) {
   EXPECT_EQ(r.response, "slow");
 }
 
+TEST_F(ProxyTest, ShutdownCancelsWhatIsLeftAfterTheGrace) {
+  StartRuntime();
+  StartProxy();
+  auto slow = std::async(std::launch::async, [&] { return Call("/runtime.v1.RuntimeService/Version", "slow"); });
+  runtime_->WaitForCall("/runtime.v1.RuntimeService/Version");
+  server_->Shutdown(absl::ZeroDuration());
+  EXPECT_FALSE(slow.get().status.ok());
+  EXPECT_TRUE(runtime_->WaitForCancel("/runtime.v1.RuntimeService/Version"));
+  EXPECT_EQ(server_->proxy().active_calls(), 0);
+}
+
+// A hook still deciding when the grace is over: the caller is cancelled at once, and Shutdown
+// returns once the hook has answered (the answer is not forwarded to a caller that is gone).
+TEST_F(ProxyTest, ShutdownAfterTheGraceDoesNotLoseACallWaitingForItsHook) {
+  GatedHook hook;
+  HookTable table{{kPullV1, &hook}};
+  table_ = &table;
+  StartRuntime();
+  StartProxy();
+  auto pending = std::async(std::launch::async, [&] { return Call(kPullV1, "in-flight"); });
+  hook.WaitForRequests(1);
+  auto shutdown = std::async(std::launch::async, [&] { server_->Shutdown(absl::ZeroDuration()); });
+  EXPECT_FALSE(pending.get().status.ok());
+  hook.AnswerAll();
+  shutdown.get();
+  EXPECT_EQ(server_->proxy().active_calls(), 0);
+}
+
 TEST_F(ProxyTest, ShutdownDoesNotWaitForEventStreams) {
   StartRuntime();
   StartProxy();
