@@ -96,8 +96,10 @@ std::shared_ptr<grpc::Channel> MakeRuntimeChannel(const std::string& path, const
   args.SetMaxSendMessageSize(options.max_message_bytes);
   const int backoff_ms = static_cast<int>(absl::ToInt64Milliseconds(options.max_reconnect_backoff));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(100, backoff_ms));
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(100, backoff_ms));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, backoff_ms);
+  // Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC takes it as the time a connection attempt may take
+  // (connect and the runtime's first SETTINGS frame; default 20 s). At 100 ms, a runtime slow to
+  // answer on a busy node failed calls with UNAVAILABLE.
   return grpc::CreateCustomChannel(absl::StrCat("unix:", path), grpc::InsecureChannelCredentials(), args);
 }
 
