@@ -82,6 +82,81 @@ class InstallTest(unittest.TestCase):
         self.assertRegex(text, r'set\(CPACK_DEBIAN_PACKAGE_MAINTAINER "[^"]+<[^>]+>"\)')
 
 
+
+class DebianPackageTest(unittest.TestCase):
+    """cpack -G DEB from the build's CPack configuration, in a temporary folder."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="sigshim-deb-test.")
+        p = subprocess.run(["cpack", "-G", "DEB", "-B", cls.tmp, "--config",
+                            os.path.join(os.path.abspath(ARGS.build_dir), "CPackConfig.cmake")],
+                           cwd=ARGS.build_dir, capture_output=True, text=True, timeout=600)
+        debs = [f for f in os.listdir(cls.tmp) if f.endswith(".deb")]
+        if p.returncode != 0 or len(debs) != 1:
+            shutil.rmtree(cls.tmp)
+            raise AssertionError("cpack failed: " + p.stdout + p.stderr)
+        cls.deb = os.path.join(cls.tmp, debs[0])
+        cls.control = os.path.join(cls.tmp, "control")
+        subprocess.run(["dpkg-deb", "-e", cls.deb, cls.control], check=True, timeout=120)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def field(self, name):
+        return subprocess.run(["dpkg-deb", "-f", self.deb, name], capture_output=True, text=True,
+                              check=True, timeout=60).stdout.strip()
+
+    def test_control_fields(self):
+        self.assertEqual(self.field("Package"), "sigshim")
+        depends = [d.strip().split(" ")[0] for d in self.field("Depends").split(",")]
+        self.assertIn("containerd", depends)
+        self.assertIn("libsystemd0", depends)
+        self.assertRegex(self.field("Maintainer"), r".+ <[^>]+>")
+
+    def test_contents_under_usr(self):
+        listing = subprocess.run(["dpkg-deb", "-c", self.deb], capture_output=True, text=True, check=True,
+                                 timeout=120).stdout
+        files = sorted(l.split()[-1] for l in listing.splitlines() if not l.startswith("d"))
+        self.assertEqual(files, ["./usr/bin/sigshim", "./usr/lib/systemd/system/sigshim.service",
+                                 "./usr/share/sigshim/config.toml", "./usr/share/sigshim/installer.sh",
+                                 "./usr/share/sigshim/kubelet-sigshim.conf",
+                                 "./usr/share/sigshim/kubernetes/configmap.yaml",
+                                 "./usr/share/sigshim/kubernetes/daemonset.yaml",
+                                 "./usr/share/sigshim/kubernetes/namespace.yaml"])
+
+    def prerm(self, root):
+        return subprocess.run([os.path.join(self.control, "prerm"), "remove"], env=dict(os.environ, DPKG_ROOT=root),
+                              capture_output=True, text=True, timeout=60)
+
+    def test_removal_is_refused_while_kubelet_uses_the_socket(self):
+        root = tempfile.mkdtemp(prefix="sigshim-deb-root.")
+        self.addCleanup(shutil.rmtree, root)
+        self.assertEqual(self.prerm(root).returncode, 0)
+        dropin = os.path.join(root, "etc/systemd/system/kubelet.service.d/90-sigshim.conf")
+        os.makedirs(os.path.dirname(dropin))
+        shutil.copy(os.path.join(ARGS.source_dir, "systemd/kubelet-sigshim.conf"), dropin)
+        p = self.prerm(root)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("kubelet still uses unix:///run/sigshim/cri.sock "
+                      "(/etc/systemd/system/kubelet.service.d/90-sigshim.conf)", p.stderr)
+        os.remove(dropin)
+        self.assertEqual(self.prerm(root).returncode, 0)
+
+    def test_purge_removes_only_the_state(self):
+        root = tempfile.mkdtemp(prefix="sigshim-deb-root.")
+        self.addCleanup(shutil.rmtree, root)
+        os.makedirs(os.path.join(root, "var/lib/sigshim/verdicts"))
+        os.makedirs(os.path.join(root, "etc/sigshim"))
+        for action, state_left in (("remove", True), ("purge", False)):
+            p = subprocess.run([os.path.join(self.control, "postrm"), action], env=dict(os.environ, DPKG_ROOT=root),
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(os.path.isdir(os.path.join(root, "var/lib/sigshim")), state_left, action)
+            self.assertTrue(os.path.isdir(os.path.join(root, "etc/sigshim")))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--build-dir", required=True)
