@@ -31,7 +31,9 @@
 # Files written on the host (and removed by uninstall, except /var/lib/sigshim, sigshim's state):
 #   /usr/local/bin/sigshim
 #   /etc/systemd/system/sigshim.service                  (ExecStart rewritten to /usr/local/bin)
-#   /etc/systemd/system/kubelet.service.d/90-sigshim.conf
+#   /etc/systemd/system/kubelet.service.d/90-sigshim.conf   (kubeadm-style kubelets only; any other
+#                                                        kubelet must name the socket in its
+#                                                        KubeletConfiguration, or install fails)
 #   /etc/sigshim/…                                       (a copy of the ConfigMap)
 # Key files must be named relative to config.toml (path = "keys/release.pub"): the file is checked
 # in a staging folder before it replaces /etc/sigshim, and a relative path is checked there too.
@@ -106,12 +108,21 @@ do_install() {
     die "install: sigshim is not active after start (journalctl -u sigshim); kubelet left as it was"
   fi
 
-  # Only now, with sigshim serving, is kubelet pointed at it.
-  dropin_changed=$(put_file "$SIGSHIM_SRC/kubelet-sigshim.conf" "$DROPIN" 0644)
-  if [ -n "$dropin_changed" ]; then
-    systemctl_ daemon-reload
-    systemctl_ restart kubelet.service
-    log "kubelet restarted onto unix://$SOCKET"
+  # Only now, with sigshim serving, is kubelet pointed at it. The drop-in replaces kubelet's
+  # ExecStart with kubeadm's plus the endpoint, so it is only for kubelets started the kubeadm way.
+  if [ -f "$ROOT$DROPIN" ] || kubelet_is_kubeadm_style; then
+    dropin_changed=$(put_file "$SIGSHIM_SRC/kubelet-sigshim.conf" "$DROPIN" 0644)
+    if [ -n "$dropin_changed" ]; then
+      systemctl_ daemon-reload
+      systemctl_ restart kubelet.service
+      log "kubelet restarted onto unix://$SOCKET"
+    fi
+  else
+    already=$(kubelet_files_pointing_at_sigshim)
+    [ -n "$already" ] || die "install: sigshim is installed and serving, but kubelet is not started the kubeadm way" \
+      "(no KUBELET_KUBEADM_ARGS in its unit files), so the drop-in could drop flags it needs: set" \
+      "containerRuntimeEndpoint: unix://$SOCKET in kubelet's KubeletConfiguration and restart kubelet"
+    log "kubelet already uses sigshim ($(echo "$already" | tr '\n' ' ')); no drop-in needed"
   fi
   log "installed; sigshim is serving"
 }
@@ -158,16 +169,32 @@ do_sync() {
   fi
 }
 
-# Prints the kubelet configuration files, other than our drop-in, that still send kubelet to
-# sigshim's socket. Uninstalling while one does would leave kubelet without a runtime.
-kubelet_files_pointing_at_sigshim() {
-  for f in "$ROOT"/etc/systemd/system/kubelet.service.d/*.conf "$ROOT"/etc/systemd/system/kubelet.service \
-           "$ROOT"/lib/systemd/system/kubelet.service "$ROOT"/usr/lib/systemd/system/kubelet.service \
-           "$ROOT"/etc/default/kubelet "$ROOT"/etc/sysconfig/kubelet \
-           "$ROOT"/var/lib/kubelet/kubeadm-flags.env "$ROOT"/var/lib/kubelet/config.yaml; do
-    [ -f "$f" ] && [ "$f" != "$ROOT$DROPIN" ] || continue
-    if grep -q "$SOCKET" "$f"; then printf '%s\n' "${f#"$ROOT"}"; fi
+# Prints kubelet's systemd unit and drop-in files, wherever systemd and the packages put them.
+kubelet_unit_files() {
+  for dir in /etc/systemd/system /lib/systemd/system /usr/lib/systemd/system; do
+    for f in "$ROOT$dir"/kubelet.service "$ROOT$dir"/kubelet.service.d/*.conf; do
+      [ -f "$f" ] && [ "$f" != "$ROOT$DROPIN" ] && printf '%s\n' "$f"
+    done
   done
+  return 0
+}
+
+# Succeeds when kubelet is started the kubeadm way (the variables the drop-in's ExecStart keeps).
+kubelet_is_kubeadm_style() {
+  for f in $(kubelet_unit_files); do
+    if grep -q 'KUBELET_KUBEADM_ARGS' "$f"; then return 0; fi
+  done
+  return 1
+}
+
+# Prints the kubelet configuration files, other than our drop-in, that send kubelet to sigshim's
+# socket. Uninstalling while one does would leave kubelet without a runtime.
+kubelet_files_pointing_at_sigshim() {
+  for f in $(kubelet_unit_files) "$ROOT"/etc/default/kubelet "$ROOT"/etc/sysconfig/kubelet \
+           "$ROOT"/var/lib/kubelet/kubeadm-flags.env "$ROOT"/var/lib/kubelet/config.yaml; do
+    [ -f "$f" ] || continue
+    if grep -q "$SOCKET" "$f"; then printf '%s\n' "${f#"$ROOT"}"; fi
+  done | sort -u
 }
 
 do_uninstall() {

@@ -62,9 +62,13 @@ class ImageTest(unittest.TestCase):
             f.write('[enforcement]\nmode = "audit"\n')
         with open(os.path.join(self.rootfs, "fake-systemctl"), "w") as f:
             f.write(FAKE_SYSTEMCTL)
+        host = os.path.join(self.rootfs, "fakehost")
+        kubeadm = os.path.join(host, "etc/systemd/system/kubelet.service.d/10-kubeadm.conf")
+        os.makedirs(os.path.dirname(kubeadm))
+        with open(kubeadm, "w") as f:
+            f.write("[Service]\nExecStart=\nExecStart=/usr/bin/kubelet $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS\n")
         env = "ROOT=/fakehost SYSTEMCTL='/bin/sh /fake-systemctl' SIGSHIM_CONFIG_SRC=/cm "
         self.chroot(env + "/opt/sigshim/installer.sh sync && " + env + "/opt/sigshim/installer.sh install")
-        host = os.path.join(self.rootfs, "fakehost")
         for f in ("usr/local/bin/sigshim", "etc/systemd/system/sigshim.service",
                   "etc/systemd/system/kubelet.service.d/90-sigshim.conf", "etc/sigshim/config.toml"):
             self.assertTrue(os.path.isfile(os.path.join(host, f)), f)
@@ -81,7 +85,7 @@ class ImageTest(unittest.TestCase):
             calls = f.read().splitlines()
         self.assertEqual(calls[-5:], ["daemon-reload", "restart kubelet.service", "stop sigshim.service",
                                       "disable sigshim.service", "daemon-reload"])
-        self.assertEqual([f for _, _, files in os.walk(host) for f in files], [])
+        self.assertEqual([f for _, _, files in os.walk(host) for f in files], ["10-kubeadm.conf"])
 
 
 if __name__ == "__main__":

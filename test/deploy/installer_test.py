@@ -89,7 +89,8 @@ class InstallerTest(unittest.TestCase):
         self.fake = os.path.join(self.tmp, "fake-systemctl")
         write(self.fake, FAKE_SYSTEMCTL.format(dropin=DROPIN, unit=UNIT), 0o755)
         # A kubeadm node: kubelet's own drop-in exists and must survive install and uninstall.
-        self.kubeadm = "[Service]\nExecStart=\nExecStart=/usr/bin/kubelet $KUBELET_EXTRA_ARGS\n"
+        self.kubeadm = ("[Service]\nEnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env\nExecStart=\n"
+                        "ExecStart=/usr/bin/kubelet $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS\n")
         write(self.h(KUBEADM_DROPIN), self.kubeadm)
         self.generation = 0
         self.publish(CONFIG.format(mode="enforce"))
@@ -207,6 +208,44 @@ class InstallerTest(unittest.TestCase):
         self.assertIn("kubelet left as it was", p.stderr)
         self.assertFalse(os.path.exists(self.h(DROPIN)))
         self.assertFalse([c for c in self.calls() if "kubelet" in c])
+
+    def make_plain_kubelet(self, endpoint):
+        """Replaces the kubeadm setup by a kubelet unit of its own, configured by its KubeletConfiguration."""
+        os.remove(self.h(KUBEADM_DROPIN))
+        os.rmdir(os.path.dirname(self.h(KUBEADM_DROPIN)))
+        write(self.h("usr/lib/systemd/system/kubelet.service"),
+              "[Service]\nExecStart=/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml --node-ip=10.0.0.7\n")
+        write(self.h("var/lib/kubelet/config.yaml"), "kind: KubeletConfiguration\ncontainerRuntimeEndpoint: %s\n" % endpoint)
+
+    def test_install_leaves_a_kubelet_already_configured_for_sigshim_alone(self):
+        self.make_plain_kubelet("unix:///run/sigshim/cri.sock")
+        self.run_installer("sync")
+        p = self.run_installer("install")
+        self.assertIn("kubelet already uses sigshim (/var/lib/kubelet/config.yaml )", p.stderr)
+        self.assertFalse(os.path.exists(self.h(DROPIN)))
+        calls = self.calls()
+        self.assertIn("restart sigshim.service | dropin=no unit=yes", calls)
+        self.assertFalse([c for c in calls if "kubelet" in c])
+
+    def test_install_does_not_put_a_kubeadm_dropin_on_another_kubelet(self):
+        # The drop-in would replace this kubelet's ExecStart and lose --node-ip: refused, with the fix.
+        self.make_plain_kubelet("unix:///run/containerd/containerd.sock")
+        self.run_installer("sync")
+        p = self.run_installer("install", expect=1)
+        self.assertIn("kubelet is not started the kubeadm way", p.stderr)
+        self.assertIn("containerRuntimeEndpoint: unix:///run/sigshim/cri.sock", p.stderr)
+        self.assertFalse(os.path.exists(self.h(DROPIN)))
+        calls = self.calls()
+        self.assertIn("restart sigshim.service | dropin=no unit=yes", calls)
+        self.assertFalse([c for c in calls if "kubelet" in c])
+
+    def test_install_finds_kubeadms_dropin_where_the_package_puts_it(self):
+        # pkgs.k8s.io's kubeadm package ships 10-kubeadm.conf under /usr/lib/systemd/system.
+        os.renames(self.h(KUBEADM_DROPIN), self.h("usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf"))
+        self.run_installer("sync")
+        self.run_installer("install")
+        self.assertTrue(os.path.isfile(self.h(DROPIN)))
+        self.assertIn("restart kubelet.service | dropin=yes unit=yes", self.calls())
 
     def test_install_without_a_configuration_is_refused(self):
         p = self.run_installer("install", expect=1)
