@@ -17,7 +17,7 @@ DEB_PACKAGES := cmake ninja-build g++ clang libclang-rt-14-dev pkg-config \
   libssl-dev libsodium-dev libtoml11-dev nlohmann-json3-dev libcurl4-openssl-dev \
   libgtest-dev libgmock-dev libbenchmark-dev libsystemd-dev \
   containerd runc docker-registry umoci busybox-static skopeo \
-  systemd python3-yaml
+  systemd python3-yaml shellcheck
 
 CTEST := ctest --output-on-failure --no-tests=error
 
