@@ -154,6 +154,14 @@ do_sync() {
     printf '%s\n' "$out" | sed "s|$ROOT$STAGING|$SIGSHIM_CONFIG_SRC|g" | grep -v '^$' | sed 's/^/  /' >&2 || true
     die "sync: the new configuration is invalid (above); not installed, $CONFIG_DIR unchanged"
   fi
+  # kubelet's drop-in names this socket; a config listening elsewhere would cut kubelet off at the
+  # next restart of sigshim.
+  listen=$(printf '%s\n' "$out" | sed -n 's/^listen = "\(.*\)"$/\1/p' | head -n 1)
+  if [ "$listen" != "$SOCKET" ]; then
+    rm -rf "$ROOT$STAGING"
+    die "sync: the new configuration listens on \"$listen\", but kubelet is pointed at $SOCKET;" \
+      "not installed, $CONFIG_DIR unchanged"
+  fi
   chmod 0755 "$ROOT$STAGING"
   rm -rf "$ROOT$PREVIOUS"
   if [ -d "$ROOT$CONFIG_DIR" ]; then mv "$ROOT$CONFIG_DIR" "$ROOT$PREVIOUS"; fi

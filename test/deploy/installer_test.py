@@ -291,6 +291,15 @@ class InstallerTest(unittest.TestCase):
         self.assertEqual(self.calls(), [], "no reload for a rejected config")
         self.assertFalse([f for f in os.listdir(self.h("etc")) if f.startswith(".sigshim")])
 
+    def test_sync_refuses_a_config_listening_where_kubelet_does_not_connect(self):
+        self.install()
+        self.publish('[server]\nlisten = "/run/elsewhere/cri.sock"\n' + CONFIG.format(mode="audit"))
+        p = self.run_installer("sync", expect=1)
+        self.assertIn('listens on "/run/elsewhere/cri.sock", but kubelet is pointed at /run/sigshim/cri.sock', p.stderr)
+        self.assertEqual(read(self.h("etc/sigshim/config.toml")).decode(), CONFIG.format(mode="enforce"))
+        self.assertEqual(self.calls(), [])
+        self.assertFalse([f for f in os.listdir(self.h("etc")) if f.startswith(".sigshim")])
+
     def test_sync_checks_key_files_together_with_the_config(self):
         self.install()
         self.publish(CONFIG.format(mode="audit"), key=None)
@@ -419,9 +428,9 @@ class InstallerTest(unittest.TestCase):
     def test_run_uninstall_uninstalls_then_waits_for_deletion(self):
         self.install()
         p = self.start_run("uninstall")
-        self.wait_until("the uninstall", lambda: not os.path.exists(self.h(BIN)))
-        self.wait_until("the last daemon-reload", lambda: self.recorded()[-1:] == ["daemon-reload"] and
-                        "disable sigshim.service" in self.recorded())
+        self.wait_until("the uninstall", lambda: "sigshim-installer: uninstalled" in self.logged())
+        self.assertEqual(self.recorded(), ["daemon-reload", "restart kubelet.service", "stop sigshim.service",
+                                           "disable sigshim.service", "daemon-reload"])
         self.assertEqual(files_under(self.root), [KUBEADM_DROPIN])
         self.assertIsNone(p.poll(), "stays up (Ready) until the DaemonSet is deleted")
         p.send_signal(signal.SIGTERM)
