@@ -97,14 +97,11 @@ do_install() {
 
   systemctl_ daemon-reload
   systemctl_ enable sigshim.service
-  if [ -n "$changed" ]; then
-    # A new binary or unit: restart (which starts it when stopped). Type=notify makes this return
-    # once the new process serves.
-    systemctl_ restart sigshim.service
-  else
-    systemctl_ start sigshim.service
-  fi
-  if ! systemctl_ is-active --quiet sigshim.service; then
+  # A new binary or unit: restart (which starts it when stopped). Type=notify makes either return
+  # once the process serves, and fail when it never does.
+  action=start
+  [ -z "$changed" ] || action=restart
+  if ! systemctl_ "$action" sigshim.service || ! systemctl_ is-active --quiet sigshim.service; then
     die "install: sigshim is not active after start (journalctl -u sigshim); kubelet left as it was"
   fi
 

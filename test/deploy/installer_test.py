@@ -247,6 +247,17 @@ class InstallerTest(unittest.TestCase):
         self.assertTrue(os.path.isfile(self.h(DROPIN)))
         self.assertIn("restart kubelet.service | dropin=yes unit=yes", self.calls())
 
+    def test_install_leaves_kubelet_alone_when_systemctl_start_fails(self):
+        failing = os.path.join(self.tmp, "failing-systemctl")
+        write(failing, "#!/bin/sh\n/bin/sh %s \"$@\"\n[ \"$1\" != restart ] || exit 1\n" % self.fake, 0o755)
+        self.run_installer("sync")
+        p = self.run_installer("install", expect=1, env={"SYSTEMCTL": "/bin/sh " + failing})
+        self.assertIn("sigshim is not active after start", p.stderr)
+        self.assertFalse(os.path.exists(self.h(DROPIN)))
+        calls = self.calls()
+        self.assertEqual(calls[-1], "restart sigshim.service | dropin=no unit=yes")
+        self.assertFalse([c for c in calls if "kubelet" in c])
+
     def test_install_without_a_configuration_is_refused(self):
         p = self.run_installer("install", expect=1)
         self.assertIn("/etc/sigshim/config.toml does not exist; run sync first", p.stderr)
