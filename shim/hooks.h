@@ -32,8 +32,9 @@ struct CallInfo {
 using HookDone = std::function<void(absl::StatusOr<grpc::ByteBuffer>)>;
 
 // Decides about one intercepted unary call. Implementations must be thread-safe: calls arrive
-// concurrently. OnRequest must not block for long on the calling thread (a gRPC callback thread);
-// slow work belongs on another thread, which then calls `done`.
+// concurrently. OnRequest runs on the proxy's completion-queue thread, which serves every call on
+// that queue: it must not block (no registry or disk I/O there). Slow work belongs on another
+// thread, which then calls `done`; the proxy carries on with the call from its own thread.
 class CallHook {
  public:
   virtual ~CallHook() = default;

@@ -176,6 +176,13 @@ class ProxyCall {
       first_read_done_ = true;
       if (server_done_) return;  // Cancelled already.
       if (!ok) {
+        if (hook_ != nullptr) {
+          // A hooked method is decided on its request; without one there is nothing to decide,
+          // and nothing may reach the runtime undecided (fail closed).
+          FinishToClient(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                      absl::StrCat(ctx_.method(), " needs a request message")));
+          return;
+        }
         // The caller half-closed without a request, or left (then the upstream call inherits
         // the cancellation and ends at once).
         StartStream(std::nullopt);

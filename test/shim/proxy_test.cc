@@ -157,6 +157,32 @@ TEST_F(ProxyTest, HookRefusesRequestsThatDoNotDecode) {
   EXPECT_EQ(runtime_->calls(), 0);
 }
 
+// A hooked call decides on its request: one that sends none is refused, never forwarded undecided.
+TEST_F(ProxyTest, HookedMethodWithoutARequestIsRefusedNotForwarded) {
+  StartRuntime();
+  StartProxy();
+  grpc::GenericStub stub(channel_);
+  grpc::ClientContext ctx;
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareCall(&ctx, "/runtime.v1.ImageService/PullImage", &cq);
+  void* tag;
+  bool ok;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  call->WritesDone(reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(3));
+  while (cq.Next(&tag, &ok) && tag != reinterpret_cast<void*>(3)) {
+  }
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("needs a request message"));
+  EXPECT_EQ(runtime_->calls(), 0);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
 TEST_F(ProxyTest, CarriesMetadataBothWays) {
   StartRuntime();
   StartProxy();
