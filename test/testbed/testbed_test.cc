@@ -28,7 +28,7 @@ class TestBedTest : public ::testing::Test {
     bed_ = nullptr;
   }
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root (starts containerd)";
+    ASSERT_EQ(geteuid(), 0u) << "needs root (starts containerd): run make test as root";
     if (bed_ == nullptr) FAIL() << "the test bed did not start";
   }
   static TestBed* bed_;
