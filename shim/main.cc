@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "pkg/base/log.h"
 #include "pkg/config/config.h"
+#include "pkg/policy/policy.h"
 #include "shim/hooks.h"
 #include "shim/server.h"
 #include "shim/verify_command.h"
@@ -146,6 +147,22 @@ shim::ServerOptions ServerOptionsFrom(const config::Config& c) {
   return options;
 }
 
+// A configuration the daemon may use: parsed, and its policy compiled (keys parsed, globs
+// compiled). Both must succeed, so that the daemon never serves with a policy it did not understand.
+struct Loaded {
+  std::shared_ptr<const config::Config> config;
+  std::shared_ptr<const policy::Policy> policy;
+};
+
+// Returns the configuration at `path` and its compiled policy; the error names the file and line.
+absl::StatusOr<Loaded> LoadAndCompile(const std::string& path) {
+  absl::StatusOr<std::shared_ptr<const config::Config>> config = config::LoadConfig(path);
+  if (!config.ok()) return config.status();
+  absl::StatusOr<std::unique_ptr<policy::Policy>> compiled = policy::Policy::Create(**config);
+  if (!compiled.ok()) return compiled.status();
+  return Loaded{*std::move(config), std::shared_ptr<const policy::Policy>(*std::move(compiled))};
+}
+
 int RunDaemon(const Args& args) {
   // Signals are taken synchronously by this thread; block them before gRPC starts its threads.
   sigset_t signals;
@@ -160,13 +177,17 @@ int RunDaemon(const Args& args) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   signal(SIGPIPE, SIG_IGN);
 
-  absl::StatusOr<std::shared_ptr<const config::Config>> loaded = config::LoadConfig(args.config);
+  absl::StatusOr<Loaded> loaded = LoadAndCompile(args.config);
   if (!loaded.ok()) {
     fprintf(stderr, "sigshim: %s\n", std::string(loaded.status().message()).c_str());
     return kExitUsage;
   }
-  std::shared_ptr<const config::Config> cfg = *std::move(loaded);
+  std::shared_ptr<const config::Config> cfg = loaded->config;
+  // Held for the enforcement hooks; replaced only by a reload that compiles.
+  std::shared_ptr<const policy::Policy> policy = loaded->policy;
   log::SetLevel(cfg->log.level);
+  SIGSHIM_LOG(kInfo, "policy: ", policy->rules().size(), " [[policy]] entries, ", cfg->keys.size(),
+              " trusted keys");
 
   shim::PassThroughHooks hooks;
   absl::StatusOr<std::unique_ptr<shim::Server>> server = shim::Server::Create(ServerOptionsFrom(*cfg), &hooks.table());
@@ -190,18 +211,19 @@ int RunDaemon(const Args& args) {
       clock_gettime(CLOCK_MONOTONIC, &now);
       sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
                  static_cast<unsigned long long>(now.tv_sec) * 1000000ULL + now.tv_nsec / 1000);
-      absl::StatusOr<std::shared_ptr<const config::Config>> next = config::LoadConfig(args.config);
+      absl::StatusOr<Loaded> next = LoadAndCompile(args.config);
       if (!next.ok()) {
         SIGSHIM_LOG(kError, "reload failed, keeping the previous configuration: ", next.status().message());
         sd_notify(0, absl::StrCat(ready, " (reload failed, previous configuration kept)").c_str());
         continue;
       }
-      if ((*next)->server.listen != cfg->server.listen ||
-          (*next)->server.runtime_endpoint != cfg->server.runtime_endpoint ||
-          (*next)->server.socket_mode != cfg->server.socket_mode) {
+      if (next->config->server.listen != cfg->server.listen ||
+          next->config->server.runtime_endpoint != cfg->server.runtime_endpoint ||
+          next->config->server.socket_mode != cfg->server.socket_mode) {
         SIGSHIM_LOG(kWarning, "[server] socket settings changed; they take effect at the next restart");
       }
-      cfg = *std::move(next);
+      cfg = next->config;
+      policy = next->policy;
       log::SetLevel(cfg->log.level);
       SIGSHIM_LOG(kInfo, "configuration reloaded from ", cfg->path);
       sd_notify(0, ready.c_str());

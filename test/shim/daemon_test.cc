@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <future>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -20,6 +21,22 @@ namespace sigshim {
 namespace {
 
 using ::testing::HasSubstr;
+
+// Returns a real ECDSA P-256 public key (cosign's, from the conformance vectors beside the repo).
+std::string UsableKey() {
+  auto pem = ReadFile("../shared/conformance/cosign/trust/cosign.pub", 64 << 10);
+  EXPECT_TRUE(pem.ok()) << pem.status();
+  return pem.ok() ? *pem : "";
+}
+
+// Returns a real RSA public key of 1024 bits, which sigshim refuses (2048 at least).
+std::string Rsa1024Key() {
+  auto result = testbed::RunCommand(
+      {"/bin/sh", "-c",
+       "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 2>/dev/null | openssl pkey -pubout"});
+  EXPECT_TRUE(result.ok()) << result.status();
+  return result.ok() ? result->stdout_text : "";
+}
 
 // Returns the exit code in a wait(2) status, or -1 when the process died of a signal.
 int ExitCode(int wait_status) { return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1; }
@@ -95,6 +112,63 @@ TEST_F(DaemonTest, BadConfigExitsTwoNamingFileAndLine) {
   EXPECT_EQ(ExitCode(*code), 2);
   EXPECT_THAT(shim->LogTail(), HasSubstr(config_ + ":6: enforcement.mode"));
   EXPECT_NE(::access(listen_.c_str(), F_OK), 0) << "must not serve with a bad config";
+}
+
+// The policy is compiled before serving: a key sigshim cannot use or a glob it cannot read stops
+// start-up, naming the file and line, as a TOML error does.
+TEST_F(DaemonTest, UnusablePolicyExitsTwoNamingFileAndLine) {
+  struct Case {
+    std::string extra, expected, why;
+  };
+  const std::string rsa1024 = Rsa1024Key();
+  ASSERT_NE(rsa1024.find("BEGIN PUBLIC KEY"), std::string::npos);
+  for (const Case& c : std::vector<Case>{
+           {"[[keys]]\nname = \"k\"\ndata = \"\"\"not a key\"\"\"\n"
+            "[[policy]]\nname = \"p\"\nimages = [\"docker.io/**\"]\nrequire = [\"k\"]\n",
+            ":5:", "key"},
+           {"[[keys]]\nname = \"k\"\ndata = \"\"\"" + rsa1024 + "\"\"\"\n"
+            "[[policy]]\nname = \"p\"\nimages = [\"docker.io/**\"]\nrequire = [\"k\"]\n",
+            ":5:", "1024 bits"},
+       }) {
+    WriteConfig(c.extra);
+    auto shim = Start();
+    ASSERT_NE(shim, nullptr);
+    auto code = shim->Wait(absl::Seconds(30));
+    ASSERT_TRUE(code.ok());
+    EXPECT_EQ(ExitCode(*code), 2) << shim->LogTail();
+    EXPECT_THAT(shim->LogTail(), HasSubstr(config_ + c.expected)) << shim->LogTail();
+    EXPECT_THAT(shim->LogTail(), HasSubstr(c.why)) << shim->LogTail();
+    EXPECT_NE(::access(listen_.c_str(), F_OK), 0) << "must not serve with a policy it did not understand";
+  }
+  // An invalid glob, on a key that parses.
+  WriteConfig("[[keys]]\nname = \"k\"\npath = \"" + dir_ + "/k.pub\"\n"
+              "[[policy]]\nname = \"p\"\nimages = [\"docker.io/***\"]\nrequire = [\"k\"]\n");
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/k.pub", UsableKey()).ok());
+  auto shim = Start("glob.log");
+  ASSERT_NE(shim, nullptr);
+  auto code = shim->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(ExitCode(*code), 2) << shim->LogTail();
+  EXPECT_THAT(shim->LogTail(), HasSubstr(config_ + ":"));
+  EXPECT_THAT(shim->LogTail(), HasSubstr("***"));
+}
+
+TEST_F(DaemonTest, ReloadWithAnUnusablePolicyKeepsTheOldOne) {
+  testing::EchoRuntime runtime(runtime_);
+  WriteConfig();
+  auto shim = Start();
+  ASSERT_NE(shim, nullptr);
+  ASSERT_TRUE(shim->WaitForUnixSocket(listen_, absl::Seconds(20)).ok()) << shim->LogTail();
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/k.pub", UsableKey()).ok());
+  WriteConfig("[[keys]]\nname = \"k\"\npath = \"" + dir_ + "/k.pub\"\n"
+              "[[policy]]\nname = \"p\"\nimages = [\"busybox\"]\nrequire = [\"k\"]\n");
+  ASSERT_EQ(::kill(shim->pid(), SIGHUP), 0);
+  for (int i = 0; i < 100 && shim->LogTail().find("reload failed") == std::string::npos; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_THAT(shim->LogTail(), HasSubstr("reload failed, keeping the previous configuration"));
+  EXPECT_THAT(shim->LogTail(), HasSubstr("busybox"));
+  EXPECT_TRUE(shim->Running());
 }
 
 TEST_F(DaemonTest, BadReloadKeepsServing) {
