@@ -49,6 +49,70 @@ std::string FromBuffer(const grpc::ByteBuffer& buffer) {
   return out;
 }
 
+// A caller driving one call step by step over the generic async API on its own completion queue,
+// for tests that need more control than a unary call gives (no request at all, or a stream). One
+// operation is outstanding at a time, so each step waits for its own completion.
+class StepCall {
+ public:
+  StepCall(const std::shared_ptr<grpc::Channel>& channel, const std::string& method)
+      : stub_(channel), call_(stub_.PrepareCall(&ctx_, method, &cq_)) {
+    call_->StartCall(this);
+    started_ = Next();
+  }
+  // Ends the call if the test left it open, then drains the queue.
+  ~StepCall() {
+    if (!finished_) {
+      ctx_.TryCancel();
+      Finish();
+    }
+    cq_.Shutdown();
+    void* tag;
+    bool ok;
+    while (cq_.Next(&tag, &ok)) {
+    }
+  }
+
+  bool started() const { return started_; }
+  bool WriteLast(const std::string& bytes) {
+    call_->WriteLast(ToBuffer(bytes), grpc::WriteOptions(), this);
+    return Next();
+  }
+  bool WritesDone() {
+    call_->WritesDone(this);
+    return Next();
+  }
+  bool Read(std::string* out) {
+    grpc::ByteBuffer in;
+    call_->Read(&in, this);
+    const bool ok = Next();
+    *out = FromBuffer(in);
+    return ok;
+  }
+  void Cancel() { ctx_.TryCancel(); }
+  grpc::Status Finish() {
+    grpc::Status status;
+    call_->Finish(&status, this);
+    Next();
+    finished_ = true;
+    return status;
+  }
+
+ private:
+  bool Next() {
+    void* tag;
+    bool ok = false;
+    cq_.Next(&tag, &ok);
+    return ok;
+  }
+
+  grpc::ClientContext ctx_;
+  grpc::CompletionQueue cq_;
+  grpc::GenericStub stub_;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call_;
+  bool started_ = false;
+  bool finished_ = false;
+};
+
 struct UnaryResult {
   grpc::Status status;
   std::string response;
@@ -161,26 +225,13 @@ TEST_F(ProxyTest, HookRefusesRequestsThatDoNotDecode) {
 TEST_F(ProxyTest, HookedMethodWithoutARequestIsRefusedNotForwarded) {
   StartRuntime();
   StartProxy();
-  grpc::GenericStub stub(channel_);
-  grpc::ClientContext ctx;
-  grpc::CompletionQueue cq;
-  auto call = stub.PrepareCall(&ctx, "/runtime.v1.ImageService/PullImage", &cq);
-  void* tag;
-  bool ok;
-  call->StartCall(reinterpret_cast<void*>(1));
-  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
-  call->WritesDone(reinterpret_cast<void*>(2));
-  ASSERT_TRUE(cq.Next(&tag, &ok));
-  grpc::Status status;
-  call->Finish(&status, reinterpret_cast<void*>(3));
-  while (cq.Next(&tag, &ok) && tag != reinterpret_cast<void*>(3)) {
-  }
+  StepCall call(channel_, "/runtime.v1.ImageService/PullImage");
+  ASSERT_TRUE(call.started());
+  call.WritesDone();
+  grpc::Status status = call.Finish();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("needs a request message"));
   EXPECT_EQ(runtime_->calls(), 0);
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
 }
 
 TEST_F(ProxyTest, CarriesMetadataBothWays) {
@@ -468,34 +519,17 @@ TEST_F(ProxyTest, CarriesTheDeadlineUpstream) {
 TEST_F(ProxyTest, RelaysServerStreamsAndCancelsThemUpstream) {
   StartRuntime(/*stream_count=*/5);
   StartProxy();
-  grpc::GenericStub stub(channel_);
-  grpc::ClientContext ctx;
-  grpc::CompletionQueue cq;
-  runtime::v1::GetEventsRequest request;
-  auto call = stub.PrepareCall(&ctx, "/runtime.v1.RuntimeService/GetContainerEvents", &cq);
-  void* tag;
-  bool ok;
-  call->StartCall(reinterpret_cast<void*>(1));
-  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
-  grpc::ByteBuffer out = ToBuffer("event-request");
-  call->WriteLast(out, grpc::WriteOptions(), reinterpret_cast<void*>(2));
-  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  StepCall call(channel_, "/runtime.v1.RuntimeService/GetContainerEvents");
+  ASSERT_TRUE(call.started());
+  ASSERT_TRUE(call.WriteLast("event-request"));
   for (int i = 0; i < 5; ++i) {
-    grpc::ByteBuffer in;
-    call->Read(&in, reinterpret_cast<void*>(3));
-    ASSERT_TRUE(cq.Next(&tag, &ok) && ok) << "message " << i;
-    EXPECT_EQ(FromBuffer(in), "event-request");
+    std::string in;
+    ASSERT_TRUE(call.Read(&in)) << "message " << i;
+    EXPECT_EQ(in, "event-request");
   }
-  ctx.TryCancel();
-  grpc::Status status;
-  call->Finish(&status, reinterpret_cast<void*>(4));
-  while (cq.Next(&tag, &ok) && tag != reinterpret_cast<void*>(4)) {
-  }
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  call.Cancel();
+  EXPECT_EQ(call.Finish().error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(runtime_->WaitForCancel("/runtime.v1.RuntimeService/GetContainerEvents"));
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
 }
 
 TEST_F(ProxyTest, RuntimeDownGivesUnavailableAndRecovers) {
@@ -565,26 +599,13 @@ TEST_F(ProxyTest, ShutdownAfterTheGraceDoesNotLoseACallWaitingForItsHook) {
 TEST_F(ProxyTest, ShutdownDoesNotWaitForEventStreams) {
   StartRuntime();
   StartProxy();
-  grpc::GenericStub stub(channel_);
-  grpc::ClientContext ctx;
-  grpc::CompletionQueue cq;
-  auto call = stub.PrepareCall(&ctx, "/runtime.v1.RuntimeService/GetContainerEvents", &cq);
-  void* tag;
-  bool ok;
-  call->StartCall(reinterpret_cast<void*>(1));
-  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
-  call->WriteLast(ToBuffer("e"), grpc::WriteOptions(), reinterpret_cast<void*>(2));
-  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  StepCall call(channel_, "/runtime.v1.RuntimeService/GetContainerEvents");
+  ASSERT_TRUE(call.started());
+  ASSERT_TRUE(call.WriteLast("e"));
   runtime_->WaitForCall("/runtime.v1.RuntimeService/GetContainerEvents");
   // A grace of an hour: returning at all shows the stream was cancelled rather than awaited.
   server_->Shutdown(absl::Hours(1));
   EXPECT_TRUE(runtime_->WaitForCancel("/runtime.v1.RuntimeService/GetContainerEvents"));
-  ctx.TryCancel();
-  grpc::Status status;
-  call->Finish(&status, reinterpret_cast<void*>(4));
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
 }
 
 class SocketPathTest : public ::testing::Test {
