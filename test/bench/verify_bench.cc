@@ -48,12 +48,15 @@ struct Fixture {
 
 Fixture MakeFixture(KeyType type) {
   Fixture f;
-  auto pair = test_signer::GenerateKey(type);
-  auto signer = test_signer::Signer::Create(pair->private_pem);
+  auto generated = test_signer::GenerateSigningKey(type);
+  if (!generated.ok()) {
+    std::fprintf(stderr, "fixture setup failed: %s\n", std::string(generated.status().message()).c_str());
+    std::abort();
+  }
   const std::string digest = Sha256Digest("image manifest");
-  auto layer = test_signer::SignImageLayer(**signer, kRepository, digest);
-  auto key = verify::ParsePublicKeyPem(pair->public_pem);
-  if (!pair.ok() || !signer.ok() || !layer.ok() || !key.ok()) {
+  auto layer = test_signer::SignImageLayer(*generated->signer, kRepository, digest);
+  auto key = verify::ParsePublicKeyPem(generated->pair.public_pem);
+  if (!layer.ok() || !key.ok()) {
     std::fprintf(stderr, "fixture setup failed\n");
     std::abort();
   }
@@ -67,7 +70,7 @@ Fixture MakeFixture(KeyType type) {
   f.signature.annotations = layer->annotations;
   f.target.manifest_digest = digest;
   f.target.image = *reference::Parse(absl::StrCat(kRepository, ":v1"));
-  f.raw_signature = *(*signer)->Sign(f.signature.payload);
+  f.raw_signature = *generated->signer->Sign(f.signature.payload);
   return f;
 }
 
@@ -102,13 +105,20 @@ void BM_DecideAgainstFakeRegistry(benchmark::State& state, KeyType type) {
       R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":)",
       R"("application/vnd.oci.image.config.v1+json","digest":")", Sha256Digest("{}"), R"(","size":2},"layers":[]})");
   const std::string digest = registry->PutManifest("team/app", "v1", manifest);
-  auto pair = test_signer::GenerateKey(type);
-  auto signer = test_signer::Signer::Create(pair->private_pem);
-  auto artifact = test_signer::SignImage(**signer, kRepository, digest);
+  auto generated = test_signer::GenerateSigningKey(type);
+  if (!generated.ok()) {
+    state.SkipWithError("key generation failed");
+    return;
+  }
+  auto artifact = test_signer::SignImage(*generated->signer, kRepository, digest);
+  if (!artifact.ok()) {
+    state.SkipWithError("signing failed");
+    return;
+  }
   for (const auto& layer : artifact->layers) registry->PutBlob("team/app", layer.payload.bytes);
   registry->PutManifest("team/app", artifact->tag, artifact->manifest.bytes);
   auto config = config::ParseConfig(
-      absl::StrCat("[[keys]]\nname = \"release\"\ndata = \"\"\"\n", pair->public_pem,
+      absl::StrCat("[[keys]]\nname = \"release\"\ndata = \"\"\"\n", generated->pair.public_pem,
                    "\"\"\"\n[[policy]]\nname = \"team\"\nimages = [\"registry.test/team/**\"]\nrequire = [\"release\"]\n"),
       "bench.toml");
   auto policy = policy::Policy::Create(**config);

@@ -71,12 +71,11 @@ struct Key {
 Key MakeKey(const std::string& name, KeyType type) {
   Key key;
   key.name = name;
-  auto pair = test_signer::GenerateKey(type);
-  EXPECT_TRUE(pair.ok()) << pair.status();
-  key.pair = *pair;
-  auto signer = test_signer::Signer::Create(pair->private_pem);
-  EXPECT_TRUE(signer.ok()) << signer.status();
-  key.signer = *std::move(signer);
+  auto generated = test_signer::GenerateSigningKey(type);
+  EXPECT_TRUE(generated.ok()) << generated.status();
+  if (!generated.ok()) return key;
+  key.pair = generated->pair;
+  key.signer = std::move(generated->signer);
   return key;
 }
 

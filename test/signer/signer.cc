@@ -195,6 +195,13 @@ absl::StatusOr<std::unique_ptr<Signer>> Signer::Create(absl::string_view private
   return std::unique_ptr<Signer>(new Signer(type, std::move(key), std::move(public_pem)));
 }
 
+absl::StatusOr<SigningKey> GenerateSigningKey(KeyType type) {
+  SigningKey key;
+  ASSIGN_OR_RETURN(key.pair, GenerateKey(type));
+  ASSIGN_OR_RETURN(key.signer, Signer::Create(key.pair.private_pem));
+  return key;
+}
+
 absl::StatusOr<std::string> Signer::Sign(absl::string_view message) const {
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
   if (ctx == nullptr ||

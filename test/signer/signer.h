@@ -61,6 +61,15 @@ class Signer {
   const std::string public_pem_;
 };
 
+// A generated key pair with its signer already loaded.
+struct SigningKey {
+  KeyPair pair;
+  std::unique_ptr<Signer> signer;
+};
+
+// Generates a key of `type` (GenerateKey) and loads its signer (Signer::Create).
+absl::StatusOr<SigningKey> GenerateSigningKey(KeyType type);
+
 // Content addressed bytes, ready to push: PUT /v2/<repo>/blobs/uploads/…?digest=<digest>.
 struct Blob {
   std::string media_type;

@@ -22,12 +22,11 @@ struct TestKey {
 
 inline TestKey MakeTestKey(test_signer::KeyType type = test_signer::KeyType::kEcdsaP256) {
   TestKey key;
-  auto pair = test_signer::GenerateKey(type);
-  EXPECT_TRUE(pair.ok()) << pair.status();
-  key.pair = *pair;
-  auto signer = test_signer::Signer::Create(pair->private_pem);
-  EXPECT_TRUE(signer.ok()) << signer.status();
-  key.signer = *std::move(signer);
+  auto generated = test_signer::GenerateSigningKey(type);
+  EXPECT_TRUE(generated.ok()) << generated.status();
+  if (!generated.ok()) return key;
+  key.pair = generated->pair;
+  key.signer = std::move(generated->signer);
   return key;
 }
 

@@ -22,12 +22,10 @@ constexpr char kRepository[] = "registry.example.com/team/app";
 class KeyVerifierTest : public testing::Test {
  protected:
   void SetUp() override {
-    auto pair = test_signer::GenerateKey(test_signer::KeyType::kEcdsaP256);
-    ASSERT_TRUE(pair.ok()) << pair.status();
-    auto signer = test_signer::Signer::Create(pair->private_pem);
-    ASSERT_TRUE(signer.ok()) << signer.status();
-    signer_ = *std::move(signer);
-    auto key = ParsePublicKeyPem(pair->public_pem);
+    auto generated = test_signer::GenerateSigningKey(test_signer::KeyType::kEcdsaP256);
+    ASSERT_TRUE(generated.ok()) << generated.status();
+    signer_ = std::move(generated->signer);
+    auto key = ParsePublicKeyPem(generated->pair.public_pem);
     ASSERT_TRUE(key.ok()) << key.status();
     key_ = *std::move(key);
     KeyVerifierOptions options;

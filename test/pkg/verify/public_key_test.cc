@@ -79,12 +79,10 @@ struct TypeCase {
 class EveryAlgorithm : public testing::TestWithParam<TypeCase> {
  protected:
   void SetUp() override {
-    auto pair = test_signer::GenerateKey(GetParam().type);
-    ASSERT_TRUE(pair.ok()) << pair.status();
-    auto signer = test_signer::Signer::Create(pair->private_pem);
-    ASSERT_TRUE(signer.ok()) << signer.status();
-    signer_ = *std::move(signer);
-    auto key = ParsePublicKeyPem(pair->public_pem);
+    auto generated = test_signer::GenerateSigningKey(GetParam().type);
+    ASSERT_TRUE(generated.ok()) << generated.status();
+    signer_ = std::move(generated->signer);
+    auto key = ParsePublicKeyPem(generated->pair.public_pem);
     ASSERT_TRUE(key.ok()) << key.status();
     key_ = *std::move(key);
   }
