@@ -161,7 +161,17 @@ absl::Status ParseLog(const Reader& r, const Table& t, LogConfig& out) {
 }
 
 absl::Status ParseEnforcement(const Reader& r, const Table& t, EnforcementConfig& out) {
-  RETURN_IF_ERROR(r.CheckKeys(t, "[enforcement]", {"mode", "unmatched"}));
+  RETURN_IF_ERROR(r.CheckKeys(t, "[enforcement]", {"mode", "unmatched", "workers", "sandbox_image"}));
+  if (t.contains("workers")) {
+    const toml::value& v = t.at("workers");
+    if (!v.is_integer() || v.as_integer() < 1 || v.as_integer() > 64) {
+      return r.Error(v, "enforcement.workers must be an integer from 1 to 64");
+    }
+    out.workers = static_cast<int>(v.as_integer());
+  }
+  if (t.contains("sandbox_image")) {
+    ASSIGN_OR_RETURN(out.sandbox_image, r.String(t.at("sandbox_image"), "enforcement.sandbox_image"));
+  }
   if (t.contains("mode")) {
     const toml::value& v = t.at("mode");
     ASSIGN_OR_RETURN(std::string s, r.String(v, "enforcement.mode"));
@@ -183,6 +193,53 @@ absl::Status ParseEnforcement(const Reader& r, const Table& t, EnforcementConfig
     } else {
       return r.Error(v, absl::StrCat("enforcement.unmatched = \"", s, "\": expected \"deny\" or \"allow\""));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseAudit(const Reader& r, const Table& t, AuditConfig& out) {
+  RETURN_IF_ERROR(r.CheckKeys(t, "[audit]", {"path"}));
+  if (t.contains("path")) {
+    ASSIGN_OR_RETURN(out.path, r.NonEmptyString(t.at("path"), "audit.path"));
+    if (out.path != "-") out.path = ResolveRelative(r.path(), out.path);
+  }
+  return absl::OkStatus();
+}
+
+// Returns true when `host` (brackets removed) names the loopback interface.
+bool IsLoopbackHost(absl::string_view host) {
+  if (host == "localhost" || host == "::1") return true;
+  std::vector<absl::string_view> parts = absl::StrSplit(host, '.');
+  if (parts.size() != 4 || parts[0] != "127") return false;
+  for (absl::string_view p : parts) {
+    if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != absl::string_view::npos) return false;
+    if (std::stoi(std::string(p)) > 255) return false;
+  }
+  return true;
+}
+
+absl::Status ParseMetrics(const Reader& r, const Table& t, MetricsConfig& out) {
+  RETURN_IF_ERROR(r.CheckKeys(t, "[metrics]", {"listen"}));
+  if (!t.contains("listen")) return absl::OkStatus();
+  const toml::value& v = t.at("listen");
+  ASSIGN_OR_RETURN(out.listen, r.String(v, "metrics.listen"));
+  if (out.listen.empty()) return absl::OkStatus();
+  const size_t colon = out.listen.rfind(':');
+  absl::string_view host, port;
+  if (colon != std::string::npos) {
+    host = absl::string_view(out.listen).substr(0, colon);
+    port = absl::string_view(out.listen).substr(colon + 1);
+  }
+  if (absl::ConsumePrefix(&host, "[") && !absl::ConsumeSuffix(&host, "]")) host = "";
+  int port_number = 0;
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != absl::string_view::npos ||
+      (port_number = std::stoi(std::string(port))) < 1 || port_number > 65535) {
+    return r.Error(v, absl::StrCat("metrics.listen = \"", out.listen,
+                                   "\": expected \"host:port\" with a port from 1 to 65535"));
+  }
+  if (!IsLoopbackHost(host)) {
+    return r.Error(v, absl::StrCat("metrics.listen = \"", out.listen,
+                                   "\": the host must be a loopback address (127.0.0.1, [::1] or localhost)"));
   }
   return absl::OkStatus();
 }
@@ -261,7 +318,7 @@ absl::Status ForEachTableInArray(const Reader& r, const toml::value& v, absl::st
 
 absl::Status ParseRoot(const Reader& r, const toml::value& root, Config& cfg) {
   RETURN_IF_ERROR(r.CheckKeys(root, "the top level",
-                              {"server", "log", "enforcement", "registry", "keys", "policy"}));
+                              {"server", "log", "enforcement", "registry", "audit", "metrics", "keys", "policy"}));
   for (const auto& [key, v] : root.as_table()) {
     if (key == "keys") {
       RETURN_IF_ERROR(ForEachTableInArray(r, v, "keys", [&](const toml::value& t) -> absl::Status {
@@ -294,6 +351,8 @@ absl::Status ParseRoot(const Reader& r, const toml::value& root, Config& cfg) {
     if (key == "log") RETURN_IF_ERROR(ParseLog(r, v, cfg.log));
     if (key == "enforcement") RETURN_IF_ERROR(ParseEnforcement(r, v, cfg.enforcement));
     if (key == "registry") RETURN_IF_ERROR(ParseRegistry(r, v, cfg.registry));
+    if (key == "audit") RETURN_IF_ERROR(ParseAudit(r, v, cfg.audit));
+    if (key == "metrics") RETURN_IF_ERROR(ParseMetrics(r, v, cfg.metrics));
   }
   // Keys named by policies must exist; policies themselves are compiled by pkg/policy.
   for (const PolicyConfig& p : cfg.policies) {

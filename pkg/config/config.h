@@ -49,6 +49,27 @@ struct EnforcementConfig {
   Mode mode = Mode::kEnforce;
   // What happens to images that match no [[policy]]. Default deny.
   Unmatched unmatched = Unmatched::kDeny;
+  // Threads that run verifications (registry round trips and signature checks), so that the CRI
+  // threads never wait for a registry. 1 to 64. Default 4.
+  int workers = 4;
+  // The pod sandbox ("pause") image the runtime starts for every pod, checked at RunPodSandbox.
+  // "" asks the runtime (its CRI Status). A reference with a digest is trusted as configured; one
+  // without is verified like any image. Default "".
+  std::string sandbox_image;
+};
+
+// [audit]: one JSON line per decision.
+struct AuditConfig {
+  // File the lines are appended to (created 0600, reopened on SIGHUP so that it can be rotated),
+  // or "-" for standard output (the journal under systemd). Default "-".
+  std::string path = "-";
+};
+
+// [metrics]: Prometheus metrics and health checks over HTTP.
+struct MetricsConfig {
+  // "host:port" to serve /metrics, /healthz and /readyz on; the host must be a loopback address
+  // (127.0.0.0/8, [::1] or localhost). "" turns the endpoint off. Default "127.0.0.1:9749".
+  std::string listen = "127.0.0.1:9749";
 };
 
 // [registry]: how registries are reached.
@@ -92,6 +113,8 @@ struct Config {
   LogConfig log;
   EnforcementConfig enforcement;
   RegistryConfig registry;
+  AuditConfig audit;
+  MetricsConfig metrics;
   std::vector<KeyConfig> keys;
   std::vector<PolicyConfig> policies;
 };

@@ -129,6 +129,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bad unmatched", "[enforcement]\nunmatched = 1\n", "must be a string"},
         BadCase{"bad level", "[log]\nlevel = \"loud\"\n", "unknown log level"},
         BadCase{"bad duration", "[server]\nshutdown_grace = \"soon\"\n", "is not a duration"},
+        BadCase{"zero workers", "[enforcement]\nworkers = 0\n", "config.toml:2: enforcement.workers must be"},
+        BadCase{"empty audit path", "[audit]\npath = \"\"\n", "config.toml:2: audit.path must not be empty"},
+        BadCase{"metrics on all interfaces", "[metrics]\nlisten = \"0.0.0.0:9749\"\n",
+                "config.toml:2: metrics.listen = \"0.0.0.0:9749\": the host must be a loopback address"},
+        BadCase{"metrics on a public name", "[metrics]\nlisten = \"node.example.com:80\"\n", "loopback"},
+        BadCase{"metrics without port", "[metrics]\nlisten = \"127.0.0.1\"\n", "with a port from 1 to 65535"},
+        BadCase{"metrics port too big", "[metrics]\nlisten = \"[::1]:70000\"\n", "with a port from 1 to 65535"},
         BadCase{"syntax", "[server]\nlisten = \n", "config.toml:2: not valid TOML"},
         BadCase{"missing key file", "[[keys]]\nname = \"k\"\npath = \"nope.pub\"\n", "nope.pub"},
         BadCase{"key without name", "[[keys]]\npath = \"release.pub\"\n", "has no name"},
@@ -171,8 +178,32 @@ TEST(ShippedConfig, ExampleParsesToTheDocumentedDefaults) {
   EXPECT_EQ(a.registry.insecure, b.registry.insecure);
   EXPECT_EQ(a.registry.timeout, b.registry.timeout);
   EXPECT_EQ(a.registry.ca_file, b.registry.ca_file);
+  EXPECT_EQ(a.enforcement.workers, b.enforcement.workers);
+  EXPECT_EQ(a.enforcement.sandbox_image, b.enforcement.sandbox_image);
+  EXPECT_EQ(a.audit.path, b.audit.path);
+  EXPECT_EQ(a.metrics.listen, b.metrics.listen);
   EXPECT_TRUE(a.keys.empty());
   EXPECT_TRUE(a.policies.empty());
+}
+
+TEST_F(ConfigTest, ReadsEnforcementAuditAndMetricsSettings) {
+  auto cfg = Parse(R"([enforcement]
+workers = 8
+sandbox_image = "registry.k8s.io/pause:3.9"
+[audit]
+path = "audit.jsonl"
+[metrics]
+listen = "[::1]:9100"
+)");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ((*cfg)->enforcement.workers, 8);
+  EXPECT_EQ((*cfg)->enforcement.sandbox_image, "registry.k8s.io/pause:3.9");
+  EXPECT_EQ((*cfg)->audit.path, dir_ + "/audit.jsonl");  // relative to the config file
+  EXPECT_EQ((*cfg)->metrics.listen, "[::1]:9100");
+  auto off = Parse("[metrics]\nlisten = \"\"\n[audit]\npath = \"-\"\n");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ((*off)->metrics.listen, "");
+  EXPECT_EQ((*off)->audit.path, "-");
 }
 
 TEST_F(ConfigTest, LoadConfigReportsMissingFile) {
