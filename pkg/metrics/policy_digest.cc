@@ -1,0 +1,47 @@
+#include "pkg/metrics/policy_digest.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "pkg/base/digest.h"
+
+namespace sigshim::metrics {
+namespace {
+
+// Appends `tag`, the length of `value` and `value`: no two different field sequences serialise alike.
+void Field(std::string* out, absl::string_view tag, absl::string_view value) {
+  absl::StrAppend(out, tag, " ", value.size(), ":", value, "\n");
+}
+
+}  // namespace
+
+std::string PolicyDigest(const config::Config& config) {
+  std::string canonical = "sigshim-policy-v1\n";
+  Field(&canonical, "mode", config.enforcement.mode == config::Mode::kEnforce ? "enforce" : "audit");
+  Field(&canonical, "unmatched", config.enforcement.unmatched == config::Unmatched::kDeny ? "deny" : "allow");
+  Field(&canonical, "sandbox_image", config.enforcement.sandbox_image);
+
+  std::vector<const config::KeyConfig*> keys;
+  for (const config::KeyConfig& key : config.keys) keys.push_back(&key);
+  std::sort(keys.begin(), keys.end(),
+            [](const config::KeyConfig* a, const config::KeyConfig* b) { return a->name < b->name; });
+  absl::StrAppend(&canonical, "keys ", keys.size(), "\n");
+  for (const config::KeyConfig* key : keys) {
+    Field(&canonical, "key", key->name);
+    Field(&canonical, "pem", absl::StripAsciiWhitespace(key->pem));
+  }
+
+  absl::StrAppend(&canonical, "policies ", config.policies.size(), "\n");
+  for (const config::PolicyConfig& policy : config.policies) {
+    Field(&canonical, "policy", policy.name);
+    absl::StrAppend(&canonical, "images ", policy.images.size(), "\n");
+    for (const std::string& image : policy.images) Field(&canonical, "image", image);
+    absl::StrAppend(&canonical, "require ", policy.require.size(), "\n");
+    for (const std::string& name : policy.require) Field(&canonical, "require", name);
+  }
+  return Sha256Digest(canonical);
+}
+
+}  // namespace sigshim::metrics
