@@ -101,6 +101,22 @@ absl::StatusOr<OciImage> BuildBusyboxImage(const BusyboxImageOptions& options) {
   return out;
 }
 
+absl::StatusOr<OciImage> CmdVariant(const OciImage& image, const std::string& tag,
+                                    const std::vector<std::string>& cmd) {
+  std::vector<std::string> config = {"umoci", "config", "--image", absl::StrCat(image.layout_dir, ":", image.tag),
+                                     "--tag", tag, "--clear=config.cmd"};
+  for (const std::string& arg : cmd) {
+    config.push_back("--config.cmd");
+    config.push_back(arg);
+  }
+  RETURN_IF_ERROR(Run(config));
+  OciImage out;
+  out.layout_dir = image.layout_dir;
+  out.tag = tag;
+  ASSIGN_OR_RETURN(out.manifest_digest, LayoutDigest(image.layout_dir, tag));
+  return out;
+}
+
 absl::StatusOr<std::string> PushImage(const OciImage& image, const Registry& registry,
                                       absl::string_view repository, absl::string_view tag) {
   std::string destination = absl::StrCat("docker://", registry.host_port(), "/", repository, ":", tag);

@@ -44,6 +44,12 @@ struct OciImage {
 // Builds a one-layer linux image holding busybox and a few applets (umoci, rootless unpack).
 absl::StatusOr<OciImage> BuildBusyboxImage(const BusyboxImageOptions& options);
 
+// Writes a variant of `image` under `tag` in the same layout whose only difference is its Cmd
+// (`umoci config --tag`, no unpacking): the same layer, a new config and a new manifest digest, in
+// milliseconds. Tests that need many distinct images build one and derive the rest.
+absl::StatusOr<OciImage> CmdVariant(const OciImage& image, const std::string& tag,
+                                    const std::vector<std::string>& cmd);
+
 // Copies `image` to `registry` as `repository`:`tag` with skopeo (plain HTTP). Returns the manifest
 // digest the registry serves (the sha256 of the exact bytes pushed).
 absl::StatusOr<std::string> PushImage(const OciImage& image, const Registry& registry,

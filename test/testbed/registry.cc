@@ -232,4 +232,14 @@ absl::Status Registry::DeleteManifest(absl::string_view repository, absl::string
   return absl::OkStatus();
 }
 
+int Registry::CountRequests(absl::string_view method, absl::string_view path) const {
+  absl::StatusOr<std::string> log = ReadFile(log_path_, 256 << 20);
+  if (!log.ok()) return 0;
+  // Access log lines: 127.0.0.1 - - [date] "GET /v2/…/manifests/… HTTP/1.1" 200 …
+  const std::string needle = absl::StrCat("\"", method, " ", path, " HTTP/");
+  int count = 0;
+  for (size_t at = log->find(needle); at != std::string::npos; at = log->find(needle, at + needle.size())) ++count;
+  return count;
+}
+
 }  // namespace sigshim::testbed

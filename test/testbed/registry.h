@@ -68,6 +68,11 @@ class Registry {
   // DELETEs a manifest by digest. NotFound for a 404.
   absl::Status DeleteManifest(absl::string_view repository, absl::string_view digest) const;
 
+  // Returns how many requests `method` ("GET", "HEAD", …) for exactly `path` (e.g.
+  // "/v2/e2e/app/manifests/sha256-….sig", no query) the registry has served so far, counted in the
+  // access log lines of its log file (across restarts). Requests this class sends itself count too.
+  int CountRequests(absl::string_view method, absl::string_view path) const;
+
  private:
   Registry(RegistryOptions options, int port, std::string config_path, std::string log_path)
       : options_(std::move(options)), port_(port), config_path_(std::move(config_path)),

@@ -17,9 +17,9 @@ absl::StatusOr<std::unique_ptr<TestBed>> TestBed::Create(const TestBedOptions& o
     containerd.dir = bed->dir_->Path("ctrd");
     ASSIGN_OR_RETURN(bed->containerd_, Containerd::Create(containerd));
     ASSIGN_OR_RETURN(OciImage pause, bed->BuildImage("pause", {"/bin/sleep", "2147483647"}));
-    RETURN_IF_ERROR(ImportImage(pause, *bed->containerd_, bed->containerd_->sandbox_image(),
-                                bed->dir_->Path("images/scratch"))
-                        .status());
+    ASSIGN_OR_RETURN(bed->sandbox_image_digest_,
+                     ImportImage(pause, *bed->containerd_, bed->containerd_->sandbox_image(),
+                                 bed->dir_->Path("images/scratch")));
   }
   return bed;
 }

@@ -35,6 +35,9 @@ class TestBed {
   // Null when not requested.
   Registry* registry() const { return registry_.get(); }
   Containerd* containerd() const { return containerd_.get(); }
+  // Returns the manifest digest ("sha256:…") of the sandbox image imported into containerd (whose
+  // name is containerd()->sandbox_image()), or "" without a containerd.
+  const std::string& sandbox_image_digest() const { return sandbox_image_digest_; }
   // Returns the OCI layout folder that the test bed's images are built into.
   std::string layout_dir() const { return dir_->Path("images/layout"); }
 
@@ -48,6 +51,7 @@ class TestBed {
   std::unique_ptr<TempDir> dir_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<Containerd> containerd_;
+  std::string sandbox_image_digest_;
 };
 
 }  // namespace sigshim::testbed

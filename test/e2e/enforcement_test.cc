@@ -1,0 +1,927 @@
+// sigshim enforces signatures on a real node: a real containerd 1.6, a real docker-registry and the
+// sigshim binary, driven through its CRI socket as kubelet would. Signed images are pulled (pinned
+// to the verified digest) and run; unsigned, wrongly signed, replayed and forged ones are refused
+// at PullImage, on both CRI API versions; images that reached containerd some other way are
+// refused at CreateContainer; verdicts survive a restart and a stopped registry, a removed key
+// takes effect on SIGHUP, concurrent pulls verify once, and every decision is in the audit log,
+// without credentials. Needs root.
+//
+// One test bed (registry, a second registry with basic auth, containerd, sigshim) serves the whole
+// suite. Tests run in declaration order; each uses its own repositories and images, removes the
+// pods it made, and leaves the registry and sigshim running. The audit log checks come last, over
+// the decisions the earlier tests caused.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pkg/base/file.h"
+#include "test/e2e/attack_images.h"
+#include "test/e2e/cri_client.h"
+#include "test/signer/signer.h"
+#include "test/testbed/poll.h"
+#include "test/testbed/testbed.h"
+
+namespace sigshim::e2e {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+using namespace ::runtime::v1;  // NOLINT: the CRI message names read best unqualified here
+
+constexpr absl::Duration kPollInterval = absl::Milliseconds(100);
+constexpr char kNamespace[] = "e2e-enf";
+constexpr char kAuthUser[] = "enf-user";
+constexpr char kV1alpha2Pull[] = "/runtime.v1alpha2.ImageService/PullImage";
+constexpr char kV1alpha2Create[] = "/runtime.v1alpha2.RuntimeService/CreateContainer";
+
+template <typename F>
+bool Eventually(F done, absl::Duration timeout = absl::Seconds(60)) {
+  return testbed::Eventually(done, timeout, kPollInterval);
+}
+
+std::string Describe(const grpc::Status& status) { return testbed::DescribeStatus(status); }
+
+// Expects the refusal the contract promises: gRPC UNKNOWN, a message starting with `prefix` and
+// naming every one of `parts`.
+void ExpectRefused(const grpc::Status& status, const std::string& prefix, const std::vector<std::string>& parts) {
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN) << Describe(status);
+  EXPECT_THAT(status.error_message(), StartsWith(prefix));
+  for (const std::string& part : parts) EXPECT_THAT(status.error_message(), HasSubstr(part));
+}
+
+struct Key {
+  std::string name;
+  std::string public_path;  // PEM file the config names
+  std::unique_ptr<test_signer::Signer> signer;
+};
+
+// One sigshim process and the files that configure it.
+struct Sigshim {
+  std::string socket;
+  std::string config_path;
+  std::string audit_path;
+  std::string log_path;
+  std::string state_dir;
+  std::unique_ptr<testbed::Subprocess> process;
+  std::unique_ptr<CriClient> client;
+};
+
+// What a pod run through sigshim produced.
+struct PodRun {
+  std::string sandbox_id;
+  PodSandboxConfig config;
+};
+
+class EnforcementTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (geteuid() != 0) return;  // SetUp fails every test
+    auto bed = testbed::TestBed::Create({.name = "sigshim-enf"});
+    ASSERT_TRUE(bed.ok()) << bed.status();
+    bed_ = bed->release();
+    testbed::RegistryOptions private_registry;
+    private_registry.dir = bed_->dir().Path("registry-auth");
+    private_registry.users = {{kAuthUser, AuthPassword()}};
+    auto registry = testbed::Registry::Create(private_registry);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    auth_registry_ = registry->release();
+
+    for (auto [key, name, type] : {std::tuple{&release_, "release", test_signer::KeyType::kEcdsaP256},
+                                   std::tuple{&team_, "team", test_signer::KeyType::kEd25519},
+                                   std::tuple{&attacker_, "attacker", test_signer::KeyType::kEcdsaP256}}) {
+      auto generated = test_signer::GenerateSigningKey(type);
+      ASSERT_TRUE(generated.ok()) << generated.status();
+      *key = new Key{name, bed_->dir().Path(absl::StrCat("keys/", name, ".pub")), std::move(generated->signer)};
+      ASSERT_TRUE(MakeDirs(bed_->dir().Path("keys")).ok());
+      ASSERT_TRUE(WriteFileAtomic((*key)->public_path, generated->pair.public_pem, 0644).ok());
+    }
+
+    auto base = bed_->BuildImage("base", {"/bin/sh"}, "enforcement");
+    ASSERT_TRUE(base.ok()) << base.status();
+    base_ = new testbed::OciImage(*base);
+    direct_ = new CriClient(bed_->containerd()->socket_path());
+
+    main_ = new Sigshim;
+    main_->socket = bed_->dir().Path("sigshim.sock");
+    main_->config_path = bed_->dir().Path("sigshim.toml");
+    main_->audit_path = bed_->dir().Path("audit.log");
+    main_->log_path = bed_->dir().Path("sigshim.log");
+    main_->state_dir = bed_->dir().Path("sigshim-state");
+    ASSERT_TRUE(WriteFileAtomic(main_->config_path, MainConfig(/*with_team=*/true), 0644).ok());
+    ASSERT_NO_FATAL_FAILURE(Start(*main_));
+  }
+
+  static void TearDownTestSuite() {
+    if (main_ != nullptr) {
+      if (main_->process != nullptr) {
+        absl::Status stopped = main_->process->Stop(absl::Seconds(15));
+        EXPECT_TRUE(stopped.ok()) << stopped;
+      }
+      delete main_;
+      main_ = nullptr;
+    }
+    delete direct_;
+    direct_ = nullptr;
+    for (Key** key : {&release_, &team_, &attacker_}) {
+      delete *key;
+      *key = nullptr;
+    }
+    delete base_;
+    base_ = nullptr;
+    delete auth_registry_;
+    auth_registry_ = nullptr;
+    delete bed_;
+    bed_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_EQ(geteuid(), 0u) << "needs root (starts containerd): run make test as root";
+    if (bed_ == nullptr || main_ == nullptr || main_->client == nullptr) FAIL() << "the test bed did not start";
+    if (!bed_->registry()->running()) {
+      ASSERT_TRUE(bed_->registry()->Start().ok());
+    }
+  }
+
+  void TearDown() override {
+    for (const std::string& id : pods_) RemovePod(id);
+    pods_.clear();
+    if (main_ != nullptr && main_->process != nullptr && !main_->process->Running()) {
+      ADD_FAILURE() << "sigshim " << main_->process->ExitDescription() << " during this test; end of its log:\n"
+                    << main_->process->LogTail(16384);
+      main_->process.reset();
+      main_->client.reset();
+      Start(*main_);  // a fresh one, so that one crash fails one test
+    }
+  }
+
+  static std::string AuthPassword() { return absl::StrCat("enf-Pa55word-", getpid()); }
+
+  // The config of the main sigshim: enforce, unmatched deny, the sandbox image pinned by digest,
+  // keys release and team (team optional) trusted for the plain registry, release for the
+  // private one.
+  static std::string MainConfig(bool with_team, const std::string& mode = "enforce") {
+    return ConfigText(main_->socket, main_->state_dir, main_->audit_path, with_team, mode, SandboxImage());
+  }
+
+  // Returns the test bed's hand-imported sandbox image, pinned by its manifest digest.
+  static std::string SandboxImage() {
+    return absl::StrCat(bed_->containerd()->sandbox_image(), "@", bed_->sandbox_image_digest());
+  }
+
+  static std::string ConfigText(const std::string& socket, const std::string& state_dir, const std::string& audit,
+                                bool with_team, const std::string& mode, const std::string& sandbox_image) {
+    std::string text = absl::StrCat(
+        "[server]\n"
+        "listen = \"", socket, "\"\n"
+        "runtime_endpoint = \"", bed_->containerd()->socket_path(), "\"\n"
+        "state_dir = \"", state_dir, "\"\n"
+        "[log]\n"
+        "level = \"debug\"\n"
+        "[enforcement]\n"
+        "mode = \"", mode, "\"\n"
+        "unmatched = \"deny\"\n"
+        "sandbox_image = \"", sandbox_image, "\"\n"
+        "[audit]\n"
+        "path = \"", audit, "\"\n"
+        "[metrics]\n"
+        "listen = \"\"\n"
+        "[registry]\n"
+        "insecure = [\"", bed_->registry()->host_port(), "\", \"", auth_registry_->host_port(), "\"]\n"
+        "timeout = \"5s\"\n"
+        "\n[[keys]]\nname = \"release\"\npath = \"", release_->public_path, "\"\n");
+    if (with_team) absl::StrAppend(&text, "\n[[keys]]\nname = \"team\"\npath = \"", team_->public_path, "\"\n");
+    absl::StrAppend(&text, "\n[[policy]]\nname = \"e2e\"\nimages = [\"", bed_->registry()->host_port(),
+                    "/**\"]\nrequire = [\"release\"", with_team ? ", \"team\"" : "", "]\n",
+                    "\n[[policy]]\nname = \"private\"\nimages = [\"", auth_registry_->host_port(),
+                    "/**\"]\nrequire = [\"release\"]\n");
+    return text;
+  }
+
+  // Starts `shim`'s process with its config and waits for its socket.
+  static void Start(Sigshim& shim) {
+    testbed::SubprocessOptions options;
+    options.argv = {SIGSHIM_BINARY, "--config", shim.config_path};
+    options.log_path = shim.log_path;
+    options.working_dir = bed_->dir().path();
+    auto process = testbed::Subprocess::Start(options);
+    ASSERT_TRUE(process.ok()) << process.status();
+    shim.process = *std::move(process);
+    absl::Status ready = shim.process->WaitForUnixSocket(shim.socket, absl::Seconds(30));
+    ASSERT_TRUE(ready.ok()) << ready;
+    if (shim.client == nullptr) shim.client = std::make_unique<CriClient>(shim.socket);
+  }
+
+  // Sends SIGHUP to the main sigshim.
+  static void Reload() { ASSERT_EQ(kill(main_->process->pid(), SIGHUP), 0); }
+
+  static std::string Log(const Sigshim& shim) { return testbed::FileTail(shim.log_path, 8 << 20); }
+
+  static CriClient& proxy() { return *main_->client; }
+
+  // Returns "127.0.0.1:<port>/<repository>" on the plain registry.
+  static std::string Repo(const std::string& repository) {
+    return absl::StrCat(bed_->registry()->host_port(), "/", repository);
+  }
+
+  // Makes a distinct image (its own manifest digest) that prints `output`, pushes it as
+  // repository:tag and returns its digest.
+  static std::string PushNew(const std::string& repository, const std::string& tag, const std::string& output,
+                             const testbed::Registry* registry = nullptr) {
+    auto image = testbed::CmdVariant(*base_, absl::StrCat("v", ++images_made_), {"/bin/echo", output});
+    EXPECT_TRUE(image.ok()) << image.status();
+    if (!image.ok()) return "";
+    auto digest = testbed::PushImage(*image, registry == nullptr ? *bed_->registry() : *registry, repository, tag);
+    EXPECT_TRUE(digest.ok()) << digest.status();
+    EXPECT_EQ(digest.ok() ? *digest : "", image->manifest_digest);
+    return digest.ok() ? *digest : "";
+  }
+
+  // As PushNew, and signs it for its own repository with `key`.
+  static std::string PushSigned(const std::string& repository, const std::string& tag, const std::string& output,
+                                const Key& key, const testbed::Registry* registry = nullptr) {
+    const testbed::Registry& target = registry == nullptr ? *bed_->registry() : *registry;
+    std::string digest = PushNew(repository, tag, output, &target);
+    auto signed_artifact =
+        PushSignature(target, repository, *key.signer, absl::StrCat(target.host_port(), "/", repository), digest);
+    EXPECT_TRUE(signed_artifact.ok()) << signed_artifact.status();
+    return digest;
+  }
+
+  static grpc::Status Pull(CriClient& client, const std::string& image, std::string* image_ref = nullptr,
+                           const AuthConfig* auth = nullptr) {
+    PullImageRequest request;
+    request.mutable_image()->set_image(image);
+    if (auth != nullptr) *request.mutable_auth() = *auth;
+    request.mutable_sandbox_config()->mutable_metadata()->set_namespace_(kNamespace);
+    PullImageResponse response;
+    grpc::Status status = client.images().PullImage(Context(absl::Seconds(120)).get(), request, &response);
+    if (image_ref != nullptr) *image_ref = response.image_ref();
+    return status;
+  }
+
+  static grpc::Status PullV1alpha2(CriClient& client, const std::string& image) {
+    PullImageRequest request;  // the same fields on the wire
+    request.mutable_image()->set_image(image);
+    PullImageResponse response;
+    return client.Call(kV1alpha2Pull, request, &response, absl::Seconds(120));
+  }
+
+  // Returns whether containerd holds an image whose manifest is `digest` (asked directly).
+  static bool ContainerdHas(const std::string& repository_at_digest) {
+    ImageStatusRequest request;
+    request.mutable_image()->set_image(repository_at_digest);
+    ImageStatusResponse response;
+    grpc::Status status = direct_->images().ImageStatus(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << Describe(status);
+    return response.has_image();
+  }
+
+  static Image ImageStatusOf(CriClient& client, const std::string& image) {
+    ImageStatusRequest request;
+    request.mutable_image()->set_image(image);
+    ImageStatusResponse response;
+    grpc::Status status = client.images().ImageStatus(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << Describe(status);
+    return response.image();
+  }
+
+  // Checks that pulling `image` is refused on both API versions with the same answer, naming the
+  // image, its digest and `reason`, and that containerd did not get the content.
+  void ExpectPullRefused(const std::string& image, const std::string& digest, const std::string& reason) {
+    SCOPED_TRACE(image);
+    grpc::Status v1 = Pull(proxy(), image);
+    ExpectRefused(v1, "SignatureValidationFailed: ", {image, digest, reason});
+    grpc::Status v1alpha2 = PullV1alpha2(proxy(), image);
+    ExpectRefused(v1alpha2, "SignatureValidationFailed: ", {image, digest, reason});
+    const std::string repository = image.substr(0, image.rfind(':'));
+    EXPECT_FALSE(ContainerdHas(absl::StrCat(repository, "@", digest))) << "the refused content reached containerd";
+  }
+
+  // Starts a pod (host network, the test bed's sandbox image) through `client`; TearDown removes it.
+  void RunPod(CriClient& client, const std::string& name, PodRun* run) {
+    PodSandboxConfig& config = run->config;
+    config.mutable_metadata()->set_name(name);
+    config.mutable_metadata()->set_uid(absl::StrCat(name, "-uid"));
+    config.mutable_metadata()->set_namespace_(kNamespace);
+    config.set_log_directory(bed_->dir().Path(absl::StrCat("pods/", name)));
+    config.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(NODE);
+    ASSERT_TRUE(MakeDirs(config.log_directory()).ok());
+    RunPodSandboxRequest request;
+    *request.mutable_config() = config;
+    RunPodSandboxResponse response;
+    grpc::Status status = client.runtime().RunPodSandbox(Context(absl::Seconds(120)).get(), request, &response);
+    ASSERT_TRUE(status.ok()) << "RunPodSandbox: " << Describe(status);
+    run->sandbox_id = response.pod_sandbox_id();
+    pods_.push_back(run->sandbox_id);
+  }
+
+  static CreateContainerRequest CreateRequest(const PodRun& pod, const std::string& name, const std::string& image,
+                                              const std::string& user_specified_image = "") {
+    CreateContainerRequest request;
+    request.set_pod_sandbox_id(pod.sandbox_id);
+    request.mutable_config()->mutable_metadata()->set_name(name);
+    request.mutable_config()->mutable_image()->set_image(image);
+    if (!user_specified_image.empty()) {
+      request.mutable_config()->mutable_image()->set_user_specified_image(user_specified_image);
+    }
+    request.mutable_config()->set_log_path(absl::StrCat(name, "_0.log"));
+    *request.mutable_sandbox_config() = pod.config;
+    return request;
+  }
+
+  static grpc::Status CreateContainer(CriClient& client, const PodRun& pod, const std::string& name,
+                                      const std::string& image, std::string* container_id = nullptr,
+                                      const std::string& user_specified_image = "") {
+    CreateContainerResponse response;
+    grpc::Status status = client.runtime().CreateContainer(
+        Context().get(), CreateRequest(pod, name, image, user_specified_image), &response);
+    if (container_id != nullptr) *container_id = response.container_id();
+    return status;
+  }
+
+  // Starts `container_id` (directly: StartContainer is not checked) and returns its log once it
+  // exited 0.
+  static std::string StartAndCollect(const PodRun& pod, const std::string& container_id, const std::string& name) {
+    StartContainerRequest start;
+    start.set_container_id(container_id);
+    StartContainerResponse started;
+    grpc::Status status = proxy().runtime().StartContainer(Context().get(), start, &started);
+    EXPECT_TRUE(status.ok()) << "StartContainer: " << Describe(status);
+    if (!status.ok()) return "";
+    ContainerStatusRequest request;
+    request.set_container_id(container_id);
+    ContainerStatusResponse final_status;
+    bool exited = Eventually([&] {
+      grpc::Status s = direct_->runtime().ContainerStatus(Context().get(), request, &final_status);
+      return s.ok() && final_status.status().state() == CONTAINER_EXITED;
+    });
+    EXPECT_TRUE(exited) << "container " << container_id << " never exited";
+    EXPECT_EQ(final_status.status().exit_code(), 0);
+    auto log = ReadFile(absl::StrCat(pod.config.log_directory(), "/", name, "_0.log"), 1 << 20);
+    EXPECT_TRUE(log.ok()) << log.status();
+    return log.ok() ? *log : "";
+  }
+
+  // Creates and runs container `name` with `image` in `pod` through sigshim; returns its log.
+  static std::string RunContainer(const PodRun& pod, const std::string& name, const std::string& image) {
+    std::string id;
+    grpc::Status status = CreateContainer(proxy(), pod, name, image, &id);
+    EXPECT_TRUE(status.ok()) << "CreateContainer " << image << ": " << Describe(status);
+    if (!status.ok()) return "";
+    return StartAndCollect(pod, id, name);
+  }
+
+  static void RemovePod(const std::string& sandbox_id) {
+    StopPodSandboxRequest stop;
+    stop.set_pod_sandbox_id(sandbox_id);
+    StopPodSandboxResponse stopped;
+    grpc::Status status = direct_->runtime().StopPodSandbox(Context().get(), stop, &stopped);
+    EXPECT_TRUE(status.ok()) << "StopPodSandbox: " << Describe(status);
+    RemovePodSandboxRequest remove;
+    remove.set_pod_sandbox_id(sandbox_id);
+    RemovePodSandboxResponse removed;
+    status = direct_->runtime().RemovePodSandbox(Context().get(), remove, &removed);
+    EXPECT_TRUE(status.ok()) << "RemovePodSandbox: " << Describe(status);
+  }
+
+  // Returns the audit log of `shim`, one parsed object per line; a line that is not a JSON object
+  // fails the test.
+  static std::vector<nlohmann::json> AuditLines(const Sigshim& shim) {
+    std::vector<nlohmann::json> out;
+    auto text = ReadFile(shim.audit_path, 64 << 20);
+    if (!text.ok()) return out;
+    for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+      nlohmann::json parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      EXPECT_TRUE(parsed.is_object()) << "not a JSON object: " << line;
+      if (parsed.is_object()) out.push_back(std::move(parsed));
+    }
+    return out;
+  }
+
+  // Returns the audit lines of `shim` for (`method`, `image`) with `decision`.
+  static std::vector<nlohmann::json> AuditFor(const Sigshim& shim, const std::string& method, const std::string& image,
+                                              const std::string& decision) {
+    std::vector<nlohmann::json> out;
+    for (nlohmann::json& line : AuditLines(shim)) {
+      if (line.value("method", "") == method && line.value("image", "") == image &&
+          line.value("decision", "") == decision) {
+        out.push_back(std::move(line));
+      }
+    }
+    return out;
+  }
+
+  static std::string AuditText(const std::vector<nlohmann::json>& lines) {
+    std::string out;
+    for (const nlohmann::json& line : lines) absl::StrAppend(&out, line.dump(), "\n");
+    return out;
+  }
+
+  static testbed::TestBed* bed_;
+  static testbed::Registry* auth_registry_;  // basic auth: kAuthUser / AuthPassword()
+  static Key* release_;
+  static Key* team_;
+  static Key* attacker_;
+  static testbed::OciImage* base_;
+  static int images_made_;
+  static CriClient* direct_;
+  static Sigshim* main_;
+  std::vector<std::string> pods_;
+};
+
+testbed::TestBed* EnforcementTest::bed_ = nullptr;
+testbed::Registry* EnforcementTest::auth_registry_ = nullptr;
+Key* EnforcementTest::release_ = nullptr;
+Key* EnforcementTest::team_ = nullptr;
+Key* EnforcementTest::attacker_ = nullptr;
+testbed::OciImage* EnforcementTest::base_ = nullptr;
+int EnforcementTest::images_made_ = 0;
+CriClient* EnforcementTest::direct_ = nullptr;
+Sigshim* EnforcementTest::main_ = nullptr;
+
+TEST_F(EnforcementTest, SignedImageIsPulledByItsDigestAndRuns) {
+  const std::string image = Repo("e2e/signed:v1");
+  const std::string digest = PushSigned("e2e/signed", "v1", "hello from a signed image", *release_);
+  std::string image_ref;
+  grpc::Status status = Pull(proxy(), image, &image_ref);
+  ASSERT_TRUE(status.ok()) << Describe(status);
+  EXPECT_THAT(image_ref, StartsWith("sha256:"));
+  // kubelet's ImageStatus by the tag it asked for finds exactly the verified image.
+  Image by_tag = ImageStatusOf(proxy(), image);
+  EXPECT_EQ(by_tag.id(), image_ref);
+  EXPECT_THAT(by_tag.repo_tags(), Contains(image));
+  EXPECT_THAT(by_tag.repo_digests(), Contains(Repo("e2e/signed@") + digest));
+
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "signed", &pod));
+  // As kubelet does: the image id from the pull, and the name the user wrote.
+  std::string id;
+  status = CreateContainer(proxy(), pod, "main", image_ref, &id, image);
+  ASSERT_TRUE(status.ok()) << "CreateContainer: " << Describe(status);
+  EXPECT_THAT(StartAndCollect(pod, id, "main"), HasSubstr("hello from a signed image"));
+  // And by the tag.
+  EXPECT_THAT(RunContainer(pod, "by-tag", image), HasSubstr("hello from a signed image"));
+}
+
+TEST_F(EnforcementTest, UnsignedImageIsRefusedAtPull) {
+  const std::string digest = PushNew("e2e/unsigned", "v1", "unsigned");
+  ExpectPullRefused(Repo("e2e/unsigned:v1"), digest, "no signatures");
+}
+
+TEST_F(EnforcementTest, ImageSignedByAnUnknownKeyIsRefusedAtPull) {
+  const std::string digest = PushSigned("e2e/wrong-key", "v1", "wrong key", *attacker_);
+  ExpectPullRefused(Repo("e2e/wrong-key:v1"), digest, "signed by an unknown key");
+}
+
+TEST_F(EnforcementTest, SignatureReplayedFromAnotherImageIsRefusedAtPull) {
+  // A (signed) and B in one repository; A's valid signature copied to B's .sig tag.
+  const std::string digest_a = PushNew("e2e/replay", "a", "replay a");
+  const std::string digest_b = PushNew("e2e/replay", "b", "replay b");
+  auto artifact_a = PushSignature(*bed_->registry(), "e2e/replay", *release_->signer, Repo("e2e/replay"), digest_a);
+  ASSERT_TRUE(artifact_a.ok()) << artifact_a.status();
+  absl::Status replayed = PushReplayedSignature(*bed_->registry(), "e2e/replay", *artifact_a, digest_b);
+  ASSERT_TRUE(replayed.ok()) << replayed;
+  ExpectPullRefused(Repo("e2e/replay:b"), digest_b, absl::StrCat("payload is for ", digest_a));
+}
+
+TEST_F(EnforcementTest, PayloadWithAForgedDigestIsRefusedAtPull) {
+  // A's signed payload edited to name B, the signature kept, pushed as B's signature.
+  const std::string digest_a = PushNew("e2e/forged-digest", "a", "forged digest a");
+  const std::string digest_b = PushNew("e2e/forged-digest", "b", "forged digest b");
+  absl::Status forged = PushForgedDigestSignature(*bed_->registry(), "e2e/forged-digest", *release_->signer,
+                                                  Repo("e2e/forged-digest"), digest_a, digest_b);
+  ASSERT_TRUE(forged.ok()) << forged;
+  ExpectPullRefused(Repo("e2e/forged-digest:b"), digest_b, "signed by an unknown key");
+}
+
+TEST_F(EnforcementTest, PayloadWithAForgedReferenceIsRefusedAtPull) {
+  // Signed for e2e/forged-ref-other, the payload's docker-reference edited to this repository.
+  const std::string digest = PushNew("e2e/forged-ref", "v1", "forged reference");
+  absl::Status forged = PushForgedReferenceSignature(*bed_->registry(), "e2e/forged-ref", *release_->signer,
+                                                     Repo("e2e/forged-ref-other"), Repo("e2e/forged-ref"), digest);
+  ASSERT_TRUE(forged.ok()) << forged;
+  ExpectPullRefused(Repo("e2e/forged-ref:v1"), digest, "signed by an unknown key");
+}
+
+TEST_F(EnforcementTest, SignatureForAnotherRepositoryIsRefusedAtPull) {
+  const std::string digest = PushNew("e2e/elsewhere", "v1", "elsewhere");
+  auto artifact =
+      PushSignature(*bed_->registry(), "e2e/elsewhere", *release_->signer, Repo("e2e/somewhere-else"), digest);
+  ASSERT_TRUE(artifact.ok()) << artifact.status();
+  ExpectPullRefused(Repo("e2e/elsewhere:v1"), digest, "reference mismatch");
+}
+
+TEST_F(EnforcementTest, UnsignedImageImportedIntoContainerdIsRefusedAtCreateContainer) {
+  // Never in any registry: `ctr images import` put it on the node.
+  auto image = testbed::CmdVariant(*base_, "imported", {"/bin/echo", "imported"});
+  ASSERT_TRUE(image.ok()) << image.status();
+  const std::string name = Repo("e2e/imported:v1");
+  auto digest = testbed::ImportImage(*image, *bed_->containerd(), name, bed_->dir().Path("images/scratch"));
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  const std::string image_id = ImageStatusOf(*direct_, name).id();
+  ASSERT_FALSE(image_id.empty());
+
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "imported", &pod));
+  ExpectRefused(CreateContainer(proxy(), pod, "main", name), "SignatureValidationFailed: ", {name, *digest});
+  {
+    SCOPED_TRACE("by image id, as kubelet asks");
+    ExpectRefused(CreateContainer(proxy(), pod, "by-id", image_id, nullptr, name), "SignatureValidationFailed: ",
+                  {*digest});
+  }
+  {
+    SCOPED_TRACE("runtime.v1alpha2");
+    CreateContainerResponse response;
+    ExpectRefused(proxy().Call(kV1alpha2Create, CreateRequest(pod, "v1alpha2", name), &response),
+                  "SignatureValidationFailed: ", {name, *digest});
+  }
+  // Nothing was created.
+  ListContainersRequest list;
+  list.mutable_filter()->set_pod_sandbox_id(pod.sandbox_id);
+  ListContainersResponse containers;
+  ASSERT_TRUE(direct_->runtime().ListContainers(Context().get(), list, &containers).ok());
+  EXPECT_EQ(containers.containers_size(), 0) << containers.DebugString();
+}
+
+TEST_F(EnforcementTest, UnsignedInitContainerInAPodOfSignedImagesIsRefused) {
+  const std::string signed_image = Repo("e2e/pod-main:v1");
+  PushSigned("e2e/pod-main", "v1", "main container", *release_);
+  ASSERT_TRUE(Pull(proxy(), signed_image).ok());
+  // The unsigned image reached the node around sigshim (pulled straight from containerd).
+  const std::string unsigned_image = Repo("e2e/pod-init:v1");
+  const std::string unsigned_digest = PushNew("e2e/pod-init", "v1", "init container");
+  ASSERT_TRUE(Pull(*direct_, unsigned_image).ok());
+
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "init", &pod));
+  ExpectRefused(CreateContainer(proxy(), pod, "init", unsigned_image), "SignatureValidationFailed: ",
+                {unsigned_image, unsigned_digest, "no signatures"});
+  EXPECT_THAT(RunContainer(pod, "main", signed_image), HasSubstr("main container"));
+}
+
+TEST_F(EnforcementTest, TagMovedToUnsignedContentIsRefusedAndTheVerifiedContentStillRuns) {
+  const std::string image = Repo("e2e/moving:v1");
+  const std::string signed_digest = PushSigned("e2e/moving", "v1", "verified content", *release_);
+  std::string image_ref;
+  ASSERT_TRUE(Pull(proxy(), image, &image_ref).ok());
+  // The tag now names unsigned content.
+  const std::string moved_digest = PushNew("e2e/moving", "v1", "UNSIGNED CONTENT");
+  ASSERT_NE(moved_digest, signed_digest);
+
+  ExpectPullRefused(image, moved_digest, "no signatures");
+  // The tag still resolves to the verified image on the node, and that is what runs.
+  EXPECT_EQ(ImageStatusOf(proxy(), image).id(), image_ref);
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "moving", &pod));
+  std::string log = RunContainer(pod, "main", image);
+  EXPECT_THAT(log, HasSubstr("verified content"));
+  EXPECT_THAT(log, Not(HasSubstr("UNSIGNED CONTENT")));
+  EXPECT_FALSE(ContainerdHas(Repo("e2e/moving@") + moved_digest));
+}
+
+TEST_F(EnforcementTest, WithTheRegistryDownVerifiedImagesStartAndNewImagesAreRefused) {
+  const std::string verified = Repo("e2e/down-verified:v1");
+  PushSigned("e2e/down-verified", "v1", "verified before the outage", *release_);
+  ASSERT_TRUE(Pull(proxy(), verified).ok());
+  const std::string fresh = Repo("e2e/down-new:v1");
+  PushSigned("e2e/down-new", "v1", "never verified", *release_);
+
+  ASSERT_TRUE(bed_->registry()->Stop().ok());
+  grpc::Status status = Pull(proxy(), fresh);
+  ExpectRefused(status, "RegistryUnavailable: ", {fresh});
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "down", &pod));
+  EXPECT_THAT(RunContainer(pod, "main", verified), HasSubstr("verified before the outage"));
+  ASSERT_TRUE(bed_->registry()->Start().ok());
+}
+
+TEST_F(EnforcementTest, RemovedImageLosesItsVerdict) {
+  const std::string image = Repo("e2e/removed:v1");
+  PushSigned("e2e/removed", "v1", "removed", *release_);
+  ASSERT_TRUE(Pull(proxy(), image).ok());
+  RemoveImageRequest remove;
+  remove.mutable_image()->set_image(image);
+  RemoveImageResponse removed;
+  grpc::Status status = proxy().images().RemoveImage(Context().get(), remove, &removed);
+  ASSERT_TRUE(status.ok()) << Describe(status);
+  // The same content back on the node around sigshim, while no registry can vouch for it.
+  ASSERT_TRUE(Pull(*direct_, image).ok());
+  ASSERT_TRUE(bed_->registry()->Stop().ok());
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "removed", &pod));
+  status = CreateContainer(proxy(), pod, "main", image);
+  EXPECT_FALSE(status.ok()) << "a removed image kept its verdict";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN) << Describe(status);
+  EXPECT_THAT(status.error_message(), HasSubstr(image));
+  ASSERT_TRUE(bed_->registry()->Start().ok());
+}
+
+TEST_F(EnforcementTest, RemovedKeyRefusesItsImagesAtTheNextCreateContainerAfterSighup) {
+  const std::string image = Repo("e2e/team:v1");
+  const std::string digest = PushSigned("e2e/team", "v1", "signed by team", *team_);
+  const std::string other = Repo("e2e/release:v1");
+  PushSigned("e2e/release", "v1", "signed by release", *release_);
+  ASSERT_TRUE(Pull(proxy(), image).ok());
+  ASSERT_TRUE(Pull(proxy(), other).ok());
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "revoked", &pod));
+  EXPECT_THAT(RunContainer(pod, "before", image), HasSubstr("signed by team"));
+
+  ASSERT_TRUE(WriteFileAtomic(main_->config_path, MainConfig(/*with_team=*/false), 0644).ok());
+  ASSERT_NO_FATAL_FAILURE(Reload());
+  grpc::Status status;
+  int attempt = 0;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        status = CreateContainer(proxy(), pod, absl::StrCat("after-", attempt++), image);
+        return !status.ok();
+      },
+      absl::Seconds(30)))
+      << "still allowed after the reload; sigshim's log:\n"
+      << testbed::FileTail(main_->log_path);
+  ExpectRefused(status, "SignatureValidationFailed: ", {image, digest});
+  // An image signed by a key that stays is not affected.
+  EXPECT_THAT(RunContainer(pod, "other", other), HasSubstr("signed by release"));
+
+  ASSERT_TRUE(WriteFileAtomic(main_->config_path, MainConfig(/*with_team=*/true), 0644).ok());
+  ASSERT_NO_FATAL_FAILURE(Reload());
+  EXPECT_TRUE(Eventually([&] {
+    std::string id;
+    return CreateContainer(proxy(), pod, absl::StrCat("again-", attempt++), image, &id).ok();
+  }, absl::Seconds(30))) << "the key put back is not trusted again";
+}
+
+TEST_F(EnforcementTest, BadConfigOnSighupKeepsTheOldPolicyInForce) {
+  auto read = ReadFile(main_->config_path, 1 << 20);
+  ASSERT_TRUE(read.ok()) << read.status();
+  const std::string good = *read;
+  ASSERT_TRUE(WriteFileAtomic(main_->config_path, good + "\n[[policy]]\nname = \"broken\"\n", 0644).ok());
+  ASSERT_NO_FATAL_FAILURE(Reload());
+  EXPECT_TRUE(Eventually([] { return absl::StrContains(Log(*main_), main_->config_path + ":"); },
+                         absl::Seconds(30)))
+      << "the bad reload was not reported with the file name; log:\n"
+      << testbed::FileTail(main_->log_path);
+  ASSERT_TRUE(main_->process->Running());
+  const std::string digest = PushNew("e2e/after-bad-reload", "v1", "after bad reload");
+  ExpectPullRefused(Repo("e2e/after-bad-reload:v1"), digest, "no signatures");
+  PushSigned("e2e/after-bad-reload-signed", "v1", "after bad reload", *release_);
+  EXPECT_TRUE(Pull(proxy(), Repo("e2e/after-bad-reload-signed:v1")).ok());
+  ASSERT_TRUE(WriteFileAtomic(main_->config_path, good, 0644).ok());
+  ASSERT_NO_FATAL_FAILURE(Reload());
+}
+
+TEST_F(EnforcementTest, RestartedSigshimKeepsItsVerdicts) {
+  const std::string image = Repo("e2e/restart:v1");
+  PushSigned("e2e/restart", "v1", "verified before the restart", *release_);
+  ASSERT_TRUE(Pull(proxy(), image).ok());
+
+  ASSERT_TRUE(main_->process->Stop(absl::Seconds(15)).ok());
+  main_->process.reset();
+  ASSERT_TRUE(bed_->registry()->Stop().ok());
+  ASSERT_NO_FATAL_FAILURE(Start(*main_));
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "restart", &pod));
+  EXPECT_THAT(RunContainer(pod, "main", image), HasSubstr("verified before the restart"));
+  ASSERT_TRUE(bed_->registry()->Start().ok());
+}
+
+TEST_F(EnforcementTest, HundredConcurrentPullsOfANewImageVerifyOnce) {
+  const std::string image = Repo("e2e/concurrent:v1");
+  const std::string digest = PushSigned("e2e/concurrent", "v1", "concurrent", *release_);
+  const std::string sig_path = absl::StrCat("/v2/e2e/concurrent/manifests/sha256-", digest.substr(7), ".sig");
+  const int sig_before = bed_->registry()->CountRequests("GET", sig_path) +
+                         bed_->registry()->CountRequests("HEAD", sig_path);
+
+  constexpr int kPulls = 100;
+  std::vector<grpc::Status> results(kPulls);
+  std::vector<std::string> refs(kPulls);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kPulls; ++i) {
+    threads.emplace_back([&, i] { results[i] = Pull(proxy(), image, &refs[i]); });
+  }
+  for (std::thread& t : threads) t.join();
+  std::set<std::string> distinct_refs;
+  for (int i = 0; i < kPulls; ++i) {
+    EXPECT_TRUE(results[i].ok()) << "pull " << i << ": " << Describe(results[i]);
+    distinct_refs.insert(refs[i]);
+  }
+  EXPECT_EQ(distinct_refs.size(), 1u);
+  // The registry writes its access log line when it answers; give it a moment.
+  absl::SleepFor(absl::Milliseconds(500));
+  const int sig_fetches = bed_->registry()->CountRequests("GET", sig_path) +
+                          bed_->registry()->CountRequests("HEAD", sig_path) - sig_before;
+  EXPECT_EQ(sig_fetches, 1) << "requests for " << sig_path;
+}
+
+TEST_F(EnforcementTest, PullWithCredentialsWritesThemNowhere) {
+  const std::string image = absl::StrCat(auth_registry_->host_port(), "/private/app:v1");
+  PushSigned("private/app", "v1", "private", *release_, auth_registry_);
+  const std::string unsigned_image = absl::StrCat(auth_registry_->host_port(), "/private/unsigned:v1");
+  const std::string unsigned_digest = PushNew("private/unsigned", "v1", "private unsigned", auth_registry_);
+  AuthConfig auth;
+  auth.set_username(kAuthUser);
+  auth.set_password(AuthPassword());
+  grpc::Status status = Pull(proxy(), image, nullptr, &auth);
+  EXPECT_TRUE(status.ok()) << Describe(status);
+  ExpectRefused(Pull(proxy(), unsigned_image, nullptr, &auth), "SignatureValidationFailed: ",
+                {unsigned_image, unsigned_digest, "no signatures"});
+  // Docker's config form: base64 of "user:password" in `auth` (containerd accepts it too).
+  const std::string basic = absl::Base64Escape(absl::StrCat(kAuthUser, ":", AuthPassword()));
+  {
+    SCOPED_TRACE("credentials in AuthConfig.auth");
+    AuthConfig docker_auth;
+    docker_auth.set_auth(basic);
+    status = Pull(proxy(), image, nullptr, &docker_auth);
+    EXPECT_TRUE(status.ok()) << Describe(status);
+  }
+
+  EXPECT_FALSE(AuditFor(*main_, "PullImage", image, "allow").empty()) << AuditText(AuditLines(*main_));
+  auto audit = ReadFile(main_->audit_path, 64 << 20);
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  const std::string log = Log(*main_);
+  for (const std::string& secret : {AuthPassword(), basic}) {
+    EXPECT_THAT(*audit, Not(HasSubstr(secret)));
+    EXPECT_THAT(log, Not(HasSubstr(secret)));
+  }
+}
+
+TEST_F(EnforcementTest, AuditModeAllowsAnUnsignedImageButRecordsTheDenial) {
+  Sigshim audit;
+  audit.socket = bed_->dir().Path("audit.sock");
+  audit.config_path = bed_->dir().Path("audit-mode.toml");
+  audit.audit_path = bed_->dir().Path("audit-mode.log");
+  audit.log_path = bed_->dir().Path("sigshim-audit-mode.log");
+  audit.state_dir = bed_->dir().Path("sigshim-audit-state");
+  ASSERT_TRUE(WriteFileAtomic(audit.config_path,
+                              ConfigText(audit.socket, audit.state_dir, audit.audit_path, true, "audit",
+                                         SandboxImage()),
+                              0644)
+                  .ok());
+  ASSERT_NO_FATAL_FAILURE(Start(audit));
+  const std::string image = Repo("e2e/audit-unsigned:v1");
+  const std::string digest = PushNew("e2e/audit-unsigned", "v1", "allowed by audit mode");
+  grpc::Status status = Pull(*audit.client, image);
+  EXPECT_TRUE(status.ok()) << Describe(status);
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod(*audit.client, "audit-mode", &pod));
+  std::string id;
+  status = CreateContainer(*audit.client, pod, "main", image, &id);
+  EXPECT_TRUE(status.ok()) << Describe(status);
+
+  // One line per decision: the pull (by its tag) and the container (in its pod).
+  std::vector<nlohmann::json> lines;
+  for (nlohmann::json& line : AuditLines(audit)) {
+    if ((line.value("method", "") == "PullImage" && line.value("image", "") == image) ||
+        (line.value("method", "") == "CreateContainer" && line.value("pod", "") == "audit-mode" &&
+         line.value("container", "") == "main")) {
+      lines.push_back(std::move(line));
+    }
+  }
+  ASSERT_EQ(lines.size(), 2u) << AuditText(AuditLines(audit));
+  for (const nlohmann::json& line : lines) {
+    SCOPED_TRACE(line.dump());
+    EXPECT_EQ(line.value("decision", ""), "deny");
+    EXPECT_EQ(line.value("enforced", true), false);
+    EXPECT_EQ(line.value("digest", ""), digest);
+    EXPECT_THAT(line.value("image", ""), HasSubstr(Repo("e2e/audit-unsigned")));
+    EXPECT_THAT(line.value("reason", ""), HasSubstr("no signatures"));
+  }
+  EXPECT_TRUE(audit.process->Stop(absl::Seconds(15)).ok());
+}
+
+TEST_F(EnforcementTest, SandboxImageThatNoPolicyTrustsIsRefusedAtRunPodSandbox) {
+  // No sandbox_image: sigshim asks containerd, whose pause image matches no policy.
+  Sigshim strict;
+  strict.socket = bed_->dir().Path("strict.sock");
+  strict.config_path = bed_->dir().Path("strict.toml");
+  strict.audit_path = bed_->dir().Path("strict-audit.log");
+  strict.log_path = bed_->dir().Path("sigshim-strict.log");
+  strict.state_dir = bed_->dir().Path("sigshim-strict-state");
+  ASSERT_TRUE(WriteFileAtomic(strict.config_path,
+                              ConfigText(strict.socket, strict.state_dir, strict.audit_path, true, "enforce", ""),
+                              0644)
+                  .ok());
+  ASSERT_NO_FATAL_FAILURE(Start(strict));
+  PodSandboxConfig config;
+  config.mutable_metadata()->set_name("strict");
+  config.mutable_metadata()->set_uid("strict-uid");
+  config.mutable_metadata()->set_namespace_(kNamespace);
+  config.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(NODE);
+  RunPodSandboxRequest request;
+  *request.mutable_config() = config;
+  RunPodSandboxResponse response;
+  grpc::Status status = strict.client->runtime().RunPodSandbox(Context(absl::Seconds(120)).get(), request, &response);
+  if (status.ok()) pods_.push_back(response.pod_sandbox_id());
+  ExpectRefused(status, "SignatureValidationFailed: ", {bed_->containerd()->sandbox_image()});
+  EXPECT_TRUE(strict.process->Stop(absl::Seconds(15)).ok());
+}
+
+// Last: the decisions of every earlier test are in the main sigshim's audit log.
+TEST_F(EnforcementTest, ZzEveryDecisionIsOneAuditLineWithEveryField) {
+  std::vector<nlohmann::json> lines = AuditLines(*main_);
+  ASSERT_FALSE(lines.empty());
+  const std::regex rfc3339_utc(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z)");
+  const std::set<std::string> methods = {"PullImage", "CreateContainer", "RunPodSandbox"};
+  const std::set<std::string> decisions = {"allow", "deny", "error"};
+  const std::set<std::string> sources = {"registry", "verdict", "config", "unmatched"};
+  for (const nlohmann::json& line : lines) {
+    SCOPED_TRACE(line.dump());
+    for (const char* key : {"time", "method", "image", "digest", "namespace", "pod", "container", "decision",
+                            "reason", "policy", "identity", "source"}) {
+      EXPECT_TRUE(line.contains(key) && line[key].is_string()) << key;
+    }
+    EXPECT_TRUE(line.contains("enforced") && line["enforced"].is_boolean());
+    EXPECT_TRUE(line.contains("latency_ms") && line["latency_ms"].is_number());
+    EXPECT_TRUE(std::regex_match(line.value("time", ""), rfc3339_utc));
+    EXPECT_TRUE(methods.count(line.value("method", ""))) << "method";
+    EXPECT_TRUE(decisions.count(line.value("decision", ""))) << "decision";
+    EXPECT_TRUE(sources.count(line.value("source", ""))) << "source";
+    // Enforce mode: nothing refused was let through.
+    if (line.value("decision", "") != "allow") {
+      EXPECT_EQ(line.value("enforced", false), true);
+    }
+  }
+
+  // The signed pull: allowed from the registry, with its digest, policy and key.
+  const std::string signed_image = Repo("e2e/signed:v1");
+  std::vector<nlohmann::json> pulls = AuditFor(*main_, "PullImage", signed_image, "allow");
+  ASSERT_FALSE(pulls.empty()) << AuditText(lines);
+  EXPECT_THAT(pulls.front().value("digest", ""), StartsWith("sha256:"));
+  EXPECT_EQ(pulls.front().value("policy", ""), "e2e");
+  EXPECT_EQ(pulls.front().value("identity", ""), "release");
+  EXPECT_EQ(pulls.front().value("source", ""), "registry");
+  EXPECT_EQ(pulls.front().value("namespace", ""), kNamespace);
+  EXPECT_EQ(pulls.front().value("enforced", false), true);
+
+  // Its container: allowed from the stored verdict, with the pod and the container.
+  bool found_create = false;
+  for (const nlohmann::json& line : lines) {
+    if (line.value("method", "") == "CreateContainer" && line.value("decision", "") == "allow" &&
+        line.value("pod", "") == "signed" && line.value("container", "") == "main") {
+      found_create = true;
+      EXPECT_EQ(line.value("namespace", ""), kNamespace) << line.dump();
+      EXPECT_EQ(line.value("digest", ""), pulls.front().value("digest", "")) << line.dump();
+      EXPECT_EQ(line.value("source", ""), "verdict") << line.dump();
+      EXPECT_EQ(line.value("identity", ""), "release") << line.dump();
+    }
+  }
+  EXPECT_TRUE(found_create) << AuditText(lines);
+
+  // The unsigned pull: denied, enforced, with the reason.
+  std::vector<nlohmann::json> denied = AuditFor(*main_, "PullImage", Repo("e2e/unsigned:v1"), "deny");
+  ASSERT_FALSE(denied.empty()) << AuditText(lines);
+  EXPECT_THAT(denied.front().value("reason", ""), HasSubstr("no signatures"));
+  EXPECT_EQ(denied.front().value("enforced", false), true);
+  EXPECT_EQ(denied.front().value("policy", ""), "e2e");
+
+  // The imported image: denied at CreateContainer, naming pod and container.
+  bool found_import = false;
+  for (const nlohmann::json& line : lines) {
+    if (line.value("method", "") == "CreateContainer" && line.value("decision", "") != "allow" &&
+        line.value("pod", "") == "imported" && line.value("container", "") == "main") {
+      found_import = true;
+      EXPECT_THAT(line.value("image", ""), HasSubstr(Repo("e2e/imported"))) << line.dump();
+      EXPECT_EQ(line.value("decision", ""), "deny") << line.dump();
+    }
+  }
+  EXPECT_TRUE(found_import) << AuditText(lines);
+
+  // The registry outage: an error, not an allow.
+  EXPECT_FALSE(AuditFor(*main_, "PullImage", Repo("e2e/down-new:v1"), "error").empty()) << AuditText(lines);
+
+  // The pods: the sandbox image allowed as configured.
+  bool found_sandbox = false;
+  for (const nlohmann::json& line : lines) {
+    if (line.value("method", "") == "RunPodSandbox" && line.value("pod", "") == "signed") {
+      found_sandbox = true;
+      EXPECT_EQ(line.value("decision", ""), "allow") << line.dump();
+      EXPECT_EQ(line.value("digest", ""), bed_->sandbox_image_digest()) << line.dump();
+      EXPECT_EQ(line.value("source", ""), "config") << line.dump();
+    }
+  }
+  EXPECT_TRUE(found_sandbox) << AuditText(lines);
+}
+
+}  // namespace
+}  // namespace sigshim::e2e
