@@ -7,7 +7,9 @@
 #include <grpcpp/support/async_unary_call.h>
 #include <pthread.h>
 
+#include <chrono>
 #include <optional>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
@@ -54,8 +56,9 @@ bool IsKnownUnary(absl::string_view path) {
 
 // One proxied call, from the moment it is asked for on a completion queue until both its sides
 // have ended. Every operation it starts, on the caller's side and upstream, completes on that one
-// queue, so all its methods except OnHookDecision run on the queue's thread and its state needs no
-// lock. Owns itself: deleted by Dispatch once no operation of it is outstanding.
+// queue, so all its methods except StageAnswered (and the `done` callbacks that call it) run on the
+// queue's thread and its state needs no lock. Owns itself: deleted by Dispatch once no operation
+// of it is outstanding.
 class ProxyCall {
  public:
   // Asks the server for the next call on `cq`.
@@ -97,15 +100,18 @@ class ProxyCall {
     kUpstreamRead,    // A message from the runtime, or the end of its messages (!ok).
     kUpstreamWrite,   // A message or the half-close went to the runtime.
     kUpstreamFinish,  // The runtime's status arrived.
-    kHookAnswer,      // The hook answered from another thread (via the alarm).
+    kStageAnswer,     // A hook stage answered from another thread (via the alarm).
     kNumOps,
   };
   struct Tag {
     ProxyCall* call;
     Op op;
   };
-  // Where the hook is: the decision and the call's thread race to move it out of kHookRunning.
-  enum HookState { kHookRunning, kHookReturned, kHookAnswered };
+  // The hook stages of a hooked call: the hook deciding on the request, then (when it asked for
+  // one) the response stage deciding on the runtime's answer. One at a time.
+  enum Stage { kRequestStage, kResponseStage };
+  // Where a stage is: its answer and the call's thread race to move it out of kStageRunning.
+  enum StageState { kStageRunning, kStageReturned, kStageAnswered };
 
   // Returns the tag of `op` and counts it as outstanding. Each op has at most one outstanding.
   void* TagFor(Op op) {
@@ -148,8 +154,8 @@ class ProxyCall {
       case kUpstreamFinish:
         OnUpstreamFinish();
         return;
-      case kHookAnswer:
-        OnHookAnswered();
+      case kStageAnswer:
+        OnStageAnswered();
         return;
       case kNumOps:
         break;
@@ -235,45 +241,96 @@ class ProxyCall {
     stream_.Finish(status, TagFor(kServerFinish));
   }
 
-  // Hands the request to the hook. The hook may answer inline, from another thread while
-  // OnRequest still runs, or later from another thread; only the last needs the alarm to get
-  // back onto this call's thread.
+  // Runs one hook stage: `start` hands the stage its input and a `done` that stores the answer
+  // and calls StageAnswered. The stage may answer inline, from another thread while `start` still
+  // runs, or later from another thread; only the last needs the alarm to get back onto this
+  // call's thread. Either way OnStageAnswered then runs here. Until the answer has come, it counts
+  // as an outstanding operation: the call outlives every `done`, even once the caller has gone.
+  template <typename Start>
+  void RunStage(Stage stage, Start start) {
+    stage_ = stage;
+    stage_state_.store(kStageRunning, std::memory_order_relaxed);
+    ++pending_;  // The answer; counted down by Dispatch after kStageAnswer, or below.
+    start();
+    int expected = kStageRunning;
+    if (stage_state_.compare_exchange_strong(expected, kStageReturned, std::memory_order_acq_rel)) return;
+    // Answered before `start` returned: carry on here. The event being handled keeps the call
+    // alive, so the answer's count can be dropped at once.
+    --pending_;
+    OnStageAnswered();
+  }
+
+  // Tells the call's thread that the running stage has stored its answer. Any thread, exactly
+  // once per stage.
+  void StageAnswered() {
+    int expected = kStageRunning;
+    if (stage_state_.compare_exchange_strong(expected, kStageAnswered, std::memory_order_acq_rel)) return;
+    // RunStage has returned: the call's thread learns of the answer from its queue.
+    alarm_.emplace();
+    alarm_->Set(cq_, gpr_time_0(GPR_CLOCK_MONOTONIC), &tags_[kStageAnswer]);
+  }
+
+  void OnStageAnswered() {
+    if (stage_ == kRequestStage) {
+      OnHookAnswered();
+    } else {
+      OnAfterAnswered();
+    }
+  }
+
+  // Hands the request to the hook.
   void RunHook() {
     CallInfo info;
     info.method = ctx_.method();
     absl::string_view version, service, method;
     if (cri::ParseMethodPath(info.method, &version, &service, &method)) info.api_version = std::string(version);
-    hook_state_.store(kHookRunning, std::memory_order_relaxed);
-    ++pending_;  // The answer; counted down by OnHookAnswered's caller.
-    hook_->OnRequest(info, std::move(from_client_),
-                     [this](absl::StatusOr<grpc::ByteBuffer> decision) { OnHookDecision(std::move(decision)); });
-    int expected = kHookRunning;
-    if (hook_state_.compare_exchange_strong(expected, kHookReturned, std::memory_order_acq_rel)) return;
-    // Answered before OnRequest returned: carry on here. The event being handled keeps the
-    // call alive, so the answer's count can be dropped at once.
-    --pending_;
-    OnHookAnswered();
-  }
-
-  // Receives the hook's decision. Any thread, exactly once.
-  void OnHookDecision(absl::StatusOr<grpc::ByteBuffer> decision) {
-    decision_.emplace(std::move(decision));
-    int expected = kHookRunning;
-    if (hook_state_.compare_exchange_strong(expected, kHookAnswered, std::memory_order_acq_rel)) return;
-    // RunHook has returned: the call's thread learns of the decision from its queue.
-    alarm_.emplace();
-    alarm_->Set(cq_, gpr_time_0(GPR_CLOCK_MONOTONIC), &tags_[kHookAnswer]);
+    if (const auto deadline = ctx_.deadline(); deadline != std::chrono::system_clock::time_point::max()) {
+      info.deadline = absl::FromChrono(deadline);  // max() is how gRPC spells "no deadline".
+    }
+    RunStage(kRequestStage, [&] {
+      hook_->OnRequest(info, std::move(from_client_), [this](absl::StatusOr<Forward> decision) {
+        decision_.emplace(std::move(decision));
+        StageAnswered();
+      });
+    });
   }
 
   void OnHookAnswered() {
-    absl::StatusOr<grpc::ByteBuffer> decision = *std::move(decision_);
+    absl::StatusOr<Forward> decision = *std::move(decision_);
     decision_.reset();
-    if (server_done_) return;  // The caller left meanwhile.
+    if (server_done_) return;  // The caller left meanwhile; `after` goes unused.
     if (!decision.ok()) {
       FinishToClient(ToGrpcStatus(decision.status()));
       return;
     }
-    StartUnary(*decision);
+    after_ = std::move(decision->after);
+    StartUnary(decision->request);
+  }
+
+  // Hands the runtime's OK response to the response stage. The stage's function object goes
+  // once it has returned: what it needs later, it keeps in `done`'s continuation.
+  void RunAfter() {
+    AfterResponse after = std::exchange(after_, nullptr);
+    RunStage(kResponseStage, [&] {
+      after(std::move(from_upstream_), [this](absl::StatusOr<grpc::ByteBuffer> answer) {
+        after_answer_.emplace(std::move(answer));
+        StageAnswered();
+      });
+    });
+  }
+
+  void OnAfterAnswered() {
+    absl::StatusOr<grpc::ByteBuffer> answer = *std::move(after_answer_);
+    after_answer_.reset();
+    if (server_done_) return;  // The caller left meanwhile.
+    if (!answer.ok()) {
+      FinishToClient(ToGrpcStatus(answer.status()));
+      return;
+    }
+    finished_ = true;
+    final_code_ = grpc::StatusCode::OK;
+    from_upstream_ = *std::move(answer);
+    stream_.WriteAndFinish(from_upstream_, grpc::WriteOptions(), grpc::Status::OK, TagFor(kServerFinish));
   }
 
   // Creates the upstream context: the caller's deadline, cancellation and metadata.
@@ -308,9 +365,19 @@ class ProxyCall {
 
   void OnUnaryDone() {
     upstream_done_ = true;
-    if (server_done_ || finished_) return;
+    if (server_done_ || finished_) {
+      after_ = nullptr;
+      return;
+    }
     CopyMetadata(upstream_ctx_->GetServerInitialMetadata(), /*trailing=*/false);
     CopyMetadata(upstream_ctx_->GetServerTrailingMetadata(), /*trailing=*/true);
+    if (after_ != nullptr) {
+      if (upstream_status_.ok()) {
+        RunAfter();  // Finishes to the caller once it has answered.
+        return;
+      }
+      after_ = nullptr;  // Not called on a failure, which goes back unchanged.
+    }
     finished_ = true;
     final_code_ = upstream_status_.error_code();
     if (upstream_status_.ok()) {
@@ -423,6 +490,7 @@ class ProxyCall {
   grpc::GenericServerAsyncReaderWriter stream_;
   absl::Time start_;
   CallHook* hook_ = nullptr;
+  AfterResponse after_;  // The hook's response stage, from its decision until the runtime answers.
   bool arrived_ = false;
   bool unary_ = false;    // Relayed with one upstream unary call instead of a stream.
   bool endless_ = false;  // Registered with the service as an endless stream.
@@ -449,10 +517,13 @@ class ProxyCall {
   grpc::ByteBuffer from_client_;
   grpc::ByteBuffer from_upstream_;
 
-  // The hook's answer crosses threads: written by OnHookDecision before hook_state_ (or the
-  // alarm) publishes it, read on the call's thread after.
-  std::atomic<int> hook_state_{kHookRunning};
-  std::optional<absl::StatusOr<grpc::ByteBuffer>> decision_;
+  // A stage's answer crosses threads: written by its `done` before stage_state_ (or the alarm)
+  // publishes it, read on the call's thread after. The alarm is set by the answering thread only,
+  // after the previous stage's alarm (if any) has fired.
+  Stage stage_ = kRequestStage;  // Call's thread only.
+  std::atomic<int> stage_state_{kStageRunning};
+  std::optional<absl::StatusOr<Forward>> decision_;             // The request stage's answer.
+  std::optional<absl::StatusOr<grpc::ByteBuffer>> after_answer_;  // The response stage's answer.
   std::optional<grpc::Alarm> alarm_;
 };
 

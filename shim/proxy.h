@@ -5,15 +5,16 @@
 // metadata, deadline and cancellation; messages are relayed one at a time in both directions
 // (flow control is end to end); the runtime's initial and trailing metadata, status code, message
 // and details come back unchanged. Known unary CRI methods take a fast path (one upstream unary
-// call). Methods listed in the HookTable are unary: their request is handed to the hook first
-// (hooks.h).
+// call). Methods listed in the HookTable are unary: their request is handed to the hook first,
+// and, when the hook asked for it, the runtime's OK response to its response stage before it goes
+// back to the caller (hooks.h).
 //
 // Threading: the service owns a few completion queues, each polled by one thread of its own. A
 // call is served on one queue from start to end: the caller's side, the upstream call and the
-// hook's answer all complete on it, so a call's state is only ever touched by that queue's thread
-// and no event is handed from one thread to another. A hook that answers later, from a thread of
-// its own, gets back onto the call's queue through a grpc::Alarm. A hook that blocks in OnRequest
-// holds up every call on its queue.
+// hook's answers all complete on it, so a call's state is only ever touched by that queue's thread
+// and no event is handed from one thread to another. A hook (or response stage) that answers
+// later, from a thread of its own, gets back onto the call's queue through a grpc::Alarm. A hook
+// that blocks in OnRequest or in its response stage holds up every call on its queue.
 //
 // (The callback API, used before, runs reactions on gRPC's executor threads: on a two-core node the
 // hand-offs cost the proxy more CPU per call than the calls themselves; see proxy_bench.)

@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <deque>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -17,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -365,35 +368,139 @@ class ThreadedHook final : public CallHook {
   const bool answer_before_return_;
 };
 
+// Holds what a hook stage was handed (a request or a response, and its `done`) until the test
+// lets it answer. `Done` is HookDone or ResponseDone. Thread-safe.
+template <typename Done>
+class Gate {
+ public:
+  void Hold(grpc::ByteBuffer buffer, Done done) {
+    absl::MutexLock lock(&mu_);
+    held_.emplace_back(std::move(buffer), std::move(done));
+  }
+  // Waits until `n` are held.
+  void WaitForHeld(size_t n) {
+    absl::MutexLock lock(&mu_);
+    wanted_ = n;
+    mu_.Await(absl::Condition(this, &Gate::EnoughHeld));
+  }
+  // Answers every one held with its own bytes (forwarded or sent back unchanged), on the calling
+  // thread.
+  void AnswerAll() {
+    for (auto& [buffer, done] : TakeAll()) done(std::move(buffer));
+  }
+  // Answers every one held with `status`, on the calling thread.
+  void FailAll(const absl::Status& status) {
+    for (auto& held : TakeAll()) held.second(status);
+  }
+
+ private:
+  std::vector<std::pair<grpc::ByteBuffer, Done>> TakeAll() {
+    absl::MutexLock lock(&mu_);
+    return std::exchange(held_, {});
+  }
+  bool EnoughHeld() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_.size() >= wanted_; }
+
+  absl::Mutex mu_;
+  std::vector<std::pair<grpc::ByteBuffer, Done>> held_ ABSL_GUARDED_BY(mu_);
+  size_t wanted_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 // Holds every request until the test lets the hook answer (forwarding the request unchanged).
 class GatedHook final : public CallHook {
  public:
   void OnRequest(const CallInfo& info, grpc::ByteBuffer request, HookDone done) override {
-    absl::MutexLock lock(&mu_);
-    held_.emplace_back(std::move(request), std::move(done));
+    gate_.Hold(std::move(request), std::move(done));
   }
   // Waits until `n` requests are held.
-  void WaitForRequests(size_t n) {
-    absl::MutexLock lock(&mu_);
-    wanted_ = n;
-    mu_.Await(absl::Condition(this, &GatedHook::EnoughHeld));
-  }
+  void WaitForRequests(size_t n) { gate_.WaitForHeld(n); }
   // Answers every held request, on the calling thread.
-  void AnswerAll() {
-    std::vector<std::pair<grpc::ByteBuffer, HookDone>> held;
+  void AnswerAll() { gate_.AnswerAll(); }
+
+ private:
+  Gate<HookDone> gate_;
+};
+
+// Forwards every request unchanged, at once, with a copy of `after` as its response stage (none
+// when `after` is null), and records the CallInfo of each call. Each call's stage holds a token
+// of its own, so that a test can tell the proxy has let go of every stage.
+class ResponseStageHook final : public CallHook {
+ public:
+  explicit ResponseStageHook(AfterResponse after) : after_(std::move(after)) {}
+
+  void OnRequest(const CallInfo& info, grpc::ByteBuffer request, HookDone done) override {
+    auto token = std::make_shared<int>(0);
     {
       absl::MutexLock lock(&mu_);
-      held.swap(held_);
+      infos_.push_back(info);
+      tokens_.push_back(token);
     }
-    for (auto& [request, done] : held) done(std::move(request));
+    if (after_ == nullptr) {
+      done(std::move(request));
+      return;
+    }
+    done(Forward(std::move(request), [after = after_, token](grpc::ByteBuffer response, ResponseDone answer) {
+      after(std::move(response), std::move(answer));
+    }));
+  }
+
+  std::vector<CallInfo> infos() {
+    absl::MutexLock lock(&mu_);
+    return infos_;
+  }
+  // Returns whether every response stage handed out has been destroyed.
+  bool AllStagesReleased() {
+    absl::MutexLock lock(&mu_);
+    for (const auto& token : tokens_) {
+      if (!token.expired()) return false;
+    }
+    return true;
   }
 
  private:
-  bool EnoughHeld() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_.size() >= wanted_; }
+  const AfterResponse after_;
+  absl::Mutex mu_;
+  std::vector<CallInfo> infos_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::weak_ptr<int>> tokens_ ABSL_GUARDED_BY(mu_);
+};
+
+// Runs tasks on threads of its own. When destroyed, runs what is still queued, then joins.
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads) {
+    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+  }
+  ~ThreadPool() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    for (auto& worker : workers_) worker.join();
+  }
+  void Schedule(std::function<void()> task) {
+    absl::MutexLock lock(&mu_);
+    tasks_.push_back(std::move(task));
+  }
+
+ private:
+  void Work() {
+    while (true) {
+      std::function<void()> task;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(this, &ThreadPool::HasWorkOrStops));
+        if (tasks_.empty()) return;
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+  bool HasWorkOrStops() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !tasks_.empty(); }
 
   absl::Mutex mu_;
-  std::vector<std::pair<grpc::ByteBuffer, HookDone>> held_ ABSL_GUARDED_BY(mu_);
-  size_t wanted_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> workers_;
 };
 
 constexpr char kPullV1[] = "/runtime.v1.ImageService/PullImage";
@@ -501,6 +608,251 @@ TEST_F(ProxyTest, ConcurrentCallsOnEveryPathWithSeveralThreads) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(wrong.load(), 0);
   WaitForNoActiveCalls();
+}
+
+// The hook's response stage: what the enforcement layer does after the runtime answered a
+// forwarded call (tag a pulled image, record a verdict) before the caller learns of it.
+
+TEST_F(ProxyTest, ResponseStageMayReplaceTheResponse) {
+  ResponseStageHook hook([](grpc::ByteBuffer response, ResponseDone done) {
+    done(ToBuffer("replaced " + FromBuffer(response)));
+  });
+  HookTable table{{kPullV1, &hook}};
+  table_ = &table;
+  StartRuntime();
+  StartProxy();
+  UnaryResult r = Call(kPullV1, "pull-me");
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.response, "replaced pull-me");
+  EXPECT_THAT(r.initial, Contains(Pair("x-runtime-initial", "hello")));
+  EXPECT_THAT(r.trailing, Contains(Pair("x-runtime-trailing", "bye")));
+  EXPECT_EQ(runtime_->WaitForCall(kPullV1).request, "pull-me");
+  WaitForNoActiveCalls();
+  EXPECT_TRUE(hook.AllStagesReleased());
+}
+
+TEST_F(ProxyTest, ResponseStageMayFailTheCall) {
+  ResponseStageHook hook([](grpc::ByteBuffer response, ResponseDone done) {
+    done(absl::FailedPreconditionError("SignatureValidationFailed: could not tag the pulled image"));
+  });
+  HookTable table{{kPullV1, &hook}};
+  table_ = &table;
+  StartRuntime();
+  StartProxy();
+  UnaryResult r = Call(kPullV1, "pull-me");
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(r.status.error_message(), "SignatureValidationFailed: could not tag the pulled image");
+  EXPECT_EQ(r.response, "");
+  EXPECT_THAT(r.initial, Contains(Pair("x-runtime-initial", "hello")));
+  EXPECT_THAT(r.trailing, Contains(Pair("x-runtime-trailing", "bye")));
+  EXPECT_EQ(runtime_->calls(), 1);
+  WaitForNoActiveCalls();
+  EXPECT_TRUE(hook.AllStagesReleased());
+}
+
+TEST_F(ProxyTest, ResponseStageIsNotCalledWhenTheRuntimeFails) {
+  std::atomic<int> called{0};
+  ResponseStageHook hook([&called](grpc::ByteBuffer response, ResponseDone done) {
+    called.fetch_add(1);
+    done(ToBuffer("replaced"));
+  });
+  HookTable table{{kPullV1, &hook}};
+  table_ = &table;
+  StartRuntime();
+  StartProxy();
+  UnaryResult r = Call(kPullV1, "fail");
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(r.status.error_message(), "runtime says no");
+  EXPECT_EQ(r.status.error_details(), std::string("\x01\x02\x03", 3));
+  EXPECT_THAT(r.trailing, Contains(Pair("x-runtime-trailing", "bye")));
+  WaitForNoActiveCalls();
+  EXPECT_EQ(called.load(), 0);
+  EXPECT_TRUE(hook.AllStagesReleased());  // Dropped without being called.
+}
+
+TEST_P(HookThreads, ResponseStageMayAnswerFromAnotherThread) {
+  const bool answer_before_return = GetParam();
+  ResponseStageHook hook([answer_before_return](grpc::ByteBuffer response, ResponseDone done) {
+    auto returned = std::make_shared<absl::Notification>();
+    auto answered = std::make_shared<absl::Notification>();
+    std::thread([answer_before_return, returned, answered, response = std::move(response),
+                 done = std::move(done)]() mutable {
+      if (!answer_before_return) returned->WaitForNotification();
+      const std::string text = FromBuffer(response);
+      if (text == "refuse") {
+        done(absl::PermissionDeniedError("refused after the runtime answered"));
+      } else {
+        done(ToBuffer("later " + text));
+      }
+      answered->Notify();
+    }).detach();
+    if (answer_before_return) answered->WaitForNotification();
+    returned->Notify();
+  });
+  HookTable table{{kPullV1, &hook}};
+  table_ = &table;
+  StartRuntime();
+  StartProxy();
+  UnaryResult replaced = Call(kPullV1, "pull-me");
+  ASSERT_TRUE(replaced.status.ok()) << replaced.status.error_message();
+  EXPECT_EQ(replaced.response, "later pull-me");
+  EXPECT_THAT(replaced.initial, Contains(Pair("x-runtime-initial", "hello")));
+  EXPECT_THAT(replaced.trailing, Contains(Pair("x-runtime-trailing", "bye")));
+
+  UnaryResult refused = Call(kPullV1, "refuse");
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(refused.status.error_message(), "refused after the runtime answered");
+  EXPECT_THAT(refused.trailing, Contains(Pair("x-runtime-trailing", "bye")));
+  EXPECT_EQ(runtime_->calls(), 2);
+  WaitForNoActiveCalls();
+}
+
+// The caller leaves while the response stage works: the call waits for the stage's answer, which
+// is then dropped (either kind), and the proxy carries on. Run under ASan too.
+TEST_F(ProxyTest, ResponseStageAnswerAfterTheCallerLeftEndsTheCall) {
+  Gate<ResponseDone> gate;
+  ResponseStageHook hook([&gate](grpc::ByteBuffer response, ResponseDone done) {
+    gate.Hold(std::move(response), std::move(done));
+  });
+  HookTable table{{kPullV1, &hook}};
+  table_ = &table;
+  StartRuntime();
+  StartProxy();
+  auto leave_while_stage_runs = [&] {
+    grpc::GenericStub stub(channel_);
+    grpc::ClientContext ctx;
+    grpc::ByteBuffer req = ToBuffer("late"), resp;
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&ctx, kPullV1, grpc::StubOptions(), &req, &resp,
+                   [&](grpc::Status s) { done.set_value(std::move(s)); });
+    gate.WaitForHeld(1);
+    ctx.TryCancel();
+    EXPECT_EQ(done.get_future().get().error_code(), grpc::StatusCode::CANCELLED);
+  };
+  leave_while_stage_runs();
+  EXPECT_EQ(server_->proxy().active_calls(), 1);  // Kept for the stage's answer.
+  gate.AnswerAll();
+  WaitForNoActiveCalls();
+  leave_while_stage_runs();
+  gate.FailAll(absl::PermissionDeniedError("too late"));
+  WaitForNoActiveCalls();
+  EXPECT_TRUE(hook.AllStagesReleased());
+  // The proxy still serves.
+  auto later = std::async(std::launch::async, [&] { return Call(kPullV1, "next"); });
+  gate.WaitForHeld(1);
+  gate.AnswerAll();
+  UnaryResult r = later.get();
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.response, "next");
+}
+
+// A response stage still working when the grace is over: the caller is cancelled at once, and
+// Shutdown returns once the stage has answered.
+TEST_F(ProxyTest, ShutdownAfterTheGraceDoesNotLoseACallWaitingForItsResponseStage) {
+  Gate<ResponseDone> gate;
+  ResponseStageHook hook([&gate](grpc::ByteBuffer response, ResponseDone done) {
+    gate.Hold(std::move(response), std::move(done));
+  });
+  HookTable table{{kPullV1, &hook}};
+  table_ = &table;
+  StartRuntime();
+  StartProxy();
+  auto pending = std::async(std::launch::async, [&] { return Call(kPullV1, "in-flight"); });
+  gate.WaitForHeld(1);
+  auto shutdown = std::async(std::launch::async, [&] { server_->Shutdown(absl::ZeroDuration()); });
+  EXPECT_FALSE(pending.get().status.ok());
+  gate.AnswerAll();
+  shutdown.get();
+  EXPECT_EQ(server_->proxy().active_calls(), 0);
+}
+
+TEST_F(ProxyTest, HookSeesTheCallersDeadline) {
+  ResponseStageHook hook(/*after=*/nullptr);
+  HookTable table{{kPullV1, &hook}};
+  table_ = &table;
+  StartRuntime();
+  StartProxy();
+  const absl::Time before = absl::Now();
+  ASSERT_TRUE(Call(kPullV1, "x", absl::Seconds(7)).status.ok());
+  {
+    StepCall call(channel_, kPullV1);  // No deadline.
+    ASSERT_TRUE(call.started());
+    ASSERT_TRUE(call.WriteLast("y"));
+    std::string in;
+    ASSERT_TRUE(call.Read(&in));
+    EXPECT_EQ(in, "y");
+    EXPECT_TRUE(call.Finish().ok());
+  }
+  std::vector<CallInfo> infos = hook.infos();
+  ASSERT_EQ(infos.size(), 2u);
+  EXPECT_EQ(infos[0].method, kPullV1);
+  EXPECT_EQ(infos[0].api_version, "v1");
+  // As in CarriesTheDeadlineUpstream: never later than the caller's, and not dropped.
+  EXPECT_LE(infos[0].deadline - before, absl::Seconds(7) + absl::Milliseconds(100));
+  EXPECT_GT(infos[0].deadline - before, absl::Seconds(1));
+  EXPECT_EQ(infos[1].deadline, absl::InfiniteFuture());
+}
+
+// Many callers on every path at once, over several serving threads; the hooked calls' response
+// stages answer from a thread pool (replacing the response, or failing the call), some runtime
+// answers are failures (no stage), and some callers give up early.
+TEST_F(ProxyTest, ConcurrentCallsWithResponseStagesAnsweredFromAThreadPool) {
+  ThreadPool pool(4);
+  ResponseStageHook hook([&pool](grpc::ByteBuffer response, ResponseDone done) {
+    pool.Schedule([response = std::move(response), done = std::move(done)]() mutable {
+      const std::string text = FromBuffer(response);
+      if (absl::StartsWith(text, "deny-")) {
+        done(absl::PermissionDeniedError("denied " + text));
+      } else {
+        done(ToBuffer("after " + text));
+      }
+    });
+  });
+  HookTable table{{kPullV1, &hook}};
+  table_ = &table;
+  threads_ = 3;
+  StartRuntime();
+  StartProxy();
+  constexpr int kThreads = 24;
+  constexpr int kCallsPerThread = 60;
+  const char* const kMethods[] = {kPullV1, "/runtime.v1.RuntimeService/Version",
+                                  "/runtime.v1.RuntimeService/SomeFutureMethod"};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCallsPerThread; ++i) {
+        const char* method = kMethods[(t + i) % 3];
+        const bool hooked = method == kMethods[0];
+        if (i % 10 == 9) {  // Gives up almost at once: either answer is fine, a crash is not.
+          UnaryResult r = Call(method, "slow", absl::Milliseconds(1));
+          if (r.status.ok() && r.response != (hooked ? "after slow" : "slow")) wrong.fetch_add(1);
+          continue;
+        }
+        if (i % 10 == 7) {  // The runtime fails: its status comes back, the stage is not called.
+          UnaryResult r = Call(method, "fail");
+          if (r.status.error_code() != grpc::StatusCode::FAILED_PRECONDITION) wrong.fetch_add(1);
+          continue;
+        }
+        const std::string suffix = std::to_string(t) + "-" + std::to_string(i);
+        if (hooked && i % 10 == 3) {
+          UnaryResult r = Call(method, "deny-" + suffix);
+          if (r.status.error_code() != grpc::StatusCode::PERMISSION_DENIED ||
+              r.status.error_message() != "denied deny-" + suffix) {
+            wrong.fetch_add(1);
+          }
+          continue;
+        }
+        const std::string request = "split-" + suffix;
+        UnaryResult r = Call(method, request);
+        if (!r.status.ok() || r.response != (hooked ? "after " : "") + request) wrong.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  WaitForNoActiveCalls();
+  EXPECT_TRUE(hook.AllStagesReleased());
 }
 
 TEST_F(ProxyTest, CarriesTheDeadlineUpstream) {
