@@ -2,7 +2,9 @@
 #   make test   install what is missing, build, and run every test (ctest): unit, conformance and
 #               end-to-end against real containerd + registry, the unit tests again under
 #               AddressSanitizer + UndefinedBehaviorSanitizer, and each fuzz target briefly.
-#   make demo   (comes with enforcement)
+#   make demo   build, then start a registry, containerd and sigshim in a temporary folder: a signed
+#               image is pulled and run, an unsigned one and a moved tag are refused, the audit log
+#               is printed, and everything is stopped and removed (also on failure or Ctrl-C).
 # Other targets: deps, build, bench, clean. Needs root on Debian 12 (apt-get, containerd).
 
 BUILD       ?= build
@@ -21,7 +23,7 @@ DEB_PACKAGES := cmake ninja-build g++ clang libclang-rt-14-dev pkg-config \
 
 CTEST := ctest --output-on-failure --no-tests=error
 
-.PHONY: all deps build test test-main test-asan test-fuzz bench clean install
+.PHONY: all deps build test test-main test-asan test-fuzz bench demo clean install
 
 all: build
 
@@ -65,6 +67,9 @@ install: build
 
 bench: build
 	$(BUILD)/test/bench/proxy_bench
+
+demo: deps build
+	$(BUILD)/test/demo/sigshim-demo --sigshim $(BUILD)/shim/sigshim
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
