@@ -16,16 +16,30 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "pkg/audit/audit_log.h"
 #include "pkg/base/log.h"
 #include "pkg/config/config.h"
+#include "pkg/containerd/image_store_grpc.h"
+#include "pkg/metrics/policy_digest.h"
+#include "pkg/metrics/sigshim_metrics.h"
+#include "pkg/policy/image_verifier.h"
 #include "pkg/policy/policy.h"
-#include "shim/hooks.h"
+#include "pkg/registry/curl_transport.h"
+#include "pkg/registry/observed_transport.h"
+#include "pkg/registry/registry_client.h"
+#include "pkg/verdicts/verdict_store.h"
+#include "shim/enforcement_hooks.h"
+#include "shim/enforcer.h"
+#include "shim/runtime_client.h"
 #include "shim/server.h"
+#include "shim/status_server.h"
 #include "shim/verify_command.h"
+#include "shim/work_queue.h"
 
 namespace sigshim {
 namespace {
@@ -33,6 +47,10 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+
+// Image decisions that may wait for a worker thread; beyond that, calls are refused (UNAVAILABLE)
+// rather than queued without bound.
+constexpr size_t kMaxQueuedDecisions = 4096;
 
 constexpr char kUsage[] =
     "usage:\n"
@@ -147,20 +165,79 @@ shim::ServerOptions ServerOptionsFrom(const config::Config& c) {
   return options;
 }
 
-// A configuration the daemon may use: parsed, and its policy compiled (keys parsed, globs
-// compiled). Both must succeed, so that the daemon never serves with a policy it did not understand.
+// A configuration the daemon may use: parsed, its policy compiled (keys parsed, globs compiled)
+// and a verifier built from its [registry]. All must succeed, so that the daemon never serves
+// with a policy it did not understand.
 struct Loaded {
   std::shared_ptr<const config::Config> config;
   std::shared_ptr<const policy::Policy> policy;
+  std::shared_ptr<const policy::ImageVerifier> verifier;
 };
 
-// Returns the configuration at `path` and its compiled policy; the error names the file and line.
-absl::StatusOr<Loaded> LoadAndCompile(const std::string& path) {
+// Returns the configuration at `path`, its compiled policy and its verifier, whose registry
+// requests are counted in `metrics`; the error names the file and line.
+absl::StatusOr<Loaded> LoadAndCompile(const std::string& path, metrics::SigshimMetrics* metrics) {
   absl::StatusOr<std::shared_ptr<const config::Config>> config = config::LoadConfig(path);
   if (!config.ok()) return config.status();
   absl::StatusOr<std::unique_ptr<policy::Policy>> compiled = policy::Policy::Create(**config);
   if (!compiled.ok()) return compiled.status();
-  return Loaded{*std::move(config), std::shared_ptr<const policy::Policy>(*std::move(compiled))};
+  registry::RegistryClientOptions client_options = shim::RegistryClientOptionsFrom(**config);
+  absl::StatusOr<std::unique_ptr<registry::CurlTransport>> curl =
+      registry::CurlTransport::Create({.ca_file = client_options.ca_file, .connect_timeout = client_options.connect_timeout});
+  if (!curl.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": [registry]: ", curl.status().message()));
+  client_options.transport = std::make_shared<registry::ObservedTransport>(
+      std::shared_ptr<registry::HttpTransport>(*std::move(curl)),
+      [metrics](int http_status) { metrics->CountRegistryRequest(http_status); });
+  absl::StatusOr<std::unique_ptr<registry::RegistryClient>> client = registry::RegistryClient::Create(client_options);
+  if (!client.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": [registry]: ", client.status().message()));
+  policy::ImageVerifierOptions verifier_options;
+  verifier_options.registry = *std::move(client);
+  absl::StatusOr<std::unique_ptr<policy::ImageVerifier>> verifier =
+      policy::ImageVerifier::Create(std::move(verifier_options));
+  if (!verifier.ok()) return verifier.status();
+  return Loaded{*std::move(config), std::shared_ptr<const policy::Policy>(*std::move(compiled)),
+                std::shared_ptr<const policy::ImageVerifier>(*std::move(verifier))};
+}
+
+// Returns the short reason class of a decision, a label of sigshim_decisions_total.
+std::string ReasonClass(const audit::AuditRecord& r) {
+  if (r.decision == "allow") return r.source == "registry" ? "verified" : r.source;
+  struct Prefix {
+    absl::string_view text;
+    absl::string_view label;
+  };
+  static constexpr Prefix kClasses[] = {
+      {"RegistryUnavailable", "registry_unavailable"}, {"RegistryError", "registry_error"},
+      {"InvalidReference", "invalid_reference"},       {"VerificationError", "verification_error"},
+      {"no signatures", "no_signatures"},              {"no policy matches", "unmatched"},
+      {"the image is not on the node", "not_found"},
+  };
+  for (const Prefix& p : kClasses) {
+    if (absl::StrContains(r.reason, p.text)) return std::string(p.label);
+  }
+  return "rejected";
+}
+
+// Returns OK when the runtime's socket accepts a connection (waiting up to `wait` for one).
+absl::Status RuntimeReachable(grpc::Channel& channel, const std::string& endpoint, absl::Duration wait) {
+  grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
+  const absl::Time until = absl::Now() + wait;
+  while (state != GRPC_CHANNEL_READY && absl::Now() < until) {
+    channel.WaitForStateChange(state, absl::ToChronoTime(until));
+    state = channel.GetState(/*try_to_connect=*/true);
+  }
+  if (state == GRPC_CHANNEL_READY) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat("the runtime at ", endpoint, " is not reachable"));
+}
+
+// Puts `loaded` in force and logs what the stored verdicts look like under it.
+void Apply(shim::Enforcer& enforcer, const Loaded& loaded) {
+  shim::RecheckReport report =
+      enforcer.SetPolicy(loaded.policy, loaded.verifier, loaded.config->enforcement.sandbox_image);
+  SIGSHIM_LOG(kInfo, "policy: ", loaded.policy->rules().size(), " [[policy]] entries, ", loaded.config->keys.size(),
+              " trusted keys; stored verdicts valid under it: ", report.valid, ", no longer valid: ",
+              report.invalid.size());
+  for (const std::string& line : report.invalid) SIGSHIM_LOG(kWarning, "verdict not valid any more: ", line);
 }
 
 int RunDaemon(const Args& args) {
@@ -177,26 +254,97 @@ int RunDaemon(const Args& args) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   signal(SIGPIPE, SIG_IGN);
 
-  absl::StatusOr<Loaded> loaded = LoadAndCompile(args.config);
+  metrics::SigshimMetrics metrics;
+  absl::StatusOr<Loaded> loaded = LoadAndCompile(args.config, &metrics);
   if (!loaded.ok()) {
     fprintf(stderr, "sigshim: %s\n", std::string(loaded.status().message()).c_str());
     return kExitUsage;
   }
+  uint64_t generation = 1;
+  metrics.SetConfig(generation, metrics::PolicyDigest(*loaded->config));
   std::shared_ptr<const config::Config> cfg = loaded->config;
-  // Held for the enforcement hooks; replaced only by a reload that compiles.
-  std::shared_ptr<const policy::Policy> policy = loaded->policy;
   log::SetLevel(cfg->log.level);
-  SIGSHIM_LOG(kInfo, "policy: ", policy->rules().size(), " [[policy]] entries, ", cfg->keys.size(),
-              " trusted keys");
 
-  shim::PassThroughHooks hooks;
-  absl::StatusOr<std::unique_ptr<shim::Server>> server = shim::Server::Create(ServerOptionsFrom(*cfg), &hooks.table());
+  // The verdict store: evidence of earlier verifications, re-checked below under this policy.
+  verdicts::LoadReport store_report;
+  absl::StatusOr<std::unique_ptr<verdicts::VerdictStore>> store =
+      verdicts::VerdictStore::Open({.dir = cfg->server.state_dir + "/verdicts"}, &store_report);
+  if (!store.ok()) {
+    SIGSHIM_LOG(kError, "cannot start: verdict store: ", store.status().message());
+    return kExitFailure;
+  }
+  for (const std::string& line : store_report.ignored) SIGSHIM_LOG(kWarning, "verdict store: ignored ", line);
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log = audit::AuditLog::Open({.path = cfg->audit.path});
+  if (!audit_log.ok()) {
+    SIGSHIM_LOG(kError, "cannot start: ", audit_log.status().message());
+    return kExitFailure;
+  }
+
+  // The runtime, asked directly by the enforcement layer (image records, pinned pulls).
+  const shim::ServerOptions server_options = ServerOptionsFrom(*cfg);
+  absl::StatusOr<std::string> runtime_socket = shim::UnixSocketPath(cfg->server.runtime_endpoint);
+  if (!runtime_socket.ok()) {
+    SIGSHIM_LOG(kError, "cannot start: server.runtime_endpoint: ", runtime_socket.status().message());
+    return kExitUsage;
+  }
+  std::shared_ptr<grpc::Channel> runtime_channel = shim::MakeRuntimeChannel(*runtime_socket, server_options);
+  std::unique_ptr<shim::RuntimeClient> runtime = shim::NewGrpcRuntimeClient(runtime_channel);
+  absl::StatusOr<std::unique_ptr<containerd::ImageStore>> images = containerd::GrpcImageStore::Create(runtime_channel);
+  if (!images.ok()) {
+    SIGSHIM_LOG(kError, "cannot start: ", images.status().message());
+    return kExitFailure;
+  }
+
+  shim::EnforcerOptions enforcer_options;
+  enforcer_options.runtime = runtime.get();
+  enforcer_options.images = images->get();
+  enforcer_options.store = store->get();
+  audit::AuditLog* audit_sink = audit_log->get();
+  enforcer_options.on_decision = [audit_sink, &metrics](const audit::AuditRecord& record) {
+    audit_sink->Write(record);
+    metrics.CountDecision(record.method, record.decision, ReasonClass(record));
+  };
+  enforcer_options.on_verification = [&metrics](absl::string_view outcome, absl::Duration latency) {
+    metrics.ObserveVerification(outcome, latency);
+  };
+  absl::StatusOr<std::unique_ptr<shim::Enforcer>> enforcer = shim::Enforcer::Create(std::move(enforcer_options));
+  if (!enforcer.ok()) {
+    SIGSHIM_LOG(kError, "cannot start: ", enforcer.status().message());
+    return kExitFailure;
+  }
+  Apply(**enforcer, *loaded);
+
+  // Declared before the server so that it outlives every call the server may still hold.
+  auto queue = std::make_unique<shim::WorkQueue>(cfg->enforcement.workers, kMaxQueuedDecisions);
+  shim::EnforcementHooks hooks(enforcer->get(), queue.get());
+  absl::StatusOr<std::unique_ptr<shim::Server>> server = shim::Server::Create(server_options, &hooks.table());
   if (!server.ok()) {
     SIGSHIM_LOG(kError, "cannot start: ", server.status().message());
     return kExitFailure;
   }
+  // /metrics, /healthz, /readyz. Ready once serving, while the runtime is reachable.
+  std::unique_ptr<StatusServer> status_server;
+  if (!cfg->metrics.listen.empty()) {
+    StatusServerOptions status_options;
+    status_options.listen = cfg->metrics.listen;
+    shim::Enforcer* enforcer_ptr = enforcer->get();
+    status_options.metrics = [&metrics, enforcer_ptr] {
+      metrics.SetVerdicts(enforcer_ptr->VerdictCounts().first);
+      return metrics.Render();
+    };
+    const std::string endpoint = cfg->server.runtime_endpoint;
+    status_options.ready = [runtime_channel, endpoint] {
+      return RuntimeReachable(*runtime_channel, endpoint, absl::Seconds(1));
+    };
+    absl::StatusOr<std::unique_ptr<StatusServer>> started = StatusServer::Create(std::move(status_options));
+    if (!started.ok()) {
+      SIGSHIM_LOG(kError, "cannot start: [metrics] listen: ", started.status().message());
+      return kExitFailure;
+    }
+    status_server = *std::move(started);
+  }
   SIGSHIM_LOG(kInfo, "serving CRI on ", cfg->server.listen, ", forwarding to ", cfg->server.runtime_endpoint,
-              " (config ", cfg->path, ")");
+              " (config ", cfg->path, ", mode ", ModeName(cfg->enforcement.mode), ", audit log ", cfg->audit.path, ")");
   // systemd (Type=notify): the socket accepts calls from here on. A no-op without NOTIFY_SOCKET.
   const std::string ready = absl::StrCat("READY=1\nSTATUS=serving on ", cfg->server.listen, ", forwarding to ",
                                          cfg->server.runtime_endpoint);
@@ -211,7 +359,10 @@ int RunDaemon(const Args& args) {
       clock_gettime(CLOCK_MONOTONIC, &now);
       sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
                  static_cast<unsigned long long>(now.tv_sec) * 1000000ULL + now.tv_nsec / 1000);
-      absl::StatusOr<Loaded> next = LoadAndCompile(args.config);
+      absl::Status reopened = (*audit_log)->Reopen();
+      if (!reopened.ok()) SIGSHIM_LOG(kError, "audit log kept open on the previous file: ", reopened.message());
+      absl::StatusOr<Loaded> next = LoadAndCompile(args.config, &metrics);
+      metrics.CountReload(next.ok());
       if (!next.ok()) {
         SIGSHIM_LOG(kError, "reload failed, keeping the previous configuration: ", next.status().message());
         sd_notify(0, absl::StrCat(ready, " (reload failed, previous configuration kept)").c_str());
@@ -219,11 +370,16 @@ int RunDaemon(const Args& args) {
       }
       if (next->config->server.listen != cfg->server.listen ||
           next->config->server.runtime_endpoint != cfg->server.runtime_endpoint ||
-          next->config->server.socket_mode != cfg->server.socket_mode) {
-        SIGSHIM_LOG(kWarning, "[server] socket settings changed; they take effect at the next restart");
+          next->config->server.socket_mode != cfg->server.socket_mode ||
+          next->config->server.state_dir != cfg->server.state_dir ||
+          next->config->enforcement.workers != cfg->enforcement.workers ||
+          next->config->audit.path != cfg->audit.path || next->config->metrics.listen != cfg->metrics.listen) {
+        SIGSHIM_LOG(kWarning, "[server] settings, [enforcement] workers, [audit] path and [metrics] listen take "
+                              "effect at the next restart");
       }
       cfg = next->config;
-      policy = next->policy;
+      Apply(**enforcer, *next);
+      metrics.SetConfig(++generation, metrics::PolicyDigest(*cfg));
       log::SetLevel(cfg->log.level);
       SIGSHIM_LOG(kInfo, "configuration reloaded from ", cfg->path);
       sd_notify(0, ready.c_str());
@@ -234,7 +390,10 @@ int RunDaemon(const Args& args) {
     sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
     break;
   }
+  if (status_server != nullptr) status_server->Stop();
   (*server)->Shutdown(cfg->server.shutdown_grace);
+  server->reset();
+  queue.reset();  // Runs what is still queued: every waiting call gets its answer.
   SIGSHIM_LOG(kInfo, "stopped");
   return kExitOk;
 }

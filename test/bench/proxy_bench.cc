@@ -151,7 +151,7 @@ int Main(int argc, char** argv) {
   absl::Status written = WriteFileAtomic(
       config_path, absl::StrCat("[server]\nlisten = \"", shim_socket, "\"\nruntime_endpoint = \"",
                                 (*tb)->containerd()->socket_path(), "\"\nstate_dir = \"",
-                                (*tb)->dir().Path("state"), "\"\n[log]\nlevel = \"info\"\n"));
+                                (*tb)->dir().Path("state"), "\"\n[log]\nlevel = \"info\"\n[metrics]\nlisten = \"\"\n"));
   if (!written.ok()) return 1;
   testbed::SubprocessOptions shim_options;
   shim_options.argv = {SIGSHIM_BINARY, "--config", config_path};

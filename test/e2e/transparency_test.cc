@@ -211,6 +211,8 @@ class TransparencyTest : public ::testing::Test {
         "listen = \"", bed_->dir().Path("sigshim.sock"), "\"\n"
         "runtime_endpoint = \"", bed_->containerd()->socket_path(), "\"\n"
         "state_dir = \"", bed_->dir().Path("sigshim-state"), "\"\n"
+        "[metrics]\n"
+        "listen = \"\"\n"
         "[log]\n"
         "level = \"debug\"\n"
         // The suite is about forwarding: images that no policy names are let through.

@@ -55,7 +55,7 @@ class DaemonTest : public ::testing::Test {
 
   void WriteConfig(const std::string& extra = "") {
     ASSERT_TRUE(WriteFileAtomic(config_, absl::StrCat("[server]\nlisten = \"", listen_, "\"\nruntime_endpoint = \"",
-                                                      runtime_, "\"\nstate_dir = \"", dir_, "/state\"\n", extra))
+                                                      runtime_, "\"\nstate_dir = \"", dir_, "/state\"\n[metrics]\nlisten = \"\"\n", extra))
                     .ok());
   }
 
@@ -110,7 +110,7 @@ TEST_F(DaemonTest, BadConfigExitsTwoNamingFileAndLine) {
   auto code = shim->Wait(absl::Seconds(30));
   ASSERT_TRUE(code.ok());
   EXPECT_EQ(ExitCode(*code), 2);
-  EXPECT_THAT(shim->LogTail(), HasSubstr(config_ + ":6: enforcement.mode"));
+  EXPECT_THAT(shim->LogTail(), HasSubstr(config_ + ":8: enforcement.mode"));
   EXPECT_NE(::access(listen_.c_str(), F_OK), 0) << "must not serve with a bad config";
 }
 
@@ -125,10 +125,10 @@ TEST_F(DaemonTest, UnusablePolicyExitsTwoNamingFileAndLine) {
   for (const Case& c : std::vector<Case>{
            {"[[keys]]\nname = \"k\"\ndata = \"\"\"not a key\"\"\"\n"
             "[[policy]]\nname = \"p\"\nimages = [\"docker.io/**\"]\nrequire = [\"k\"]\n",
-            ":5:", "key"},
+            ":7:", "key"},
            {"[[keys]]\nname = \"k\"\ndata = \"\"\"" + rsa1024 + "\"\"\"\n"
             "[[policy]]\nname = \"p\"\nimages = [\"docker.io/**\"]\nrequire = [\"k\"]\n",
-            ":5:", "1024 bits"},
+            ":7:", "1024 bits"},
        }) {
     WriteConfig(c.extra);
     auto shim = Start();

@@ -61,7 +61,7 @@ class NotifyTest : public ::testing::Test {
     strncpy(addr.sun_path, notify_path_.c_str(), sizeof(addr.sun_path) - 1);
     ASSERT_EQ(::bind(notify_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
     ASSERT_TRUE(WriteFileAtomic(config_, absl::StrCat("[server]\nlisten = \"", listen_, "\"\nruntime_endpoint = \"",
-                                                      runtime_, "\"\nstate_dir = \"", dir_, "/state\"\n"))
+                                                      runtime_, "\"\nstate_dir = \"", dir_, "/state\"\n[metrics]\nlisten = \"\"\n"))
                     .ok());
   }
   void TearDown() override {

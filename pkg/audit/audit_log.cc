@@ -1,0 +1,105 @@
+#include "pkg/audit/audit_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "pkg/base/file.h"
+#include "pkg/base/log.h"
+
+namespace sigshim::audit {
+namespace {
+
+absl::StatusOr<int> OpenForAppend(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) {
+    absl::Status made = MakeDirs(path.substr(0, slash), 0700);
+    if (!made.ok()) return made;
+  }
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat("audit log ", path, ": cannot open: ", strerror(errno)));
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::string EncodeAuditLine(const AuditRecord& r) {
+  // nlohmann's ordered_json keeps the documented key order.
+  nlohmann::ordered_json j;
+  j["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", r.time, absl::UTCTimeZone());
+  j["method"] = r.method;
+  j["image"] = r.image;
+  j["digest"] = r.digest;
+  j["namespace"] = r.namespace_name;
+  j["pod"] = r.pod;
+  j["container"] = r.container;
+  j["decision"] = r.decision;
+  j["enforced"] = r.enforced;
+  j["reason"] = r.reason;
+  j["policy"] = r.policy;
+  j["identity"] = r.identity;
+  j["source"] = r.source;
+  j["latency_ms"] = static_cast<double>(absl::ToInt64Microseconds(r.latency)) / 1000.0;
+  // Invalid UTF-8 (an image name is whatever the caller sent) is replaced, never thrown on.
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("audit log: no path");
+  std::unique_ptr<AuditLog> log(new AuditLog(options));
+  if (options.path == "-") {
+    absl::MutexLock lock(&log->mu_);
+    log->fd_ = STDOUT_FILENO;
+    return log;
+  }
+  absl::StatusOr<int> fd = OpenForAppend(options.path);
+  if (!fd.ok()) return fd.status();
+  absl::MutexLock lock(&log->mu_);
+  log->fd_ = *fd;
+  log->owns_fd_ = true;
+  return log;
+}
+
+AuditLog::~AuditLog() {
+  absl::MutexLock lock(&mu_);
+  if (owns_fd_) ::close(fd_);
+}
+
+void AuditLog::Write(const AuditRecord& record) {
+  std::string line = EncodeAuditLine(record);
+  line.push_back('\n');
+  absl::MutexLock lock(&mu_);
+  size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const absl::Time now = absl::Now();
+      if (now - last_error_report_ >= absl::Minutes(1)) {
+        last_error_report_ = now;
+        SIGSHIM_LOG(kError, "audit log ", options_.path, ": write failed: ", strerror(errno));
+      }
+      return;
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
+absl::Status AuditLog::Reopen() {
+  if (options_.path == "-") return absl::OkStatus();
+  absl::StatusOr<int> fd = OpenForAppend(options_.path);
+  if (!fd.ok()) return fd.status();
+  absl::MutexLock lock(&mu_);
+  if (owns_fd_) ::close(fd_);
+  fd_ = *fd;
+  owns_fd_ = true;
+  return absl::OkStatus();
+}
+
+}  // namespace sigshim::audit

@@ -1,0 +1,87 @@
+// The audit log: one JSON object per line for every admission decision sigshim makes.
+//
+// A line answers "who asked for what, what was decided, and why" without the daemon's other
+// logs: time, CRI method, image, manifest digest, Kubernetes namespace, pod and container,
+// the decision and whether it was enforced, the reason, the matched policy and identity, where
+// the answer came from, and how long it took. Registry credentials never reach this file: an
+// AuditRecord has no field that could carry them.
+//
+// Line format (keys always present, in this order; strings JSON-escaped):
+//   {"time":"2026-11-22T23:30:00.123456Z","method":"PullImage","image":"docker.io/library/busybox:1.36",
+//    "digest":"sha256:…","namespace":"default","pod":"web-0","container":"",
+//    "decision":"deny","enforced":true,"reason":"no signatures","policy":"prod","identity":"",
+//    "source":"registry","latency_ms":12.345}
+#ifndef SIGSHIM_PKG_AUDIT_AUDIT_LOG_H_
+#define SIGSHIM_PKG_AUDIT_AUDIT_LOG_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace sigshim::audit {
+
+// One decision.
+struct AuditRecord {
+  absl::Time time;
+  std::string method;          // CRI method name: "PullImage", "CreateContainer", "RunPodSandbox"
+  std::string image;           // the image as decided on: normalised when it parsed, else as asked
+  std::string digest;          // manifest digest, "" when it was not established
+  std::string namespace_name;  // Kubernetes namespace of the pod, "" when the call names none
+  std::string pod;             // pod name, "" when the call names none
+  std::string container;       // container name (CreateContainer), else ""
+  std::string decision;        // what the policy says: "allow", "deny" or "error"
+  // False when the decision was a refusal that was not enforced (mode = "audit").
+  bool enforced = true;
+  std::string reason;          // for a person; for an allow, what it rests on
+  std::string policy;          // matched [[policy]] name, "" when none
+  std::string identity;        // [[keys]] name whose signature was accepted, "" when none
+  // Where the answer came from: "registry" (verified now), "verdict" (a stored verdict re-checked
+  // under the current policy), "config" (trusted as configured), "unmatched" (no policy matched).
+  std::string source;
+  absl::Duration latency;
+};
+
+// Returns `record` as one JSON line, without the trailing newline.
+std::string EncodeAuditLine(const AuditRecord& record);
+
+struct AuditLogOptions {
+  // File the lines are appended to (created 0600 with its folder 0700 if missing), or "-" for
+  // standard output. Required.
+  std::string path;
+};
+
+// Appends lines; thread-safe. Each line is written with one write(2) on an O_APPEND descriptor, so
+// lines from concurrent writers never interleave.
+class AuditLog {
+ public:
+  // Opens the log. An error names the path when the file cannot be opened.
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const AuditLogOptions& options);
+  ~AuditLog();
+
+  // Appends `record`. A failed write is reported to the daemon's log (at most once per minute)
+  // and does not change any decision.
+  void Write(const AuditRecord& record);
+
+  // Closes and reopens the file (after log rotation). On error the previous file stays in use and
+  // the error names the path. A no-op for standard output.
+  absl::Status Reopen();
+
+  const std::string& path() const { return options_.path; }
+
+ private:
+  explicit AuditLog(AuditLogOptions options) : options_(std::move(options)) {}
+
+  const AuditLogOptions options_;
+  absl::Mutex mu_;
+  int fd_ ABSL_GUARDED_BY(mu_) = -1;
+  bool owns_fd_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_error_report_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+};
+
+}  // namespace sigshim::audit
+
+#endif  // SIGSHIM_PKG_AUDIT_AUDIT_LOG_H_

@@ -1,0 +1,527 @@
+#include "shim/enforcer.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
+#include "pkg/base/digest.h"
+#include "pkg/base/log.h"
+#include "pkg/base/status_macros.h"
+#include "pkg/reference/reference.h"
+
+namespace sigshim::shim {
+namespace {
+
+constexpr absl::string_view kRegistryUnavailable = "RegistryUnavailable: ";
+
+// Runtime calls made on sigshim's own behalf (not bounded by a caller's deadline).
+constexpr absl::Duration kRuntimeTimeout = absl::Seconds(30);
+// A pull made for the sandbox image.
+constexpr absl::Duration kSandboxPullTimeout = absl::Minutes(5);
+
+std::string DescribeImage(absl::string_view image, absl::string_view digest) {
+  if (digest.empty() || absl::StrContains(image, digest)) return std::string(image);
+  return absl::StrCat(image, " (digest ", digest, ")");
+}
+
+// Returns the refusal for a decision that is not an allow.
+absl::Status Refusal(absl::string_view subject, const audit::AuditRecord& r) {
+  if (absl::StartsWith(r.reason, kRegistryUnavailable)) {
+    return absl::UnknownError(absl::StrCat(kRegistryUnavailable, subject, ": cannot verify: ",
+                                           absl::StripPrefix(r.reason, kRegistryUnavailable)));
+  }
+  std::string by = r.policy.empty() ? "" : absl::StrCat(" by policy \"", r.policy, "\"");
+  return absl::UnknownError(absl::StrCat("SignatureValidationFailed: ", subject, " refused", by, ": ", r.reason));
+}
+
+audit::AuditRecord RecordFor(const Caller& caller, absl::Time start) {
+  audit::AuditRecord r;
+  r.time = start;
+  r.method = caller.method;
+  r.namespace_name = caller.namespace_name;
+  r.pod = caller.pod;
+  r.container = caller.container;
+  return r;
+}
+
+// Fills `r` from a registry decision.
+void FillFromDecision(const policy::Decision& d, absl::string_view asked, audit::AuditRecord& r) {
+  r.image = d.image.empty() ? std::string(asked) : d.image;
+  r.digest = d.digest;
+  r.decision = std::string(policy::OutcomeName(d.verdict));
+  r.reason = d.reason;
+  r.policy = d.policy;
+  r.identity = d.identity;
+  r.source = d.policy.empty() && d.verdict == policy::Outcome::kAllow ? "unmatched" : "registry";
+}
+
+}  // namespace
+
+registry::Credentials CredentialsFrom(const runtime::v1::AuthConfig& auth) {
+  registry::Credentials c;
+  c.username = auth.username();
+  c.password = auth.password();
+  c.auth = auth.auth();
+  c.identity_token = auth.identity_token();
+  c.registry_token = auth.registry_token();
+  return c;
+}
+
+// One verification of a pull, shared by every caller that asks for the same reference with the
+// same credentials while it runs.
+struct Enforcer::Flight {
+  absl::Notification done;
+  policy::Decision decision;  // written before `done` is notified
+};
+
+absl::StatusOr<std::unique_ptr<Enforcer>> Enforcer::Create(EnforcerOptions options) {
+  if (options.runtime == nullptr || options.images == nullptr || options.store == nullptr) {
+    return absl::InvalidArgumentError("Enforcer needs a runtime client, an image store and a verdict store");
+  }
+  return std::unique_ptr<Enforcer>(new Enforcer(std::move(options)));
+}
+
+std::shared_ptr<const policy::Policy> Enforcer::CurrentPolicy() const {
+  absl::MutexLock lock(&mu_);
+  return policy_;
+}
+
+std::shared_ptr<const policy::ImageVerifier> Enforcer::CurrentVerifier() const {
+  absl::MutexLock lock(&mu_);
+  return verifier_;
+}
+
+absl::StatusOr<Enforcer::Approval> Enforcer::CheckVerdict(const verdicts::Verdict& verdict,
+                                                           const policy::Policy& policy) {
+  absl::StatusOr<reference::Reference> ref = reference::Parse(absl::StrCat(verdict.repository, "@", verdict.digest));
+  if (!ref.ok()) return absl::InvalidArgumentError(absl::StrCat("unusable repository: ", ref.status().message()));
+  std::optional<policy::Match> match = policy.Find(*ref);
+  if (!match.has_value()) {
+    return absl::FailedPreconditionError("no [[policy]] matches this repository any more");
+  }
+  verify::Target target{verdict.digest, *ref};
+  absl::StatusOr<verify::ImageVerdict> checked = match->rule->verifier->CheckImage(verdict.evidence, target);
+  if (!checked.ok()) return checked.status();
+  if (!checked->accepted || !checked->accepted_by.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("policy \"", match->rule->name, "\" no longer accepts its signatures: ", checked->Explain()));
+  }
+  Approval approval;
+  approval.policy = match->rule->name;
+  auto it = match->rule->identities.find(checked->accepted_by->key_fingerprint);
+  if (it != match->rule->identities.end()) approval.identity = it->second;
+  return approval;
+}
+
+RecheckReport Enforcer::SetPolicy(std::shared_ptr<const policy::Policy> policy,
+                                  std::shared_ptr<const policy::ImageVerifier> verifier, std::string sandbox_image) {
+  RecheckReport report;
+  absl::flat_hash_map<std::pair<std::string, std::string>, Approval> approvals;
+  // Checked outside the lock: a few hundred microseconds per verdict, all offline.
+  for (const verdicts::Verdict& v : options_.store->All()) {
+    absl::StatusOr<Approval> approval = CheckVerdict(v, *policy);
+    if (approval.ok()) {
+      approvals[{v.digest, v.repository}] = *std::move(approval);
+      ++report.valid;
+    } else {
+      report.invalid.push_back(absl::StrCat(v.repository, "@", v.digest, ": ", approval.status().message()));
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  policy_ = std::move(policy);
+  verifier_ = std::move(verifier);
+  sandbox_image_ = std::move(sandbox_image);
+  ++generation_;
+  // Verdicts stored while this ran were approved under the old policy; check them again.
+  for (const verdicts::Verdict& v : options_.store->All()) {
+    if (approvals.contains(std::make_pair(v.digest, v.repository))) continue;
+    absl::StatusOr<Approval> approval = CheckVerdict(v, *policy_);
+    if (approval.ok()) approvals[{v.digest, v.repository}] = *std::move(approval);
+  }
+  approvals_ = std::move(approvals);
+  return report;
+}
+
+std::optional<Enforcer::Approval> Enforcer::FindApproval(const std::string& digest,
+                                                          const std::string& repository) const {
+  absl::MutexLock lock(&mu_);
+  auto it = approvals_.find(std::make_pair(digest, repository));
+  if (it == approvals_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::pair<size_t, size_t> Enforcer::VerdictCounts() const {
+  const size_t stored = options_.store->size();
+  absl::MutexLock lock(&mu_);
+  return {stored, approvals_.size()};
+}
+
+void Enforcer::Record(const policy::Decision& decision, const reference::Reference& ref) {
+  if (!decision.evidence.has_value() || decision.digest.empty()) return;
+  verdicts::Verdict v;
+  v.digest = decision.digest;
+  v.repository = ref.Repository();
+  v.reference = decision.image;
+  v.policy = decision.policy;
+  v.identity = decision.identity;
+  v.key_fingerprint = decision.evidence->key_fingerprint;
+  v.verified_at = decision.decided_at;
+  verify::Signature signature;
+  signature.layer_digest = decision.evidence->layer_digest;
+  signature.media_type = std::string(verify::kSimpleSigningMediaType);
+  signature.payload = decision.evidence->payload;
+  signature.annotations = decision.evidence->annotations;
+  v.evidence.push_back(std::move(signature));
+  absl::Status stored = options_.store->Put(v);
+  if (!stored.ok()) {
+    // The decision stands (it was verified now); only its persistence failed. It is approved in
+    // memory and verified again after a restart.
+    SIGSHIM_LOG(kError, "verdict for ", v.repository, "@", v.digest, " not stored: ", stored.message());
+  }
+  absl::MutexLock lock(&mu_);
+  // The policy may have changed since the decision was made: approve under the one in force.
+  if (policy_ == nullptr) return;
+  absl::StatusOr<Approval> approval = CheckVerdict(v, *policy_);
+  if (approval.ok()) approvals_[{v.digest, v.repository}] = *std::move(approval);
+}
+
+policy::Decision Enforcer::Verify(const std::string& image, const Caller& caller,
+                                  const registry::Credentials& credentials) {
+  std::shared_ptr<const policy::Policy> policy;
+  std::shared_ptr<const policy::ImageVerifier> verifier;
+  {
+    absl::MutexLock lock(&mu_);
+    policy = policy_;
+    verifier = verifier_;
+  }
+  if (policy == nullptr || verifier == nullptr) {
+    policy::Decision none;
+    none.image = image;
+    none.reason = "VerificationError: no policy is loaded yet";
+    return none;
+  }
+  policy::VerifyRequest request;
+  request.image = image;
+  request.namespace_name = caller.namespace_name;
+  request.credentials = credentials;
+  policy::Decision d = verifier->Decide(*policy, request);
+  if (d.verdict == policy::Outcome::kAllow && !d.policy.empty()) {
+    absl::StatusOr<reference::Reference> ref = reference::Parse(d.image);
+    if (ref.ok()) Record(d, *ref);
+  }
+  if (options_.on_verification && !d.policy.empty()) {
+    options_.on_verification(policy::OutcomeName(d.verdict), d.latency);
+  }
+  return d;
+}
+
+absl::Status Enforcer::Conclude(const Caller& caller, audit::AuditRecord record, const std::string& subject) {
+  record.latency = Now() - record.time;
+  const bool allowed = record.decision == "allow";
+  std::shared_ptr<const policy::Policy> policy = CurrentPolicy();
+  // Audit mode lets a denial through; an error (nothing could be decided) never.
+  const bool audited =
+      !allowed && record.decision == "deny" && policy != nullptr && policy->mode() == config::Mode::kAudit;
+  record.enforced = allowed || !audited;
+  if (options_.on_decision) options_.on_decision(record);
+  if (allowed) return absl::OkStatus();
+  if (audited) {
+    SIGSHIM_LOG(kWarning, "audit mode: ", caller.method, " of ", subject, " allowed although refused: ", record.reason);
+    return absl::OkStatus();
+  }
+  absl::Status refusal = Refusal(subject, record);
+  SIGSHIM_LOG(kInfo, caller.method, ": ", refusal.message());
+  return refusal;
+}
+
+absl::StatusOr<PullPlan> Enforcer::DecidePull(const Caller& caller, const std::string& image,
+                                              const runtime::v1::AuthConfig& auth) {
+  const absl::Time start = Now();
+  audit::AuditRecord record = RecordFor(caller, start);
+  const registry::Credentials credentials = CredentialsFrom(auth);
+  absl::StatusOr<reference::Reference> parsed = reference::Parse(image);
+
+  // Pinned by digest, and that digest already holds: nothing to ask the registry.
+  if (parsed.ok() && !parsed->digest.empty()) {
+    if (std::optional<Approval> approval = FindApproval(parsed->digest, parsed->Repository())) {
+      record.image = parsed->String();
+      record.digest = parsed->digest;
+      record.decision = "allow";
+      record.reason = "stored verdict valid under the current policy";
+      record.policy = approval->policy;
+      record.identity = approval->identity;
+      record.source = "verdict";
+      absl::Status s = Conclude(caller, record, record.image);
+      if (!s.ok()) return s;
+      return PullPlan{absl::StrCat(parsed->Repository(), "@", parsed->digest), "", parsed->digest};
+    }
+  }
+
+  // One verification per reference and credentials at a time; the others wait for its answer.
+  const std::string key = absl::StrCat(parsed.ok() ? parsed->WithDefaultTag().String() : image, "\n",
+                                       Sha256Hex(absl::StrCat(credentials.username, "\n", credentials.password, "\n",
+                                                              credentials.auth, "\n", credentials.identity_token,
+                                                              "\n", credentials.registry_token)));
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
+  {
+    absl::MutexLock lock(&flights_mu_);
+    auto [it, inserted] = flights_.try_emplace(key);
+    if (inserted) it->second = std::make_shared<Flight>();
+    flight = it->second;
+    leader = inserted;
+  }
+  if (leader) {
+    flight->decision = Verify(image, caller, credentials);
+    {
+      absl::MutexLock lock(&flights_mu_);
+      flights_.erase(key);
+    }
+    flight->done.Notify();
+  } else {
+    flight->done.WaitForNotification();
+  }
+  const policy::Decision& d = flight->decision;
+  FillFromDecision(d, image, record);
+  if (!leader && record.source == "registry") record.reason = absl::StrCat(record.reason, " (shared verification)");
+  absl::Status concluded = Conclude(caller, record, DescribeImage(record.image, d.digest));
+  if (!concluded.ok()) return concluded;
+
+  PullPlan plan;
+  if (d.digest.empty() || !parsed.ok()) {
+    // No policy matched (unmatched = "allow") or audit mode without a digest: forwarded as asked.
+    plan.forward_image = image;
+    return plan;
+  }
+  plan.digest = d.digest;
+  plan.forward_image = absl::StrCat(parsed->Repository(), "@", d.digest);
+  if (parsed->digest.empty()) plan.tag_name = parsed->WithDefaultTag().String();
+  return plan;
+}
+
+absl::Status Enforcer::FinishPull(const PullPlan& plan) {
+  if (plan.tag_name.empty()) return absl::OkStatus();
+  absl::StatusOr<containerd::Image> pulled = options_.images->Get(plan.forward_image);
+  if (!pulled.ok()) {
+    return absl::InternalError(absl::StrCat("tag ", plan.tag_name, ": the pulled image ", plan.forward_image,
+                                            " has no containerd record: ", pulled.status().message()));
+  }
+  containerd::Image tag;
+  tag.name = plan.tag_name;
+  tag.target = pulled->target;
+  tag.labels = pulled->labels;
+  tag.labels[std::string(containerd::kCriManagedLabel)] = std::string(containerd::kCriManagedValue);
+  absl::StatusOr<containerd::Image> made = containerd::CreateOrUpdate(*options_.images, tag);
+  if (!made.ok()) {
+    return absl::InternalError(absl::StrCat("tag ", plan.tag_name, " → ", plan.digest, ": ", made.status().message()));
+  }
+  // The runtime's CRI view follows containerd's image events: wait until it shows the tag, so
+  // that kubelet's next ImageStatus by tag finds the image.
+  const absl::Time until = Now() + options_.tag_wait;
+  absl::Duration pause = absl::Milliseconds(2);
+  while (true) {
+    absl::StatusOr<std::optional<RuntimeImage>> seen =
+        options_.runtime->ImageStatus(plan.tag_name, absl::Now() + kRuntimeTimeout);
+    if (seen.ok() && seen->has_value()) {
+      for (const std::string& rd : (*seen)->repo_digests) {
+        if (absl::EndsWith(rd, plan.digest)) return absl::OkStatus();
+      }
+    }
+    if (Now() >= until) {
+      SIGSHIM_LOG(kWarning, "tag ", plan.tag_name, " → ", plan.digest, " made, but the runtime did not show it within ",
+                  absl::FormatDuration(options_.tag_wait));
+      return absl::OkStatus();
+    }
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Milliseconds(100));
+  }
+}
+
+std::vector<Enforcer::Candidate> Enforcer::CandidatesOf(const std::string& image, const RuntimeImage& found) {
+  std::vector<Candidate> out;
+  auto add = [&out](std::string digest, std::string repository) {
+    for (const Candidate& c : out) {
+      if (c.digest == digest && c.repository == repository) return;
+    }
+    out.push_back(Candidate{std::move(digest), std::move(repository)});
+  };
+  std::vector<std::string> repositories;
+  for (const std::string& rd : found.repo_digests) {
+    absl::StatusOr<reference::Reference> ref = reference::Parse(rd);
+    if (!ref.ok() || ref->digest.empty()) continue;
+    add(ref->digest, ref->Repository());
+    repositories.push_back(ref->Repository());
+  }
+  // Images imported by hand carry no repo_digests: containerd's records name their manifests.
+  std::vector<std::string> names = found.repo_tags;
+  if (std::find(names.begin(), names.end(), image) == names.end()) names.push_back(image);
+  std::vector<std::string> id_digests;
+  for (const std::string& name : names) {
+    absl::StatusOr<reference::Reference> ref = reference::Parse(name);
+    if (ref.ok()) repositories.push_back(ref->Repository());
+    absl::StatusOr<containerd::Image> record = options_.images->Get(ref.ok() ? ref->String() : name);
+    if (!record.ok()) continue;
+    if (ref.ok()) {
+      add(record->target.digest, ref->Repository());
+    } else {
+      id_digests.push_back(record->target.digest);
+    }
+  }
+  absl::StatusOr<containerd::Image> by_id = options_.images->Get(found.id);
+  if (by_id.ok()) id_digests.push_back(by_id->target.digest);
+  // A manifest reached through the image id alone belongs to each repository the image is known by.
+  for (const std::string& digest : id_digests) {
+    for (const std::string& repository : repositories) add(digest, repository);
+  }
+  return out;
+}
+
+absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& image, const RuntimeImage& found,
+                                    absl::Time start) {
+  audit::AuditRecord record = RecordFor(caller, start);
+  record.image = image;
+  const std::vector<Candidate> candidates = CandidatesOf(image, found);
+  std::shared_ptr<const policy::Policy> policy = CurrentPolicy();
+  if (policy == nullptr) return absl::UnavailableError("SignatureValidationFailed: no policy is loaded yet");
+
+  // 1. A stored verdict valid under the current policy; or no policy names it and unmatched
+  //    images are allowed.
+  for (const Candidate& c : candidates) {
+    if (std::optional<Approval> approval = FindApproval(c.digest, c.repository)) {
+      record.image = absl::StrCat(c.repository, "@", c.digest);
+      record.digest = c.digest;
+      record.decision = "allow";
+      record.reason = "stored verdict valid under the current policy";
+      record.policy = approval->policy;
+      record.identity = approval->identity;
+      record.source = "verdict";
+      return Conclude(caller, record, image);
+    }
+  }
+  for (const Candidate& c : candidates) {
+    absl::StatusOr<reference::Reference> ref = reference::Parse(absl::StrCat(c.repository, "@", c.digest));
+    if (ref.ok() && !policy->Find(*ref).has_value() && policy->unmatched() == config::Unmatched::kAllow) {
+      record.image = ref->String();
+      record.digest = c.digest;
+      record.decision = "allow";
+      record.reason = "no [[policy]] matches and [enforcement] unmatched = \"allow\"";
+      record.source = "unmatched";
+      return Conclude(caller, record, image);
+    }
+  }
+  if (candidates.empty()) {
+    record.decision = "deny";
+    record.source = "registry";
+    record.reason = absl::StrCat("the runtime knows no registry name or manifest digest for image id ", found.id,
+                                 ", so no signature can be looked up; pull the image through the CRI instead");
+    return Conclude(caller, record, image);
+  }
+
+  // 2. The registry, for each manifest in turn: the first accepted one admits the image.
+  std::optional<policy::Decision> first_refusal;
+  for (const Candidate& c : candidates) {
+    policy::Decision d = Verify(absl::StrCat(c.repository, "@", c.digest), caller, registry::Credentials{});
+    if (d.verdict == policy::Outcome::kAllow) {
+      FillFromDecision(d, image, record);
+      return Conclude(caller, record, image);
+    }
+    if (!first_refusal.has_value()) first_refusal = std::move(d);
+  }
+  FillFromDecision(*first_refusal, image, record);
+  record.reason = absl::StrCat("no stored verdict, and the registry does not verify it: ", first_refusal->reason);
+  if (absl::StartsWith(first_refusal->reason, kRegistryUnavailable)) record.reason = first_refusal->reason;
+  return Conclude(caller, record, DescribeImage(image, first_refusal->digest));
+}
+
+absl::StatusOr<std::string> Enforcer::AdmitImage(const Caller& caller, const std::string& image) {
+  const absl::Time start = Now();
+  absl::StatusOr<std::optional<RuntimeImage>> found = options_.runtime->ImageStatus(image, absl::Now() + kRuntimeTimeout);
+  if (!found.ok()) {
+    return absl::UnavailableError(absl::StrCat("SignatureValidationFailed: cannot look up image ", image,
+                                               " in the runtime: ", found.status().message()));
+  }
+  if (!found->has_value()) {
+    audit::AuditRecord record = RecordFor(caller, start);
+    record.image = image;
+    record.decision = "deny";
+    record.source = "registry";
+    record.reason = "the image is not on the node: nothing to verify";
+    absl::Status s = Conclude(caller, record, image);
+    if (!s.ok()) return absl::NotFoundError(s.message());
+    return image;  // Audit mode: forwarded as asked; the runtime answers.
+  }
+  RETURN_IF_ERROR(AdmitPresent(caller, image, **found, start));
+  // Pinned to the id that was checked: a name moved meanwhile cannot swap the content.
+  return (*found)->id;
+}
+
+absl::Status Enforcer::AdmitSandbox(const Caller& caller) {
+  const absl::Time start = Now();
+  std::string configured;
+  {
+    absl::MutexLock lock(&mu_);
+    configured = sandbox_image_;
+  }
+  std::string image = configured;
+  if (image.empty()) {
+    absl::StatusOr<std::string> reported = options_.runtime->SandboxImage(absl::Now() + kRuntimeTimeout);
+    if (!reported.ok()) {
+      return absl::UnknownError(absl::StrCat("SignatureValidationFailed: cannot tell which sandbox image the runtime "
+                                             "will start (name it in [enforcement] sandbox_image): ",
+                                             reported.status().message()));
+    }
+    image = *reported;
+  }
+  absl::StatusOr<reference::Reference> ref = reference::Parse(image);
+  absl::StatusOr<std::optional<RuntimeImage>> found = options_.runtime->ImageStatus(image, absl::Now() + kRuntimeTimeout);
+  if (!found.ok()) {
+    return absl::UnavailableError(absl::StrCat("SignatureValidationFailed: cannot look up sandbox image ", image,
+                                               " in the runtime: ", found.status().message()));
+  }
+  if (ref.ok() && !ref->digest.empty()) {
+    // Pinned by digest where the node is configured: the runtime can only start that manifest.
+    audit::AuditRecord record = RecordFor(caller, start);
+    record.image = ref->String();
+    record.digest = ref->digest;
+    record.decision = "allow";
+    record.reason = configured.empty() ? "sandbox image pinned by digest in the runtime's configuration"
+                                       : "sandbox image pinned by digest in [enforcement] sandbox_image";
+    record.source = "config";
+    return Conclude(caller, record, image);
+  }
+  if (found->has_value()) return AdmitPresent(caller, image, **found, start);
+  // Not on the node: the runtime would pull it by name. Pull it now, verified and pinned.
+  absl::StatusOr<PullPlan> plan = DecidePull(caller, image, runtime::v1::AuthConfig{});
+  if (!plan.ok()) return plan.status();
+  absl::StatusOr<std::string> pulled =
+      options_.runtime->PullImage(plan->forward_image, runtime::v1::AuthConfig{}, absl::Now() + kSandboxPullTimeout);
+  if (!pulled.ok()) {
+    return absl::UnavailableError(absl::StrCat("pulling sandbox image ", plan->forward_image, ": ", pulled.status().message()));
+  }
+  return FinishPull(*plan);
+}
+
+std::vector<std::string> Enforcer::DigestsOf(const std::string& image) {
+  absl::StatusOr<std::optional<RuntimeImage>> found = options_.runtime->ImageStatus(image, absl::Now() + kRuntimeTimeout);
+  if (!found.ok() || !found->has_value()) return {};
+  std::vector<std::string> digests;
+  for (const Candidate& c : CandidatesOf(image, **found)) {
+    if (std::find(digests.begin(), digests.end(), c.digest) == digests.end()) digests.push_back(c.digest);
+  }
+  return digests;
+}
+
+void Enforcer::ForgetDigests(const std::vector<std::string>& digests) {
+  for (const std::string& digest : digests) {
+    absl::Status removed = options_.store->RemoveDigest(digest);
+    if (!removed.ok()) SIGSHIM_LOG(kError, "verdicts for ", digest, " not removed: ", removed.message());
+    absl::MutexLock lock(&mu_);
+    absl::erase_if(approvals_, [&](const auto& entry) { return entry.first.first == digest; });
+  }
+}
+
+}  // namespace sigshim::shim

@@ -1,0 +1,201 @@
+// The enforcement layer: what sigshim decides about the images of PullImage, CreateContainer
+// and RunPodSandbox, and the state those decisions rest on (the policy in force, the verdict
+// store and which stored verdicts hold under that policy).
+//
+// Every method may block (registry round trips, runtime calls, the disk): callers run them on
+// worker threads, never on the proxy's queue threads. The hooks in enforcement_hooks.h do that.
+//
+// What each decision rests on:
+//   - PullImage: the registry, asked now (tag → digest → signatures), except for a reference
+//     pinned by digest that already has a valid verdict. Many pulls of one reference (with the
+//     same credentials) at once share one verification. An allowed pull is forwarded pinned to
+//     the verified digest; FinishPull then makes the original tag name that digest.
+//   - CreateContainer / RunPodSandbox: the image's manifest digests as the runtime knows them
+//     (CRI repo_digests, and containerd's image records for its tags and id). Allowed when one of
+//     them has a verdict valid under the current policy, or when the registry verifies one now.
+//     The request is then pinned to the image id that was checked.
+//   - A verdict is valid when the policy that matches its repository today accepts its stored
+//     signatures today: re-checked offline (no registry) whenever the policy changes, so removing
+//     a key takes effect at the next call.
+// Refusals are absl::Status values whose message starts "SignatureValidationFailed: " (or
+// "RegistryUnavailable: " when the registry could not be reached) and names the image, the
+// digest when known, and the reason; the proxy answers them as gRPC UNKNOWN. Errors never allow.
+#ifndef SIGSHIM_SHIM_ENFORCER_H_
+#define SIGSHIM_SHIM_ENFORCER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "pkg/audit/audit_log.h"
+#include "pkg/containerd/image_store.h"
+#include "pkg/cri/api.pb.h"
+#include "pkg/policy/image_verifier.h"
+#include "pkg/policy/policy.h"
+#include "pkg/registry/registry_client.h"
+#include "pkg/verdicts/verdict_store.h"
+#include "shim/runtime_client.h"
+
+namespace sigshim::shim {
+
+// Who asked, from the CRI request; recorded in the audit log.
+struct Caller {
+  std::string method;          // "PullImage", "CreateContainer", "RunPodSandbox"
+  std::string namespace_name;  // the pod's namespace, "" when the request names no pod
+  std::string pod;             // the pod's name, "" when none
+  std::string container;       // the container's name (CreateContainer), else ""
+};
+
+struct EnforcerOptions {
+  // The runtime, asked for image records, pinned pulls and its sandbox image. Required; must
+  // outlive the Enforcer.
+  RuntimeClient* runtime = nullptr;
+  // containerd's image records (namespace k8s.io): manifest digests of images the CRI shows
+  // without one, and the tag records made after a pinned pull. Required; must outlive the Enforcer.
+  containerd::ImageStore* images = nullptr;
+  // The verdict store. Required; must outlive the Enforcer.
+  verdicts::VerdictStore* store = nullptr;
+  // Receives one record per decision (the audit log, metrics). Called on the deciding thread.
+  // Default null: records are dropped.
+  std::function<void(const audit::AuditRecord&)> on_decision;
+  // Receives the outcome ("allow", "deny", "error") and latency of every registry verification.
+  // Default null.
+  std::function<void(absl::string_view outcome, absl::Duration latency)> on_verification;
+  // The clock. Default null: absl::Now.
+  std::function<absl::Time()> now;
+  // How long FinishPull waits for the runtime to show the new tag (its CRI cache follows
+  // containerd's image events). Default 5s.
+  absl::Duration tag_wait = absl::Seconds(5);
+};
+
+// What to forward for an allowed pull.
+struct PullPlan {
+  std::string forward_image;  // the reference to pull: "repo@sha256:…" when the digest is known
+  std::string tag_name;       // "repo:tag" to point at the pulled digest afterwards; "" for none
+  std::string digest;         // the verified digest, "" when not established
+};
+
+// Stored verdicts checked against a policy.
+struct RecheckReport {
+  int valid = 0;
+  std::vector<std::string> invalid;  // "<repository>@<digest>: <why>"
+};
+
+// Thread-safe.
+class Enforcer {
+ public:
+  // InvalidArgument when a required option is missing.
+  static absl::StatusOr<std::unique_ptr<Enforcer>> Create(EnforcerOptions options);
+
+  // Puts `policy` in force (at start-up and after every reload), with `verifier` (built from the
+  // same configuration's [registry]) to ask registries and `sandbox_image` from [enforcement]
+  // ("" to ask the runtime), and re-checks every stored verdict against it, offline. Calls made
+  // from here on decide under the new policy. Call it before serving: until then every image
+  // is refused.
+  RecheckReport SetPolicy(std::shared_ptr<const policy::Policy> policy,
+                          std::shared_ptr<const policy::ImageVerifier> verifier, std::string sandbox_image);
+
+  // Decides a PullImage of `image` with `auth`. Returns what to forward, or the refusal.
+  absl::StatusOr<PullPlan> DecidePull(const Caller& caller, const std::string& image,
+                                      const runtime::v1::AuthConfig& auth);
+
+  // After the runtime pulled plan.forward_image: points plan.tag_name at the same manifest in
+  // containerd and waits (up to tag_wait) until the runtime's CRI shows it. An error when the tag
+  // could not be made; the pull itself has happened.
+  absl::Status FinishPull(const PullPlan& plan);
+
+  // Decides whether a container may be created from `image` (as CreateContainer names it: an
+  // image id or a reference). Returns the image to forward instead (the runtime's image id that
+  // was checked), or the refusal.
+  absl::StatusOr<std::string> AdmitImage(const Caller& caller, const std::string& image);
+
+  // Decides whether a pod sandbox may start: its image (configured or reported by the runtime)
+  // must be pinned by digest in that configuration, or pass like a container image; when it is not
+  // on the node yet, it is pulled now through the same verified, pinned pull as PullImage.
+  absl::Status AdmitSandbox(const Caller& caller);
+
+  // Returns the manifest digests the runtime holds for `image`, so that their verdicts can be
+  // dropped once the image is removed (empty when the runtime does not know it).
+  std::vector<std::string> DigestsOf(const std::string& image);
+
+  // Drops every verdict for `digests` (RemoveImage succeeded).
+  void ForgetDigests(const std::vector<std::string>& digests);
+
+  // Returns the number of stored verdicts, and of those valid under the current policy.
+  std::pair<size_t, size_t> VerdictCounts() const;
+
+ private:
+  // A (manifest digest, repository) the runtime associates with an image.
+  struct Candidate {
+    std::string digest;
+    std::string repository;
+  };
+  // Why a verdict holds under a policy.
+  struct Approval {
+    std::string policy;
+    std::string identity;
+  };
+  struct Flight;
+
+  explicit Enforcer(EnforcerOptions options) : options_(std::move(options)) {}
+
+  absl::Time Now() const { return options_.now ? options_.now() : absl::Now(); }
+  std::shared_ptr<const policy::Policy> CurrentPolicy() const;
+  std::shared_ptr<const policy::ImageVerifier> CurrentVerifier() const;
+
+  // Returns why `verdict` holds under `policy`, or the reason it does not.
+  static absl::StatusOr<Approval> CheckVerdict(const verdicts::Verdict& verdict, const policy::Policy& policy);
+
+  // Returns the approval of (digest, repository) under the current policy, if any.
+  std::optional<Approval> FindApproval(const std::string& digest, const std::string& repository) const;
+
+  // Stores the verdict of an accepted decision and approves it under the current policy.
+  void Record(const policy::Decision& decision, const reference::Reference& ref);
+
+  // Asks the registry, counting and reporting the verification.
+  policy::Decision Verify(const std::string& image, const Caller& caller, const registry::Credentials& credentials);
+
+  // The pull decision proper, shared by every caller of one flight.
+  absl::StatusOr<PullPlan> DecidePullShared(const Caller& caller, const std::string& image,
+                                            const registry::Credentials& credentials, absl::Time start);
+
+  // Returns the candidates of the runtime image `found` (looked up as `image`).
+  std::vector<Candidate> CandidatesOf(const std::string& image, const RuntimeImage& found);
+
+  // Admission of an image present on the node: verdict, unmatched policy or the registry.
+  absl::Status AdmitPresent(const Caller& caller, const std::string& image, const RuntimeImage& found,
+                            absl::Time start);
+
+  // Reports a decision and turns it into the call's answer: OK when allowed (or audited), else
+  // the refusal.
+  absl::Status Conclude(const Caller& caller, audit::AuditRecord record, const std::string& refusal_subject);
+
+  const EnforcerOptions options_;
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const policy::Policy> policy_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const policy::ImageVerifier> verifier_ ABSL_GUARDED_BY(mu_);
+  std::string sandbox_image_ ABSL_GUARDED_BY(mu_);  // configured; "" to ask the runtime
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;    // bumped by SetPolicy
+  // (digest, repository) → why its stored verdict holds under policy_.
+  absl::flat_hash_map<std::pair<std::string, std::string>, Approval> approvals_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex flights_mu_;
+  // Pulls being verified, by reference and credentials.
+  absl::flat_hash_map<std::string, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(flights_mu_);
+};
+
+// Returns the CRI credentials as the registry client takes them.
+registry::Credentials CredentialsFrom(const runtime::v1::AuthConfig& auth);
+
+}  // namespace sigshim::shim
+
+#endif  // SIGSHIM_SHIM_ENFORCER_H_

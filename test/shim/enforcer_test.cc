@@ -1,0 +1,498 @@
+// The enforcement layer's decisions, against a fake registry (real signatures, real crypto), a
+// fake runtime and an in-memory containerd image store. The same behaviour against the real
+// containerd and registry is in test/e2e/enforcement_test.cc; these cover the faults and
+// orderings the real ones cannot be made to produce on demand.
+#include "shim/enforcer.h"
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pkg/base/digest.h"
+#include "test/fakes/fake_registry.h"
+#include "test/pkg/policy/test_config.h"
+#include "test/testbed/temp_dir.h"
+
+namespace sigshim::shim {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+using ::testing::StartsWith;
+
+constexpr char kHost[] = "registry.test";
+constexpr char kRepo[] = "registry.test/team/app";
+
+std::string ImageManifest(const std::string& layer_content) {
+  return absl::StrCat(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)",
+                      R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")",
+                      Sha256Digest(layer_content + "-config"),
+                      R"(","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar",)",
+                      R"("digest":")", Sha256Digest(layer_content), R"(","size":)", layer_content.size(), "}]}");
+}
+
+// The fake registry's transport, which can be cut off as a stopped registry would be.
+class CuttableTransport final : public registry::HttpTransport {
+ public:
+  explicit CuttableTransport(std::shared_ptr<registry::HttpTransport> inner) : inner_(std::move(inner)) {}
+  absl::StatusOr<registry::HttpResponse> Do(const registry::HttpRequest& request) override {
+    if (down) return absl::UnavailableError("connection refused");
+    return inner_->Do(request);
+  }
+  std::atomic<bool> down{false};
+
+ private:
+  std::shared_ptr<registry::HttpTransport> inner_;
+};
+
+// containerd's image records, in memory.
+class MemoryImageStore final : public containerd::ImageStore {
+ public:
+  absl::StatusOr<containerd::Image> Get(absl::string_view name) override {
+    absl::MutexLock lock(&mu_);
+    auto it = images_.find(std::string(name));
+    if (it == images_.end()) return absl::NotFoundError(absl::StrCat("image \"", name, "\": not found"));
+    return it->second;
+  }
+  absl::StatusOr<std::vector<containerd::Image>> List(absl::Span<const std::string>) override {
+    absl::MutexLock lock(&mu_);
+    std::vector<containerd::Image> out;
+    for (const auto& [name, image] : images_) out.push_back(image);
+    return out;
+  }
+  absl::StatusOr<containerd::Image> Create(const containerd::Image& image) override {
+    absl::MutexLock lock(&mu_);
+    if (images_.contains(image.name)) return absl::AlreadyExistsError(image.name);
+    images_[image.name] = image;
+    return image;
+  }
+  absl::StatusOr<containerd::Image> Update(const containerd::Image& image) override {
+    absl::MutexLock lock(&mu_);
+    if (!images_.contains(image.name)) return absl::NotFoundError(image.name);
+    images_[image.name] = image;
+    return image;
+  }
+  absl::Status Delete(absl::string_view name, bool) override {
+    absl::MutexLock lock(&mu_);
+    images_.erase(std::string(name));
+    return absl::OkStatus();
+  }
+  void Put(const std::string& name, const std::string& digest) {
+    containerd::Image image;
+    image.name = name;
+    image.target.digest = digest;
+    image.target.media_type = "application/vnd.oci.image.manifest.v1+json";
+    absl::MutexLock lock(&mu_);
+    images_[name] = image;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, containerd::Image> images_ ABSL_GUARDED_BY(mu_);
+};
+
+// The runtime's CRI view: images by name (tags, digests, ids) and the pulls asked of it. A tag made
+// in the image store shows up here as soon as the test says so.
+class FakeRuntime final : public RuntimeClient {
+ public:
+  explicit FakeRuntime(MemoryImageStore* store) : store_(store) {}
+
+  absl::StatusOr<std::optional<RuntimeImage>> ImageStatus(const std::string& image, absl::Time) override {
+    absl::MutexLock lock(&mu_);
+    if (!up_) return absl::UnavailableError("runtime down");
+    auto it = names_.find(image);
+    if (it == names_.end()) {
+      // Tags made through the image store after a pinned pull.
+      absl::StatusOr<containerd::Image> record = store_->Get(image);
+      if (record.ok()) {
+        for (const auto& [id, img] : by_id_) {
+          for (const std::string& rd : img.repo_digests) {
+            if (absl::EndsWith(rd, record->target.digest)) return img;
+          }
+        }
+      }
+      return std::nullopt;
+    }
+    return by_id_.at(it->second);
+  }
+
+  absl::StatusOr<std::string> PullImage(const std::string& image, const runtime::v1::AuthConfig&, absl::Time) override {
+    absl::MutexLock lock(&mu_);
+    pulls_.push_back(image);
+    const std::string digest = image.substr(image.find('@') + 1);
+    const std::string repo = image.substr(0, image.find('@'));
+    const std::string id = Sha256Digest(digest + "-config");
+    RuntimeImage& img = by_id_[id];
+    img.id = id;
+    img.repo_digests.push_back(image);
+    names_[image] = id;
+    names_[id] = id;
+    store_->Put(image, digest);
+    store_->Put(id, digest);
+    return id;
+  }
+
+  absl::StatusOr<std::string> SandboxImage(absl::Time) override {
+    absl::MutexLock lock(&mu_);
+    if (sandbox_.empty()) return absl::NotFoundError("no sandboxImage");
+    return sandbox_;
+  }
+
+  // An image imported by hand under `name` (no repo_digests), with manifest `digest`.
+  std::string Import(const std::string& name, const std::string& digest) {
+    absl::MutexLock lock(&mu_);
+    const std::string id = Sha256Digest(digest + "-imported");
+    RuntimeImage& img = by_id_[id];
+    img.id = id;
+    img.repo_tags.push_back(name);
+    names_[name] = id;
+    names_[id] = id;
+    store_->Put(name, digest);
+    store_->Put(id, digest);
+    return id;
+  }
+
+  void SetUp(bool up) {
+    absl::MutexLock lock(&mu_);
+    up_ = up;
+  }
+  void SetSandbox(const std::string& image) {
+    absl::MutexLock lock(&mu_);
+    sandbox_ = image;
+  }
+  std::vector<std::string> pulls() {
+    absl::MutexLock lock(&mu_);
+    return pulls_;
+  }
+
+ private:
+  MemoryImageStore* const store_;
+  absl::Mutex mu_;
+  bool up_ ABSL_GUARDED_BY(mu_) = true;
+  std::string sandbox_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> names_ ABSL_GUARDED_BY(mu_);  // name or id → id
+  std::map<std::string, RuntimeImage> by_id_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> pulls_ ABSL_GUARDED_BY(mu_);
+};
+
+class EnforcerTest : public ::testing::Test {
+ protected:
+  EnforcerTest()
+      : registry_(std::make_shared<fakes::FakeRegistry>(kHost)),
+        transport_(std::make_shared<CuttableTransport>(registry_->transport())),
+        release_(policy::MakeTestKey()),
+        other_(policy::MakeTestKey()), runtime_(&images_) {
+    auto dir = testbed::TempDir::Create("sigshim-enforcer-test");
+    EXPECT_TRUE(dir.ok()) << dir.status();
+    dir_ = *std::move(dir);
+    OpenStore();
+    signed_ = registry_->PutManifest("team/app", "signed", ImageManifest("signed"));
+    unsigned_ = registry_->PutManifest("team/app", "unsigned", ImageManifest("unsigned"));
+    Sign(release_, signed_);
+  }
+
+  void OpenStore() {
+    enforcer_.reset();
+    store_.reset();
+    auto store = verdicts::VerdictStore::Open({.dir = dir_->Path("verdicts")}, nullptr);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    EnforcerOptions options;
+    options.runtime = &runtime_;
+    options.images = &images_;
+    options.store = store_.get();
+    options.on_decision = [this](const audit::AuditRecord& r) {
+      absl::MutexLock lock(&mu_);
+      records_.push_back(r);
+    };
+    options.tag_wait = absl::Seconds(2);
+    auto enforcer = Enforcer::Create(std::move(options));
+    ASSERT_TRUE(enforcer.ok()) << enforcer.status();
+    enforcer_ = *std::move(enforcer);
+    last_report_ = Apply();
+  }
+
+  // Puts a policy over registry.test/team/** trusting `keys` in force; `extra` is TOML placed first.
+  RecheckReport Apply(const std::vector<const policy::TestKey*>& keys = {}, const std::string& extra = "",
+                      const std::string& sandbox = "") {
+    std::vector<const policy::TestKey*> trusted = keys;
+    if (trusted.empty()) trusted.push_back(&release_);
+    std::string text = extra;
+    std::string require;
+    for (size_t i = 0; i < trusted.size(); ++i) {
+      const std::string name = trusted[i] == &release_ ? "release" : "other";
+      absl::StrAppend(&text, policy::KeyTable(name, trusted[i]->pair.public_pem));
+      absl::StrAppend(&require, i ? ", " : "", "\"", name, "\"");
+    }
+    absl::StrAppend(&text, policy::PolicyTable("team", "\"registry.test/team/**\"", require));
+    auto compiled = policy::Policy::Create(*policy::MustParse(text));
+    EXPECT_TRUE(compiled.ok()) << compiled.status();
+    registry::RegistryClientOptions client_options;
+    client_options.transport = transport_;
+    client_options.sleep = [](absl::Duration) {};
+    client_options.max_retries = 0;
+    auto client = registry::RegistryClient::Create(client_options);
+    EXPECT_TRUE(client.ok()) << client.status();
+    client_ = *std::move(client);
+    policy::ImageVerifierOptions verifier_options;
+    verifier_options.registry = client_;
+    auto verifier = policy::ImageVerifier::Create(std::move(verifier_options));
+    EXPECT_TRUE(verifier.ok()) << verifier.status();
+    return enforcer_->SetPolicy(std::shared_ptr<const policy::Policy>(*std::move(compiled)),
+                                std::shared_ptr<const policy::ImageVerifier>(*std::move(verifier)), sandbox);
+  }
+
+  void Sign(const policy::TestKey& key, const std::string& digest, const std::string& reference = kRepo) {
+    auto layer = test_signer::SignImageLayer(*key.signer, reference, digest);
+    ASSERT_TRUE(layer.ok()) << layer.status();
+    registry_->PutBlob("team/app", layer->payload.bytes);
+    auto artifact = test_signer::BuildSignatureArtifact(digest, {*layer});
+    ASSERT_TRUE(artifact.ok()) << artifact.status();
+    registry_->PutBlob("team/app", artifact->config.bytes);
+    registry_->PutManifest("team/app", artifact->tag, artifact->manifest.bytes);
+  }
+
+  Caller Pod(const std::string& method) { return Caller{method, "prod", "web-0", method == "CreateContainer" ? "app" : ""}; }
+
+  // Pulls `image` the way the hook does: decide, pull what the plan says, finish.
+  absl::StatusOr<PullPlan> Pull(const std::string& image) {
+    absl::StatusOr<PullPlan> plan = enforcer_->DecidePull(Pod("PullImage"), image, {});
+    if (!plan.ok()) return plan;
+    auto pulled = runtime_.PullImage(plan->forward_image, {}, absl::InfiniteFuture());
+    EXPECT_TRUE(pulled.ok()) << pulled.status();
+    absl::Status finished = enforcer_->FinishPull(*plan);
+    if (!finished.ok()) return finished;
+    return plan;
+  }
+
+  audit::AuditRecord LastRecord() {
+    absl::MutexLock lock(&mu_);
+    EXPECT_FALSE(records_.empty());
+    return records_.empty() ? audit::AuditRecord{} : records_.back();
+  }
+
+  std::unique_ptr<testbed::TempDir> dir_;
+  std::shared_ptr<fakes::FakeRegistry> registry_;
+  std::shared_ptr<CuttableTransport> transport_;
+  std::shared_ptr<registry::RegistryClient> client_;
+  policy::TestKey release_;
+  policy::TestKey other_;
+  MemoryImageStore images_;
+  FakeRuntime runtime_;
+  std::unique_ptr<verdicts::VerdictStore> store_;
+  std::unique_ptr<Enforcer> enforcer_;
+  RecheckReport last_report_;
+  std::string signed_;
+  std::string unsigned_;
+  absl::Mutex mu_;
+  std::vector<audit::AuditRecord> records_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(EnforcerTest, SignedPullIsPinnedToTheVerifiedDigestAndTheTagFollows) {
+  absl::StatusOr<PullPlan> plan = Pull("registry.test/team/app:signed");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->forward_image, absl::StrCat(kRepo, "@", signed_));
+  EXPECT_EQ(plan->tag_name, absl::StrCat(kRepo, ":signed"));
+  EXPECT_EQ(plan->digest, signed_);
+  auto tag = images_.Get(absl::StrCat(kRepo, ":signed"));
+  ASSERT_TRUE(tag.ok()) << tag.status();
+  EXPECT_EQ(tag->target.digest, signed_);
+  EXPECT_EQ(tag->labels.at("io.cri-containerd.image"), "managed");
+  EXPECT_TRUE(store_->Get(signed_, kRepo).has_value());
+  audit::AuditRecord r = LastRecord();
+  EXPECT_EQ(r.method, "PullImage");
+  EXPECT_EQ(r.decision, "allow");
+  EXPECT_TRUE(r.enforced);
+  EXPECT_EQ(r.digest, signed_);
+  EXPECT_EQ(r.namespace_name, "prod");
+  EXPECT_EQ(r.pod, "web-0");
+  EXPECT_EQ(r.policy, "team");
+  EXPECT_EQ(r.identity, "release");
+  EXPECT_EQ(r.source, "registry");
+}
+
+TEST_F(EnforcerTest, UnsignedPullIsRefusedNamingImageDigestAndReason) {
+  absl::StatusOr<PullPlan> plan = enforcer_->DecidePull(Pod("PullImage"), "registry.test/team/app:unsigned", {});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kUnknown);
+  EXPECT_THAT(std::string(plan.status().message()), StartsWith("SignatureValidationFailed: registry.test/team/app:unsigned"));
+  EXPECT_THAT(std::string(plan.status().message()), HasSubstr(unsigned_));
+  EXPECT_THAT(std::string(plan.status().message()), HasSubstr("no signatures"));
+  EXPECT_THAT(runtime_.pulls(), IsEmpty());
+  EXPECT_FALSE(store_->Get(unsigned_, kRepo).has_value());
+  EXPECT_EQ(LastRecord().decision, "deny");
+}
+
+TEST_F(EnforcerTest, UnreachableRegistryIsARefusalEvenInAuditMode) {
+  Apply({}, "[enforcement]\nmode = \"audit\"\n");
+  transport_->down = true;
+  absl::StatusOr<PullPlan> plan = enforcer_->DecidePull(Pod("PullImage"), "registry.test/team/app:signed", {});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_THAT(std::string(plan.status().message()), StartsWith("RegistryUnavailable: registry.test/team/app:signed"));
+  EXPECT_EQ(LastRecord().decision, "error");
+  EXPECT_TRUE(LastRecord().enforced);
+}
+
+TEST_F(EnforcerTest, AuditModeLetsADenialThroughAndRecordsIt) {
+  Apply({}, "[enforcement]\nmode = \"audit\"\n");
+  absl::StatusOr<PullPlan> plan = enforcer_->DecidePull(Pod("PullImage"), "registry.test/team/app:unsigned", {});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->forward_image, absl::StrCat(kRepo, "@", unsigned_));
+  audit::AuditRecord r = LastRecord();
+  EXPECT_EQ(r.decision, "deny");
+  EXPECT_FALSE(r.enforced);
+  EXPECT_FALSE(store_->Get(unsigned_, kRepo).has_value());  // never stored as verified
+}
+
+TEST_F(EnforcerTest, PullByDigestWithAValidVerdictAsksNoRegistry) {
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  const uint64_t before = client_->RequestCount();
+  absl::StatusOr<PullPlan> plan = enforcer_->DecidePull(Pod("PullImage"), absl::StrCat(kRepo, "@", signed_), {});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(client_->RequestCount(), before);
+  EXPECT_EQ(LastRecord().source, "verdict");
+}
+
+TEST_F(EnforcerTest, ConcurrentPullsOfOneReferenceShareOneVerification) {
+  constexpr int kPullers = 24;
+  std::vector<std::thread> threads;
+  std::atomic<int> allowed{0};
+  for (int i = 0; i < kPullers; ++i) {
+    threads.emplace_back([&] {
+      if (enforcer_->DecidePull(Pod("PullImage"), "registry.test/team/app:signed", {}).ok()) ++allowed;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(allowed.load(), kPullers);
+  // One verification is 3 requests (tag, .sig manifest, blob). Pullers that came after the
+  // first flight ended start another: never one per puller.
+  EXPECT_LT(client_->RequestCount(), 3u * kPullers / 2);
+  EXPECT_EQ(client_->RequestCount() % 3, 0u);
+  absl::MutexLock lock(&mu_);
+  EXPECT_THAT(records_, SizeIs(kPullers));  // one audit line per call all the same
+}
+
+TEST_F(EnforcerTest, CreateContainerIsAdmittedByAStoredVerdictAndPinnedToTheImageId) {
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  transport_->down = true;
+  auto pinned = enforcer_->AdmitImage(Pod("CreateContainer"), absl::StrCat(kRepo, ":signed"));
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+  EXPECT_EQ(*pinned, Sha256Digest(signed_ + "-config"));
+  audit::AuditRecord r = LastRecord();
+  EXPECT_EQ(r.source, "verdict");
+  EXPECT_EQ(r.container, "app");
+  EXPECT_EQ(r.identity, "release");
+}
+
+TEST_F(EnforcerTest, ImportedUnsignedImageIsRefusedAtCreateContainer) {
+  const std::string id = runtime_.Import(absl::StrCat(kRepo, ":unsigned"), unsigned_);
+  auto pinned = enforcer_->AdmitImage(Pod("CreateContainer"), id);
+  ASSERT_FALSE(pinned.ok());
+  EXPECT_THAT(std::string(pinned.status().message()), StartsWith("SignatureValidationFailed: "));
+  EXPECT_THAT(std::string(pinned.status().message()), HasSubstr(unsigned_));
+  EXPECT_THAT(std::string(pinned.status().message()), HasSubstr("no signatures"));
+}
+
+TEST_F(EnforcerTest, ImportedSignedImageIsVerifiedAtCreateContainerAndRemembered) {
+  const std::string id = runtime_.Import(absl::StrCat(kRepo, ":signed"), signed_);
+  auto pinned = enforcer_->AdmitImage(Pod("CreateContainer"), id);
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+  EXPECT_EQ(*pinned, id);
+  EXPECT_EQ(LastRecord().source, "registry");
+  EXPECT_TRUE(store_->Get(signed_, kRepo).has_value());
+  const uint64_t before = client_->RequestCount();
+  ASSERT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), id).ok());
+  EXPECT_EQ(client_->RequestCount(), before);
+}
+
+TEST_F(EnforcerTest, ImageTheRuntimeDoesNotHaveIsRefused) {
+  auto pinned = enforcer_->AdmitImage(Pod("CreateContainer"), "registry.test/team/app:absent");
+  ASSERT_FALSE(pinned.ok());
+  EXPECT_THAT(std::string(pinned.status().message()), HasSubstr("not on the node"));
+}
+
+TEST_F(EnforcerTest, RuntimeDownRefusesCreateContainer) {
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  runtime_.SetUp(false);
+  auto pinned = enforcer_->AdmitImage(Pod("CreateContainer"), absl::StrCat(kRepo, ":signed"));
+  ASSERT_FALSE(pinned.ok());
+  EXPECT_EQ(pinned.status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(EnforcerTest, RemovingTheKeyRevokesStoredVerdictsWithoutTheRegistry) {
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  transport_->down = true;
+  RecheckReport report = Apply({&other_});
+  EXPECT_EQ(report.valid, 0);
+  ASSERT_THAT(report.invalid, SizeIs(1));
+  EXPECT_THAT(report.invalid[0], HasSubstr(signed_));
+  auto pinned = enforcer_->AdmitImage(Pod("CreateContainer"), absl::StrCat(kRepo, ":signed"));
+  ASSERT_FALSE(pinned.ok());
+  EXPECT_THAT(std::string(pinned.status().message()), HasSubstr("RegistryUnavailable"));
+  // Putting the key back restores the verdict, still offline.
+  EXPECT_EQ(Apply({&release_}).valid, 1);
+  EXPECT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), absl::StrCat(kRepo, ":signed")).ok());
+}
+
+TEST_F(EnforcerTest, VerdictsSurviveARestart) {
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  OpenStore();
+  EXPECT_EQ(last_report_.valid, 1);
+  transport_->down = true;
+  EXPECT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), absl::StrCat(kRepo, ":signed")).ok());
+}
+
+TEST_F(EnforcerTest, ForgottenDigestsNeedTheRegistryAgain) {
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  std::vector<std::string> digests = enforcer_->DigestsOf(absl::StrCat(kRepo, ":signed"));
+  EXPECT_THAT(digests, ::testing::Contains(signed_));
+  enforcer_->ForgetDigests(digests);
+  EXPECT_FALSE(store_->Get(signed_, kRepo).has_value());
+  EXPECT_EQ(enforcer_->VerdictCounts(), std::make_pair(size_t{0}, size_t{0}));
+}
+
+TEST_F(EnforcerTest, UnmatchedImagesFollowTheUnmatchedSetting) {
+  const std::string other = registry_->PutManifest("elsewhere/tool", "1", ImageManifest("tool"));
+  auto denied = enforcer_->DecidePull(Pod("PullImage"), "registry.test/elsewhere/tool:1", {});
+  ASSERT_FALSE(denied.ok());
+  EXPECT_THAT(std::string(denied.status().message()), HasSubstr("no policy matches"));
+  Apply({}, "[enforcement]\nunmatched = \"allow\"\n");
+  auto allowed = enforcer_->DecidePull(Pod("PullImage"), "registry.test/elsewhere/tool:1", {});
+  ASSERT_TRUE(allowed.ok()) << allowed.status();
+  EXPECT_EQ(allowed->forward_image, "registry.test/elsewhere/tool:1");
+  EXPECT_EQ(LastRecord().source, "unmatched");
+  (void)other;
+}
+
+TEST_F(EnforcerTest, SandboxImagePinnedInTheConfigurationIsTrustedAsConfigured) {
+  Apply({}, "", absl::StrCat(kRepo, "@", unsigned_));
+  ASSERT_TRUE(enforcer_->AdmitSandbox(Pod("RunPodSandbox")).ok());
+  EXPECT_EQ(LastRecord().source, "config");
+}
+
+TEST_F(EnforcerTest, MissingSandboxImageIsPulledVerifiedAndPinned) {
+  runtime_.SetSandbox("registry.test/team/app:signed");
+  ASSERT_TRUE(enforcer_->AdmitSandbox(Pod("RunPodSandbox")).ok());
+  EXPECT_THAT(runtime_.pulls(), ::testing::ElementsAre(absl::StrCat(kRepo, "@", signed_)));
+  runtime_.SetSandbox("registry.test/team/app:unsigned");
+  absl::Status refused = enforcer_->AdmitSandbox(Pod("RunPodSandbox"));
+  EXPECT_THAT(std::string(refused.message()), StartsWith("SignatureValidationFailed: "));
+  EXPECT_THAT(runtime_.pulls(), SizeIs(1));
+}
+
+TEST_F(EnforcerTest, UnknownSandboxImageIsARefusal) {
+  absl::Status refused = enforcer_->AdmitSandbox(Pod("RunPodSandbox"));
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("sandbox_image"));
+}
+
+}  // namespace
+}  // namespace sigshim::shim
