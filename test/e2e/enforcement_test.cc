@@ -297,6 +297,13 @@ class EnforcementTest : public ::testing::Test {
     return response.has_image();
   }
 
+  // Returns how many GET and HEAD requests containerd made for `path` on the plain registry.
+  static int ContainerdRequests(const std::string& path) {
+    absl::SleepFor(absl::Milliseconds(200));  // the registry logs a request after answering it
+    return bed_->registry()->CountRequests("GET", path, "containerd/") +
+           bed_->registry()->CountRequests("HEAD", path, "containerd/");
+  }
+
   static Image ImageStatusOf(CriClient& client, const std::string& image) {
     ImageStatusRequest request;
     request.mutable_image()->set_image(image);
@@ -467,6 +474,9 @@ TEST_F(EnforcementTest, SignedImageIsPulledByItsDigestAndRuns) {
   grpc::Status status = Pull(proxy(), image, &image_ref);
   ASSERT_TRUE(status.ok()) << Describe(status);
   EXPECT_THAT(image_ref, StartsWith("sha256:"));
+  // Pinned: containerd fetched the manifest by the verified digest and never asked for the tag.
+  EXPECT_EQ(ContainerdRequests("/v2/e2e/signed/manifests/v1"), 0);
+  EXPECT_GE(ContainerdRequests("/v2/e2e/signed/manifests/" + digest), 1);
   // kubelet's ImageStatus by the tag it asked for finds exactly the verified image.
   Image by_tag = ImageStatusOf(proxy(), image);
   EXPECT_EQ(by_tag.id(), image_ref);
@@ -834,6 +844,14 @@ TEST_F(EnforcementTest, SandboxImageThatNoPolicyTrustsIsRefusedAtRunPodSandbox) 
   grpc::Status status = strict.client->runtime().RunPodSandbox(Context(absl::Seconds(120)).get(), request, &response);
   if (status.ok()) pods_.push_back(response.pod_sandbox_id());
   ExpectRefused(status, "SignatureValidationFailed: ", {bed_->containerd()->sandbox_image()});
+  {
+    SCOPED_TRACE("runtime.v1alpha2");
+    RunPodSandboxResponse v1alpha2;
+    status = strict.client->Call("/runtime.v1alpha2.RuntimeService/RunPodSandbox", request, &v1alpha2,
+                                 absl::Seconds(120));
+    if (status.ok()) pods_.push_back(v1alpha2.pod_sandbox_id());
+    ExpectRefused(status, "SignatureValidationFailed: ", {bed_->containerd()->sandbox_image()});
+  }
   EXPECT_TRUE(strict.process->Stop(absl::Seconds(15)).ok());
 }
 

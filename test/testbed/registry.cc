@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "pkg/base/digest.h"
 #include "pkg/base/file.h"
@@ -232,13 +233,19 @@ absl::Status Registry::DeleteManifest(absl::string_view repository, absl::string
   return absl::OkStatus();
 }
 
-int Registry::CountRequests(absl::string_view method, absl::string_view path) const {
+int Registry::CountRequests(absl::string_view method, absl::string_view path,
+                            absl::string_view user_agent_prefix) const {
   absl::StatusOr<std::string> log = ReadFile(log_path_, 256 << 20);
   if (!log.ok()) return 0;
-  // Access log lines: 127.0.0.1 - - [date] "GET /v2/…/manifests/… HTTP/1.1" 200 …
-  const std::string needle = absl::StrCat("\"", method, " ", path, " HTTP/");
+  // Access log lines: 127.0.0.1 - - [date] "GET /v2/…/manifests/… HTTP/1.1" 200 104 "" "<user agent>"
+  const std::string request = absl::StrCat("\"", method, " ", path, " HTTP/");
+  const std::string agent = absl::StrCat("\"", user_agent_prefix);
   int count = 0;
-  for (size_t at = log->find(needle); at != std::string::npos; at = log->find(needle, at + needle.size())) ++count;
+  for (absl::string_view line : absl::StrSplit(*log, '\n')) {
+    if (!absl::StrContains(line, request)) continue;
+    if (!user_agent_prefix.empty() && !absl::StrContains(line.substr(line.rfind(" \"") + 1), agent)) continue;
+    ++count;
+  }
   return count;
 }
 

@@ -71,7 +71,9 @@ class Registry {
   // Returns how many requests `method` ("GET", "HEAD", …) for exactly `path` (e.g.
   // "/v2/e2e/app/manifests/sha256-….sig", no query) the registry has served so far, counted in the
   // access log lines of its log file (across restarts). Requests this class sends itself count too.
-  int CountRequests(absl::string_view method, absl::string_view path) const;
+  // With `user_agent_prefix` (e.g. "containerd/"), only requests whose User-Agent starts with it.
+  int CountRequests(absl::string_view method, absl::string_view path,
+                    absl::string_view user_agent_prefix = "") const;
 
  private:
   Registry(RegistryOptions options, int port, std::string config_path, std::string log_path)
