@@ -42,12 +42,15 @@ class PullHook final : public CallHook {
       done(status);
       return;
     }
-    OffThread(queue_, done, [this, decoded, done] {
-      Caller caller;
-      caller.method = "PullImage";
-      caller.namespace_name = decoded->sandbox_config().metadata().namespace_();
-      caller.pod = decoded->sandbox_config().metadata().name();
-      absl::StatusOr<PullPlan> plan = enforcer_->DecidePull(caller, decoded->image().image(), decoded->auth());
+    Caller caller;
+    caller.method = "PullImage";
+    caller.namespace_name = decoded->sandbox_config().metadata().namespace_();
+    caller.pod = decoded->sandbox_config().metadata().name();
+    // Not on a worker thread: a pull that joins another's verification holds no thread meanwhile.
+    enforcer_->StartPull(
+        caller, decoded->image().image(), decoded->auth(),
+        [this](std::function<void()> task) { return queue_->Schedule(std::move(task)); },
+        [this, decoded, done](absl::StatusOr<PullPlan> plan) {
       if (!plan.ok()) {
         done(plan.status());
         return;

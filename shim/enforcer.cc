@@ -74,8 +74,12 @@ registry::Credentials CredentialsFrom(const runtime::v1::AuthConfig& auth) {
 // One verification of a pull, shared by every caller that asks for the same reference with the
 // same credentials while it runs.
 struct Enforcer::Flight {
-  absl::Notification done;
-  policy::Decision decision;  // written before `done` is notified
+  struct Waiter {
+    Caller caller;
+    absl::Time start;
+    PullDone done;
+  };
+  std::vector<Waiter> waiters;  // guarded by Enforcer::flights_mu_
 };
 
 absl::StatusOr<std::unique_ptr<Enforcer>> Enforcer::Create(EnforcerOptions options) {
@@ -238,58 +242,38 @@ absl::Status Enforcer::Conclude(const Caller& caller, audit::AuditRecord record,
   return refusal;
 }
 
-absl::StatusOr<PullPlan> Enforcer::DecidePull(const Caller& caller, const std::string& image,
-                                              const runtime::v1::AuthConfig& auth) {
-  const absl::Time start = Now();
-  audit::AuditRecord record = RecordFor(caller, start);
-  const registry::Credentials credentials = CredentialsFrom(auth);
-  absl::StatusOr<reference::Reference> parsed = reference::Parse(image);
-
+Enforcer::PullOutcome Enforcer::VerifyPull(const std::string& image, const Caller& caller,
+                                           const registry::Credentials& credentials) {
+  PullOutcome outcome;
   // Pinned by digest, and that digest already holds: nothing to ask the registry.
+  absl::StatusOr<reference::Reference> parsed = reference::Parse(image);
   if (parsed.ok() && !parsed->digest.empty()) {
-    if (std::optional<Approval> approval = FindApproval(parsed->digest, parsed->Repository())) {
-      record.image = parsed->String();
-      record.digest = parsed->digest;
-      record.decision = "allow";
-      record.reason = "stored verdict valid under the current policy";
-      record.policy = approval->policy;
-      record.identity = approval->identity;
-      record.source = "verdict";
-      absl::Status s = Conclude(caller, record, record.image);
-      if (!s.ok()) return s;
-      return PullPlan{absl::StrCat(parsed->Repository(), "@", parsed->digest), "", parsed->digest};
-    }
+    outcome.approval = FindApproval(parsed->digest, parsed->Repository());
+    if (outcome.approval.has_value()) return outcome;
   }
+  outcome.decision = Verify(image, caller, credentials);
+  return outcome;
+}
 
-  // One verification per reference and credentials at a time; the others wait for its answer.
-  const std::string key = absl::StrCat(parsed.ok() ? parsed->WithDefaultTag().String() : image, "\n",
-                                       Sha256Hex(absl::StrCat(credentials.username, "\n", credentials.password, "\n",
-                                                              credentials.auth, "\n", credentials.identity_token,
-                                                              "\n", credentials.registry_token)));
-  std::shared_ptr<Flight> flight;
-  bool leader = false;
-  {
-    absl::MutexLock lock(&flights_mu_);
-    auto [it, inserted] = flights_.try_emplace(key);
-    if (inserted) it->second = std::make_shared<Flight>();
-    flight = it->second;
-    leader = inserted;
+absl::StatusOr<PullPlan> Enforcer::ConcludePull(const Caller& caller, absl::Time start, const std::string& image,
+                                                const PullOutcome& outcome, bool shared) {
+  audit::AuditRecord record = RecordFor(caller, start);
+  absl::StatusOr<reference::Reference> parsed = reference::Parse(image);
+  if (outcome.approval.has_value()) {
+    record.image = parsed->String();
+    record.digest = parsed->digest;
+    record.decision = "allow";
+    record.reason = "stored verdict valid under the current policy";
+    record.policy = outcome.approval->policy;
+    record.identity = outcome.approval->identity;
+    record.source = "verdict";
+    RETURN_IF_ERROR(Conclude(caller, record, record.image));
+    return PullPlan{absl::StrCat(parsed->Repository(), "@", parsed->digest), "", parsed->digest};
   }
-  if (leader) {
-    flight->decision = Verify(image, caller, credentials);
-    {
-      absl::MutexLock lock(&flights_mu_);
-      flights_.erase(key);
-    }
-    flight->done.Notify();
-  } else {
-    flight->done.WaitForNotification();
-  }
-  const policy::Decision& d = flight->decision;
+  const policy::Decision& d = outcome.decision;
   FillFromDecision(d, image, record);
-  if (!leader && record.source == "registry") record.reason = absl::StrCat(record.reason, " (shared verification)");
-  absl::Status concluded = Conclude(caller, record, DescribeImage(record.image, d.digest));
-  if (!concluded.ok()) return concluded;
+  if (shared && record.source == "registry") record.reason = absl::StrCat(record.reason, " (shared verification)");
+  RETURN_IF_ERROR(Conclude(caller, record, DescribeImage(record.image, d.digest)));
 
   PullPlan plan;
   if (d.digest.empty() || !parsed.ok()) {
@@ -301,6 +285,67 @@ absl::StatusOr<PullPlan> Enforcer::DecidePull(const Caller& caller, const std::s
   plan.forward_image = absl::StrCat(parsed->Repository(), "@", d.digest);
   if (parsed->digest.empty()) plan.tag_name = parsed->WithDefaultTag().String();
   return plan;
+}
+
+void Enforcer::StartPull(const Caller& caller, const std::string& image, const runtime::v1::AuthConfig& auth,
+                         const Scheduler& schedule, PullDone done) {
+  const absl::Time start = Now();
+  registry::Credentials credentials = CredentialsFrom(auth);
+  absl::StatusOr<reference::Reference> parsed = reference::Parse(image);
+  // One verification per reference and credentials at a time; the others join it.
+  std::string key = absl::StrCat(parsed.ok() ? parsed->WithDefaultTag().String() : image, "\n",
+                                 Sha256Hex(absl::StrCat(credentials.username, "\n", credentials.password, "\n",
+                                                        credentials.auth, "\n", credentials.identity_token, "\n",
+                                                        credentials.registry_token)));
+  std::shared_ptr<Flight> flight;
+  {
+    absl::MutexLock lock(&flights_mu_);
+    auto [it, inserted] = flights_.try_emplace(key);
+    if (!inserted) {
+      it->second->waiters.push_back(Flight::Waiter{caller, start, std::move(done)});
+      return;
+    }
+    it->second = flight = std::make_shared<Flight>();
+    flight->waiters.push_back(Flight::Waiter{caller, start, std::move(done)});
+  }
+  // Takes the flight's waiters out; later pulls start a verification of their own.
+  auto land = [this, key] {
+    absl::MutexLock lock(&flights_mu_);
+    auto it = flights_.find(key);
+    std::vector<Flight::Waiter> waiters = std::move(it->second->waiters);
+    flights_.erase(it);
+    return waiters;
+  };
+  const bool scheduled = schedule([this, image, caller, credentials = std::move(credentials), land] {
+    const PullOutcome outcome = VerifyPull(image, caller, credentials);
+    std::vector<Flight::Waiter> waiters = land();
+    for (size_t i = 0; i < waiters.size(); ++i) {
+      waiters[i].done(ConcludePull(waiters[i].caller, waiters[i].start, image, outcome, /*shared=*/i > 0));
+    }
+  });
+  if (!scheduled) {
+    for (Flight::Waiter& w : land()) {
+      w.done(absl::UnavailableError("sigshim is overloaded: too many image decisions are waiting; try again"));
+    }
+  }
+}
+
+absl::StatusOr<PullPlan> Enforcer::DecidePull(const Caller& caller, const std::string& image,
+                                              const runtime::v1::AuthConfig& auth) {
+  absl::Notification answered;
+  absl::StatusOr<PullPlan> answer;
+  StartPull(
+      caller, image, auth,
+      [](std::function<void()> task) {
+        task();
+        return true;
+      },
+      [&](absl::StatusOr<PullPlan> plan) {
+        answer = std::move(plan);
+        answered.Notify();
+      });
+  answered.WaitForNotification();
+  return answer;
 }
 
 absl::Status Enforcer::FinishPull(const PullPlan& plan) {

@@ -103,7 +103,21 @@ class Enforcer {
   RecheckReport SetPolicy(std::shared_ptr<const policy::Policy> policy,
                           std::shared_ptr<const policy::ImageVerifier> verifier, std::string sandbox_image);
 
-  // Decides a PullImage of `image` with `auth`. Returns what to forward, or the refusal.
+  // Runs `task` on some thread; returns false when it cannot (the caller is then refused).
+  using Scheduler = std::function<bool(std::function<void()> task)>;
+  // Receives a pull decision: what to forward, or the refusal.
+  using PullDone = std::function<void(absl::StatusOr<PullPlan>)>;
+
+  // Decides a PullImage of `image` with `auth` and hands the answer to `done`. Does not block:
+  // the verification runs as a task given to `schedule`, and a pull of the same reference with
+  // the same credentials that arrives while one is being verified joins it instead of starting
+  // another (its `done` is called with its own answer when that verification ends). `done` is
+  // called exactly once, on the thread that ran the verification (or inline when scheduling
+  // fails). Each caller gets its own audit record.
+  void StartPull(const Caller& caller, const std::string& image, const runtime::v1::AuthConfig& auth,
+                 const Scheduler& schedule, PullDone done);
+
+  // StartPull on the calling thread, waiting for the answer.
   absl::StatusOr<PullPlan> DecidePull(const Caller& caller, const std::string& image,
                                       const runtime::v1::AuthConfig& auth);
 
@@ -163,9 +177,16 @@ class Enforcer {
   // Asks the registry, counting and reporting the verification.
   policy::Decision Verify(const std::string& image, const Caller& caller, const registry::Credentials& credentials);
 
-  // The pull decision proper, shared by every caller of one flight.
-  absl::StatusOr<PullPlan> DecidePullShared(const Caller& caller, const std::string& image,
-                                            const registry::Credentials& credentials, absl::Time start);
+  // What one verification of a pull found, shared by the callers of its flight.
+  struct PullOutcome {
+    policy::Decision decision;        // from the registry, unless `approval` is set
+    std::optional<Approval> approval;  // set when a stored verdict decided a pull by digest
+  };
+  // Verifies a pull (the flight's task).
+  PullOutcome VerifyPull(const std::string& image, const Caller& caller, const registry::Credentials& credentials);
+  // Turns a flight's outcome into one caller's answer (audit record included).
+  absl::StatusOr<PullPlan> ConcludePull(const Caller& caller, absl::Time start, const std::string& image,
+                                        const PullOutcome& outcome, bool shared);
 
   // Returns the candidates of the runtime image `found` (looked up as `image`).
   std::vector<Candidate> CandidatesOf(const std::string& image, const RuntimeImage& found);

@@ -381,6 +381,42 @@ TEST_F(EnforcerTest, ConcurrentPullsOfOneReferenceShareOneVerification) {
   EXPECT_THAT(records_, SizeIs(kPullers));  // one audit line per call all the same
 }
 
+TEST_F(EnforcerTest, PullsArrivingDuringAVerificationJoinItWithoutHoldingAThread) {
+  std::vector<std::function<void()>> scheduled;
+  auto schedule = [&scheduled](std::function<void()> task) {
+    scheduled.push_back(std::move(task));
+    return true;
+  };
+  constexpr int kPullers = 100;
+  std::vector<absl::StatusOr<PullPlan>> answers;
+  for (int i = 0; i < kPullers; ++i) {
+    enforcer_->StartPull(Pod("PullImage"), "registry.test/team/app:signed", {}, schedule,
+                         [&answers](absl::StatusOr<PullPlan> plan) { answers.push_back(std::move(plan)); });
+  }
+  ASSERT_THAT(scheduled, SizeIs(1));  // one verification for all of them
+  EXPECT_THAT(answers, IsEmpty());
+  scheduled[0]();
+  ASSERT_THAT(answers, SizeIs(kPullers));
+  for (const auto& answer : answers) {
+    ASSERT_TRUE(answer.ok()) << answer.status();
+    EXPECT_EQ(answer->forward_image, absl::StrCat(kRepo, "@", signed_));
+  }
+  EXPECT_EQ(client_->RequestCount(), 3u);  // tag, .sig manifest, signature blob
+  // The next pull, after the flight landed, verifies again: the tag may have moved.
+  enforcer_->StartPull(Pod("PullImage"), "registry.test/team/app:signed", {}, schedule, [](auto) {});
+  EXPECT_THAT(scheduled, SizeIs(2));
+}
+
+TEST_F(EnforcerTest, PullsAreRefusedWhenNoThreadCanTakeTheVerification) {
+  std::vector<absl::Status> answers;
+  enforcer_->StartPull(
+      Pod("PullImage"), "registry.test/team/app:signed", {}, [](std::function<void()>) { return false; },
+      [&answers](absl::StatusOr<PullPlan> plan) { answers.push_back(plan.status()); });
+  ASSERT_THAT(answers, SizeIs(1));
+  EXPECT_EQ(answers[0].code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(client_->RequestCount(), 0u);
+}
+
 TEST_F(EnforcerTest, CreateContainerIsAdmittedByAStoredVerdictAndPinnedToTheImageId) {
   ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
   transport_->down = true;
