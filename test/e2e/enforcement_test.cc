@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <regex>
@@ -64,7 +65,9 @@ std::string Describe(const grpc::Status& status) { return testbed::DescribeStatu
 
 // Expects the refusal the contract promises: gRPC UNKNOWN, a message starting with `prefix` and
 // naming every one of `parts`.
+// Prints the answer, so that the test log lists every refusal as a person sees it.
 void ExpectRefused(const grpc::Status& status, const std::string& prefix, const std::vector<std::string>& parts) {
+  std::cout << "  answer: " << Describe(status) << std::endl;
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN) << Describe(status);
   EXPECT_THAT(status.error_message(), StartsWith(prefix));
   for (const std::string& part : parts) EXPECT_THAT(status.error_message(), HasSubstr(part));
@@ -497,6 +500,17 @@ TEST_F(EnforcementTest, SignedImageIsPulledByItsDigestAndRuns) {
 TEST_F(EnforcementTest, UnsignedImageIsRefusedAtPull) {
   const std::string digest = PushNew("e2e/unsigned", "v1", "unsigned");
   ExpectPullRefused(Repo("e2e/unsigned:v1"), digest, "no signatures");
+  // By digest too.
+  const std::string by_digest = Repo("e2e/unsigned@") + digest;
+  ExpectRefused(Pull(proxy(), by_digest), "SignatureValidationFailed: ", {Repo("e2e/unsigned"), digest, "no signatures"});
+  EXPECT_FALSE(ContainerdHas(by_digest));
+}
+
+TEST_F(EnforcementTest, ImageThatNoPolicyCoversIsRefusedAtPull) {
+  // unmatched = "deny": refused before any registry is asked (nothing listens on port 1).
+  const std::string image = "localhost:1/elsewhere/app:v1";
+  ExpectRefused(Pull(proxy(), image), "SignatureValidationFailed: ", {image});
+  ExpectRefused(PullV1alpha2(proxy(), image), "SignatureValidationFailed: ", {image});
 }
 
 TEST_F(EnforcementTest, ImageSignedByAnUnknownKeyIsRefusedAtPull) {
