@@ -737,13 +737,21 @@ TEST_F(EnforcementTest, HundredConcurrentPullsOfANewImageVerifyOnce) {
   const int sig_before = bed_->registry()->CountRequests("GET", sig_path) +
                          bed_->registry()->CountRequests("HEAD", sig_path);
 
+  // The connection is up before the pulls, and they all start at once.
+  VersionResponse version;
+  ASSERT_TRUE(proxy().runtime().Version(Context().get(), VersionRequest(), &version).ok());
   constexpr int kPulls = 100;
   std::vector<grpc::Status> results(kPulls);
   std::vector<std::string> refs(kPulls);
   std::vector<std::thread> threads;
+  std::atomic<bool> go{false};
   for (int i = 0; i < kPulls; ++i) {
-    threads.emplace_back([&, i] { results[i] = Pull(proxy(), image, &refs[i]); });
+    threads.emplace_back([&, i] {
+      while (!go) std::this_thread::yield();
+      results[i] = Pull(proxy(), image, &refs[i]);
+    });
   }
+  go = true;
   for (std::thread& t : threads) t.join();
   std::set<std::string> distinct_refs;
   for (int i = 0; i < kPulls; ++i) {
