@@ -406,15 +406,14 @@ std::vector<Enforcer::Candidate> Enforcer::CandidatesOf(const std::string& image
   if (std::find(names.begin(), names.end(), image) == names.end()) names.push_back(image);
   std::vector<std::string> id_digests;
   for (const std::string& name : names) {
+    // An image id ("sha256:<hex>", or its bare hex) names no repository.
+    if (absl::StartsWith(name, "sha256:") || name == found.id || found.id == absl::StrCat("sha256:", name)) continue;
     absl::StatusOr<reference::Reference> ref = reference::Parse(name);
-    if (ref.ok()) repositories.push_back(ref->Repository());
-    absl::StatusOr<containerd::Image> record = options_.images->Get(ref.ok() ? ref->String() : name);
+    if (!ref.ok()) continue;
+    absl::StatusOr<containerd::Image> record = options_.images->Get(ref->String());
     if (!record.ok()) continue;
-    if (ref.ok()) {
-      add(record->target.digest, ref->Repository());
-    } else {
-      id_digests.push_back(record->target.digest);
-    }
+    repositories.push_back(ref->Repository());
+    add(record->target.digest, ref->Repository());
   }
   absl::StatusOr<containerd::Image> by_id = options_.images->Get(found.id);
   if (by_id.ok()) id_digests.push_back(by_id->target.digest);
