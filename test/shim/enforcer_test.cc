@@ -436,6 +436,9 @@ TEST_F(EnforcerTest, ImportedUnsignedImageIsRefusedAtCreateContainer) {
   EXPECT_THAT(std::string(pinned.status().message()), StartsWith("SignatureValidationFailed: "));
   EXPECT_THAT(std::string(pinned.status().message()), HasSubstr(unsigned_));
   EXPECT_THAT(std::string(pinned.status().message()), HasSubstr("no signatures"));
+  // Only the image's own repository was asked (the .sig manifest by digest): the image id is not
+  // a repository name.
+  EXPECT_EQ(client_->RequestCount(), 1u);
 }
 
 TEST_F(EnforcerTest, ImportedSignedImageIsVerifiedAtCreateContainerAndRemembered) {
