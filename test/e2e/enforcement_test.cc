@@ -19,6 +19,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <set>
 #include <string>
@@ -35,6 +36,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pkg/base/file.h"
+#include "pkg/verdicts/verdict_store.h"
 #include "test/e2e/attack_images.h"
 #include "test/e2e/cri_client.h"
 #include "test/signer/signer.h"
@@ -728,6 +730,43 @@ TEST_F(EnforcementTest, RestartedSigshimKeepsItsVerdicts) {
   ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "restart", &pod));
   EXPECT_THAT(RunContainer(pod, "main", image), HasSubstr("verified before the restart"));
   ASSERT_TRUE(bed_->registry()->Start().ok());
+}
+
+TEST_F(EnforcementTest, ForgedOrCorruptVerdictFilesAreNeverTrusted) {
+  // X signed and verified; Y unsigned, in the same repository, pulled around sigshim.
+  const std::string signed_image = Repo("e2e/forged-verdict:x");
+  const std::string signed_digest = PushSigned("e2e/forged-verdict", "x", "verified x", *release_);
+  ASSERT_TRUE(Pull(proxy(), signed_image).ok());
+  const std::string unsigned_image = Repo("e2e/forged-verdict:y");
+  const std::string unsigned_digest = PushNew("e2e/forged-verdict", "y", "UNSIGNED Y");
+  ASSERT_TRUE(Pull(*direct_, unsigned_image).ok());
+
+  // While sigshim is stopped: X's verdict copied to Y's digest (a well-formed file whose evidence
+  // is X's signature), and a file that is not a verdict at all.
+  ASSERT_TRUE(main_->process->Stop(absl::Seconds(15)).ok());
+  main_->process.reset();
+  const std::string verdict_dir = main_->state_dir + "/verdicts";
+  {
+    auto store = verdicts::VerdictStore::Open({.dir = verdict_dir}, nullptr);
+    ASSERT_TRUE(store.ok()) << store.status();
+    std::optional<verdicts::Verdict> verdict = (*store)->Get(signed_digest, Repo("e2e/forged-verdict"));
+    ASSERT_TRUE(verdict.has_value()) << "no stored verdict for " << signed_digest << " in " << verdict_dir;
+    verdict->digest = unsigned_digest;
+    verdict->reference = unsigned_image;
+    absl::Status put = (*store)->Put(*verdict);
+    ASSERT_TRUE(put.ok()) << put;
+  }
+  ASSERT_TRUE(WriteFileAtomic(verdict_dir + "/garbage.json", "{ this is not a verdict", 0600).ok());
+  ASSERT_NO_FATAL_FAILURE(Start(*main_));
+  EXPECT_TRUE(Eventually([] { return absl::StrContains(Log(*main_), "garbage.json"); }, absl::Seconds(10)))
+      << "the unusable file was not reported; log:\n"
+      << testbed::FileTail(main_->log_path);
+
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "forged-verdict", &pod));
+  ExpectRefused(CreateContainer(proxy(), pod, "y", unsigned_image), "SignatureValidationFailed: ",
+                {unsigned_image, unsigned_digest});
+  EXPECT_THAT(RunContainer(pod, "x", signed_image), HasSubstr("verified x"));
 }
 
 TEST_F(EnforcementTest, HundredConcurrentPullsOfANewImageVerifyOnce) {
