@@ -703,10 +703,19 @@ TEST_F(EnforcementTest, BadConfigOnSighupKeepsTheOldPolicyInForce) {
   ASSERT_TRUE(read.ok()) << read.status();
   const std::string good = *read;
   ASSERT_TRUE(WriteFileAtomic(main_->config_path, good + "\n[[policy]]\nname = \"broken\"\n", 0644).ok());
+  const size_t log_before = Log(*main_).size();
   ASSERT_NO_FATAL_FAILURE(Reload());
-  EXPECT_TRUE(Eventually([] { return absl::StrContains(Log(*main_), main_->config_path + ":"); },
-                         absl::Seconds(30)))
-      << "the bad reload was not reported with the file name; log:\n"
+  // Reported, naming the file and the line.
+  const std::regex file_and_line(std::regex_replace(main_->config_path, std::regex(R"([.^$|()\[\]{}*+?\\])"),
+                                                    R"(\$&)") +
+                                 ":[0-9]+");
+  EXPECT_TRUE(Eventually(
+      [&] {
+        const std::string log = Log(*main_);
+        return log.size() > log_before && std::regex_search(log.substr(log_before), file_and_line);
+      },
+      absl::Seconds(30)))
+      << "the bad reload was not reported with the file and line; log:\n"
       << testbed::FileTail(main_->log_path);
   ASSERT_TRUE(main_->process->Running());
   const std::string digest = PushNew("e2e/after-bad-reload", "v1", "after bad reload");
