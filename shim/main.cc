@@ -123,8 +123,10 @@ void PrintConfig(const config::Config& c) {
          c.server.state_dir.c_str(), absl::FormatDuration(c.server.shutdown_grace).c_str());
   static const char* kLevels[] = {"debug", "info", "warning", "error"};
   printf("[log]\nlevel = \"%s\"\n\n", kLevels[static_cast<int>(c.log.level)]);
-  printf("[enforcement]\nmode = \"%s\"\nunmatched = \"%s\"\n\n", ModeName(c.enforcement.mode),
-         UnmatchedName(c.enforcement.unmatched));
+  printf("[enforcement]\nmode = \"%s\"\nunmatched = \"%s\"\nworkers = %d\nsandbox_image = \"%s\"\n\n",
+         ModeName(c.enforcement.mode), UnmatchedName(c.enforcement.unmatched), c.enforcement.workers,
+         c.enforcement.sandbox_image.c_str());
+  printf("[audit]\npath = \"%s\"\n\n[metrics]\nlisten = \"%s\"\n\n", c.audit.path.c_str(), c.metrics.listen.c_str());
   printf("[registry]\ninsecure = [%s]\ntimeout = \"%s\"\nca_file = \"%s\"\n",
          absl::StrJoin(c.registry.insecure, ", ",
                        [](std::string* out, const std::string& s) { absl::StrAppend(out, "\"", s, "\""); })

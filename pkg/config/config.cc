@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "pkg/base/file.h"
 #include "pkg/base/status_macros.h"
+#include "pkg/reference/reference.h"
 
 namespace sigshim::config {
 namespace {
@@ -171,6 +172,13 @@ absl::Status ParseEnforcement(const Reader& r, const Table& t, EnforcementConfig
   }
   if (t.contains("sandbox_image")) {
     ASSIGN_OR_RETURN(out.sandbox_image, r.String(t.at("sandbox_image"), "enforcement.sandbox_image"));
+    if (!out.sandbox_image.empty()) {
+      absl::StatusOr<reference::Reference> ref = reference::Parse(out.sandbox_image);
+      if (!ref.ok()) {
+        return r.Error(t.at("sandbox_image"), absl::StrCat("enforcement.sandbox_image = \"", out.sandbox_image,
+                                                           "\" is not an image reference: ", ref.status().message()));
+      }
+    }
   }
   if (t.contains("mode")) {
     const toml::value& v = t.at("mode");

@@ -130,6 +130,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bad level", "[log]\nlevel = \"loud\"\n", "unknown log level"},
         BadCase{"bad duration", "[server]\nshutdown_grace = \"soon\"\n", "is not a duration"},
         BadCase{"zero workers", "[enforcement]\nworkers = 0\n", "config.toml:2: enforcement.workers must be"},
+        BadCase{"bad sandbox image", "[enforcement]\nsandbox_image = \"Pause:3.9\"\n",
+                "config.toml:2: enforcement.sandbox_image = \"Pause:3.9\" is not an image reference"},
         BadCase{"empty audit path", "[audit]\npath = \"\"\n", "config.toml:2: audit.path must not be empty"},
         BadCase{"metrics on all interfaces", "[metrics]\nlisten = \"0.0.0.0:9749\"\n",
                 "config.toml:2: metrics.listen = \"0.0.0.0:9749\": the host must be a loopback address"},
