@@ -386,7 +386,8 @@ absl::Status Enforcer::FinishPull(const PullPlan& plan) {
   }
 }
 
-std::vector<Enforcer::Candidate> Enforcer::CandidatesOf(const std::string& image, const RuntimeImage& found) {
+std::vector<Enforcer::Candidate> Enforcer::CandidatesOf(const std::string& image, const RuntimeImage& found,
+                                                        bool ask_containerd) {
   std::vector<Candidate> out;
   auto add = [&out](std::string digest, std::string repository) {
     for (const Candidate& c : out) {
@@ -401,10 +402,10 @@ std::vector<Enforcer::Candidate> Enforcer::CandidatesOf(const std::string& image
     add(ref->digest, ref->Repository());
     repositories.push_back(ref->Repository());
   }
+  if (!ask_containerd) return out;
   // Images imported by hand carry no repo_digests: containerd's records name their manifests.
   std::vector<std::string> names = found.repo_tags;
   if (std::find(names.begin(), names.end(), image) == names.end()) names.push_back(image);
-  std::vector<std::string> id_digests;
   for (const std::string& name : names) {
     // An image id ("sha256:<hex>", or its bare hex) names no repository.
     if (absl::StartsWith(name, "sha256:") || name == found.id || found.id == absl::StrCat("sha256:", name)) continue;
@@ -415,11 +416,10 @@ std::vector<Enforcer::Candidate> Enforcer::CandidatesOf(const std::string& image
     repositories.push_back(ref->Repository());
     add(record->target.digest, ref->Repository());
   }
-  absl::StatusOr<containerd::Image> by_id = options_.images->Get(found.id);
-  if (by_id.ok()) id_digests.push_back(by_id->target.digest);
   // A manifest reached through the image id alone belongs to each repository the image is known by.
-  for (const std::string& digest : id_digests) {
-    for (const std::string& repository : repositories) add(digest, repository);
+  absl::StatusOr<containerd::Image> by_id = options_.images->Get(found.id);
+  if (by_id.ok()) {
+    for (const std::string& repository : repositories) add(by_id->target.digest, repository);
   }
   return out;
 }
@@ -428,24 +428,34 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
                                     absl::Time start) {
   audit::AuditRecord record = RecordFor(caller, start);
   record.image = image;
-  const std::vector<Candidate> candidates = CandidatesOf(image, found);
   std::shared_ptr<const policy::Policy> policy = CurrentPolicy();
   if (policy == nullptr) return absl::UnavailableError("SignatureValidationFailed: no policy is loaded yet");
 
-  // 1. A stored verdict valid under the current policy; or no policy names it and unmatched
-  //    images are allowed.
-  for (const Candidate& c : candidates) {
-    if (std::optional<Approval> approval = FindApproval(c.digest, c.repository)) {
-      record.image = absl::StrCat(c.repository, "@", c.digest);
-      record.digest = c.digest;
-      record.decision = "allow";
-      record.reason = "stored verdict valid under the current policy";
-      record.policy = approval->policy;
-      record.identity = approval->identity;
-      record.source = "verdict";
-      return Conclude(caller, record, image);
+  // 1. A stored verdict valid under the current policy. The runtime's repo_digests come first:
+  //    they settle every image pulled through sigshim without another runtime call; containerd's
+  //    records are asked only when they do not (images imported by hand).
+  auto approved = [&](const std::vector<Candidate>& candidates) -> std::optional<absl::Status> {
+    for (const Candidate& c : candidates) {
+      if (std::optional<Approval> approval = FindApproval(c.digest, c.repository)) {
+        record.image = absl::StrCat(c.repository, "@", c.digest);
+        record.digest = c.digest;
+        record.decision = "allow";
+        record.reason = "stored verdict valid under the current policy";
+        record.policy = approval->policy;
+        record.identity = approval->identity;
+        record.source = "verdict";
+        return Conclude(caller, record, image);
+      }
     }
+    return std::nullopt;
+  };
+  if (std::optional<absl::Status> done = approved(CandidatesOf(image, found, /*ask_containerd=*/false))) {
+    return *done;
   }
+  const std::vector<Candidate> candidates = CandidatesOf(image, found, /*ask_containerd=*/true);
+  if (std::optional<absl::Status> done = approved(candidates)) return *done;
+
+  // 2. No policy names it, and unmatched images are allowed.
   for (const Candidate& c : candidates) {
     absl::StatusOr<reference::Reference> ref = reference::Parse(absl::StrCat(c.repository, "@", c.digest));
     if (ref.ok() && !policy->Find(*ref).has_value() && policy->unmatched() == config::Unmatched::kAllow) {
@@ -465,7 +475,7 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
     return Conclude(caller, record, image);
   }
 
-  // 2. The registry, for each manifest in turn: the first accepted one admits the image.
+  // 3. The registry, for each manifest in turn: the first accepted one admits the image.
   std::optional<policy::Decision> first_refusal;
   for (const Candidate& c : candidates) {
     policy::Decision d = Verify(absl::StrCat(c.repository, "@", c.digest), caller, registry::Credentials{});
@@ -553,7 +563,7 @@ std::vector<std::string> Enforcer::DigestsOf(const std::string& image) {
   absl::StatusOr<std::optional<RuntimeImage>> found = options_.runtime->ImageStatus(image, absl::Now() + kRuntimeTimeout);
   if (!found.ok() || !found->has_value()) return {};
   std::vector<std::string> digests;
-  for (const Candidate& c : CandidatesOf(image, **found)) {
+  for (const Candidate& c : CandidatesOf(image, **found, /*ask_containerd=*/true)) {
     if (std::find(digests.begin(), digests.end(), c.digest) == digests.end()) digests.push_back(c.digest);
   }
   return digests;

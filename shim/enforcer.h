@@ -188,8 +188,9 @@ class Enforcer {
   absl::StatusOr<PullPlan> ConcludePull(const Caller& caller, absl::Time start, const std::string& image,
                                         const PullOutcome& outcome, bool shared);
 
-  // Returns the candidates of the runtime image `found` (looked up as `image`).
-  std::vector<Candidate> CandidatesOf(const std::string& image, const RuntimeImage& found);
+  // Returns the candidates of the runtime image `found` (looked up as `image`): its repo_digests,
+  // and with `ask_containerd` also the manifests containerd's records for its names and id point at.
+  std::vector<Candidate> CandidatesOf(const std::string& image, const RuntimeImage& found, bool ask_containerd);
 
   // Admission of an image present on the node: verdict, unmatched policy or the registry.
   absl::Status AdmitPresent(const Caller& caller, const std::string& image, const RuntimeImage& found,
