@@ -99,12 +99,20 @@ class CreateContainerHook final : public CallHook {
       done(status);
       return;
     }
-    OffThread(queue_, done, [this, decoded, done] {
-      Caller caller;
-      caller.method = "CreateContainer";
-      caller.namespace_name = decoded->sandbox_config().metadata().namespace_();
-      caller.pod = decoded->sandbox_config().metadata().name();
-      caller.container = decoded->config().metadata().name();
+    Caller caller;
+    caller.method = "CreateContainer";
+    caller.namespace_name = decoded->sandbox_config().metadata().namespace_();
+    caller.pod = decoded->sandbox_config().metadata().name();
+    caller.container = decoded->config().metadata().name();
+    // An image id admitted before under this policy (kubelet names images by id): decided here,
+    // on the proxy's thread, with no I/O; the audit line is written from a worker.
+    if (std::optional<audit::AuditRecord> admitted = enforcer_->AdmitFromCache(caller, decoded->config().image().image())) {
+      auto record = std::make_shared<audit::AuditRecord>(*std::move(admitted));
+      if (!queue_->Schedule([this, record] { enforcer_->Report(*record); })) enforcer_->Report(*record);
+      done(std::move(request));
+      return;
+    }
+    OffThread(queue_, done, [this, decoded, caller, done] {
       const std::string& image = decoded->config().image().image();
       absl::StatusOr<std::string> pinned = enforcer_->AdmitImage(caller, image);
       if (!pinned.ok()) {

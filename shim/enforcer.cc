@@ -147,6 +147,7 @@ RecheckReport Enforcer::SetPolicy(std::shared_ptr<const policy::Policy> policy,
     if (approval.ok()) approvals[{v.digest, v.repository}] = *std::move(approval);
   }
   approvals_ = std::move(approvals);
+  admitted_ids_.clear();
   return report;
 }
 
@@ -425,7 +426,7 @@ std::vector<Enforcer::Candidate> Enforcer::CandidatesOf(const std::string& image
 }
 
 absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& image, const RuntimeImage& found,
-                                    absl::Time start) {
+                                    absl::Time start, std::optional<Candidate>* admitted_by) {
   audit::AuditRecord record = RecordFor(caller, start);
   record.image = image;
   std::shared_ptr<const policy::Policy> policy = CurrentPolicy();
@@ -444,6 +445,7 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
         record.policy = approval->policy;
         record.identity = approval->identity;
         record.source = "verdict";
+        if (admitted_by != nullptr) *admitted_by = c;
         return Conclude(caller, record, image);
       }
     }
@@ -481,6 +483,7 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
     policy::Decision d = Verify(absl::StrCat(c.repository, "@", c.digest), caller, registry::Credentials{});
     if (d.verdict == policy::Outcome::kAllow) {
       FillFromDecision(d, image, record);
+      if (admitted_by != nullptr && !d.policy.empty()) *admitted_by = c;
       return Conclude(caller, record, image);
     }
     if (!first_refusal.has_value()) first_refusal = std::move(d);
@@ -508,9 +511,47 @@ absl::StatusOr<std::string> Enforcer::AdmitImage(const Caller& caller, const std
     if (!s.ok()) return absl::NotFoundError(s.message());
     return image;  // Audit mode: forwarded as asked; the runtime answers.
   }
-  RETURN_IF_ERROR(AdmitPresent(caller, image, **found, start));
+  std::optional<Candidate> admitted_by;
+  RETURN_IF_ERROR(AdmitPresent(caller, image, **found, start, &admitted_by));
+  if (admitted_by.has_value() && image == (*found)->id) {
+    // Remembered for AdmitFromCache: the next container of this image id needs no runtime call.
+    absl::MutexLock lock(&mu_);
+    auto approval = approvals_.find(std::make_pair(admitted_by->digest, admitted_by->repository));
+    if (approval != approvals_.end()) {
+      admitted_ids_[image] = AdmittedId{generation_, admitted_by->digest, admitted_by->repository};
+    }
+  }
   // Pinned to the id that was checked: a name moved meanwhile cannot swap the content.
   return (*found)->id;
+}
+
+std::optional<audit::AuditRecord> Enforcer::AdmitFromCache(const Caller& caller, const std::string& image) {
+  const absl::Time start = Now();
+  audit::AuditRecord record = RecordFor(caller, start);
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = admitted_ids_.find(image);
+    if (it == admitted_ids_.end()) return std::nullopt;
+    const AdmittedId& admitted = it->second;
+    auto approval = approvals_.find(std::make_pair(admitted.digest, admitted.repository));
+    if (admitted.generation != generation_ || approval == approvals_.end()) {
+      admitted_ids_.erase(it);
+      return std::nullopt;
+    }
+    record.image = absl::StrCat(admitted.repository, "@", admitted.digest);
+    record.digest = admitted.digest;
+    record.policy = approval->second.policy;
+    record.identity = approval->second.identity;
+  }
+  record.decision = "allow";
+  record.reason = "stored verdict valid under the current policy";
+  record.source = "verdict";
+  record.latency = Now() - start;
+  return record;
+}
+
+void Enforcer::Report(const audit::AuditRecord& record) {
+  if (options_.on_decision) options_.on_decision(record);
 }
 
 absl::Status Enforcer::AdmitSandbox(const Caller& caller) {
@@ -575,6 +616,7 @@ void Enforcer::ForgetDigests(const std::vector<std::string>& digests) {
     if (!removed.ok()) SIGSHIM_LOG(kError, "verdicts for ", digest, " not removed: ", removed.message());
     absl::MutexLock lock(&mu_);
     absl::erase_if(approvals_, [&](const auto& entry) { return entry.first.first == digest; });
+    absl::erase_if(admitted_ids_, [&](const auto& entry) { return entry.second.digest == digest; });
   }
 }
 

@@ -131,6 +131,17 @@ class Enforcer {
   // was checked), or the refusal.
   absl::StatusOr<std::string> AdmitImage(const Caller& caller, const std::string& image);
 
+  // Returns the audit record of an allow when `image` is an image id that AdmitImage admitted
+  // before by a verdict still valid under the current policy (the record is not reported: pass
+  // it to Report). Makes no runtime, registry or disk call, so it may run on the proxy's threads;
+  // nullopt when AdmitImage must decide. Safe because an image id is the digest of the image
+  // config, which fixes the layers' content: whatever manifest the runtime now keeps under that
+  // id, the container's file system is the one that was verified.
+  std::optional<audit::AuditRecord> AdmitFromCache(const Caller& caller, const std::string& image);
+
+  // Reports a decision made by AdmitFromCache (audit log, metrics). May write to disk.
+  void Report(const audit::AuditRecord& record);
+
   // Decides whether a pod sandbox may start: its image (configured or reported by the runtime)
   // must be pinned by digest in that configuration, or pass like a container image; when it is not
   // on the node yet, it is pulled now through the same verified, pinned pull as PullImage.
@@ -193,8 +204,9 @@ class Enforcer {
   std::vector<Candidate> CandidatesOf(const std::string& image, const RuntimeImage& found, bool ask_containerd);
 
   // Admission of an image present on the node: verdict, unmatched policy or the registry.
+  // Sets `admitted_by` (may be null) to the candidate whose verdict admitted it.
   absl::Status AdmitPresent(const Caller& caller, const std::string& image, const RuntimeImage& found,
-                            absl::Time start);
+                            absl::Time start, std::optional<Candidate>* admitted_by = nullptr);
 
   // Reports a decision and turns it into the call's answer: OK when allowed (or audited), else
   // the refusal.
@@ -209,6 +221,14 @@ class Enforcer {
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;    // bumped by SetPolicy
   // (digest, repository) → why its stored verdict holds under policy_.
   absl::flat_hash_map<std::pair<std::string, std::string>, Approval> approvals_ ABSL_GUARDED_BY(mu_);
+  // Image ids AdmitImage admitted by a verdict, for AdmitFromCache. An entry holds while its
+  // generation is current and its (digest, repository) is still in approvals_.
+  struct AdmittedId {
+    uint64_t generation;
+    std::string digest;
+    std::string repository;
+  };
+  absl::flat_hash_map<std::string, AdmittedId> admitted_ids_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex flights_mu_;
   // Pulls being verified, by reference and credentials.

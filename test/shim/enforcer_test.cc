@@ -439,6 +439,37 @@ TEST_F(EnforcerTest, CreateContainerIsAdmittedByAStoredVerdictAndPinnedToTheImag
   EXPECT_EQ(r.identity, "release");
 }
 
+TEST_F(EnforcerTest, AnImageIdAdmittedByAVerdictIsAdmittedAgainWithoutTheRuntime) {
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  const std::string id = Sha256Digest(signed_ + "-config");
+  EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());  // not admitted yet
+  ASSERT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), id).ok());
+  runtime_.SetUp(false);  // no runtime call is made from here
+  std::optional<audit::AuditRecord> again = enforcer_->AdmitFromCache(Pod("CreateContainer"), id);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->decision, "allow");
+  EXPECT_EQ(again->source, "verdict");
+  EXPECT_EQ(again->digest, signed_);
+  EXPECT_EQ(again->identity, "release");
+  EXPECT_EQ(again->container, "app");
+  // A tag is never taken from the cache: it can move.
+  ASSERT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), id).status().code() == absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), absl::StrCat(kRepo, ":signed")).has_value());
+}
+
+TEST_F(EnforcerTest, TheImageIdCacheEndsWithTheVerdict) {
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  const std::string id = Sha256Digest(signed_ + "-config");
+  ASSERT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), id).ok());
+  Apply({&other_});  // the key that signed it is gone
+  EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());
+  Apply({&release_});
+  ASSERT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), id).ok());
+  ASSERT_TRUE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());
+  enforcer_->ForgetDigests({signed_});  // RemoveImage
+  EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());
+}
+
 TEST_F(EnforcerTest, ImportedUnsignedImageIsRefusedAtCreateContainer) {
   const std::string id = runtime_.Import(absl::StrCat(kRepo, ":unsigned"), unsigned_);
   auto pinned = enforcer_->AdmitImage(Pod("CreateContainer"), id);
