@@ -590,6 +590,39 @@ TEST_F(EnforcementTest, UnsignedImageImportedIntoContainerdIsRefusedAtCreateCont
   EXPECT_EQ(containers.containers_size(), 0) << containers.DebugString();
 }
 
+TEST_F(EnforcementTest, UnsignedImageGivenTheNameOfAVerifiedDigestIsRefusedAtCreateContainer) {
+  // S is signed and verified on this node.
+  const std::string signed_image = Repo("e2e/lookalike:signed");
+  const std::string signed_digest = PushSigned("e2e/lookalike", "signed", "verified lookalike", *release_);
+  ASSERT_TRUE(Pull(proxy(), signed_image).ok());
+  // U, unsigned, imported by hand; then the name "<S's repository>@<S's digest>" is pointed at U's
+  // manifest (containerd keeps image names as written: a digest in a name is not checked).
+  auto image = testbed::CmdVariant(*base_, "lookalike", {"/bin/echo", "UNSIGNED LOOKALIKE"});
+  ASSERT_TRUE(image.ok()) << image.status();
+  const std::string name = Repo("e2e/lookalike-unsigned:v1");
+  auto digest = testbed::ImportImage(*image, *bed_->containerd(), name, bed_->dir().Path("images/scratch"));
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  const std::string forged_name = Repo("e2e/lookalike@") + signed_digest;
+  auto tagged = bed_->containerd()->Ctr({"images", "tag", "--force", name, forged_name});
+  ASSERT_TRUE(tagged.ok()) << tagged.status();
+  const Image status = ImageStatusOf(*direct_, name);
+  ASSERT_THAT(status.repo_digests(), Contains(forged_name)) << status.DebugString();
+
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "lookalike", &pod));
+  for (const auto& [container, image_name] : std::vector<std::pair<std::string, std::string>>{
+           {"by-tag", name}, {"by-id", status.id()}, {"by-forged-name", forged_name}}) {
+    SCOPED_TRACE(container);
+    std::string id;
+    grpc::Status created = CreateContainer(proxy(), pod, container, image_name, &id, name);
+    ExpectRefused(created, "SignatureValidationFailed: ", {*digest});
+    if (created.ok()) {
+      EXPECT_THAT(StartAndCollect(pod, id, container), Not(HasSubstr("UNSIGNED LOOKALIKE")))
+          << "unsigned content ran";
+    }
+  }
+}
+
 TEST_F(EnforcementTest, UnsignedInitContainerInAPodOfSignedImagesIsRefused) {
   const std::string signed_image = Repo("e2e/pod-main:v1");
   PushSigned("e2e/pod-main", "v1", "main container", *release_);
