@@ -398,8 +398,9 @@ absl::Status CreateContainerBench(Bench& b, int calls, int rounds) {
     }
     admit_us.push_back(admit);
   }
-  printf("\n# runtime calls of a first CreateContainer of an image id (AdmitImage; later ones of the same id are\n"
-         "# decided from the admitted-id cache with none), timed alone (%d times; microseconds)\n", n);
+  printf("\n# runtime calls AdmitImage can make, timed alone (%d times; microseconds): a first CreateContainer of an\n"
+         "# image id makes the ImageStatus, and the Images.Get only when repo_digests do not settle it; later ones\n"
+         "# of an admitted id make none (decided from the admitted-id cache)\n", n);
   printf("  %-44s %6s %10s %10s %10s\n", "call", "count", "p50", "p90", "mean");
   PrintRow("CRI ImageStatus(image id), direct", image_status_us);
   PrintRow("containerd Images.Get(name), each", get_us);
