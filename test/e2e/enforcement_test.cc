@@ -958,6 +958,35 @@ TEST_F(EnforcementTest, SandboxImageThatNoPolicyTrustsIsRefusedAtRunPodSandbox) 
   EXPECT_TRUE(strict.process->Stop(absl::Seconds(15)).ok());
 }
 
+TEST_F(EnforcementTest, SandboxImagePinnedToADigestTheRuntimeDoesNotHaveIsRefusedAtRunPodSandbox) {
+  // The pin names a digest that is not the manifest containerd starts as its sandbox image.
+  const std::string other_digest = PushNew("e2e/not-the-pause", "v1", "not the pause image");
+  Sigshim pinned;
+  pinned.socket = bed_->dir().Path("pinned.sock");
+  pinned.config_path = bed_->dir().Path("pinned.toml");
+  pinned.audit_path = bed_->dir().Path("pinned-audit.log");
+  pinned.log_path = bed_->dir().Path("sigshim-pinned.log");
+  pinned.state_dir = bed_->dir().Path("sigshim-pinned-state");
+  ASSERT_NE(other_digest, bed_->sandbox_image_digest());
+  ASSERT_TRUE(WriteFileAtomic(pinned.config_path,
+                              ConfigText(pinned.socket, pinned.state_dir, pinned.audit_path, true, "enforce",
+                                         absl::StrCat(bed_->containerd()->sandbox_image(), "@", other_digest)),
+                              0644)
+                  .ok());
+  ASSERT_NO_FATAL_FAILURE(Start(pinned));
+  RunPodSandboxRequest request;
+  request.mutable_config()->mutable_metadata()->set_name("pinned");
+  request.mutable_config()->mutable_metadata()->set_uid("pinned-uid");
+  request.mutable_config()->mutable_metadata()->set_namespace_(kNamespace);
+  request.mutable_config()->mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(
+      NODE);
+  RunPodSandboxResponse response;
+  grpc::Status status = pinned.client->runtime().RunPodSandbox(Context(absl::Seconds(120)).get(), request, &response);
+  if (status.ok()) pods_.push_back(response.pod_sandbox_id());
+  ExpectRefused(status, "SignatureValidationFailed: ", {bed_->containerd()->sandbox_image()});
+  EXPECT_TRUE(pinned.process->Stop(absl::Seconds(15)).ok());
+}
+
 // Last: the decisions of every earlier test are in the main sigshim's audit log.
 TEST_F(EnforcementTest, ZzEveryDecisionIsOneAuditLineWithEveryField) {
   std::vector<nlohmann::json> lines = AuditLines(*main_);
