@@ -489,9 +489,15 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
     if (!first_refusal.has_value()) first_refusal = std::move(d);
   }
   FillFromDecision(*first_refusal, image, record);
-  record.reason = absl::StrCat("no stored verdict, and the registry does not verify it: ", first_refusal->reason);
-  if (absl::StartsWith(first_refusal->reason, kRegistryUnavailable)) record.reason = first_refusal->reason;
-  return Conclude(caller, record, DescribeImage(image, first_refusal->digest));
+  // A policy that matched but did not accept: say that nothing on the node vouched for it either.
+  if (!first_refusal->policy.empty() && !absl::StartsWith(first_refusal->reason, kRegistryUnavailable)) {
+    record.reason = absl::StrCat("no stored verdict, and the registry does not verify it: ", first_refusal->reason);
+  }
+  // An image id means nothing to a person: name the manifest that was looked up too.
+  const std::string subject = image == found.id && !record.image.empty()
+                                  ? absl::StrCat(image, " (", record.image, ")")
+                                  : DescribeImage(image, first_refusal->digest);
+  return Conclude(caller, record, subject);
 }
 
 absl::StatusOr<std::string> Enforcer::AdmitImage(const Caller& caller, const std::string& image) {
