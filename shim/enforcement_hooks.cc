@@ -62,6 +62,8 @@ class PullHook final : public CallHook {
         return;
       }
       done(Forward(*std::move(pinned), [this, plan = *std::move(plan)](grpc::ByteBuffer response, ResponseDone answer) {
+        runtime::v1::PullImageResponse pulled;
+        if (DecodeMessage(response, &pulled).ok()) enforcer_->RememberPulled(plan, pulled.image_ref());
         if (plan.tag_name.empty()) {
           answer(std::move(response));
           return;

@@ -387,8 +387,7 @@ absl::Status Enforcer::FinishPull(const PullPlan& plan) {
   }
 }
 
-std::vector<Enforcer::Candidate> Enforcer::CandidatesOf(const std::string& image, const RuntimeImage& found,
-                                                        bool ask_containerd) {
+std::vector<Enforcer::Candidate> Enforcer::CandidatesOf(const std::string& image, const RuntimeImage& found) {
   std::vector<Candidate> out;
   auto add = [&out](std::string digest, std::string repository) {
     for (const Candidate& c : out) {
@@ -396,17 +395,13 @@ std::vector<Enforcer::Candidate> Enforcer::CandidatesOf(const std::string& image
     }
     out.push_back(Candidate{std::move(digest), std::move(repository)});
   };
-  std::vector<std::string> repositories;
-  for (const std::string& rd : found.repo_digests) {
-    absl::StatusOr<reference::Reference> ref = reference::Parse(rd);
-    if (!ref.ok() || ref->digest.empty()) continue;
-    add(ref->digest, ref->Repository());
-    repositories.push_back(ref->Repository());
-  }
-  if (!ask_containerd) return out;
-  // Images imported by hand carry no repo_digests: containerd's records name their manifests.
-  std::vector<std::string> names = found.repo_tags;
+  // The runtime's repo_digests and repo_tags are containerd's record names, written by whoever
+  // made the record (`ctr images tag` writes any name, a digest in it included). Only what a
+  // record's target points at is a fact: every name is looked up, and its target digest used.
+  std::vector<std::string> names = found.repo_digests;
+  names.insert(names.end(), found.repo_tags.begin(), found.repo_tags.end());
   if (std::find(names.begin(), names.end(), image) == names.end()) names.push_back(image);
+  std::vector<std::string> repositories;
   for (const std::string& name : names) {
     // An image id ("sha256:<hex>", or its bare hex) names no repository.
     if (absl::StartsWith(name, "sha256:") || name == found.id || found.id == absl::StrCat("sha256:", name)) continue;
@@ -414,6 +409,10 @@ std::vector<Enforcer::Candidate> Enforcer::CandidatesOf(const std::string& image
     if (!ref.ok()) continue;
     absl::StatusOr<containerd::Image> record = options_.images->Get(ref->String());
     if (!record.ok()) continue;
+    if (!ref->digest.empty() && ref->digest != record->target.digest) {
+      SIGSHIM_LOG(kWarning, "image record ", ref->String(), " points at ", record->target.digest,
+                  ", not at the digest in its name; the target is what is checked");
+    }
     repositories.push_back(ref->Repository());
     add(record->target.digest, ref->Repository());
   }
@@ -432,30 +431,21 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
   std::shared_ptr<const policy::Policy> policy = CurrentPolicy();
   if (policy == nullptr) return absl::UnavailableError("SignatureValidationFailed: no policy is loaded yet");
 
-  // 1. A stored verdict valid under the current policy. The runtime's repo_digests come first:
-  //    they settle every image pulled through sigshim without another runtime call; containerd's
-  //    records are asked only when they do not (images imported by hand).
-  auto approved = [&](const std::vector<Candidate>& candidates) -> std::optional<absl::Status> {
-    for (const Candidate& c : candidates) {
-      if (std::optional<Approval> approval = FindApproval(c.digest, c.repository)) {
-        record.image = absl::StrCat(c.repository, "@", c.digest);
-        record.digest = c.digest;
-        record.decision = "allow";
-        record.reason = "stored verdict valid under the current policy";
-        record.policy = approval->policy;
-        record.identity = approval->identity;
-        record.source = "verdict";
-        if (admitted_by != nullptr) *admitted_by = c;
-        return Conclude(caller, record, image);
-      }
+  // 1. A stored verdict valid under the current policy.
+  const std::vector<Candidate> candidates = CandidatesOf(image, found);
+  for (const Candidate& c : candidates) {
+    if (std::optional<Approval> approval = FindApproval(c.digest, c.repository)) {
+      record.image = absl::StrCat(c.repository, "@", c.digest);
+      record.digest = c.digest;
+      record.decision = "allow";
+      record.reason = "stored verdict valid under the current policy";
+      record.policy = approval->policy;
+      record.identity = approval->identity;
+      record.source = "verdict";
+      if (admitted_by != nullptr) *admitted_by = c;
+      return Conclude(caller, record, image);
     }
-    return std::nullopt;
-  };
-  if (std::optional<absl::Status> done = approved(CandidatesOf(image, found, /*ask_containerd=*/false))) {
-    return *done;
   }
-  const std::vector<Candidate> candidates = CandidatesOf(image, found, /*ask_containerd=*/true);
-  if (std::optional<absl::Status> done = approved(candidates)) return *done;
 
   // 2. No policy names it, and unmatched images are allowed.
   for (const Candidate& c : candidates) {
@@ -556,6 +546,16 @@ std::optional<audit::AuditRecord> Enforcer::AdmitFromCache(const Caller& caller,
   return record;
 }
 
+void Enforcer::RememberPulled(const PullPlan& plan, const std::string& image_id) {
+  if (plan.digest.empty() || image_id.empty()) return;
+  absl::StatusOr<reference::Reference> ref = reference::Parse(plan.forward_image);
+  if (!ref.ok() || ref->digest != plan.digest) return;
+  absl::MutexLock lock(&mu_);
+  if (!approvals_.contains(std::make_pair(plan.digest, ref->Repository()))) return;
+  // The id is the digest of the config of the manifest the runtime just pulled by digest.
+  admitted_ids_[image_id] = AdmittedId{generation_, plan.digest, ref->Repository()};
+}
+
 void Enforcer::Report(const audit::AuditRecord& record) {
   if (options_.on_decision) options_.on_decision(record);
 }
@@ -567,31 +567,75 @@ absl::Status Enforcer::AdmitSandbox(const Caller& caller) {
     absl::MutexLock lock(&mu_);
     configured = sandbox_image_;
   }
-  std::string image = configured;
-  if (image.empty()) {
-    absl::StatusOr<std::string> reported = options_.runtime->SandboxImage(absl::Now() + kRuntimeTimeout);
-    if (!reported.ok()) {
-      return absl::UnknownError(absl::StrCat("SignatureValidationFailed: cannot tell which sandbox image the runtime "
-                                             "will start (name it in [enforcement] sandbox_image): ",
-                                             reported.status().message()));
-    }
-    image = *reported;
+  // What the runtime will start: the image its configuration names.
+  // A runtime that does not say (only containerd is known to) is taken to start the configured one.
+  absl::StatusOr<std::string> reported = options_.runtime->SandboxImage(absl::Now() + kRuntimeTimeout);
+  if (!reported.ok() && configured.empty()) {
+    return absl::UnknownError(absl::StrCat("SignatureValidationFailed: cannot tell which sandbox image the runtime "
+                                           "will start (name it in [enforcement] sandbox_image): ",
+                                           reported.status().message()));
   }
-  absl::StatusOr<reference::Reference> ref = reference::Parse(image);
+  const std::string image = reported.ok() ? *reported : configured;
+  absl::StatusOr<reference::Reference> runtime_ref = reference::Parse(image);
+  absl::StatusOr<reference::Reference> pin = reference::Parse(configured.empty() ? image : configured);
+  if (!runtime_ref.ok() || !pin.ok()) {
+    return absl::UnknownError(absl::StrCat("SignatureValidationFailed: sandbox image ", image,
+                                           ": not an image reference: ",
+                                           (!runtime_ref.ok() ? runtime_ref.status() : pin.status()).message()));
+  }
   absl::StatusOr<std::optional<RuntimeImage>> found = options_.runtime->ImageStatus(image, absl::Now() + kRuntimeTimeout);
   if (!found.ok()) {
     return absl::UnavailableError(absl::StrCat("SignatureValidationFailed: cannot look up sandbox image ", image,
                                                " in the runtime: ", found.status().message()));
   }
-  if (ref.ok() && !ref->digest.empty()) {
-    // Pinned by digest where the node is configured: the runtime can only start that manifest.
-    audit::AuditRecord record = RecordFor(caller, start);
-    record.image = ref->String();
-    record.digest = ref->digest;
+  audit::AuditRecord record = RecordFor(caller, start);
+  record.image = runtime_ref->String();
+  record.source = "config";
+
+  if (!pin->digest.empty()) {
+    // Pinned by digest ([enforcement] sandbox_image, or the runtime's own configuration): trusted
+    // as written, but only for the manifest it names.
+    const std::string where = configured.empty() ? "the runtime's configuration" : "[enforcement] sandbox_image";
+    record.digest = pin->digest;
+    if (found->has_value()) {
+      std::vector<std::string> digests;
+      for (const Candidate& c : CandidatesOf(image, **found)) {
+        if (std::find(digests.begin(), digests.end(), c.digest) == digests.end()) digests.push_back(c.digest);
+      }
+      if (std::find(digests.begin(), digests.end(), pin->digest) != digests.end()) {
+        record.decision = "allow";
+        record.reason = absl::StrCat("sandbox image pinned by digest in ", where);
+        return Conclude(caller, record, image);
+      }
+      record.decision = "deny";
+      record.reason = absl::StrCat("the runtime's sandbox image ", image, " is ",
+                                   digests.empty() ? "of unknown digest" : absl::StrJoin(digests, ", "),
+                                   ", not the ", pin->digest, " pinned in ", where);
+      return Conclude(caller, record, image);
+    }
+    if (runtime_ref->digest == pin->digest) {
+      // Not on the node yet; the runtime pulls exactly the pinned manifest.
+      record.decision = "allow";
+      record.reason = absl::StrCat("sandbox image pinned by digest in ", where);
+      return Conclude(caller, record, image);
+    }
+    // The runtime would pull it by its name: put the pinned manifest under that name first.
+    const std::string pinned = absl::StrCat(pin->Repository(), "@", pin->digest);
+    absl::StatusOr<std::string> pulled =
+        options_.runtime->PullImage(pinned, runtime::v1::AuthConfig{}, absl::Now() + kSandboxPullTimeout);
+    if (!pulled.ok()) {
+      return absl::UnavailableError(absl::StrCat("pulling sandbox image ", pinned, ": ", pulled.status().message()));
+    }
+    RETURN_IF_ERROR(FinishPull(PullPlan{pinned, runtime_ref->WithDefaultTag().String(), pin->digest}));
     record.decision = "allow";
-    record.reason = configured.empty() ? "sandbox image pinned by digest in the runtime's configuration"
-                                       : "sandbox image pinned by digest in [enforcement] sandbox_image";
-    record.source = "config";
+    record.reason = absl::StrCat("sandbox image pinned by digest in ", where, "; pulled as ", pinned);
+    return Conclude(caller, record, image);
+  }
+
+  if (!configured.empty() && pin->WithDefaultTag().String() != runtime_ref->WithDefaultTag().String()) {
+    record.decision = "deny";
+    record.reason = absl::StrCat("the runtime starts ", runtime_ref->String(), " as its sandbox image, but "
+                                 "[enforcement] sandbox_image names ", pin->String());
     return Conclude(caller, record, image);
   }
   if (found->has_value()) return AdmitPresent(caller, image, **found, start);
@@ -610,7 +654,7 @@ std::vector<std::string> Enforcer::DigestsOf(const std::string& image) {
   absl::StatusOr<std::optional<RuntimeImage>> found = options_.runtime->ImageStatus(image, absl::Now() + kRuntimeTimeout);
   if (!found.ok() || !found->has_value()) return {};
   std::vector<std::string> digests;
-  for (const Candidate& c : CandidatesOf(image, **found, /*ask_containerd=*/true)) {
+  for (const Candidate& c : CandidatesOf(image, **found)) {
     if (std::find(digests.begin(), digests.end(), c.digest) == digests.end()) digests.push_back(c.digest);
   }
   return digests;

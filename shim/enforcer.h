@@ -139,12 +139,20 @@ class Enforcer {
   // id, the container's file system is the one that was verified.
   std::optional<audit::AuditRecord> AdmitFromCache(const Caller& caller, const std::string& image);
 
+  // Records that the runtime pulled plan.forward_image (a verified digest) as image id
+  // `image_id`, so that AdmitFromCache admits containers of that id at once. Does nothing unless
+  // the pull rested on a verdict valid under the current policy.
+  void RememberPulled(const PullPlan& plan, const std::string& image_id);
+
   // Reports a decision made by AdmitFromCache (audit log, metrics). May write to disk.
   void Report(const audit::AuditRecord& record);
 
-  // Decides whether a pod sandbox may start: its image (configured or reported by the runtime)
-  // must be pinned by digest in that configuration, or pass like a container image; when it is not
-  // on the node yet, it is pulled now through the same verified, pinned pull as PullImage.
+  // Decides whether a pod sandbox may start. The image is the one the runtime reports it will
+  // start. Pinned by digest ([enforcement] sandbox_image, or the runtime's own configuration): the
+  // runtime's image must be that manifest (when it is not on the node yet, the pinned manifest is
+  // pulled and given the runtime's name). Otherwise it passes like a container image, and when it
+  // is not on the node yet it is pulled now through the same verified, pinned pull as PullImage.
+  // A sandbox_image naming another image than the runtime's is a refusal.
   absl::Status AdmitSandbox(const Caller& caller);
 
   // Returns the manifest digests the runtime holds for `image`, so that their verdicts can be
@@ -199,9 +207,10 @@ class Enforcer {
   absl::StatusOr<PullPlan> ConcludePull(const Caller& caller, absl::Time start, const std::string& image,
                                         const PullOutcome& outcome, bool shared);
 
-  // Returns the candidates of the runtime image `found` (looked up as `image`): its repo_digests,
-  // and with `ask_containerd` also the manifests containerd's records for its names and id point at.
-  std::vector<Candidate> CandidatesOf(const std::string& image, const RuntimeImage& found, bool ask_containerd);
+  // Returns the candidates of the runtime image `found` (looked up as `image`): the manifests
+  // containerd's records for its names (repo_digests, repo_tags, `image`) and its id point at,
+  // each with the repository of its name.
+  std::vector<Candidate> CandidatesOf(const std::string& image, const RuntimeImage& found);
 
   // Admission of an image present on the node: verdict, unmatched policy or the registry.
   // Sets `admitted_by` (may be null) to the candidate whose verdict admitted it.

@@ -427,12 +427,9 @@ TEST_F(EnforcerTest, PullsAreRefusedWhenNoThreadCanTakeTheVerification) {
 TEST_F(EnforcerTest, CreateContainerIsAdmittedByAStoredVerdictAndPinnedToTheImageId) {
   ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
   transport_->down = true;
-  const int gets_before = images_.gets;
   auto pinned = enforcer_->AdmitImage(Pod("CreateContainer"), absl::StrCat(kRepo, ":signed"));
   ASSERT_TRUE(pinned.ok()) << pinned.status();
   EXPECT_EQ(*pinned, Sha256Digest(signed_ + "-config"));
-  // The runtime's repo_digests settled it: containerd's records were not asked.
-  EXPECT_EQ(images_.gets, gets_before);
   audit::AuditRecord r = LastRecord();
   EXPECT_EQ(r.source, "verdict");
   EXPECT_EQ(r.container, "app");
@@ -455,6 +452,20 @@ TEST_F(EnforcerTest, AnImageIdAdmittedByAVerdictIsAdmittedAgainWithoutTheRuntime
   // A tag is never taken from the cache: it can move.
   ASSERT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), id).status().code() == absl::StatusCode::kUnavailable);
   EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), absl::StrCat(kRepo, ":signed")).has_value());
+}
+
+TEST_F(EnforcerTest, AVerifiedPullAdmitsItsImageIdAtOnce) {
+  absl::StatusOr<PullPlan> plan = Pull("registry.test/team/app:signed");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const std::string id = Sha256Digest(signed_ + "-config");
+  enforcer_->RememberPulled(*plan, id);
+  EXPECT_TRUE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());
+  // An audited (unverified) pull is not remembered.
+  Apply({}, "[enforcement]\nmode = \"audit\"\n");
+  absl::StatusOr<PullPlan> audited = Pull("registry.test/team/app:unsigned");
+  ASSERT_TRUE(audited.ok()) << audited.status();
+  enforcer_->RememberPulled(*audited, Sha256Digest(unsigned_ + "-config"));
+  EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), Sha256Digest(unsigned_ + "-config")).has_value());
 }
 
 TEST_F(EnforcerTest, TheImageIdCacheEndsWithTheVerdict) {
@@ -553,10 +564,51 @@ TEST_F(EnforcerTest, UnmatchedImagesFollowTheUnmatchedSetting) {
   (void)other;
 }
 
+TEST_F(EnforcerTest, ARecordNamedAfterAVerifiedDigestIsJudgedByWhatItPointsAt) {
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  // The unsigned manifest imported by hand under the name "<repo>@<signed digest>", as
+  // `ctr images tag` allows: the CRI lists that name among its repo_digests.
+  const std::string id = runtime_.Import(absl::StrCat(kRepo, "@", signed_), unsigned_);
+  auto pinned = enforcer_->AdmitImage(Pod("CreateContainer"), id);
+  ASSERT_FALSE(pinned.ok());
+  EXPECT_THAT(std::string(pinned.status().message()), HasSubstr(unsigned_));
+  EXPECT_THAT(std::string(pinned.status().message()), HasSubstr("no signatures"));
+}
+
 TEST_F(EnforcerTest, SandboxImagePinnedInTheConfigurationIsTrustedAsConfigured) {
+  runtime_.SetSandbox("registry.test/team/app:unsigned");
+  runtime_.Import("registry.test/team/app:unsigned", unsigned_);
   Apply({}, "", absl::StrCat(kRepo, "@", unsigned_));
   ASSERT_TRUE(enforcer_->AdmitSandbox(Pod("RunPodSandbox")).ok());
   EXPECT_EQ(LastRecord().source, "config");
+  EXPECT_EQ(LastRecord().digest, unsigned_);
+}
+
+TEST_F(EnforcerTest, SandboxImagePinnedToAnotherDigestThanTheRuntimesIsRefused) {
+  runtime_.SetSandbox("registry.test/team/app:unsigned");
+  runtime_.Import("registry.test/team/app:unsigned", unsigned_);
+  Apply({}, "", absl::StrCat(kRepo, "@", signed_));
+  absl::Status refused = enforcer_->AdmitSandbox(Pod("RunPodSandbox"));
+  EXPECT_THAT(std::string(refused.message()), StartsWith("SignatureValidationFailed: registry.test/team/app:unsigned"));
+  EXPECT_THAT(std::string(refused.message()), HasSubstr(unsigned_));
+  EXPECT_THAT(std::string(refused.message()), HasSubstr(signed_));
+}
+
+TEST_F(EnforcerTest, PinnedSandboxImageNotOnTheNodeIsPulledByDigestUnderTheRuntimesName) {
+  runtime_.SetSandbox("registry.test/team/app:pause");
+  Apply({}, "", absl::StrCat(kRepo, "@", signed_));
+  ASSERT_TRUE(enforcer_->AdmitSandbox(Pod("RunPodSandbox")).ok());
+  EXPECT_THAT(runtime_.pulls(), ::testing::ElementsAre(absl::StrCat(kRepo, "@", signed_)));
+  auto tag = images_.Get("registry.test/team/app:pause");
+  ASSERT_TRUE(tag.ok()) << tag.status();
+  EXPECT_EQ(tag->target.digest, signed_);
+}
+
+TEST_F(EnforcerTest, SandboxImageNamedDifferentlyFromTheRuntimesIsRefused) {
+  runtime_.SetSandbox("registry.test/team/app:unsigned");
+  Apply({}, "", "registry.test/team/app:signed");
+  absl::Status refused = enforcer_->AdmitSandbox(Pod("RunPodSandbox"));
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("[enforcement] sandbox_image names registry.test/team/app:signed"));
 }
 
 TEST_F(EnforcerTest, MissingSandboxImageIsPulledVerifiedAndPinned) {
