@@ -52,9 +52,10 @@ struct EnforcementConfig {
   // Threads that run verifications (registry round trips and signature checks), so that the CRI
   // threads never wait for a registry. 1 to 64. Default 4.
   int workers = 4;
-  // The pod sandbox ("pause") image the runtime starts for every pod, checked at RunPodSandbox.
-  // "" asks the runtime (its CRI Status). A reference with a digest is trusted as configured; one
-  // without is verified like any image. Default "".
+  // The pod sandbox ("pause") image, checked at RunPodSandbox against the one the runtime reports
+  // it will start (shim/enforcer.h AdmitSandbox). With a digest: trusted as written, and the
+  // runtime's image must be that manifest. Without: must name the runtime's image, which is then
+  // verified like any image. "" checks the runtime's image alone. Default "".
   std::string sandbox_image;
 };
 
