@@ -678,21 +678,35 @@ TEST_F(EnforcementTest, WithTheRegistryDownVerifiedImagesStartAndNewImagesAreRef
 TEST_F(EnforcementTest, RemovedImageLosesItsVerdict) {
   const std::string image = Repo("e2e/removed:v1");
   PushSigned("e2e/removed", "v1", "removed", *release_);
-  ASSERT_TRUE(Pull(proxy(), image).ok());
+  std::string image_id;
+  ASSERT_TRUE(Pull(proxy(), image, &image_id).ok());
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "removed", &pod));
+  // Admitted once by id, as kubelet asks (sigshim may remember ids it admitted).
+  std::string id;
+  grpc::Status status = CreateContainer(proxy(), pod, "before", image_id, &id, image);
+  ASSERT_TRUE(status.ok()) << Describe(status);
+  RemoveContainerRequest remove_container;
+  remove_container.set_container_id(id);
+  RemoveContainerResponse container_removed;
+  ASSERT_TRUE(direct_->runtime().RemoveContainer(Context().get(), remove_container, &container_removed).ok());
+
   RemoveImageRequest remove;
   remove.mutable_image()->set_image(image);
   RemoveImageResponse removed;
-  grpc::Status status = proxy().images().RemoveImage(Context().get(), remove, &removed);
+  status = proxy().images().RemoveImage(Context().get(), remove, &removed);
   ASSERT_TRUE(status.ok()) << Describe(status);
   // The same content back on the node around sigshim, while no registry can vouch for it.
-  ASSERT_TRUE(Pull(*direct_, image).ok());
+  std::string again_id;
+  ASSERT_TRUE(Pull(*direct_, image, &again_id).ok());
+  ASSERT_EQ(again_id, image_id);
   ASSERT_TRUE(bed_->registry()->Stop().ok());
-  PodRun pod;
-  ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "removed", &pod));
-  status = CreateContainer(proxy(), pod, "main", image);
-  EXPECT_FALSE(status.ok()) << "a removed image kept its verdict";
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN) << Describe(status);
-  EXPECT_THAT(status.error_message(), HasSubstr(image));
+  for (const std::string& name : {image, image_id}) {
+    SCOPED_TRACE(name);
+    status = CreateContainer(proxy(), pod, absl::StrCat("after-", name == image ? "tag" : "id"), name);
+    EXPECT_FALSE(status.ok()) << "a removed image kept its verdict";
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN) << Describe(status);
+  }
   ASSERT_TRUE(bed_->registry()->Start().ok());
 }
 
@@ -701,11 +715,14 @@ TEST_F(EnforcementTest, RemovedKeyRefusesItsImagesAtTheNextCreateContainerAfterS
   const std::string digest = PushSigned("e2e/team", "v1", "signed by team", *team_);
   const std::string other = Repo("e2e/release:v1");
   PushSigned("e2e/release", "v1", "signed by release", *release_);
-  ASSERT_TRUE(Pull(proxy(), image).ok());
+  std::string image_id;
+  ASSERT_TRUE(Pull(proxy(), image, &image_id).ok());
   ASSERT_TRUE(Pull(proxy(), other).ok());
   PodRun pod;
   ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "revoked", &pod));
   EXPECT_THAT(RunContainer(pod, "before", image), HasSubstr("signed by team"));
+  // As kubelet asks: by image id (sigshim may remember ids it admitted).
+  EXPECT_THAT(RunContainer(pod, "before-by-id", image_id), HasSubstr("signed by team"));
 
   ASSERT_TRUE(WriteFileAtomic(main_->config_path, MainConfig(/*with_team=*/false), 0644).ok());
   ASSERT_NO_FATAL_FAILURE(Reload());
@@ -720,6 +737,11 @@ TEST_F(EnforcementTest, RemovedKeyRefusesItsImagesAtTheNextCreateContainerAfterS
       << "still allowed after the reload; sigshim's log:\n"
       << testbed::FileTail(main_->log_path);
   ExpectRefused(status, "SignatureValidationFailed: ", {image, digest});
+  {
+    SCOPED_TRACE("by image id");
+    ExpectRefused(CreateContainer(proxy(), pod, "after-by-id", image_id, nullptr, image), "SignatureValidationFailed: ",
+                  {digest});
+  }
   // An image signed by a key that stays is not affected.
   EXPECT_THAT(RunContainer(pod, "other", other), HasSubstr("signed by release"));
 
