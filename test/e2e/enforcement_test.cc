@@ -603,15 +603,17 @@ TEST_F(EnforcementTest, UnsignedImageGivenTheNameOfAVerifiedDigestIsRefusedAtCre
   auto digest = testbed::ImportImage(*image, *bed_->containerd(), name, bed_->dir().Path("images/scratch"));
   ASSERT_TRUE(digest.ok()) << digest.status();
   const std::string forged_name = Repo("e2e/lookalike@") + signed_digest;
-  auto tagged = bed_->containerd()->Ctr({"images", "tag", "--force", name, forged_name});
+  // The verified tag is moved on the node too.
+  auto tagged = bed_->containerd()->Ctr({"images", "tag", "--force", name, forged_name, signed_image});
   ASSERT_TRUE(tagged.ok()) << tagged.status();
   const Image status = ImageStatusOf(*direct_, name);
   ASSERT_THAT(status.repo_digests(), Contains(forged_name)) << status.DebugString();
+  ASSERT_THAT(status.repo_tags(), Contains(signed_image)) << status.DebugString();
 
   PodRun pod;
   ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "lookalike", &pod));
   for (const auto& [container, image_name] : std::vector<std::pair<std::string, std::string>>{
-           {"by-tag", name}, {"by-id", status.id()}, {"by-forged-name", forged_name}}) {
+           {"by-tag", name}, {"by-id", status.id()}, {"by-forged-name", forged_name}, {"by-moved-tag", signed_image}}) {
     SCOPED_TRACE(container);
     std::string id;
     grpc::Status created = CreateContainer(proxy(), pod, container, image_name, &id, name);
