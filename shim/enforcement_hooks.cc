@@ -24,105 +24,141 @@ absl::StatusOr<grpc::ByteBuffer> Encode(const google::protobuf::Message& message
   return grpc::ByteBuffer(&slice, 1);
 }
 
-// Runs `task` on `queue`, or refuses the call when the queue is full.
-void OffThread(WorkQueue* queue, const HookDone& done, std::function<void()> task) {
-  if (!queue->Schedule(std::move(task))) {
-    done(absl::UnavailableError("sigshim is overloaded: too many image decisions are waiting; try again"));
-  }
-}
+constexpr absl::string_view kOverloaded = "sigshim is overloaded: too many image decisions are waiting; try again";
 
-class PullHook final : public CallHook {
+// The common part of the hooks below: decodes the request on the proxy's thread (a request that
+// does not decode is refused) and hands it to Decide, with the original bytes for forwarding it
+// unchanged. Decide runs on the proxy's thread too; its blocking work goes to the queue.
+template <typename Request>
+class EnforcementHook : public CallHook {
  public:
-  PullHook(Enforcer* enforcer, WorkQueue* queue) : enforcer_(enforcer), queue_(queue) {}
+  EnforcementHook(Enforcer* enforcer, WorkQueue* queue) : enforcer_(enforcer), queue_(queue) {}
 
-  void OnRequest(const CallInfo& info, grpc::ByteBuffer request, HookDone done) override {
-    auto decoded = std::make_shared<runtime::v1::PullImageRequest>();
+  void OnRequest(const CallInfo& info, grpc::ByteBuffer request, HookDone done) final {
+    auto decoded = std::make_shared<Request>();
     absl::Status status = DecodeMessage(request, decoded.get());
     if (!status.ok()) {
       done(status);
       return;
     }
-    Caller caller;
-    caller.method = "PullImage";
-    caller.namespace_name = decoded->sandbox_config().metadata().namespace_();
-    caller.pod = decoded->sandbox_config().metadata().name();
-    // Not on a worker thread: a pull that joins another's verification holds no thread meanwhile.
-    enforcer_->StartPull(
-        caller, decoded->image().image(), decoded->auth(),
-        [this](std::function<void()> task) { return queue_->Schedule(std::move(task)); },
-        [this, decoded, done](absl::StatusOr<PullPlan> plan) {
-      if (!plan.ok()) {
-        done(plan.status());
-        return;
-      }
-      decoded->mutable_image()->set_image(plan->forward_image);
-      absl::StatusOr<grpc::ByteBuffer> pinned = Encode(*decoded);
-      if (!pinned.ok()) {
-        done(pinned.status());
-        return;
-      }
-      done(Forward(*std::move(pinned), [this, plan = *std::move(plan)](grpc::ByteBuffer response, ResponseDone answer) {
-        runtime::v1::PullImageResponse pulled;
-        if (DecodeMessage(response, &pulled).ok()) enforcer_->RememberPulled(plan, pulled.image_ref());
-        if (plan.tag_name.empty()) {
-          answer(std::move(response));
-          return;
-        }
-        auto held = std::make_shared<grpc::ByteBuffer>(std::move(response));
-        if (!queue_->Schedule([this, plan, held, answer] {
-              absl::Status tagged = enforcer_->FinishPull(plan);
-              if (!tagged.ok()) {
-                answer(absl::InternalError(absl::StrCat("the image was pulled as ", plan.forward_image,
-                                                        " but its tag could not be set: ", tagged.message())));
-                return;
-              }
-              answer(std::move(*held));
-            })) {
-          answer(absl::UnavailableError(absl::StrCat("sigshim is overloaded: the image was pulled as ",
-                                                     plan.forward_image, " but its tag was not set; pull again")));
-        }
-      }));
-    });
+    Decide(std::move(decoded), std::make_shared<grpc::ByteBuffer>(std::move(request)), std::move(done));
   }
 
- private:
+ protected:
+  virtual void Decide(std::shared_ptr<Request> request, std::shared_ptr<grpc::ByteBuffer> bytes, HookDone done) = 0;
+
+  // Runs `task` on a worker, or refuses the call when the queue is full.
+  void OffThread(const HookDone& done, std::function<void()> task) {
+    if (!queue_->Schedule(std::move(task))) done(absl::UnavailableError(kOverloaded));
+  }
+
+  // Returns a response stage that runs `work` on a worker, then answers with the runtime's
+  // response, or with `work`'s error. When the queue is full: `overloaded` fails the call, or (when
+  // OK) the response goes back without `work`.
+  AfterResponse AfterOnWorker(std::function<absl::Status()> work, absl::Status overloaded) {
+    return [this, work = std::move(work), overloaded](grpc::ByteBuffer response, ResponseDone answer) {
+      auto held = std::make_shared<grpc::ByteBuffer>(std::move(response));
+      if (queue_->Schedule([work, held, answer] {
+            absl::Status done = work();
+            if (done.ok()) {
+              answer(std::move(*held));
+            } else {
+              answer(done);
+            }
+          })) {
+        return;
+      }
+      if (overloaded.ok()) {
+        answer(std::move(*held));
+      } else {
+        answer(overloaded);
+      }
+    };
+  }
+
   Enforcer* const enforcer_;
   WorkQueue* const queue_;
 };
 
-class CreateContainerHook final : public CallHook {
- public:
-  CreateContainerHook(Enforcer* enforcer, WorkQueue* queue) : enforcer_(enforcer), queue_(queue) {}
+// Returns the caller as a pod sandbox config names it.
+Caller CallerOf(absl::string_view method, const runtime::v1::PodSandboxConfig& pod) {
+  Caller caller;
+  caller.method = std::string(method);
+  caller.namespace_name = pod.metadata().namespace_();
+  caller.pod = pod.metadata().name();
+  return caller;
+}
 
-  void OnRequest(const CallInfo& info, grpc::ByteBuffer request, HookDone done) override {
-    auto decoded = std::make_shared<runtime::v1::CreateContainerRequest>();
-    absl::Status status = DecodeMessage(request, decoded.get());
-    if (!status.ok()) {
-      done(status);
-      return;
-    }
-    Caller caller;
-    caller.method = "CreateContainer";
-    caller.namespace_name = decoded->sandbox_config().metadata().namespace_();
-    caller.pod = decoded->sandbox_config().metadata().name();
-    caller.container = decoded->config().metadata().name();
+class PullHook final : public EnforcementHook<runtime::v1::PullImageRequest> {
+ public:
+  using EnforcementHook::EnforcementHook;
+
+ private:
+  void Decide(std::shared_ptr<runtime::v1::PullImageRequest> request, std::shared_ptr<grpc::ByteBuffer> bytes,
+              HookDone done) override {
+    // Not on a worker thread: a pull that joins another's verification holds no thread meanwhile.
+    enforcer_->StartPull(
+        CallerOf("PullImage", request->sandbox_config()), request->image().image(), request->auth(),
+        [this](std::function<void()> task) { return queue_->Schedule(std::move(task)); },
+        [this, request, done](absl::StatusOr<PullPlan> plan) {
+          if (!plan.ok()) {
+            done(plan.status());
+            return;
+          }
+          request->mutable_image()->set_image(plan->forward_image);
+          absl::StatusOr<grpc::ByteBuffer> pinned = Encode(*request);
+          if (!pinned.ok()) {
+            done(pinned.status());
+            return;
+          }
+          AfterResponse tag = AfterOnWorker(
+              [this, plan = *plan]() -> absl::Status {
+                absl::Status tagged = enforcer_->FinishPull(plan);
+                if (tagged.ok()) return tagged;
+                return absl::InternalError(absl::StrCat("the image was pulled as ", plan.forward_image,
+                                                        " but its tag could not be set: ", tagged.message()));
+              },
+              absl::UnavailableError(absl::StrCat("sigshim is overloaded: the image was pulled as ",
+                                                  plan->forward_image, " but its tag was not set; pull again")));
+          done(Forward(*std::move(pinned),
+                       [this, plan = *plan, tag = std::move(tag)](grpc::ByteBuffer response, ResponseDone answer) {
+                         runtime::v1::PullImageResponse pulled;
+                         if (DecodeMessage(response, &pulled).ok()) enforcer_->RememberPulled(plan, pulled.image_ref());
+                         if (plan.tag_name.empty()) {
+                           answer(std::move(response));
+                         } else {
+                           tag(std::move(response), std::move(answer));
+                         }
+                       }));
+        });
+  }
+};
+
+class CreateContainerHook final : public EnforcementHook<runtime::v1::CreateContainerRequest> {
+ public:
+  using EnforcementHook::EnforcementHook;
+
+ private:
+  void Decide(std::shared_ptr<runtime::v1::CreateContainerRequest> request, std::shared_ptr<grpc::ByteBuffer> bytes,
+              HookDone done) override {
+    Caller caller = CallerOf("CreateContainer", request->sandbox_config());
+    caller.container = request->config().metadata().name();
     // An image id admitted before under this policy (kubelet names images by id): decided here,
     // on the proxy's thread, with no I/O; the audit line is written from a worker.
-    if (std::optional<audit::AuditRecord> admitted = enforcer_->AdmitFromCache(caller, decoded->config().image().image())) {
+    if (std::optional<audit::AuditRecord> admitted = enforcer_->AdmitFromCache(caller, request->config().image().image())) {
       auto record = std::make_shared<audit::AuditRecord>(*std::move(admitted));
       if (!queue_->Schedule([this, record] { enforcer_->Report(*record); })) enforcer_->Report(*record);
-      done(std::move(request));
+      done(std::move(*bytes));
       return;
     }
-    OffThread(queue_, done, [this, decoded, caller, done] {
-      const std::string& image = decoded->config().image().image();
-      absl::StatusOr<std::string> pinned = enforcer_->AdmitImage(caller, image);
+    OffThread(done, [this, request, caller, done] {
+      absl::StatusOr<std::string> pinned = enforcer_->AdmitImage(caller, request->config().image().image());
       if (!pinned.ok()) {
         done(pinned.status());
         return;
       }
-      decoded->mutable_config()->mutable_image()->set_image(*pinned);
-      absl::StatusOr<grpc::ByteBuffer> rewritten = Encode(*decoded);
+      request->mutable_config()->mutable_image()->set_image(*pinned);
+      absl::StatusOr<grpc::ByteBuffer> rewritten = Encode(*request);
       if (!rewritten.ok()) {
         done(rewritten.status());
         return;
@@ -130,80 +166,50 @@ class CreateContainerHook final : public CallHook {
       done(Forward(*std::move(rewritten)));
     });
   }
-
- private:
-  Enforcer* const enforcer_;
-  WorkQueue* const queue_;
 };
 
-class RunPodSandboxHook final : public CallHook {
+class RunPodSandboxHook final : public EnforcementHook<runtime::v1::RunPodSandboxRequest> {
  public:
-  RunPodSandboxHook(Enforcer* enforcer, WorkQueue* queue) : enforcer_(enforcer), queue_(queue) {}
+  using EnforcementHook::EnforcementHook;
 
-  void OnRequest(const CallInfo& info, grpc::ByteBuffer request, HookDone done) override {
-    auto decoded = std::make_shared<runtime::v1::RunPodSandboxRequest>();
-    absl::Status status = DecodeMessage(request, decoded.get());
-    if (!status.ok()) {
-      done(status);
-      return;
-    }
-    auto held = std::make_shared<grpc::ByteBuffer>(std::move(request));
-    OffThread(queue_, done, [this, decoded, held, done] {
-      Caller caller;
-      caller.method = "RunPodSandbox";
-      caller.namespace_name = decoded->config().metadata().namespace_();
-      caller.pod = decoded->config().metadata().name();
-      absl::Status admitted = enforcer_->AdmitSandbox(caller);
+ private:
+  void Decide(std::shared_ptr<runtime::v1::RunPodSandboxRequest> request, std::shared_ptr<grpc::ByteBuffer> bytes,
+              HookDone done) override {
+    OffThread(done, [this, request, bytes, done] {
+      absl::Status admitted = enforcer_->AdmitSandbox(CallerOf("RunPodSandbox", request->config()));
       if (!admitted.ok()) {
         done(admitted);
         return;
       }
-      done(std::move(*held));
+      done(std::move(*bytes));
     });
   }
-
- private:
-  Enforcer* const enforcer_;
-  WorkQueue* const queue_;
 };
 
-class RemoveImageHook final : public CallHook {
+class RemoveImageHook final : public EnforcementHook<runtime::v1::RemoveImageRequest> {
  public:
-  RemoveImageHook(Enforcer* enforcer, WorkQueue* queue) : enforcer_(enforcer), queue_(queue) {}
-
-  void OnRequest(const CallInfo& info, grpc::ByteBuffer request, HookDone done) override {
-    auto decoded = std::make_shared<runtime::v1::RemoveImageRequest>();
-    absl::Status status = DecodeMessage(request, decoded.get());
-    if (!status.ok()) {
-      done(status);
-      return;
-    }
-    auto held = std::make_shared<grpc::ByteBuffer>(std::move(request));
-    OffThread(queue_, done, [this, decoded, held, done] {
-      // Looked up before the runtime forgets the image.
-      std::vector<std::string> digests = enforcer_->DigestsOf(decoded->image().image());
-      done(Forward(std::move(*held), [this, digests](grpc::ByteBuffer response, ResponseDone answer) {
-        if (digests.empty()) {
-          answer(std::move(response));
-          return;
-        }
-        auto kept = std::make_shared<grpc::ByteBuffer>(std::move(response));
-        if (!queue_->Schedule([this, digests, kept, answer] {
-              enforcer_->ForgetDigests(digests);
-              answer(std::move(*kept));
-            })) {
-          // The image is gone; a verdict left behind only matters if the same digest returns,
-          // and it is still re-checked against the policy then.
-          SIGSHIM_LOG(kWarning, "RemoveImage: queue full, verdicts of the removed image kept");
-          answer(std::move(*kept));
-        }
-      }));
-    });
-  }
+  using EnforcementHook::EnforcementHook;
 
  private:
-  Enforcer* const enforcer_;
-  WorkQueue* const queue_;
+  void Decide(std::shared_ptr<runtime::v1::RemoveImageRequest> request, std::shared_ptr<grpc::ByteBuffer> bytes,
+              HookDone done) override {
+    OffThread(done, [this, request, bytes, done] {
+      // Looked up before the runtime forgets the image.
+      std::vector<std::string> digests = enforcer_->DigestsOf(request->image().image());
+      if (digests.empty()) {
+        done(std::move(*bytes));
+        return;
+      }
+      // When the queue is full the verdicts stay: one left behind only matters if the same digest
+      // returns, and it is re-checked against the policy then.
+      done(Forward(std::move(*bytes), AfterOnWorker(
+                                          [this, digests] {
+                                            enforcer_->ForgetDigests(digests);
+                                            return absl::OkStatus();
+                                          },
+                                          absl::OkStatus())));
+    });
+  }
 };
 
 }  // namespace
