@@ -123,6 +123,8 @@ struct UnaryResult {
   std::multimap<std::string, std::string> trailing;
 };
 
+constexpr char kPullV1[] = "/runtime.v1.ImageService/PullImage";
+
 class ProxyTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -175,6 +177,27 @@ class ProxyTest : public ::testing::Test {
   void WaitForNoActiveCalls() {
     for (int i = 0; i < 500 && server_->proxy().active_calls() != 0; ++i) absl::SleepFor(absl::Milliseconds(10));
     EXPECT_EQ(server_->proxy().active_calls(), 0);
+  }
+
+  // Makes 24 threads × 60 calls, each to one of kPullV1, a known unary method and an unknown
+  // one in turn; `one_call(method, "<thread>-<index>", index)` makes a call and says whether its
+  // answer was right. Returns the number of wrong answers.
+  int CallFromManyThreads(const std::function<bool(const char* method, const std::string& suffix, int i)>& one_call) {
+    constexpr int kThreads = 24;
+    constexpr int kCallsPerThread = 60;
+    const char* const kMethods[] = {kPullV1, "/runtime.v1.RuntimeService/Version",
+                                    "/runtime.v1.RuntimeService/SomeFutureMethod"};
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kCallsPerThread; ++i) {
+          if (!one_call(kMethods[(t + i) % 3], std::to_string(t) + "-" + std::to_string(i), i)) wrong.fetch_add(1);
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    return wrong.load();
   }
 
   std::string dir_, runtime_path_, listen_path_;
@@ -503,8 +526,6 @@ class ThreadPool {
   std::vector<std::thread> workers_;
 };
 
-constexpr char kPullV1[] = "/runtime.v1.ImageService/PullImage";
-
 class HookThreads : public ProxyTest, public ::testing::WithParamInterface<bool> {};
 
 INSTANTIATE_TEST_SUITE_P(Proxy, HookThreads, ::testing::Bool(),
@@ -584,29 +605,16 @@ TEST_F(ProxyTest, ConcurrentCallsOnEveryPathWithSeveralThreads) {
   threads_ = 3;
   StartRuntime();
   StartProxy();
-  constexpr int kThreads = 24;
-  constexpr int kCallsPerThread = 60;
-  const char* const kMethods[] = {kPullV1, "/runtime.v1.RuntimeService/Version",
-                                  "/runtime.v1.RuntimeService/SomeFutureMethod"};
-  std::atomic<int> wrong{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kCallsPerThread; ++i) {
-        const char* method = kMethods[(t + i) % 3];
-        if (i % 10 == 9) {
-          UnaryResult r = Call(method, "slow", absl::Milliseconds(1));
-          if (r.status.ok() && r.response != "slow") wrong.fetch_add(1);
-          continue;
-        }
-        const std::string request = "split-" + std::to_string(t) + "-" + std::to_string(i);
-        UnaryResult r = Call(method, request);
-        if (!r.status.ok() || r.response != request) wrong.fetch_add(1);
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(CallFromManyThreads([this](const char* method, const std::string& suffix, int i) {
+              if (i % 10 == 9) {
+                UnaryResult r = Call(method, "slow", absl::Milliseconds(1));
+                return !r.status.ok() || r.response == "slow";
+              }
+              const std::string request = "split-" + suffix;
+              UnaryResult r = Call(method, request);
+              return r.status.ok() && r.response == request;
+            }),
+            0);
   WaitForNoActiveCalls();
 }
 
@@ -813,44 +821,25 @@ TEST_F(ProxyTest, ConcurrentCallsWithResponseStagesAnsweredFromAThreadPool) {
   threads_ = 3;
   StartRuntime();
   StartProxy();
-  constexpr int kThreads = 24;
-  constexpr int kCallsPerThread = 60;
-  const char* const kMethods[] = {kPullV1, "/runtime.v1.RuntimeService/Version",
-                                  "/runtime.v1.RuntimeService/SomeFutureMethod"};
-  std::atomic<int> wrong{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kCallsPerThread; ++i) {
-        const char* method = kMethods[(t + i) % 3];
-        const bool hooked = method == kMethods[0];
-        if (i % 10 == 9) {  // Gives up almost at once: either answer is fine, a crash is not.
-          UnaryResult r = Call(method, "slow", absl::Milliseconds(1));
-          if (r.status.ok() && r.response != (hooked ? "after slow" : "slow")) wrong.fetch_add(1);
-          continue;
-        }
-        if (i % 10 == 7) {  // The runtime fails: its status comes back, the stage is not called.
-          UnaryResult r = Call(method, "fail");
-          if (r.status.error_code() != grpc::StatusCode::FAILED_PRECONDITION) wrong.fetch_add(1);
-          continue;
-        }
-        const std::string suffix = std::to_string(t) + "-" + std::to_string(i);
-        if (hooked && i % 10 == 3) {
-          UnaryResult r = Call(method, "deny-" + suffix);
-          if (r.status.error_code() != grpc::StatusCode::PERMISSION_DENIED ||
-              r.status.error_message() != "denied deny-" + suffix) {
-            wrong.fetch_add(1);
-          }
-          continue;
-        }
-        const std::string request = "split-" + suffix;
-        UnaryResult r = Call(method, request);
-        if (!r.status.ok() || r.response != (hooked ? "after " : "") + request) wrong.fetch_add(1);
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(CallFromManyThreads([this](const char* method, const std::string& suffix, int i) {
+              const bool hooked = std::string(method) == kPullV1;
+              if (i % 10 == 9) {  // Gives up almost at once: either answer is fine, a crash is not.
+                UnaryResult r = Call(method, "slow", absl::Milliseconds(1));
+                return !r.status.ok() || r.response == (hooked ? "after slow" : "slow");
+              }
+              if (i % 10 == 7) {  // The runtime fails: its status comes back, the stage is not called.
+                return Call(method, "fail").status.error_code() == grpc::StatusCode::FAILED_PRECONDITION;
+              }
+              if (hooked && i % 10 == 3) {
+                UnaryResult r = Call(method, "deny-" + suffix);
+                return r.status.error_code() == grpc::StatusCode::PERMISSION_DENIED &&
+                       r.status.error_message() == "denied deny-" + suffix;
+              }
+              const std::string request = "split-" + suffix;
+              UnaryResult r = Call(method, request);
+              return r.status.ok() && r.response == (hooked ? "after " : "") + request;
+            }),
+            0);
   WaitForNoActiveCalls();
   EXPECT_TRUE(hook.AllStagesReleased());
 }
