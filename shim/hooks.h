@@ -87,9 +87,9 @@ using HookTable = absl::flat_hash_map<std::string, CallHook*>;
 // type when the bytes are not a valid encoding.
 absl::Status DecodeMessage(const grpc::ByteBuffer& buffer, google::protobuf::Message* message);
 
-// Forwards every request unchanged after checking that it decodes as `Request`. It is where the
-// verifying logic plugs in: PullImage, CreateContainer and RunPodSandbox get their own hooks in
-// the enforcement layer; until then this keeps the typed entry points exercised.
+// Forwards every request unchanged after checking that it decodes as `Request`. The daemon uses
+// the enforcement hooks (enforcement_hooks.h); this one lets the proxy's tests exercise the hooked
+// path without an Enforcer.
 template <typename Request>
 class ForwardingHook final : public CallHook {
  public:
@@ -105,7 +105,7 @@ class ForwardingHook final : public CallHook {
 };
 
 // Hooks that forward PullImage, CreateContainer and RunPodSandbox after decoding them, for both
-// CRI API versions. Owns the hook objects; `table()` stays valid for the lifetime of this object.
+// CRI API versions (for tests of the proxy). Owns the hook objects; `table()` stays valid for the lifetime of this object.
 class PassThroughHooks {
  public:
   PassThroughHooks();
