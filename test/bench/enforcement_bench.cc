@@ -42,6 +42,7 @@
 #include "absl/time/clock.h"
 #include "pkg/base/digest.h"
 #include "pkg/base/file.h"
+#include "test/bench/bench_util.h"
 #include "pkg/containerd/image_store.h"
 #include "pkg/containerd/image_store_grpc.h"
 #include "pkg/cri/api.grpc.pb.h"
@@ -81,35 +82,12 @@ std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seco
 
 std::string Describe(const grpc::Status& s) { return absl::StrCat("code ", s.error_code(), ": ", s.error_message()); }
 
-// Returns the CPU time (user + system) `pid` has used so far, in microseconds.
-double CpuMicros(pid_t pid) {
-  FILE* f = fopen(absl::StrCat("/proc/", pid, "/stat").c_str(), "r");
-  if (f == nullptr) return 0;
-  char buf[4096];
-  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-  fclose(f);
-  buf[n] = 0;
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-  const char* p = strrchr(buf, ')');
-  if (p == nullptr) return 0;
-  unsigned long utime = 0, stime = 0;
-  if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return 0;
-  return (utime + stime) * 1e6 / sysconf(_SC_CLK_TCK);
-}
-
 std::string LoadAverage() {
   auto text = ReadFile("/proc/loadavg", 256);
   if (!text.ok()) return "?";
   std::string s = *text;
   while (!s.empty() && s.back() == '\n') s.pop_back();
   return s;
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t idx = static_cast<size_t>(p * (v.size() - 1) + 0.5);
-  return v[std::min(idx, v.size() - 1)];
 }
 
 double Mean(const std::vector<double>& v) {

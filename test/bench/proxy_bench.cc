@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "pkg/base/file.h"
+#include "test/bench/bench_util.h"
 #include "pkg/cri/api.grpc.pb.h"
 #include "test/testbed/subprocess.h"
 #include "test/testbed/testbed.h"
@@ -103,30 +104,6 @@ Sample Run(const std::string& socket, const std::string& method, const std::stri
   sample.first_error = first_error;
   for (auto& v : per_thread) sample.latencies_us.insert(sample.latencies_us.end(), v.begin(), v.end());
   return sample;
-}
-
-// Returns the CPU time (user + system) `pid` has used so far, in microseconds.
-double CpuMicros(pid_t pid) {
-  std::string stat;
-  FILE* f = fopen(absl::StrCat("/proc/", pid, "/stat").c_str(), "r");
-  if (f == nullptr) return 0;
-  char buf[4096];
-  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-  fclose(f);
-  buf[n] = 0;
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-  const char* p = strrchr(buf, ')');
-  if (p == nullptr) return 0;
-  unsigned long utime = 0, stime = 0;
-  if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return 0;
-  return (utime + stime) * 1e6 / sysconf(_SC_CLK_TCK);
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t idx = static_cast<size_t>(p * (v.size() - 1) + 0.5);
-  return v[std::min(idx, v.size() - 1)];
 }
 
 int Main(int argc, char** argv) {

@@ -35,6 +35,7 @@
 #include "pkg/base/file.h"
 #include "pkg/cri/api.grpc.pb.h"
 #include "test/e2e/attack_images.h"
+#include "test/e2e/sigshim_process.h"
 #include "test/signer/signer.h"
 #include "test/testbed/images.h"
 #include "test/testbed/poll.h"
@@ -220,15 +221,10 @@ class Demo {
         "require = [\"release\"]\n");
     absl::Status written = WriteFileAtomic(config_path, config, 0644);
     if (!written.ok()) return Error("writing sigshim's config", written);
-    testbed::SubprocessOptions options;
-    options.argv = {sigshim_binary_, "--config", config_path};
-    options.log_path = bed_->dir().Path("sigshim.log");
-    options.working_dir = bed_->dir().path();
-    auto process = testbed::Subprocess::Start(options);
-    if (!process.ok()) return Error(absl::StrCat("starting ", sigshim_binary_), process.status());
+    auto process = e2e::StartSigshim(
+        e2e::SigshimCommand(sigshim_binary_, config_path, bed_->dir().Path("sigshim.log"), bed_->dir().path()), socket_);
+    if (!process.ok()) return Error(absl::StrCat("starting ", sigshim_binary_, " and waiting for its socket"), process.status());
     sigshim_ = *std::move(process);
-    absl::Status ready = sigshim_->WaitForUnixSocket(socket_, absl::Seconds(30));
-    if (!ready.ok()) return Error("waiting for sigshim's socket", ready);
     channel_ = grpc::CreateChannel("unix:" + socket_, grpc::InsecureChannelCredentials());
     runtime_ = RuntimeService::NewStub(channel_);
     images_ = ImageService::NewStub(channel_);

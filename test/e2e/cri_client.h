@@ -3,6 +3,7 @@
 #ifndef SIGSHIM_TEST_E2E_CRI_CLIENT_H_
 #define SIGSHIM_TEST_E2E_CRI_CLIENT_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -52,6 +53,40 @@ class CriClient {
 
 // Returns a context whose deadline is `timeout` from now.
 std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(60));
+
+// Calls PullImage for `image` through `client`, with `auth` when not null and the pod namespace
+// `pod_namespace` when not empty, waiting up to `timeout`. Sets `*image_ref` (when not null) to
+// the answer's image_ref, "" unless the call succeeded.
+grpc::Status PullImage(CriClient& client, const std::string& image, const std::string& pod_namespace,
+                       const runtime::v1::AuthConfig* auth = nullptr, std::string* image_ref = nullptr,
+                       absl::Duration timeout = absl::Seconds(120));
+
+// Returns the config of pod `name` in `pod_namespace` (uid "<name>-uid") on the host network,
+// its container logs in `log_directory`.
+runtime::v1::PodSandboxConfig HostNetworkPod(const std::string& name, const std::string& pod_namespace,
+                                             const std::string& log_directory);
+
+// Creates `config`'s log folder, then calls RunPodSandbox through `client`, waiting up to
+// `timeout`; sets `*sandbox_id` when it succeeded. A failure names the step that failed.
+grpc::Status RunPodSandbox(CriClient& client, const runtime::v1::PodSandboxConfig& config, std::string* sandbox_id,
+                           absl::Duration timeout = absl::Seconds(120));
+
+// Returns a CreateContainer request for container `name` of `image` in pod `sandbox_id` (run with
+// `sandbox`), its log "<name>_0.log" in the pod's log folder.
+runtime::v1::CreateContainerRequest ContainerRequest(const std::string& sandbox_id,
+                                                     const runtime::v1::PodSandboxConfig& sandbox,
+                                                     const std::string& name, const std::string& image);
+
+// Polls ContainerStatus of `container_id` through `client` until the container exited, `timeout`
+// passed or `give_up` (when set) returns true. Returns whether it exited; `*final_status` holds
+// the last answer.
+bool WaitForExit(CriClient& client, const std::string& container_id,
+                 runtime::v1::ContainerStatusResponse* final_status, absl::Duration timeout = absl::Seconds(60),
+                 const std::function<bool()>& give_up = nullptr);
+
+// Stops, then removes pod `sandbox_id` through `client` (the removal is tried even when the stop
+// failed). Returns OK or the first failure, its message prefixed with the method that failed.
+grpc::Status RemovePod(CriClient& client, const std::string& sandbox_id);
 
 }  // namespace sigshim::e2e
 

@@ -39,6 +39,7 @@
 #include "pkg/verdicts/verdict_store.h"
 #include "test/e2e/attack_images.h"
 #include "test/e2e/cri_client.h"
+#include "test/e2e/sigshim_process.h"
 #include "test/signer/signer.h"
 #include "test/testbed/poll.h"
 #include "test/testbed/testbed.h"
@@ -75,12 +76,6 @@ void ExpectRefused(const grpc::Status& status, const std::string& prefix, const 
   for (const std::string& part : parts) EXPECT_THAT(status.error_message(), HasSubstr(part));
 }
 
-struct Key {
-  std::string name;
-  std::string public_path;  // PEM file the config names
-  std::unique_ptr<test_signer::Signer> signer;
-};
-
 // One sigshim process and the files that configure it.
 struct Sigshim {
   std::string socket;
@@ -115,11 +110,10 @@ class EnforcementTest : public ::testing::Test {
     for (auto [key, name, type] : {std::tuple{&release_, "release", test_signer::KeyType::kEcdsaP256},
                                    std::tuple{&team_, "team", test_signer::KeyType::kEd25519},
                                    std::tuple{&attacker_, "attacker", test_signer::KeyType::kEcdsaP256}}) {
-      auto generated = test_signer::GenerateSigningKey(type);
-      ASSERT_TRUE(generated.ok()) << generated.status();
-      *key = new Key{name, bed_->dir().Path(absl::StrCat("keys/", name, ".pub")), std::move(generated->signer)};
       ASSERT_TRUE(MakeDirs(bed_->dir().Path("keys")).ok());
-      ASSERT_TRUE(WriteFileAtomic((*key)->public_path, generated->pair.public_pem, 0644).ok());
+      auto generated = GenerateKey(name, type, bed_->dir().Path(absl::StrCat("keys/", name, ".pub")));
+      ASSERT_TRUE(generated.ok()) << generated.status();
+      *key = generated->release();
     }
 
     auto base = bed_->BuildImage("base", {"/bin/sh"}, "enforcement");
@@ -196,44 +190,26 @@ class EnforcementTest : public ::testing::Test {
 
   static std::string ConfigText(const std::string& socket, const std::string& state_dir, const std::string& audit,
                                 bool with_team, const std::string& mode, const std::string& sandbox_image) {
-    std::string text = absl::StrCat(
-        "[server]\n"
-        "listen = \"", socket, "\"\n"
-        "runtime_endpoint = \"", bed_->containerd()->socket_path(), "\"\n"
-        "state_dir = \"", state_dir, "\"\n"
-        "[log]\n"
-        "level = \"debug\"\n"
-        "[enforcement]\n"
-        "mode = \"", mode, "\"\n"
-        "unmatched = \"deny\"\n"
-        "sandbox_image = \"", sandbox_image, "\"\n"
-        "[audit]\n"
-        "path = \"", audit, "\"\n"
-        "[metrics]\n"
-        "listen = \"\"\n"
-        "[registry]\n"
-        "insecure = [\"", bed_->registry()->host_port(), "\", \"", auth_registry_->host_port(), "\"]\n"
-        "timeout = \"5s\"\n"
-        "\n[[keys]]\nname = \"release\"\npath = \"", release_->public_path, "\"\n");
-    if (with_team) absl::StrAppend(&text, "\n[[keys]]\nname = \"team\"\npath = \"", team_->public_path, "\"\n");
-    absl::StrAppend(&text, "\n[[policy]]\nname = \"e2e\"\nimages = [\"", bed_->registry()->host_port(),
-                    "/**\"]\nrequire = [\"release\"", with_team ? ", \"team\"" : "", "]\n",
-                    "\n[[policy]]\nname = \"private\"\nimages = [\"", auth_registry_->host_port(),
-                    "/**\"]\nrequire = [\"release\"]\n");
-    return text;
+    EnforcingConfig config;
+    config.socket = socket;
+    config.runtime_endpoint = bed_->containerd()->socket_path();
+    config.state_dir = state_dir;
+    config.audit_path = audit;
+    config.mode = mode;
+    config.sandbox_image = sandbox_image;
+    config.registry = bed_->registry()->host_port();
+    config.auth_registry = auth_registry_->host_port();
+    config.release_key_path = release_->public_path;
+    if (with_team) config.team_key_path = team_->public_path;
+    return EnforcingConfigToml(config);
   }
 
   // Starts `shim`'s process with its config and waits for its socket.
   static void Start(Sigshim& shim) {
-    testbed::SubprocessOptions options;
-    options.argv = {SIGSHIM_BINARY, "--config", shim.config_path};
-    options.log_path = shim.log_path;
-    options.working_dir = bed_->dir().path();
-    auto process = testbed::Subprocess::Start(options);
+    auto process =
+        StartSigshim(SigshimCommand(SIGSHIM_BINARY, shim.config_path, shim.log_path, bed_->dir().path()), shim.socket);
     ASSERT_TRUE(process.ok()) << process.status();
     shim.process = *std::move(process);
-    absl::Status ready = shim.process->WaitForUnixSocket(shim.socket, absl::Seconds(30));
-    ASSERT_TRUE(ready.ok()) << ready;
     if (shim.client == nullptr) shim.client = std::make_unique<CriClient>(shim.socket);
   }
 
@@ -275,14 +251,7 @@ class EnforcementTest : public ::testing::Test {
 
   static grpc::Status Pull(CriClient& client, const std::string& image, std::string* image_ref = nullptr,
                            const AuthConfig* auth = nullptr) {
-    PullImageRequest request;
-    request.mutable_image()->set_image(image);
-    if (auth != nullptr) *request.mutable_auth() = *auth;
-    request.mutable_sandbox_config()->mutable_metadata()->set_namespace_(kNamespace);
-    PullImageResponse response;
-    grpc::Status status = client.images().PullImage(Context(absl::Seconds(120)).get(), request, &response);
-    if (image_ref != nullptr) *image_ref = response.image_ref();
-    return status;
+    return PullImage(client, image, kNamespace, auth, image_ref);
   }
 
   static grpc::Status PullV1alpha2(CriClient& client, const std::string& image) {
@@ -332,33 +301,18 @@ class EnforcementTest : public ::testing::Test {
 
   // Starts a pod (host network, the test bed's sandbox image) through `client`; TearDown removes it.
   void RunPod(CriClient& client, const std::string& name, PodRun* run) {
-    PodSandboxConfig& config = run->config;
-    config.mutable_metadata()->set_name(name);
-    config.mutable_metadata()->set_uid(absl::StrCat(name, "-uid"));
-    config.mutable_metadata()->set_namespace_(kNamespace);
-    config.set_log_directory(bed_->dir().Path(absl::StrCat("pods/", name)));
-    config.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(NODE);
-    ASSERT_TRUE(MakeDirs(config.log_directory()).ok());
-    RunPodSandboxRequest request;
-    *request.mutable_config() = config;
-    RunPodSandboxResponse response;
-    grpc::Status status = client.runtime().RunPodSandbox(Context(absl::Seconds(120)).get(), request, &response);
-    ASSERT_TRUE(status.ok()) << "RunPodSandbox: " << Describe(status);
-    run->sandbox_id = response.pod_sandbox_id();
+    run->config = HostNetworkPod(name, kNamespace, bed_->dir().Path(absl::StrCat("pods/", name)));
+    grpc::Status status = RunPodSandbox(client, run->config, &run->sandbox_id);
+    ASSERT_TRUE(status.ok()) << Describe(status);
     pods_.push_back(run->sandbox_id);
   }
 
   static CreateContainerRequest CreateRequest(const PodRun& pod, const std::string& name, const std::string& image,
                                               const std::string& user_specified_image = "") {
-    CreateContainerRequest request;
-    request.set_pod_sandbox_id(pod.sandbox_id);
-    request.mutable_config()->mutable_metadata()->set_name(name);
-    request.mutable_config()->mutable_image()->set_image(image);
+    CreateContainerRequest request = ContainerRequest(pod.sandbox_id, pod.config, name, image);
     if (!user_specified_image.empty()) {
       request.mutable_config()->mutable_image()->set_user_specified_image(user_specified_image);
     }
-    request.mutable_config()->set_log_path(absl::StrCat(name, "_0.log"));
-    *request.mutable_sandbox_config() = pod.config;
     return request;
   }
 
@@ -381,13 +335,8 @@ class EnforcementTest : public ::testing::Test {
     grpc::Status status = proxy().runtime().StartContainer(Context().get(), start, &started);
     EXPECT_TRUE(status.ok()) << "StartContainer: " << Describe(status);
     if (!status.ok()) return "";
-    ContainerStatusRequest request;
-    request.set_container_id(container_id);
     ContainerStatusResponse final_status;
-    bool exited = Eventually([&] {
-      grpc::Status s = direct_->runtime().ContainerStatus(Context().get(), request, &final_status);
-      return s.ok() && final_status.status().state() == CONTAINER_EXITED;
-    });
+    bool exited = WaitForExit(*direct_, container_id, &final_status);
     EXPECT_TRUE(exited) << "container " << container_id << " never exited";
     EXPECT_EQ(final_status.status().exit_code(), 0);
     auto log = ReadFile(absl::StrCat(pod.config.log_directory(), "/", name, "_0.log"), 1 << 20);
@@ -405,29 +354,16 @@ class EnforcementTest : public ::testing::Test {
   }
 
   static void RemovePod(const std::string& sandbox_id) {
-    StopPodSandboxRequest stop;
-    stop.set_pod_sandbox_id(sandbox_id);
-    StopPodSandboxResponse stopped;
-    grpc::Status status = direct_->runtime().StopPodSandbox(Context().get(), stop, &stopped);
-    EXPECT_TRUE(status.ok()) << "StopPodSandbox: " << Describe(status);
-    RemovePodSandboxRequest remove;
-    remove.set_pod_sandbox_id(sandbox_id);
-    RemovePodSandboxResponse removed;
-    status = direct_->runtime().RemovePodSandbox(Context().get(), remove, &removed);
-    EXPECT_TRUE(status.ok()) << "RemovePodSandbox: " << Describe(status);
+    grpc::Status status = e2e::RemovePod(*direct_, sandbox_id);
+    EXPECT_TRUE(status.ok()) << Describe(status);
   }
 
   // Returns the audit log of `shim`, one parsed object per line; a line that is not a JSON object
   // fails the test.
   static std::vector<nlohmann::json> AuditLines(const Sigshim& shim) {
-    std::vector<nlohmann::json> out;
-    auto text = ReadFile(shim.audit_path, 64 << 20);
-    if (!text.ok()) return out;
-    for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
-      nlohmann::json parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-      EXPECT_TRUE(parsed.is_object()) << "not a JSON object: " << line;
-      if (parsed.is_object()) out.push_back(std::move(parsed));
-    }
+    std::vector<std::string> malformed;
+    std::vector<nlohmann::json> out = ReadAuditLog(shim.audit_path, &malformed);
+    for (const std::string& line : malformed) ADD_FAILURE() << "not a JSON object: " << line;
     return out;
   }
 

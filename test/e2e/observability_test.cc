@@ -39,6 +39,7 @@
 #include "pkg/base/file.h"
 #include "test/e2e/attack_images.h"
 #include "test/e2e/cri_client.h"
+#include "test/e2e/sigshim_process.h"
 #include "test/signer/signer.h"
 #include "test/testbed/poll.h"
 #include "test/testbed/testbed.h"
@@ -212,12 +213,6 @@ struct PodRun {
   PodSandboxConfig config;
 };
 
-struct Key {
-  std::string name;
-  std::string public_path;
-  std::unique_ptr<test_signer::Signer> signer;
-};
-
 class ObservabilityTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -235,10 +230,9 @@ class ObservabilityTest : public ::testing::Test {
     ASSERT_TRUE(MakeDirs(bed_->dir().Path("keys")).ok());
     for (auto [key, name, type] : {std::tuple{&release_, "release", test_signer::KeyType::kEcdsaP256},
                                    std::tuple{&team_, "team", test_signer::KeyType::kEd25519}}) {
-      auto generated = test_signer::GenerateSigningKey(type);
+      auto generated = GenerateKey(name, type, bed_->dir().Path(absl::StrCat("keys/", name, ".pub")));
       ASSERT_TRUE(generated.ok()) << generated.status();
-      *key = new Key{name, bed_->dir().Path(absl::StrCat("keys/", name, ".pub")), std::move(generated->signer)};
-      ASSERT_TRUE(WriteFileAtomic((*key)->public_path, generated->pair.public_pem, 0644).ok());
+      *key = generated->release();
     }
     auto base = bed_->BuildImage("base", {"/bin/sh"}, "observability");
     ASSERT_TRUE(base.ok()) << base.status();
@@ -306,31 +300,19 @@ class ObservabilityTest : public ::testing::Test {
   // 127.0.0.1:`metrics_port`; key release trusted for both registries, and with `with_team` key
   // team too for the plain one. `extra` is appended verbatim.
   static std::string Config(bool with_team, const std::string& extra = "") {
-    std::string text = absl::StrCat(
-        "[server]\n"
-        "listen = \"", *socket_, "\"\n"
-        "runtime_endpoint = \"", bed_->containerd()->socket_path(), "\"\n"
-        "state_dir = \"", *state_dir_, "\"\n"
-        "[log]\n"
-        "level = \"debug\"\n"
-        "[enforcement]\n"
-        "mode = \"enforce\"\n"
-        "unmatched = \"deny\"\n"
-        "sandbox_image = \"", SandboxImage(), "\"\n"
-        "[audit]\n"
-        "path = \"", *audit_path_, "\"\n"
-        "[metrics]\n"
-        "listen = \"127.0.0.1:", metrics_port_, "\"\n"
-        "[registry]\n"
-        "insecure = [\"", bed_->registry()->host_port(), "\", \"", auth_registry_->host_port(), "\"]\n"
-        "timeout = \"5s\"\n"
-        "\n[[keys]]\nname = \"release\"\npath = \"", release_->public_path, "\"\n");
-    if (with_team) absl::StrAppend(&text, "\n[[keys]]\nname = \"team\"\npath = \"", team_->public_path, "\"\n");
-    absl::StrAppend(&text, "\n[[policy]]\nname = \"e2e\"\nimages = [\"", bed_->registry()->host_port(),
-                    "/**\"]\nrequire = [\"release\"", with_team ? ", \"team\"" : "", "]\n",
-                    "\n[[policy]]\nname = \"private\"\nimages = [\"", auth_registry_->host_port(),
-                    "/**\"]\nrequire = [\"release\"]\n", extra);
-    return text;
+    EnforcingConfig config;
+    config.socket = *socket_;
+    config.runtime_endpoint = bed_->containerd()->socket_path();
+    config.state_dir = *state_dir_;
+    config.audit_path = *audit_path_;
+    config.sandbox_image = SandboxImage();
+    config.metrics_listen = absl::StrCat("127.0.0.1:", metrics_port_);
+    config.registry = bed_->registry()->host_port();
+    config.auth_registry = auth_registry_->host_port();
+    config.release_key_path = release_->public_path;
+    if (with_team) config.team_key_path = team_->public_path;
+    config.extra = extra;
+    return EnforcingConfigToml(config);
   }
 
   // Starts sigshim with its status endpoint on a free loopback port; picks another port when the
@@ -341,11 +323,8 @@ class ObservabilityTest : public ::testing::Test {
       ASSERT_TRUE(port.ok()) << port.status();
       metrics_port_ = *port;
       ASSERT_TRUE(WriteFileAtomic(*config_path_, Config(/*with_team=*/false), 0644).ok());
-      testbed::SubprocessOptions options;
-      options.argv = {SIGSHIM_BINARY, "--config", *config_path_};
-      options.log_path = *log_path_;
-      options.working_dir = bed_->dir().path();
-      auto process = testbed::Subprocess::Start(options);
+      auto process =
+          testbed::Subprocess::Start(SigshimCommand(SIGSHIM_BINARY, *config_path_, *log_path_, bed_->dir().path()));
       ASSERT_TRUE(process.ok()) << process.status();
       // The status server starts after the CRI socket and before this line.
       bool up = testbed::Eventually(
@@ -419,67 +398,34 @@ class ObservabilityTest : public ::testing::Test {
   }
 
   static grpc::Status Pull(const std::string& image, const AuthConfig* auth = nullptr) {
-    PullImageRequest request;
-    request.mutable_image()->set_image(image);
-    if (auth != nullptr) *request.mutable_auth() = *auth;
-    request.mutable_sandbox_config()->mutable_metadata()->set_namespace_(kNamespace);
-    PullImageResponse response;
-    return client_->images().PullImage(Context(absl::Seconds(120)).get(), request, &response);
+    return PullImage(*client_, image, kNamespace, auth);
   }
 
   // Starts a pod (host network, the test bed's sandbox image) through sigshim; TearDown removes it.
   void RunPod(const std::string& name, PodRun* run) {
-    PodSandboxConfig& config = run->config;
-    config.mutable_metadata()->set_name(name);
-    config.mutable_metadata()->set_uid(absl::StrCat(name, "-uid"));
-    config.mutable_metadata()->set_namespace_(kNamespace);
-    config.set_log_directory(bed_->dir().Path(absl::StrCat("pods/", name)));
-    config.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(NODE);
-    ASSERT_TRUE(MakeDirs(config.log_directory()).ok());
-    RunPodSandboxRequest request;
-    *request.mutable_config() = config;
-    RunPodSandboxResponse response;
-    grpc::Status status = client_->runtime().RunPodSandbox(Context(absl::Seconds(120)).get(), request, &response);
-    ASSERT_TRUE(status.ok()) << "RunPodSandbox: " << Describe(status);
-    run->sandbox_id = response.pod_sandbox_id();
+    run->config = HostNetworkPod(name, kNamespace, bed_->dir().Path(absl::StrCat("pods/", name)));
+    grpc::Status status = RunPodSandbox(*client_, run->config, &run->sandbox_id);
+    ASSERT_TRUE(status.ok()) << Describe(status);
     pods_.push_back(run->sandbox_id);
   }
 
   static grpc::Status CreateContainer(const PodRun& pod, const std::string& name, const std::string& image) {
-    CreateContainerRequest request;
-    request.set_pod_sandbox_id(pod.sandbox_id);
-    request.mutable_config()->mutable_metadata()->set_name(name);
-    request.mutable_config()->mutable_image()->set_image(image);
-    request.mutable_config()->set_log_path(absl::StrCat(name, "_0.log"));
-    *request.mutable_sandbox_config() = pod.config;
     CreateContainerResponse response;
-    return client_->runtime().CreateContainer(Context().get(), request, &response);
+    return client_->runtime().CreateContainer(Context().get(), ContainerRequest(pod.sandbox_id, pod.config, name, image),
+                                              &response);
   }
 
   static void RemovePod(const std::string& sandbox_id) {
-    StopPodSandboxRequest stop;
-    stop.set_pod_sandbox_id(sandbox_id);
-    StopPodSandboxResponse stopped;
-    grpc::Status status = direct_->runtime().StopPodSandbox(Context().get(), stop, &stopped);
-    EXPECT_TRUE(status.ok()) << "StopPodSandbox: " << Describe(status);
-    RemovePodSandboxRequest remove;
-    remove.set_pod_sandbox_id(sandbox_id);
-    RemovePodSandboxResponse removed;
-    status = direct_->runtime().RemovePodSandbox(Context().get(), remove, &removed);
-    EXPECT_TRUE(status.ok()) << "RemovePodSandbox: " << Describe(status);
+    grpc::Status status = e2e::RemovePod(*direct_, sandbox_id);
+    EXPECT_TRUE(status.ok()) << Describe(status);
   }
 
   // Returns the audit log, one parsed object per line; a line that is not a JSON object fails the
   // test.
   static std::vector<nlohmann::json> AuditLines() {
-    std::vector<nlohmann::json> out;
-    auto text = ReadFile(*audit_path_, 64 << 20);
-    if (!text.ok()) return out;
-    for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
-      nlohmann::json parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-      EXPECT_TRUE(parsed.is_object()) << "not a JSON object: " << line;
-      if (parsed.is_object()) out.push_back(std::move(parsed));
-    }
+    std::vector<std::string> malformed;
+    std::vector<nlohmann::json> out = ReadAuditLog(*audit_path_, &malformed);
+    for (const std::string& line : malformed) ADD_FAILURE() << "not a JSON object: " << line;
     return out;
   }
 

@@ -31,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "pkg/base/file.h"
 #include "test/e2e/cri_client.h"
+#include "test/e2e/sigshim_process.h"
 #include "test/testbed/poll.h"
 #include "test/testbed/testbed.h"
 
@@ -222,8 +223,8 @@ class TransparencyTest : public ::testing::Test {
         "insecure = [\"", bed_->registry()->host_port(), "\", \"", auth_registry_->host_port(), "\"]\n");
     std::string config_path = bed_->dir().Path("sigshim.toml");
     ASSERT_TRUE(WriteFileAtomic(config_path, config, 0644).ok());
-    testbed::SubprocessOptions options;
-    options.argv = {SIGSHIM_BINARY, "--config", config_path};
+    testbed::SubprocessOptions options =
+        SigshimCommand(SIGSHIM_BINARY, config_path, bed_->dir().Path("sigshim.log"), bed_->dir().path());
     // SIGSHIM_E2E_GDB=1 runs sigshim under gdb, which prints every thread's stack into sigshim's
     // log if it crashes (the memory check then measures gdb, so expect it to fail).
     const char* gdb = std::getenv("SIGSHIM_E2E_GDB");
@@ -231,13 +232,9 @@ class TransparencyTest : public ::testing::Test {
       options.argv.insert(options.argv.begin(), {"gdb", "-batch", "-return-child-result", "-ex", "run", "-ex",
                                                  "thread apply all bt", "--args"});
     }
-    options.log_path = bed_->dir().Path("sigshim.log");
-    options.working_dir = bed_->dir().path();  // where a core file would go
-    auto process = testbed::Subprocess::Start(options);
+    auto process = e2e::StartSigshim(options, bed_->dir().Path("sigshim.sock"));
     ASSERT_TRUE(process.ok()) << process.status();
     sigshim_ = process->release();
-    absl::Status ready = sigshim_->WaitForUnixSocket(bed_->dir().Path("sigshim.sock"), absl::Seconds(30));
-    ASSERT_TRUE(ready.ok()) << ready;
 #endif
   }
 
@@ -307,12 +304,7 @@ class TransparencyTest : public ::testing::Test {
   }
 
   static PodSandboxConfig SandboxConfig(const std::string& name) {
-    PodSandboxConfig config;
-    config.mutable_metadata()->set_name(name);
-    config.mutable_metadata()->set_uid(absl::StrCat(name, "-uid"));
-    config.mutable_metadata()->set_namespace_("e2e");
-    config.set_log_directory(bed_->dir().Path(absl::StrCat("pods/", name)));
-    config.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(NODE);
+    PodSandboxConfig config = HostNetworkPod(name, "e2e", bed_->dir().Path(absl::StrCat("pods/", name)));
     (*config.mutable_labels())["sigshim-e2e"] = name;
     return config;
   }
@@ -322,21 +314,11 @@ class TransparencyTest : public ::testing::Test {
   static void RunPod(CriClient& client, const std::string& name, const std::vector<std::string>& command,
                      PodRun* run, bool wait_for_exit = true) {
     PodSandboxConfig sandbox = SandboxConfig(name);
-    ASSERT_TRUE(MakeDirs(sandbox.log_directory()).ok());
-    RunPodSandboxRequest run_request;
-    *run_request.mutable_config() = sandbox;
-    RunPodSandboxResponse run_response;
-    grpc::Status status = client.runtime().RunPodSandbox(Context().get(), run_request, &run_response);
-    ASSERT_TRUE(status.ok()) << "RunPodSandbox: " << Describe(status);
-    run->sandbox_id = run_response.pod_sandbox_id();
+    grpc::Status status = RunPodSandbox(client, sandbox, &run->sandbox_id, absl::Seconds(60));
+    ASSERT_TRUE(status.ok()) << Describe(status);
 
-    CreateContainerRequest create;
-    create.set_pod_sandbox_id(run->sandbox_id);
-    create.mutable_config()->mutable_metadata()->set_name("main");
-    create.mutable_config()->mutable_image()->set_image(*image_);
+    CreateContainerRequest create = ContainerRequest(run->sandbox_id, sandbox, "main", *image_);
     for (const std::string& arg : command) create.mutable_config()->add_command(arg);
-    create.mutable_config()->set_log_path("main_0.log");
-    *create.mutable_sandbox_config() = sandbox;
     CreateContainerResponse created;
     status = client.runtime().CreateContainer(Context().get(), create, &created);
     ASSERT_TRUE(status.ok()) << "CreateContainer: " << Describe(status);
@@ -349,15 +331,7 @@ class TransparencyTest : public ::testing::Test {
     ASSERT_TRUE(status.ok()) << "StartContainer: " << Describe(status);
     if (!wait_for_exit) return;
 
-    ContainerStatusRequest status_request;
-    status_request.set_container_id(run->container_id);
-    bool exited = Eventually([&] {
-      ContainerStatusResponse response;
-      grpc::Status s = client.runtime().ContainerStatus(Context().get(), status_request, &response);
-      if (!s.ok() || response.status().state() != CONTAINER_EXITED) return false;
-      run->final_status = response;
-      return true;
-    });
+    bool exited = WaitForExit(client, run->container_id, &run->final_status);
     ASSERT_TRUE(exited) << "container " << run->container_id << " never exited";
     auto log = ReadFile(absl::StrCat(sandbox.log_directory(), "/main_0.log"), 1 << 20);
     ASSERT_TRUE(log.ok()) << log.status();
@@ -365,16 +339,8 @@ class TransparencyTest : public ::testing::Test {
   }
 
   static void RemovePod(CriClient& client, const std::string& sandbox_id) {
-    StopPodSandboxRequest stop;
-    stop.set_pod_sandbox_id(sandbox_id);
-    StopPodSandboxResponse stopped;
-    grpc::Status status = client.runtime().StopPodSandbox(Context().get(), stop, &stopped);
-    EXPECT_TRUE(status.ok()) << "StopPodSandbox: " << Describe(status);
-    RemovePodSandboxRequest remove;
-    remove.set_pod_sandbox_id(sandbox_id);
-    RemovePodSandboxResponse removed;
-    status = client.runtime().RemovePodSandbox(Context().get(), remove, &removed);
-    EXPECT_TRUE(status.ok()) << "RemovePodSandbox: " << Describe(status);
+    grpc::Status status = e2e::RemovePod(client, sandbox_id);
+    EXPECT_TRUE(status.ok()) << Describe(status);
   }
 
   static testbed::TestBed* bed_;
