@@ -54,6 +54,12 @@ class CriClient {
 // Returns a context whose deadline is `timeout` from now.
 std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(60));
 
+// A pod that was run: its id and the config it was run with (CreateContainer repeats it).
+struct PodRun {
+  std::string sandbox_id;
+  runtime::v1::PodSandboxConfig config;
+};
+
 // Calls PullImage for `image` through `client`, with `auth` when not null and the pod namespace
 // `pod_namespace` when not empty, waiting up to `timeout`. Sets `*image_ref` (when not null) to
 // the answer's image_ref, "" unless the call succeeded.

@@ -87,12 +87,6 @@ struct Sigshim {
   std::unique_ptr<CriClient> client;
 };
 
-// What a pod run through sigshim produced.
-struct PodRun {
-  std::string sandbox_id;
-  PodSandboxConfig config;
-};
-
 class EnforcementTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -100,10 +94,7 @@ class EnforcementTest : public ::testing::Test {
     auto bed = testbed::TestBed::Create({.name = "sigshim-enf"});
     ASSERT_TRUE(bed.ok()) << bed.status();
     bed_ = bed->release();
-    testbed::RegistryOptions private_registry;
-    private_registry.dir = bed_->dir().Path("registry-auth");
-    private_registry.users = {{kAuthUser, AuthPassword()}};
-    auto registry = testbed::Registry::Create(private_registry);
+    auto registry = StartAuthRegistry(*bed_, kAuthUser, AuthPassword());
     ASSERT_TRUE(registry.ok()) << registry.status();
     auth_registry_ = registry->release();
 

@@ -207,12 +207,6 @@ std::string DescribeDecisions(const std::map<DecisionKey, double>& decisions) {
   return out;
 }
 
-// What a pod run through sigshim produced.
-struct PodRun {
-  std::string sandbox_id;
-  PodSandboxConfig config;
-};
-
 class ObservabilityTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -220,10 +214,7 @@ class ObservabilityTest : public ::testing::Test {
     auto bed = testbed::TestBed::Create({.name = "sigshim-obs"});
     ASSERT_TRUE(bed.ok()) << bed.status();
     bed_ = bed->release();
-    testbed::RegistryOptions private_registry;
-    private_registry.dir = bed_->dir().Path("registry-auth");
-    private_registry.users = {{kAuthUser, AuthPassword()}};
-    auto registry = testbed::Registry::Create(private_registry);
+    auto registry = StartAuthRegistry(*bed_, kAuthUser, AuthPassword());
     ASSERT_TRUE(registry.ok()) << registry.status();
     auth_registry_ = registry->release();
 

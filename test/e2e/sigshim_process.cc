@@ -31,6 +31,15 @@ absl::StatusOr<std::unique_ptr<testbed::Subprocess>> StartSigshim(const testbed:
   return process;
 }
 
+absl::StatusOr<std::unique_ptr<testbed::Registry>> StartAuthRegistry(const testbed::TestBed& bed,
+                                                                    const std::string& user,
+                                                                    const std::string& password) {
+  testbed::RegistryOptions options;
+  options.dir = bed.dir().Path("registry-auth");
+  options.users = {{user, password}};
+  return testbed::Registry::Create(options);
+}
+
 absl::StatusOr<std::unique_ptr<Key>> GenerateKey(const std::string& name, test_signer::KeyType type,
                                                  const std::string& public_path) {
   auto generated = test_signer::GenerateSigningKey(type);

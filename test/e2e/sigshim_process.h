@@ -13,7 +13,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "test/signer/signer.h"
+#include "test/testbed/registry.h"
 #include "test/testbed/subprocess.h"
+#include "test/testbed/testbed.h"
 
 namespace sigshim::e2e {
 
@@ -28,6 +30,13 @@ testbed::SubprocessOptions SigshimCommand(const std::string& binary, const std::
 absl::StatusOr<std::unique_ptr<testbed::Subprocess>> StartSigshim(const testbed::SubprocessOptions& options,
                                                                   const std::string& socket,
                                                                   absl::Duration timeout = absl::Seconds(30));
+
+// Starts a second registry, in folder "registry-auth" of `bed`, that answers only with basic auth
+// as `user` / `password`. Returns it, owned by the caller (destroying it stops it); an error when it
+// did not start.
+absl::StatusOr<std::unique_ptr<testbed::Registry>> StartAuthRegistry(const testbed::TestBed& bed,
+                                                                    const std::string& user,
+                                                                    const std::string& password);
 
 // A signing key whose public half is in a PEM file a config can name.
 struct Key {

@@ -146,7 +146,7 @@ class EventWatcher {
 };
 
 // What one pod lifecycle produced.
-struct PodRun {
+struct LifecycleRun {
   std::string sandbox_id;
   std::string container_id;
   ContainerStatusResponse final_status;
@@ -166,10 +166,7 @@ class TransparencyTest : public ::testing::Test {
     ASSERT_TRUE(digest.ok()) << digest.status();
     image_ = new std::string(absl::StrCat(bed_->registry()->host_port(), "/", kRepository, ":1"));
     digest_ = new std::string(*digest);
-    testbed::RegistryOptions private_registry;
-    private_registry.dir = bed_->dir().Path("registry-auth");
-    private_registry.users = {{"e2e-user", "e2e-password"}};
-    auto registry = testbed::Registry::Create(private_registry);
+    auto registry = StartAuthRegistry(*bed_, "e2e-user", "e2e-password");
     ASSERT_TRUE(registry.ok()) << registry.status();
     auth_registry_ = registry->release();
     auto pushed = testbed::PushImage(*image, *auth_registry_, "private/busybox", "1");
@@ -312,7 +309,7 @@ class TransparencyTest : public ::testing::Test {
   // Runs a pod whose one container runs `command`; waits for the container to exit unless
   // `wait_for_exit` is false (then the pod stays up and the caller removes it with RemovePod).
   static void RunPod(CriClient& client, const std::string& name, const std::vector<std::string>& command,
-                     PodRun* run, bool wait_for_exit = true) {
+                     LifecycleRun* run, bool wait_for_exit = true) {
     PodSandboxConfig sandbox = SandboxConfig(name);
     grpc::Status status = RunPodSandbox(client, sandbox, &run->sandbox_id, absl::Seconds(60));
     ASSERT_TRUE(status.ok()) << Describe(status);
@@ -371,7 +368,7 @@ std::string* TransparencyTest::runtime_version_ = nullptr;
 // exercises containerd and the registry.
 TEST_F(TransparencyTest, DirectPodLifecycleWorks) {
   ASSERT_NO_FATAL_FAILURE(Pull(*direct_, *image_));
-  PodRun run;
+  LifecycleRun run;
   ASSERT_NO_FATAL_FAILURE(RunPod(*direct_, "direct", {"/bin/echo", "hello"}, &run));
   EXPECT_EQ(run.final_status.status().exit_code(), 0);
   EXPECT_THAT(run.log, HasSubstr("hello"));
@@ -493,11 +490,11 @@ TEST_F(TransparencyTest, ImageCallsAreIdentical) {
 
 TEST_F(TransparencyTest, PodLifecycleWorksThroughSigshimAsDirectly) {
   REQUIRE_PROXY();
-  std::map<std::string, PodRun> runs;
+  std::map<std::string, LifecycleRun> runs;
   for (auto& [name, client] : Endpoints()) {
     SCOPED_TRACE(name);
     ASSERT_NO_FATAL_FAILURE(Pull(*client, *image_));
-    PodRun& run = runs[name];
+    LifecycleRun& run = runs[name];
     ASSERT_NO_FATAL_FAILURE(RunPod(*client, absl::StrCat("echo-via-", name), {"/bin/echo", "hello"}, &run));
     EXPECT_EQ(run.final_status.status().exit_code(), 0);
     EXPECT_EQ(run.final_status.status().reason(), "Completed");
@@ -559,7 +556,7 @@ TEST_F(TransparencyTest, ContainerEventsStreamThroughSigshim) {
   // Nothing tells a client when its subscription is in place upstream; a pause makes it very
   // likely that both are before the container appears (a missed CREATED shows as a clear failure).
   absl::SleepFor(absl::Seconds(1));
-  PodRun run;
+  LifecycleRun run;
   ASSERT_NO_FATAL_FAILURE(RunPod(*direct_, "events", {"/bin/sleep", "2147483647"}, &run, false));
   bool seen = Eventually([&] {
     auto via_sigshim = proxied.TypesFor(run.container_id);
@@ -655,7 +652,7 @@ TEST_F(TransparencyTest, ErrorsComeBackWithTheSameCodeAndMessage) {
 TEST_F(TransparencyTest, CancelledCallsEndUpstream) {
   REQUIRE_PROXY();
   ASSERT_NO_FATAL_FAILURE(Pull(*direct_, *image_));
-  PodRun run;
+  LifecycleRun run;
   ASSERT_NO_FATAL_FAILURE(RunPod(*direct_, "cancel", {"/bin/sleep", "2147483647"}, &run, false));
 
   // A unary call whose client gives up (deadline, then explicit cancel): containerd's ExecSync
@@ -793,7 +790,7 @@ TEST_F(TransparencyTest, ZzSigshimSurvivesContainerdRestart) {
   EXPECT_EQ(response.runtime_name(), "containerd");
   status = proxy_->images().ImageStatus(Context().get(), image_status, &image_response);
   EXPECT_TRUE(status.ok()) << Describe(status);
-  PodRun run;
+  LifecycleRun run;
   ASSERT_NO_FATAL_FAILURE(RunPod(*proxy_, "after-restart", {"/bin/echo", "hello"}, &run));
   EXPECT_EQ(run.final_status.status().exit_code(), 0);
   RemovePod(*proxy_, run.sandbox_id);
