@@ -339,11 +339,14 @@ int RunDaemon(const Args& args) {
       return RuntimeReachable(*runtime_channel, endpoint, absl::Seconds(1));
     };
     absl::StatusOr<std::unique_ptr<StatusServer>> started = StatusServer::Create(std::move(status_options));
-    if (!started.ok()) {
-      SIGSHIM_LOG(kError, "cannot start: [metrics] listen: ", started.status().message());
-      return kExitFailure;
+    if (started.ok()) {
+      status_server = *std::move(started);
+    } else {
+      // Metrics are not worth a node: kubelet cannot start a container while sigshim is down. The
+      // missing endpoint shows as a failed scrape; the journal says why.
+      SIGSHIM_LOG(kError, "serving without /metrics, /healthz and /readyz: [metrics] listen: ",
+                  started.status().message());
     }
-    status_server = *std::move(started);
   }
   SIGSHIM_LOG(kInfo, "serving CRI on ", cfg->server.listen, ", forwarding to ", cfg->server.runtime_endpoint,
               " (config ", cfg->path, ", mode ", ModeName(cfg->enforcement.mode), ", audit log ", cfg->audit.path, ")");

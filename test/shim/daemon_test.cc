@@ -1,4 +1,7 @@
 // The sigshim binary as a process: exit codes, signals, the socket it leaves behind.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -53,9 +56,12 @@ class DaemonTest : public ::testing::Test {
   }
   void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
 
-  void WriteConfig(const std::string& extra = "") {
+  // Writes the config: [server] (3 keys), then [metrics] with `metrics_listen` (2 lines), then
+  // `extra`.
+  void WriteConfig(const std::string& extra = "", const std::string& metrics_listen = "") {
     ASSERT_TRUE(WriteFileAtomic(config_, absl::StrCat("[server]\nlisten = \"", listen_, "\"\nruntime_endpoint = \"",
-                                                      runtime_, "\"\nstate_dir = \"", dir_, "/state\"\n[metrics]\nlisten = \"\"\n", extra))
+                                                      runtime_, "\"\nstate_dir = \"", dir_, "/state\"\n[metrics]\nlisten = \"",
+                                                      metrics_listen, "\"\n", extra))
                     .ok());
   }
 
@@ -84,6 +90,27 @@ TEST_F(DaemonTest, SigtermRemovesTheSocketAndExitsZero) {
   EXPECT_EQ(ExitCode(*code), 0) << shim->LogTail();
   EXPECT_NE(::access(listen_.c_str(), F_OK), 0) << "socket left behind";
   EXPECT_THAT(shim->LogTail(), HasSubstr("shutting down"));
+}
+
+// The metrics endpoint is not worth a node: with its port taken, sigshim still serves the CRI.
+TEST_F(DaemonTest, TakenMetricsPortIsReportedAndTheCriStillServed) {
+  testing::EchoRuntime runtime(runtime_);
+  const int taken = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(taken, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(taken, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
+  ASSERT_EQ(::listen(taken, 1), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::getsockname(taken, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  WriteConfig("", absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)));
+  auto shim = Start();
+  ASSERT_NE(shim, nullptr);
+  EXPECT_TRUE(shim->WaitForUnixSocket(listen_, absl::Seconds(20)).ok()) << shim->LogTail();
+  EXPECT_TRUE(shim->Running());
+  EXPECT_THAT(shim->LogTail(), HasSubstr("serving without /metrics, /healthz and /readyz"));
+  ::close(taken);
 }
 
 TEST_F(DaemonTest, SecondInstanceOnTheSameSocketIsRefused) {
