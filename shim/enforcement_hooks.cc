@@ -24,8 +24,6 @@ absl::StatusOr<grpc::ByteBuffer> Encode(const google::protobuf::Message& message
   return grpc::ByteBuffer(&slice, 1);
 }
 
-constexpr absl::string_view kOverloaded = "sigshim is overloaded: too many image decisions are waiting; try again";
-
 // The common part of the hooks below: decodes the request on the proxy's thread (a request that
 // does not decode is refused) and hands it to Decide, with the original bytes for forwarding it
 // unchanged. Decide runs on the proxy's thread too; its blocking work goes to the queue.
@@ -49,7 +47,7 @@ class EnforcementHook : public CallHook {
 
   // Runs `task` on a worker, or refuses the call when the queue is full.
   void OffThread(const HookDone& done, std::function<void()> task) {
-    if (!queue_->Schedule(std::move(task))) done(absl::UnavailableError(kOverloaded));
+    if (!queue_->Schedule(std::move(task))) done(OverloadedError());
   }
 
   // Returns a response stage that runs `work` on a worker, then answers with the runtime's

@@ -12,6 +12,7 @@
 #include "pkg/base/log.h"
 #include "pkg/base/status_macros.h"
 #include "pkg/reference/reference.h"
+#include "shim/work_queue.h"
 
 namespace sigshim::shim {
 namespace {
@@ -61,6 +62,25 @@ void FillFromDecision(const policy::Decision& d, absl::string_view asked, audit:
 
 }  // namespace
 
+std::vector<std::string> Enforcer::DigestsIn(const std::vector<Candidate>& candidates) {
+  std::vector<std::string> digests;
+  for (const Candidate& c : candidates) {
+    if (std::find(digests.begin(), digests.end(), c.digest) == digests.end()) digests.push_back(c.digest);
+  }
+  return digests;
+}
+
+void Enforcer::FillFromApproval(const std::string& repository, const std::string& digest, const Approval& approval,
+                                audit::AuditRecord& r) {
+  r.image = absl::StrCat(repository, "@", digest);
+  r.digest = digest;
+  r.decision = "allow";
+  r.reason = "stored verdict valid under the current policy";
+  r.policy = approval.policy;
+  r.identity = approval.identity;
+  r.source = "verdict";
+}
+
 registry::Credentials CredentialsFrom(const runtime::v1::AuthConfig& auth) {
   registry::Credentials c;
   c.username = auth.username();
@@ -92,11 +112,6 @@ absl::StatusOr<std::unique_ptr<Enforcer>> Enforcer::Create(EnforcerOptions optio
 std::shared_ptr<const policy::Policy> Enforcer::CurrentPolicy() const {
   absl::MutexLock lock(&mu_);
   return policy_;
-}
-
-std::shared_ptr<const policy::ImageVerifier> Enforcer::CurrentVerifier() const {
-  absl::MutexLock lock(&mu_);
-  return verifier_;
 }
 
 absl::StatusOr<Enforcer::Approval> Enforcer::CheckVerdict(const verdicts::Verdict& verdict,
@@ -261,14 +276,9 @@ absl::StatusOr<PullPlan> Enforcer::ConcludePull(const Caller& caller, absl::Time
   audit::AuditRecord record = RecordFor(caller, start);
   absl::StatusOr<reference::Reference> parsed = reference::Parse(image);
   if (outcome.approval.has_value()) {
-    record.image = parsed->String();
-    record.digest = parsed->digest;
-    record.decision = "allow";
-    record.reason = "stored verdict valid under the current policy";
-    record.policy = outcome.approval->policy;
-    record.identity = outcome.approval->identity;
-    record.source = "verdict";
-    RETURN_IF_ERROR(Conclude(caller, record, record.image));
+    FillFromApproval(parsed->Repository(), parsed->digest, *outcome.approval, record);
+    record.image = parsed->String();  // as asked, its tag kept
+    RETURN_IF_ERROR(Conclude(caller, record, parsed->String()));
     return PullPlan{absl::StrCat(parsed->Repository(), "@", parsed->digest), "", parsed->digest};
   }
   const policy::Decision& d = outcome.decision;
@@ -326,7 +336,7 @@ void Enforcer::StartPull(const Caller& caller, const std::string& image, const r
   });
   if (!scheduled) {
     for (Flight::Waiter& w : land()) {
-      w.done(absl::UnavailableError("sigshim is overloaded: too many image decisions are waiting; try again"));
+      w.done(OverloadedError());
     }
   }
 }
@@ -435,13 +445,7 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
   const std::vector<Candidate> candidates = CandidatesOf(image, found);
   for (const Candidate& c : candidates) {
     if (std::optional<Approval> approval = FindApproval(c.digest, c.repository)) {
-      record.image = absl::StrCat(c.repository, "@", c.digest);
-      record.digest = c.digest;
-      record.decision = "allow";
-      record.reason = "stored verdict valid under the current policy";
-      record.policy = approval->policy;
-      record.identity = approval->identity;
-      record.source = "verdict";
+      FillFromApproval(c.repository, c.digest, *approval, record);
       if (admitted_by != nullptr) *admitted_by = c;
       return Conclude(caller, record, image);
     }
@@ -534,14 +538,8 @@ std::optional<audit::AuditRecord> Enforcer::AdmitFromCache(const Caller& caller,
       admitted_ids_.erase(it);
       return std::nullopt;
     }
-    record.image = absl::StrCat(admitted.repository, "@", admitted.digest);
-    record.digest = admitted.digest;
-    record.policy = approval->second.policy;
-    record.identity = approval->second.identity;
+    FillFromApproval(admitted.repository, admitted.digest, approval->second, record);
   }
-  record.decision = "allow";
-  record.reason = "stored verdict valid under the current policy";
-  record.source = "verdict";
   record.latency = Now() - start;
   return record;
 }
@@ -598,10 +596,7 @@ absl::Status Enforcer::AdmitSandbox(const Caller& caller) {
     const std::string where = configured.empty() ? "the runtime's configuration" : "[enforcement] sandbox_image";
     record.digest = pin->digest;
     if (found->has_value()) {
-      std::vector<std::string> digests;
-      for (const Candidate& c : CandidatesOf(image, **found)) {
-        if (std::find(digests.begin(), digests.end(), c.digest) == digests.end()) digests.push_back(c.digest);
-      }
+      const std::vector<std::string> digests = DigestsIn(CandidatesOf(image, **found));
       if (std::find(digests.begin(), digests.end(), pin->digest) != digests.end()) {
         record.decision = "allow";
         record.reason = absl::StrCat("sandbox image pinned by digest in ", where);
@@ -653,11 +648,7 @@ absl::Status Enforcer::AdmitSandbox(const Caller& caller) {
 std::vector<std::string> Enforcer::DigestsOf(const std::string& image) {
   absl::StatusOr<std::optional<RuntimeImage>> found = options_.runtime->ImageStatus(image, absl::Now() + kRuntimeTimeout);
   if (!found.ok() || !found->has_value()) return {};
-  std::vector<std::string> digests;
-  for (const Candidate& c : CandidatesOf(image, **found)) {
-    if (std::find(digests.begin(), digests.end(), c.digest) == digests.end()) digests.push_back(c.digest);
-  }
-  return digests;
+  return DigestsIn(CandidatesOf(image, **found));
 }
 
 void Enforcer::ForgetDigests(const std::vector<std::string>& digests) {

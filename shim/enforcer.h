@@ -182,7 +182,13 @@ class Enforcer {
 
   absl::Time Now() const { return options_.now ? options_.now() : absl::Now(); }
   std::shared_ptr<const policy::Policy> CurrentPolicy() const;
-  std::shared_ptr<const policy::ImageVerifier> CurrentVerifier() const;
+
+  // Returns the digests of `candidates`, each once, in order.
+  static std::vector<std::string> DigestsIn(const std::vector<Candidate>& candidates);
+
+  // Fills `r` as an allow resting on the stored verdict of (repository, digest).
+  static void FillFromApproval(const std::string& repository, const std::string& digest, const Approval& approval,
+                               audit::AuditRecord& r);
 
   // Returns why `verdict` holds under `policy`, or the reason it does not.
   static absl::StatusOr<Approval> CheckVerdict(const verdicts::Verdict& verdict, const policy::Policy& policy);

@@ -5,6 +5,10 @@
 
 namespace sigshim::shim {
 
+absl::Status OverloadedError() {
+  return absl::UnavailableError("sigshim is overloaded: too many image decisions are waiting; try again");
+}
+
 WorkQueue::WorkQueue(int threads, size_t max_pending) : max_pending_(max_pending) {
   threads = std::max(threads, 1);
   threads_.reserve(threads);

@@ -10,9 +10,14 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 
 namespace sigshim::shim {
+
+// Returns the status a call gets when its decision could not be queued (UNAVAILABLE: kubelet
+// retries).
+absl::Status OverloadedError();
 
 // Thread-safe. Tasks run in the order scheduled, up to `threads` at once.
 class WorkQueue {
