@@ -7,6 +7,7 @@
 #ifndef SIGSHIM_SHIM_HOOKS_H_
 #define SIGSHIM_SHIM_HOOKS_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -31,6 +32,12 @@ struct CallInfo {
   // The caller's deadline; InfiniteFuture when it set none. The forwarded call carries it already;
   // it is here for hooks that make calls of their own (registry, runtime) on the caller's behalf.
   absl::Time deadline = absl::InfiniteFuture();
+  // When the call arrived at the proxy.
+  absl::Time arrived = absl::InfinitePast();
+  // Becomes true (from the proxy's thread) once the caller no longer waits: it cancelled, its
+  // deadline passed, the server shut down, or the call ended. Work done only for this call may stop
+  // then. Never null for calls from the proxy.
+  std::shared_ptr<const std::atomic<bool>> gone;
 };
 
 // Receives the final answer for the caller, exactly once, from any thread: the response to send

@@ -11,7 +11,9 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "pkg/base/log.h"
 #include "pkg/cri/cri.h"
@@ -35,23 +37,14 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 }  // namespace
 
-bool IsEndlessStream(absl::string_view method) { return absl::EndsWith(method, "/GetContainerEvents"); }
+bool IsEndlessStream(absl::string_view method) {
+  const cri::MethodInfo* info = cri::FindMethod(method);
+  return info != nullptr && info->endless;
+}
 
 bool IsKnownUnary(absl::string_view path) {
-  // Every unary method of the CRI RuntimeService and ImageService (runtime.v1 and v1alpha2).
-  // Streaming methods, and methods this list does not know yet, take the general relay.
-  static const auto* const kUnary = new absl::flat_hash_set<std::string>{
-      "Version", "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus",
-      "ListPodSandbox", "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
-      "ListContainers", "ContainerStatus", "UpdateContainerResources", "ReopenContainerLog",
-      "ExecSync", "Exec", "Attach", "PortForward", "ContainerStats", "ListContainerStats",
-      "PodSandboxStats", "ListPodSandboxStats", "UpdateRuntimeConfig", "Status", "CheckpointContainer",
-      "ListMetricDescriptors", "ListPodSandboxMetrics", "RuntimeConfig", "UpdatePodSandboxResources",
-      "ListImages", "ImageStatus", "PullImage", "RemoveImage", "ImageFsInfo"};
-  absl::string_view version, service, method;
-  if (!cri::ParseMethodPath(path, &version, &service, &method)) return false;
-  if (service != "RuntimeService" && service != "ImageService") return false;
-  return kUnary->contains(method);
+  const cri::MethodInfo* info = cri::FindMethod(path);
+  return info != nullptr && info->kind == cri::MethodKind::kUnary;
 }
 
 // One proxied call, from the moment it is asked for on a completion queue until both its sides
@@ -126,6 +119,7 @@ class ProxyCall {
         return;  // !ok: the server is shutting down; nothing to serve.
       case kServerDone:
         server_done_ = true;
+        if (gone_ != nullptr) gone_->store(true);
         if (ctx_.IsCancelled()) CancelUpstream();
         return;
       case kServerRead:
@@ -169,9 +163,20 @@ class ProxyCall {
     ++pending_;  // kServerDone, armed by the arrival.
     new ProxyCall(service_, cq_);  // Takes this one's place for the next caller.
     const std::string& method = ctx_.method();
+    // The socket serves the CRI and nothing else: a path outside the closed set (containerd's own
+    // services, another spelling of a CRI path, a method the CRI does not define) is never
+    // forwarded, so no spelling the runtime would route to a hooked method can get past its hook.
+    const cri::MethodInfo* known = cri::FindMethod(method);
+    if (known == nullptr) {
+      service_->RefuseUnknown(method);
+      FinishToClient(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                  "sigshim serves only the CRI (runtime.v1 and runtime.v1alpha2 RuntimeService and "
+                                  "ImageService); this method is not one of them and was not forwarded"));
+      return;
+    }
     if (auto it = service_->hooks_->find(method); it != service_->hooks_->end()) hook_ = it->second;
-    unary_ = hook_ != nullptr || (!service_->relay_unary_as_streams_ && IsKnownUnary(method));
-    endless_ = !unary_ && IsEndlessStream(method);
+    unary_ = hook_ != nullptr || (!service_->relay_unary_as_streams_ && known->kind == cri::MethodKind::kUnary);
+    endless_ = !unary_ && known->endless;
     if (endless_) service_->RegisterEndless(this);
     stream_.Read(&from_client_, TagFor(kServerRead));
   }
@@ -287,6 +292,9 @@ class ProxyCall {
     if (const auto deadline = ctx_.deadline(); deadline != std::chrono::system_clock::time_point::max()) {
       info.deadline = absl::FromChrono(deadline);  // max() is how gRPC spells "no deadline".
     }
+    info.arrived = start_;
+    gone_ = std::make_shared<std::atomic<bool>>(false);
+    info.gone = gone_;
     RunStage(kRequestStage, [&] {
       hook_->OnRequest(info, std::move(from_client_), [this](absl::StatusOr<Forward> decision) {
         decision_.emplace(std::move(decision));
@@ -490,6 +498,8 @@ class ProxyCall {
   grpc::GenericServerAsyncReaderWriter stream_;
   absl::Time start_;
   CallHook* hook_ = nullptr;
+  // Set once the caller's side is over; shared with the hook (CallInfo::gone).
+  std::shared_ptr<std::atomic<bool>> gone_;
   AfterResponse after_;  // The hook's response stage, from its decision until the runtime answers.
   bool arrived_ = false;
   bool unary_ = false;    // Relayed with one upstream unary call instead of a stream.
@@ -533,7 +543,14 @@ ProxyService::ProxyService(std::shared_ptr<grpc::Channel> upstream, const HookTa
       stub_(upstream_),
       hooks_(hooks),
       relay_unary_as_streams_(options.relay_unary_as_streams),
-      workers_(std::max(1, options.threads)) {}
+      on_refused_method_(options.on_refused_method),
+      workers_(std::max(1, options.threads)) {
+  for (const auto& [path, hook] : *hooks_) {
+    if (cri::FindMethod(path) == nullptr) {
+      SIGSHIM_LOG(kError, "a hook is registered for ", path, ", which is not a CRI method path: it is never called");
+    }
+  }
+}
 
 ProxyService::~ProxyService() { Stop(); }
 
@@ -573,6 +590,16 @@ void ProxyService::Stop() {
       Poll(worker.cq.get());  // Never started: drains what is there.
     }
   }
+}
+
+void ProxyService::RefuseUnknown(absl::string_view method) {
+  refused_.fetch_add(1, std::memory_order_relaxed);
+  // The path is the caller's: shown shortened and escaped, so that it cannot fill or forge log lines.
+  constexpr size_t kShown = 256;
+  SIGSHIM_LOG(kWarning, "refused a call to a method outside the CRI (UNIMPLEMENTED, not forwarded): \"",
+              absl::CHexEscape(method.substr(0, kShown)), "\"",
+              method.size() > kShown ? absl::StrCat(" (", method.size(), " bytes)") : "");
+  if (on_refused_method_) on_refused_method_();
 }
 
 void ProxyService::RegisterEndless(ProxyCall* call) {

@@ -1,5 +1,7 @@
-// The byte-forwarding CRI proxy: one gRPC async generic service that relays every call, unary or
-// streaming, any API version, to the runtime's socket without decoding it.
+// The byte-forwarding CRI proxy: one gRPC async generic service that relays every CRI call, unary
+// or streaming, of both API versions, to the runtime's socket without decoding it. The CRI is the
+// only thing it serves: a call whose method path is not exactly one of the CRI's (cri::FindMethod)
+// is answered UNIMPLEMENTED, counted and logged, and never forwarded.
 //
 // For each call it opens a stream to the runtime under the same method name, with the caller's
 // metadata, deadline and cancellation; messages are relayed one at a time in both directions
@@ -22,6 +24,8 @@
 #define SIGSHIM_SHIM_PROXY_H_
 
 #include <atomic>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -48,6 +52,9 @@ struct ProxyOptions {
   // Relays known unary methods through the general stream relay too, instead of the unary fast
   // path. Only for tests that exercise the stream relay against a real runtime. Default false.
   bool relay_unary_as_streams = false;
+  // Called (on a queue thread; must not block) for each call refused because its method path is
+  // not in the CRI's closed set (cri::FindMethod). Default null.
+  std::function<void()> on_refused_method;
 };
 
 class ProxyService {
@@ -78,6 +85,9 @@ class ProxyService {
   // cancelled as they start.
   void CancelEndlessStreams();
 
+  // Returns the number of calls refused because their method is not a CRI method. Thread-safe.
+  uint64_t refused_calls() const { return refused_.load(std::memory_order_relaxed); }
+
   // Returns the number of calls in flight. Thread-safe.
   int active_calls() const { return active_.load(std::memory_order_relaxed); }
 
@@ -92,17 +102,21 @@ class ProxyService {
   // Take mu_; a call's own state has no lock (it lives on one thread).
   void RegisterEndless(ProxyCall* call);
   void CallFinished(ProxyCall* call, bool endless);
+  // Counts and logs a call refused for its method path.
+  void RefuseUnknown(absl::string_view method);
 
   std::shared_ptr<grpc::Channel> upstream_;
   grpc::GenericStub stub_;
   const HookTable* hooks_;
   const bool relay_unary_as_streams_;
+  const std::function<void()> on_refused_method_;
   grpc::AsyncGenericService service_;
   std::vector<Worker> workers_;
   bool started_ = false;  // Touched by the owner's thread only (Start/Stop).
   bool stopped_ = false;
 
   std::atomic<int> active_{0};
+  std::atomic<uint64_t> refused_{0};
   mutable absl::Mutex mu_;
   bool cancel_endless_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_set<ProxyCall*> endless_ ABSL_GUARDED_BY(mu_);
@@ -111,8 +125,9 @@ class ProxyService {
 // Returns true for CRI methods whose response stream only ends when the caller leaves.
 bool IsEndlessStream(absl::string_view method);
 
-// Returns true for the CRI methods known to be unary (one request, one response); they are
-// relayed with a single upstream call. Everything else is relayed as a stream.
+// Returns true for the CRI methods that are unary (one request, one response); they are relayed
+// with a single upstream call. The other CRI methods are relayed as streams; a path that is not a
+// CRI method (cri::FindMethod) is refused with UNIMPLEMENTED and never forwarded.
 bool IsKnownUnary(absl::string_view method);
 
 }  // namespace sigshim::shim

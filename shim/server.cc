@@ -120,6 +120,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
   ProxyOptions proxy_options;
   proxy_options.threads = options.threads > 0 ? options.threads : DefaultThreads();
   proxy_options.relay_unary_as_streams = options.relay_unary_as_streams;
+  proxy_options.on_refused_method = options.on_refused_method;
   server->proxy_ = std::make_unique<ProxyService>(server->channel_, hooks, proxy_options);
 
   grpc::ServerBuilder builder;

@@ -3,6 +3,7 @@
 #ifndef SIGSHIM_SHIM_SERVER_H_
 #define SIGSHIM_SHIM_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -31,6 +32,8 @@ struct ServerOptions {
   // Longest pause between reconnection attempts to the runtime. Default 1s, so that calls work
   // again soon after the runtime restarts.
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
+  // Called for each call refused because its method is not a CRI method (ProxyOptions). Default null.
+  std::function<void()> on_refused_method;
   // Threads that serve calls, each polling a completion queue of its own (proxy.h). Default 0:
   // one for every two cores the process may run on, at least one.
   int threads = 0;

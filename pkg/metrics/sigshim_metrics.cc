@@ -28,7 +28,12 @@ SigshimMetrics::SigshimMetrics()
       reloads_(registry_.AddCounter("sigshim_config_reloads_total", "Configuration reloads (SIGHUP), by result.",
                                     {"result"})),
       reloads_ok_(reloads_.WithLabels({"ok"})),
-      reloads_failed_(reloads_.WithLabels({"failed"})) {}
+      reloads_failed_(reloads_.WithLabels({"failed"})),
+      refused_calls_(registry_
+                         .AddCounter("sigshim_refused_calls_total",
+                                     "Calls refused (UNIMPLEMENTED, never forwarded) because their method is not a "
+                                     "CRI method.")
+                         .WithLabels({})) {}
 
 void SigshimMetrics::CountDecision(absl::string_view method, absl::string_view result, absl::string_view reason) {
   decisions_.WithLabels({method, result, reason}).Increment();
@@ -54,6 +59,8 @@ void SigshimMetrics::SetConfig(uint64_t generation, absl::string_view policy_dig
   config_generation_.Set(static_cast<double>(generation));
   policy_info_.Set({policy_digest});
 }
+
+void SigshimMetrics::CountRefusedCall() { refused_calls_.Increment(); }
 
 void SigshimMetrics::CountReload(bool ok) { (ok ? reloads_ok_ : reloads_failed_).Increment(); }
 

@@ -9,6 +9,7 @@
 //   sigshim_config_generation                              gauge
 //   sigshim_policy_info{digest}                            gauge, 1 for the policy in force only
 //   sigshim_config_reloads_total{result}                   counter, result "ok" | "failed"
+//   sigshim_refused_calls_total                            counter, calls to methods outside the CRI
 #ifndef SIGSHIM_PKG_METRICS_SIGSHIM_METRICS_H_
 #define SIGSHIM_PKG_METRICS_SIGSHIM_METRICS_H_
 
@@ -59,6 +60,10 @@ class SigshimMetrics {
   // Counts one reload attempt (SIGHUP), successful or not.
   void CountReload(bool ok);
 
+  // Counts one call refused because its method is not a CRI method (never forwarded). The method
+  // is the caller's choice, so it is not a label.
+  void CountRefusedCall();
+
   // Returns the whole exposition text (Content-Type "text/plain; version=0.0.4").
   std::string Render() const;
 
@@ -76,6 +81,7 @@ class SigshimMetrics {
   Family<Counter>& reloads_;
   Counter& reloads_ok_;
   Counter& reloads_failed_;
+  Counter& refused_calls_;
 };
 
 }  // namespace sigshim::metrics

@@ -27,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "pkg/base/file.h"
 #include "pkg/cri/api.grpc.pb.h"
+#include "pkg/cri/cri.h"
 #include "shim/hooks.h"
 #include "shim/server.h"
 #include "test/shim/echo_runtime.h"
@@ -148,6 +149,8 @@ class ProxyTest : public ::testing::Test {
     options.runtime_endpoint = "unix://" + runtime_path_;
     options.max_reconnect_backoff = absl::Milliseconds(200);
     options.threads = threads_;
+    options.relay_unary_as_streams = relay_as_streams_;
+    options.on_refused_method = [this] { refused_.fetch_add(1); };
     auto server = Server::Create(options, table_ != nullptr ? table_ : &hooks_.table());
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -179,14 +182,13 @@ class ProxyTest : public ::testing::Test {
     EXPECT_EQ(server_->proxy().active_calls(), 0);
   }
 
-  // Makes 24 threads × 60 calls, each to one of kPullV1, a known unary method and an unknown
-  // one in turn; `one_call(method, "<thread>-<index>", index)` makes a call and says whether its
+  // Makes 24 threads × 60 calls, each to one of kPullV1 and two other CRI methods in turn; `one_call(method, "<thread>-<index>", index)` makes a call and says whether its
   // answer was right. Returns the number of wrong answers.
   int CallFromManyThreads(const std::function<bool(const char* method, const std::string& suffix, int i)>& one_call) {
     constexpr int kThreads = 24;
     constexpr int kCallsPerThread = 60;
     const char* const kMethods[] = {kPullV1, "/runtime.v1.RuntimeService/Version",
-                                    "/runtime.v1.RuntimeService/SomeFutureMethod"};
+                                    "/runtime.v1alpha2.RuntimeService/ListContainers"};
     std::atomic<int> wrong{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
@@ -204,6 +206,8 @@ class ProxyTest : public ::testing::Test {
   PassThroughHooks hooks_;
   const HookTable* table_ = nullptr;  // Set before StartProxy to use other hooks than hooks_.
   int threads_ = 0;                   // ServerOptions::threads.
+  bool relay_as_streams_ = false;     // ServerOptions::relay_unary_as_streams.
+  std::atomic<int> refused_{0};       // Calls ServerOptions::on_refused_method counted.
   std::unique_ptr<EchoRuntime> runtime_;
   std::unique_ptr<Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -215,7 +219,7 @@ TEST_F(ProxyTest, ForwardsUnaryCallsByteForByte) {
   // Field 99 is unknown to every CRI message: a decoding proxy would be free to drop it.
   const std::string request("\x0a\x03" "abc" "\x9a\x06\x02" "zz", 10);
   for (const char* method : {"/runtime.v1.RuntimeService/Version", "/runtime.v1alpha2.RuntimeService/Version",
-                             "/runtime.v1.ImageService/ImageFsInfo", "/some.other.Service/Anything"}) {
+                             "/runtime.v1.ImageService/ImageFsInfo", "/runtime.v1.RuntimeService/RuntimeConfig"}) {
     UnaryResult r = Call(method, request);
     ASSERT_TRUE(r.status.ok()) << method << ": " << r.status.error_message();
     EXPECT_EQ(r.response, request) << method;
@@ -273,23 +277,35 @@ TEST_F(ProxyTest, CarriesMetadataBothWays) {
   EXPECT_THAT(seen.metadata, Contains(Pair("x-blob-bin", std::string("\0\1", 2))));
 }
 
-// The proxy relays known unary CRI methods with one upstream call and everything else as a
-// stream; each behaviour is checked on both paths.
-class BothPaths : public ProxyTest, public ::testing::WithParamInterface<const char*> {};
+// The proxy relays unary CRI methods with one upstream call and streaming ones as streams; each
+// behaviour is checked on both paths (the stream relay is exercised with unary methods relayed as
+// streams, which the echo runtime answers like any other).
+struct PathCase {
+  const char* method;
+  bool as_stream;
+};
+
+class BothPaths : public ProxyTest, public ::testing::WithParamInterface<PathCase> {
+ protected:
+  void SetUp() override {
+    ProxyTest::SetUp();
+    relay_as_streams_ = GetParam().as_stream;
+  }
+  static const char* Method() { return GetParam().method; }
+};
 
 INSTANTIATE_TEST_SUITE_P(Proxy, BothPaths,
-                         ::testing::Values("/runtime.v1.RuntimeService/Version",
-                                           "/runtime.v1alpha2.ImageService/ImageStatus",
-                                           "/runtime.v1.RuntimeService/SomeFutureMethod"),
-                         [](const ::testing::TestParamInfo<const char*>& info) {
-                           return std::string(IsKnownUnary(info.param) ? "Unary" : "Stream") +
-                                  std::to_string(info.index);
+                         ::testing::Values(PathCase{"/runtime.v1.RuntimeService/Version", false},
+                                           PathCase{"/runtime.v1alpha2.ImageService/ImageStatus", false},
+                                           PathCase{"/runtime.v1.RuntimeService/ListContainers", true}),
+                         [](const ::testing::TestParamInfo<PathCase>& info) {
+                           return std::string(info.param.as_stream ? "Stream" : "Unary") + std::to_string(info.index);
                          });
 
 TEST_P(BothPaths, PassesRuntimeErrorsBackUnchanged) {
   StartRuntime();
   StartProxy();
-  UnaryResult r = Call(GetParam(), "fail");
+  UnaryResult r = Call(Method(), "fail");
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(r.status.error_message(), "runtime says no");
   EXPECT_EQ(r.status.error_details(), std::string("\x01\x02\x03", 3));
@@ -299,20 +315,20 @@ TEST_P(BothPaths, PassesRuntimeErrorsBackUnchanged) {
 TEST_P(BothPaths, CarriesMetadataBothWays) {
   StartRuntime();
   StartProxy();
-  UnaryResult r = Call(GetParam(), "x", absl::Seconds(10), {{"x-kubelet-trace", "abc"}});
+  UnaryResult r = Call(Method(), "x", absl::Seconds(10), {{"x-kubelet-trace", "abc"}});
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   EXPECT_EQ(r.response, "x");
   EXPECT_THAT(r.initial, Contains(Pair("x-runtime-initial", "hello")));
   EXPECT_THAT(r.trailing, Contains(Pair("x-runtime-trailing", "bye")));
-  EXPECT_THAT(runtime_->WaitForCall(GetParam()).metadata, Contains(Pair("x-kubelet-trace", "abc")));
+  EXPECT_THAT(runtime_->WaitForCall(Method()).metadata, Contains(Pair("x-kubelet-trace", "abc")));
 }
 
 TEST_P(BothPaths, ExpiredDeadlineCancelsUpstream) {
   StartRuntime();
   StartProxy();
-  UnaryResult r = Call(GetParam(), "slow", absl::Milliseconds(300));
+  UnaryResult r = Call(Method(), "slow", absl::Milliseconds(300));
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  EXPECT_TRUE(runtime_->WaitForCancel(GetParam()));
+  EXPECT_TRUE(runtime_->WaitForCancel(Method()));
 }
 
 TEST_P(BothPaths, CallerCancellationCancelsUpstream) {
@@ -322,12 +338,12 @@ TEST_P(BothPaths, CallerCancellationCancelsUpstream) {
   grpc::ClientContext ctx;
   grpc::ByteBuffer req = ToBuffer("slow"), resp;
   std::promise<grpc::Status> done;
-  stub.UnaryCall(&ctx, GetParam(), grpc::StubOptions(), &req, &resp,
+  stub.UnaryCall(&ctx, Method(), grpc::StubOptions(), &req, &resp,
                  [&](grpc::Status s) { done.set_value(std::move(s)); });
-  runtime_->WaitForCall(GetParam());
+  runtime_->WaitForCall(Method());
   ctx.TryCancel();
   EXPECT_EQ(done.get_future().get().error_code(), grpc::StatusCode::CANCELLED);
-  EXPECT_TRUE(runtime_->WaitForCancel(GetParam()));
+  EXPECT_TRUE(runtime_->WaitForCancel(Method()));
 }
 
 // Many concurrent calls on both paths, with some callers giving up early: the proxy must neither
@@ -335,33 +351,110 @@ TEST_P(BothPaths, CallerCancellationCancelsUpstream) {
 // tearing down).
 TEST_F(ProxyTest, ConcurrentCallsOnBothPathsAllComplete) {
   StartRuntime();
-  StartProxy();
-  constexpr int kThreads = 32;
-  constexpr int kCallsPerThread = 60;
-  std::atomic<int> wrong{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kCallsPerThread; ++i) {
-        const char* method = (i % 2 == 0) ? "/runtime.v1.RuntimeService/SomeFutureMethod"
-                                          : "/runtime.v1.RuntimeService/Version";
-        const std::string request = "split-" + std::to_string(t) + "-" + std::to_string(i);
-        if (i % 10 == 9) {
-          // A caller that gives up almost at once: either answer is fine, a crash is not.
-          UnaryResult r = Call(method, "slow", absl::Milliseconds(1));
-          if (r.status.ok() && r.response != "slow") wrong.fetch_add(1);
-          continue;
+  for (bool as_streams : {false, true}) {
+    SCOPED_TRACE(as_streams ? "stream relay" : "unary fast path");
+    server_.reset();
+    relay_as_streams_ = as_streams;
+    StartProxy();
+    constexpr int kThreads = 32;
+    constexpr int kCallsPerThread = 60;
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kCallsPerThread; ++i) {
+          const char* method = (i % 2 == 0) ? "/runtime.v1.RuntimeService/ListContainers"
+                                            : "/runtime.v1.RuntimeService/Version";
+          const std::string request = "split-" + std::to_string(t) + "-" + std::to_string(i);
+          if (i % 10 == 9) {
+            // A caller that gives up almost at once: either answer is fine, a crash is not.
+            UnaryResult r = Call(method, "slow", absl::Milliseconds(1));
+            if (r.status.ok() && r.response != "slow") wrong.fetch_add(1);
+            continue;
+          }
+          if (i % 10 == 5) {
+            // A path outside the CRI, among them: refused, never forwarded.
+            UnaryResult r = Call("runtime.v1.RuntimeService/Version", request);
+            if (r.status.error_code() != grpc::StatusCode::UNIMPLEMENTED) wrong.fetch_add(1);
+            continue;
+          }
+          UnaryResult r = Call(method, request);
+          if (!r.status.ok() || r.response != request) wrong.fetch_add(1);
         }
-        UnaryResult r = Call(method, request);
-        if (!r.status.ok() || r.response != request) wrong.fetch_add(1);
-      }
-    });
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(wrong.load(), 0);
+    // Every call has ended on the proxy's side too.
+    WaitForNoActiveCalls();
   }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(wrong.load(), 0);
-  // Every call has ended on the proxy's side too.
-  for (int i = 0; i < 200 && server_->proxy().active_calls() != 0; ++i) absl::SleepFor(absl::Milliseconds(10));
-  EXPECT_EQ(server_->proxy().active_calls(), 0);
+}
+
+// The socket serves the CRI and nothing else: every path outside the closed set of CRI method
+// paths is refused with UNIMPLEMENTED, counted and never forwarded — another service (containerd's
+// own API, health, reflection), a method the CRI does not define, an unknown API version, and any
+// other spelling of a hooked path (the runtime's gRPC server routes "runtime.v1.ImageService/PullImage",
+// without the leading slash, to PullImage).
+TEST_F(ProxyTest, PathsOutsideTheCriAreRefusedAndNeverForwarded) {
+  StartRuntime();
+  StartProxy();
+  const std::vector<std::string> refused = {
+      "runtime.v1.ImageService/PullImage",
+      "runtime.v1alpha2.ImageService/PullImage",
+      "runtime.v1.RuntimeService/CreateContainer",
+      "runtime.v1alpha2.RuntimeService/RunPodSandbox",
+      "//runtime.v1.ImageService/PullImage",
+      "/runtime.v1.ImageService/PullImage/",
+      "/runtime.v1.ImageService//PullImage",
+      "/runtime.v1.imageservice/pullimage",
+      "/Runtime.v1.ImageService/PullImage",
+      "/containerd.services.images.v1.Images/List",
+      "/containerd.services.content.v1.Content/Read",
+      "/containerd.services.containers.v1.Containers/Create",
+      "/containerd.services.tasks.v1.Tasks/Create",
+      "/grpc.health.v1.Health/Check",
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      "/runtime.v1.RuntimeService/SomeFutureMethod",
+      "/runtime.v9.RuntimeService/Version",
+      "/runtime.v1alpha2.RuntimeService/GetContainerEvents",  // v1 only
+      "/runtime.v1.ImageService/Version",                     // a RuntimeService method under ImageService
+      "/" + std::string(2000, 'x'),
+  };
+  for (const std::string& method : refused) {
+    SCOPED_TRACE(method.substr(0, 80));
+    UnaryResult r = Call(method, "x");
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << r.status.error_message();
+    EXPECT_THAT(r.status.error_message(), HasSubstr("sigshim serves only the CRI"));
+  }
+  EXPECT_EQ(runtime_->calls(), 0) << "a call outside the CRI reached the runtime";
+  EXPECT_EQ(refused_.load(), static_cast<int>(refused.size()));
+  EXPECT_EQ(server_->proxy().refused_calls(), refused.size());
+  // The CRI itself still works.
+  UnaryResult r = Call("/runtime.v1.RuntimeService/Version", "x");
+  EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+}
+
+TEST(CriMethods, TheClosedSetHasEveryCriMethodOfBothVersionsAndNothingElse) {
+  for (absl::string_view version : cri::kApiVersions) {
+    for (const char* method : {"Version", "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus",
+                               "ListPodSandbox", "CreateContainer", "StartContainer", "StopContainer",
+                               "RemoveContainer", "ListContainers", "ContainerStatus", "UpdateContainerResources",
+                               "ReopenContainerLog", "ExecSync", "Exec", "Attach", "PortForward", "ContainerStats",
+                               "ListContainerStats", "PodSandboxStats", "ListPodSandboxStats", "UpdateRuntimeConfig",
+                               "Status"}) {
+      EXPECT_NE(cri::FindMethod(cri::MethodPath(version, "RuntimeService", method)), nullptr) << version << method;
+      EXPECT_EQ(cri::FindMethod(cri::MethodPath(version, "ImageService", method)), nullptr) << version << method;
+    }
+    for (const char* method : {"ListImages", "ImageStatus", "PullImage", "RemoveImage", "ImageFsInfo"}) {
+      EXPECT_NE(cri::FindMethod(cri::MethodPath(version, "ImageService", method)), nullptr) << version << method;
+    }
+  }
+  const cri::MethodInfo* events = cri::FindMethod("/runtime.v1.RuntimeService/GetContainerEvents");
+  ASSERT_NE(events, nullptr);
+  EXPECT_EQ(events->kind, cri::MethodKind::kServerStream);
+  EXPECT_TRUE(events->endless);
+  EXPECT_EQ(cri::FindMethod("runtime.v1.ImageService/PullImage"), nullptr);
+  EXPECT_EQ(cri::FindMethod(""), nullptr);
 }
 
 // Answers from a thread of its own: after OnRequest has returned, or (with

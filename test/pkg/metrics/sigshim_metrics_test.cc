@@ -30,7 +30,11 @@ TEST(SigshimMetrics, StartsWithEveryFamilyAndNoObservations) {
             "# HELP sigshim_config_reloads_total Configuration reloads (SIGHUP), by result.\n"
             "# TYPE sigshim_config_reloads_total counter\n"
             "sigshim_config_reloads_total{result=\"failed\"} 0\n"
-            "sigshim_config_reloads_total{result=\"ok\"} 0\n");
+            "sigshim_config_reloads_total{result=\"ok\"} 0\n"
+            "# HELP sigshim_refused_calls_total Calls refused (UNIMPLEMENTED, never forwarded) because their method is "
+            "not a CRI method.\n"
+            "# TYPE sigshim_refused_calls_total counter\n"
+            "sigshim_refused_calls_total 0\n");
 }
 
 TEST(SigshimMetrics, CountsDecisionsByMethodResultAndReason) {
@@ -82,6 +86,13 @@ TEST(SigshimMetrics, ExportsOnlyTheCurrentPolicyDigestAndGeneration) {
   EXPECT_THAT(text, HasSubstr("sigshim_config_reloads_total{result=\"failed\"} 1\n"
                               "sigshim_config_reloads_total{result=\"ok\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("\nsigshim_verdicts 17\n"));
+}
+
+TEST(SigshimMetrics, CountsCallsRefusedForTheirMethodWithoutLabellingThem) {
+  SigshimMetrics metrics;
+  metrics.CountRefusedCall();
+  metrics.CountRefusedCall();
+  EXPECT_THAT(metrics.Render(), HasSubstr("\nsigshim_refused_calls_total 2\n"));
 }
 
 }  // namespace
