@@ -30,7 +30,8 @@ absl::StatusOr<grpc::ByteBuffer> Encode(const google::protobuf::Message& message
 template <typename Request>
 class EnforcementHook : public CallHook {
  public:
-  EnforcementHook(Enforcer* enforcer, WorkQueue* queue) : enforcer_(enforcer), queue_(queue) {}
+  EnforcementHook(Enforcer* enforcer, WorkQueue* local, WorkQueue* registry)
+      : enforcer_(enforcer), local_(local), registry_(registry) {}
 
   void OnRequest(const CallInfo& info, grpc::ByteBuffer request, HookDone done) final {
     auto decoded = std::make_shared<Request>();
@@ -39,15 +40,28 @@ class EnforcementHook : public CallHook {
       done(status);
       return;
     }
-    Decide(std::move(decoded), std::make_shared<grpc::ByteBuffer>(std::move(request)), std::move(done));
+    Decide(info, std::move(decoded), std::make_shared<grpc::ByteBuffer>(std::move(request)), std::move(done));
   }
 
  protected:
-  virtual void Decide(std::shared_ptr<Request> request, std::shared_ptr<grpc::ByteBuffer> bytes, HookDone done) = 0;
+  virtual void Decide(const CallInfo& info, std::shared_ptr<Request> request, std::shared_ptr<grpc::ByteBuffer> bytes,
+                      HookDone done) = 0;
 
-  // Runs `task` on a worker, or refuses the call when the queue is full.
+  // Runs `task` on a local worker (runtime and stored verdicts only), or refuses the call when that
+  // queue is full.
   void OffThread(const HookDone& done, std::function<void()> task) {
-    if (!queue_->Schedule(std::move(task))) done(OverloadedError());
+    if (!local_->Schedule(std::move(task))) done(OverloadedError());
+  }
+
+  // Runs `decide(false)` on a local worker; when only the registry can decide, runs `decide(true)`
+  // on a registry worker. `decide` answers the call itself, except with a NeedsRegistry status,
+  // which it returns instead.
+  void DecideInLanes(const HookDone& done, std::function<absl::Status(bool registry_allowed)> decide) {
+    OffThread(done, [this, done, decide] {
+      absl::Status local = decide(false);
+      if (!Enforcer::NeedsRegistry(local)) return;
+      if (!registry_->Schedule([decide] { (void)decide(true); })) done(OverloadedError());
+    });
   }
 
   // Returns a response stage that runs `work` on a worker, then answers with the runtime's
@@ -56,7 +70,7 @@ class EnforcementHook : public CallHook {
   AfterResponse AfterOnWorker(std::function<absl::Status()> work, absl::Status overloaded) {
     return [this, work = std::move(work), overloaded](grpc::ByteBuffer response, ResponseDone answer) {
       auto held = std::make_shared<grpc::ByteBuffer>(std::move(response));
-      if (queue_->Schedule([work, held, answer] {
+      if (local_->Schedule([work, held, answer] {
             absl::Status done = work();
             if (done.ok()) {
               answer(std::move(*held));
@@ -75,15 +89,18 @@ class EnforcementHook : public CallHook {
   }
 
   Enforcer* const enforcer_;
-  WorkQueue* const queue_;
+  WorkQueue* const local_;
+  WorkQueue* const registry_;
 };
 
 // Returns the caller as a pod sandbox config names it.
-Caller CallerOf(absl::string_view method, const runtime::v1::PodSandboxConfig& pod) {
+Caller CallerOf(const CallInfo& info, absl::string_view method, const runtime::v1::PodSandboxConfig& pod) {
   Caller caller;
   caller.method = std::string(method);
   caller.namespace_name = pod.metadata().namespace_();
   caller.pod = pod.metadata().name();
+  caller.arrived = info.arrived;
+  caller.gone = info.gone;
   return caller;
 }
 
@@ -92,12 +109,13 @@ class PullHook final : public EnforcementHook<runtime::v1::PullImageRequest> {
   using EnforcementHook::EnforcementHook;
 
  private:
-  void Decide(std::shared_ptr<runtime::v1::PullImageRequest> request, std::shared_ptr<grpc::ByteBuffer> bytes,
-              HookDone done) override {
+  void Decide(const CallInfo& info, std::shared_ptr<runtime::v1::PullImageRequest> request,
+              std::shared_ptr<grpc::ByteBuffer> bytes, HookDone done) override {
     // Not on a worker thread: a pull that joins another's verification holds no thread meanwhile.
     enforcer_->StartPull(
-        CallerOf("PullImage", request->sandbox_config()), request->image().image(), request->auth(),
-        [this](std::function<void()> task) { return queue_->Schedule(std::move(task)); },
+        CallerOf(info, "PullImage", request->sandbox_config()), request->image().image(), request->auth(),
+        [this](std::function<void()> task) { return local_->Schedule(std::move(task)); },
+        [this](std::function<void()> task) { return registry_->Schedule(std::move(task)); },
         [this, request, done](absl::StatusOr<PullPlan> plan) {
           if (!plan.ok()) {
             done(plan.status());
@@ -137,31 +155,35 @@ class CreateContainerHook final : public EnforcementHook<runtime::v1::CreateCont
   using EnforcementHook::EnforcementHook;
 
  private:
-  void Decide(std::shared_ptr<runtime::v1::CreateContainerRequest> request, std::shared_ptr<grpc::ByteBuffer> bytes,
-              HookDone done) override {
-    Caller caller = CallerOf("CreateContainer", request->sandbox_config());
+  void Decide(const CallInfo& info, std::shared_ptr<runtime::v1::CreateContainerRequest> request,
+              std::shared_ptr<grpc::ByteBuffer> bytes, HookDone done) override {
+    Caller caller = CallerOf(info, "CreateContainer", request->sandbox_config());
     caller.container = request->config().metadata().name();
     // An image id admitted before under this policy (kubelet names images by id): decided here,
     // on the proxy's thread, with no I/O; the audit line is written from a worker.
     if (std::optional<audit::AuditRecord> admitted = enforcer_->AdmitFromCache(caller, request->config().image().image())) {
       auto record = std::make_shared<audit::AuditRecord>(*std::move(admitted));
-      if (!queue_->Schedule([this, record] { enforcer_->Report(*record); })) enforcer_->Report(*record);
+      if (!local_->Schedule([this, record] { enforcer_->Report(*record); })) enforcer_->Report(*record);
       done(std::move(*bytes));
       return;
     }
-    OffThread(done, [this, request, caller, done] {
-      absl::StatusOr<std::string> pinned = enforcer_->AdmitImage(caller, request->config().image().image());
+    DecideInLanes(done, [this, request, caller, done](bool registry_allowed) -> absl::Status {
+      absl::StatusOr<std::string> pinned =
+          enforcer_->AdmitImage(caller, request->config().image().image(), registry_allowed);
+      if (Enforcer::NeedsRegistry(pinned.status())) return pinned.status();
       if (!pinned.ok()) {
         done(pinned.status());
-        return;
+        return absl::OkStatus();
       }
-      request->mutable_config()->mutable_image()->set_image(*pinned);
-      absl::StatusOr<grpc::ByteBuffer> rewritten = Encode(*request);
+      auto pinned_request = std::make_shared<runtime::v1::CreateContainerRequest>(*request);
+      pinned_request->mutable_config()->mutable_image()->set_image(*pinned);
+      absl::StatusOr<grpc::ByteBuffer> rewritten = Encode(*pinned_request);
       if (!rewritten.ok()) {
         done(rewritten.status());
-        return;
+        return absl::OkStatus();
       }
       done(Forward(*std::move(rewritten)));
+      return absl::OkStatus();
     });
   }
 };
@@ -171,15 +193,18 @@ class RunPodSandboxHook final : public EnforcementHook<runtime::v1::RunPodSandbo
   using EnforcementHook::EnforcementHook;
 
  private:
-  void Decide(std::shared_ptr<runtime::v1::RunPodSandboxRequest> request, std::shared_ptr<grpc::ByteBuffer> bytes,
-              HookDone done) override {
-    OffThread(done, [this, request, bytes, done] {
-      absl::Status admitted = enforcer_->AdmitSandbox(CallerOf("RunPodSandbox", request->config()));
+  void Decide(const CallInfo& info, std::shared_ptr<runtime::v1::RunPodSandboxRequest> request,
+              std::shared_ptr<grpc::ByteBuffer> bytes, HookDone done) override {
+    Caller caller = CallerOf(info, "RunPodSandbox", request->config());
+    DecideInLanes(done, [this, caller, bytes, done](bool registry_allowed) -> absl::Status {
+      absl::Status admitted = enforcer_->AdmitSandbox(caller, registry_allowed);
+      if (Enforcer::NeedsRegistry(admitted)) return admitted;
       if (!admitted.ok()) {
         done(admitted);
-        return;
+      } else {
+        done(grpc::ByteBuffer(*bytes));
       }
-      done(std::move(*bytes));
+      return absl::OkStatus();
     });
   }
 };
@@ -189,8 +214,8 @@ class RemoveImageHook final : public EnforcementHook<runtime::v1::RemoveImageReq
   using EnforcementHook::EnforcementHook;
 
  private:
-  void Decide(std::shared_ptr<runtime::v1::RemoveImageRequest> request, std::shared_ptr<grpc::ByteBuffer> bytes,
-              HookDone done) override {
+  void Decide(const CallInfo& info, std::shared_ptr<runtime::v1::RemoveImageRequest> request,
+              std::shared_ptr<grpc::ByteBuffer> bytes, HookDone done) override {
     OffThread(done, [this, request, bytes, done] {
       // Looked up before the runtime forgets the image.
       std::vector<std::string> digests = enforcer_->DigestsOf(request->image().image());
@@ -212,11 +237,11 @@ class RemoveImageHook final : public EnforcementHook<runtime::v1::RemoveImageReq
 
 }  // namespace
 
-EnforcementHooks::EnforcementHooks(Enforcer* enforcer, WorkQueue* queue)
-    : pull_(std::make_unique<PullHook>(enforcer, queue)),
-      create_(std::make_unique<CreateContainerHook>(enforcer, queue)),
-      run_sandbox_(std::make_unique<RunPodSandboxHook>(enforcer, queue)),
-      remove_(std::make_unique<RemoveImageHook>(enforcer, queue)) {
+EnforcementHooks::EnforcementHooks(Enforcer* enforcer, WorkQueue* local, WorkQueue* registry)
+    : pull_(std::make_unique<PullHook>(enforcer, local, registry)),
+      create_(std::make_unique<CreateContainerHook>(enforcer, local, registry)),
+      run_sandbox_(std::make_unique<RunPodSandboxHook>(enforcer, local, registry)),
+      remove_(std::make_unique<RemoveImageHook>(enforcer, local, registry)) {
   for (absl::string_view version : cri::kApiVersions) {
     table_[cri::MethodPath(version, "ImageService", "PullImage")] = pull_.get();
     table_[cri::MethodPath(version, "ImageService", "RemoveImage")] = remove_.get();

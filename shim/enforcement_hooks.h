@@ -1,8 +1,11 @@
 // The CRI hooks that enforce the policy: PullImage, CreateContainer, RunPodSandbox and
 // RemoveImage, for every CRI API version sigshim serves (no version is a way around them).
 //
-// Each hook decodes its request on the proxy's thread, hands the decision to a WorkQueue thread
-// (it may wait for a registry) and answers from there:
+// Each hook decodes its request on the proxy's thread and hands the decision to a worker. There are
+// two lanes of workers: the local lane decides from the runtime's records and the stored verdicts
+// alone (a pull by digest of a verified image, CreateContainer and RunPodSandbox of verified
+// images); the registry lane takes only what needs a registry (verifications, pulls of a sandbox
+// image), so that a slow registry never delays a decision the node can make by itself:
 //   PullImage        refused, or forwarded pinned to the verified digest; after the runtime's OK,
 //                    the original tag is pointed at that digest before the caller hears back.
 //   CreateContainer  refused, or forwarded with its image pinned to the image id that was checked.
@@ -22,8 +25,10 @@ namespace sigshim::shim {
 
 class EnforcementHooks {
  public:
-  // `enforcer` and `queue` must outlive this object and every call in flight.
-  EnforcementHooks(Enforcer* enforcer, WorkQueue* queue);
+  // `enforcer`, `local` and `registry` must outlive this object and every call in flight. `local`
+  // runs decisions that need only the runtime and stored verdicts (and the tag step after a pull);
+  // `registry` runs verifications.
+  EnforcementHooks(Enforcer* enforcer, WorkQueue* local, WorkQueue* registry);
   ~EnforcementHooks();
 
   // Valid for the lifetime of this object.

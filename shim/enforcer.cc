@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -12,6 +13,7 @@
 #include "pkg/base/log.h"
 #include "pkg/base/status_macros.h"
 #include "pkg/reference/reference.h"
+#include "pkg/registry/manifest.h"
 #include "shim/work_queue.h"
 
 namespace sigshim::shim {
@@ -23,6 +25,19 @@ constexpr absl::string_view kRegistryUnavailable = "RegistryUnavailable: ";
 constexpr absl::Duration kRuntimeTimeout = absl::Seconds(30);
 // A pull made for the sandbox image.
 constexpr absl::Duration kSandboxPullTimeout = absl::Minutes(5);
+// Bounds on what is read from containerd's content store to tell which image a manifest is.
+constexpr size_t kMaxManifestBytes = 4 << 20;
+constexpr size_t kMaxIndexManifestsRead = 64;
+constexpr size_t kMaxCachedManifests = 4096;
+
+// Marks the status of a decision that only the registry can make (Enforcer::NeedsRegistry).
+constexpr absl::string_view kNeedsRegistryPayload = "type.sigshim.dev/enforcer.needs_registry";
+
+absl::Status NeedsRegistryError() {
+  absl::Status status = absl::UnavailableError("this decision needs the registry");
+  status.SetPayload(kNeedsRegistryPayload, absl::Cord("1"));
+  return status;
+}
 
 std::string DescribeImage(absl::string_view image, absl::string_view digest) {
   if (digest.empty() || absl::StrContains(image, digest)) return std::string(image);
@@ -103,8 +118,10 @@ struct Enforcer::Flight {
 };
 
 absl::StatusOr<std::unique_ptr<Enforcer>> Enforcer::Create(EnforcerOptions options) {
-  if (options.runtime == nullptr || options.images == nullptr || options.store == nullptr) {
-    return absl::InvalidArgumentError("Enforcer needs a runtime client, an image store and a verdict store");
+  if (options.runtime == nullptr || options.images == nullptr || options.content == nullptr ||
+      options.store == nullptr) {
+    return absl::InvalidArgumentError(
+        "Enforcer needs a runtime client, containerd's image and content stores and a verdict store");
   }
   return std::unique_ptr<Enforcer>(new Enforcer(std::move(options)));
 }
@@ -137,7 +154,8 @@ absl::StatusOr<Enforcer::Approval> Enforcer::CheckVerdict(const verdicts::Verdic
 }
 
 RecheckReport Enforcer::SetPolicy(std::shared_ptr<const policy::Policy> policy,
-                                  std::shared_ptr<const policy::ImageVerifier> verifier, std::string sandbox_image) {
+                                  std::shared_ptr<const policy::ImageVerifier> verifier, std::string sandbox_image,
+                                  absl::Duration verification_timeout) {
   RecheckReport report;
   absl::flat_hash_map<std::pair<std::string, std::string>, Approval> approvals;
   // Checked outside the lock: a few hundred microseconds per verdict, all offline.
@@ -154,6 +172,7 @@ RecheckReport Enforcer::SetPolicy(std::shared_ptr<const policy::Policy> policy,
   policy_ = std::move(policy);
   verifier_ = std::move(verifier);
   sandbox_image_ = std::move(sandbox_image);
+  verification_timeout_ = verification_timeout;
   ++generation_;
   // Verdicts stored while this ran were approved under the old policy; check them again.
   for (const verdicts::Verdict& v : options_.store->All()) {
@@ -209,8 +228,26 @@ void Enforcer::Record(const policy::Decision& decision, const reference::Referen
   if (approval.ok()) approvals_[{v.digest, v.repository}] = *std::move(approval);
 }
 
+void Enforcer::Shutdown() { shutting_down_.store(true); }
+
+bool Enforcer::NeedsRegistry(const absl::Status& status) {
+  return !status.ok() && status.GetPayload(kNeedsRegistryPayload).has_value();
+}
+
+std::unique_ptr<Budget> Enforcer::BudgetFor(const Caller& caller, std::function<bool()> waiting) const {
+  absl::Duration timeout;
+  {
+    absl::MutexLock lock(&mu_);
+    timeout = verification_timeout_;
+  }
+  const absl::Time from = caller.arrived == absl::InfinitePast() ? Now() : caller.arrived;
+  return std::make_unique<Budget>(
+      from + timeout, [this, waiting = std::move(waiting)] { return shutting_down_.load() || !waiting(); },
+      absl::StrCat("[registry] verification_timeout (", absl::FormatDuration(timeout), ")"), options_.now);
+}
+
 policy::Decision Enforcer::Verify(const std::string& image, const Caller& caller,
-                                  const registry::Credentials& credentials) {
+                                  const registry::Credentials& credentials, const Budget& budget) {
   std::shared_ptr<const policy::Policy> policy;
   std::shared_ptr<const policy::ImageVerifier> verifier;
   {
@@ -228,6 +265,7 @@ policy::Decision Enforcer::Verify(const std::string& image, const Caller& caller
   request.image = image;
   request.namespace_name = caller.namespace_name;
   request.credentials = credentials;
+  request.budget = &budget;
   policy::Decision d = verifier->Decide(*policy, request);
   if (d.verdict == policy::Outcome::kAllow && !d.policy.empty()) {
     absl::StatusOr<reference::Reference> ref = reference::Parse(d.image);
@@ -258,19 +296,6 @@ absl::Status Enforcer::Conclude(const Caller& caller, audit::AuditRecord record,
   return refusal;
 }
 
-Enforcer::PullOutcome Enforcer::VerifyPull(const std::string& image, const Caller& caller,
-                                           const registry::Credentials& credentials) {
-  PullOutcome outcome;
-  // Pinned by digest, and that digest already holds: nothing to ask the registry.
-  absl::StatusOr<reference::Reference> parsed = reference::Parse(image);
-  if (parsed.ok() && !parsed->digest.empty()) {
-    outcome.approval = FindApproval(parsed->digest, parsed->Repository());
-    if (outcome.approval.has_value()) return outcome;
-  }
-  outcome.decision = Verify(image, caller, credentials);
-  return outcome;
-}
-
 absl::StatusOr<PullPlan> Enforcer::ConcludePull(const Caller& caller, absl::Time start, const std::string& image,
                                                 const PullOutcome& outcome, bool shared) {
   audit::AuditRecord record = RecordFor(caller, start);
@@ -299,10 +324,24 @@ absl::StatusOr<PullPlan> Enforcer::ConcludePull(const Caller& caller, absl::Time
 }
 
 void Enforcer::StartPull(const Caller& caller, const std::string& image, const runtime::v1::AuthConfig& auth,
-                         const Scheduler& schedule, PullDone done) {
+                         const Scheduler& local, const Scheduler& registry, PullDone done) {
   const absl::Time start = Now();
-  registry::Credentials credentials = CredentialsFrom(auth);
   absl::StatusOr<reference::Reference> parsed = reference::Parse(image);
+  // Pinned by digest, and that digest already holds: nothing to ask the registry, and nothing to
+  // wait for behind registry work.
+  if (parsed.ok() && !parsed->digest.empty()) {
+    if (std::optional<Approval> approval = FindApproval(parsed->digest, parsed->Repository())) {
+      auto answer = std::make_shared<PullDone>(std::move(done));
+      const bool scheduled = local([this, caller, start, image, approval, answer] {
+        PullOutcome outcome;
+        outcome.approval = approval;
+        (*answer)(ConcludePull(caller, start, image, outcome, /*shared=*/false));
+      });
+      if (!scheduled) (*answer)(OverloadedError());
+      return;
+    }
+  }
+  registry::Credentials credentials = CredentialsFrom(auth);
   // One verification per reference and credentials at a time; the others join it.
   std::string key = absl::StrCat(parsed.ok() ? parsed->WithDefaultTag().String() : image, "\n",
                                  Sha256Hex(absl::StrCat(credentials.username, "\n", credentials.password, "\n",
@@ -327,8 +366,17 @@ void Enforcer::StartPull(const Caller& caller, const std::string& image, const r
     flights_.erase(it);
     return waiters;
   };
-  const bool scheduled = schedule([this, image, caller, credentials = std::move(credentials), land] {
-    const PullOutcome outcome = VerifyPull(image, caller, credentials);
+  // The verification stops once none of the flight's callers waits any more.
+  std::shared_ptr<Budget> budget = BudgetFor(caller, [this, flight] {
+    absl::MutexLock lock(&flights_mu_);
+    for (const Flight::Waiter& w : flight->waiters) {
+      if (w.caller.gone == nullptr || !w.caller.gone->load()) return true;
+    }
+    return flight->waiters.empty();  // Landed: its callers are being answered.
+  });
+  const bool scheduled = registry([this, image, caller, credentials = std::move(credentials), land, budget] {
+    PullOutcome outcome;
+    outcome.decision = Verify(image, caller, credentials, *budget);
     std::vector<Flight::Waiter> waiters = land();
     for (size_t i = 0; i < waiters.size(); ++i) {
       waiters[i].done(ConcludePull(waiters[i].caller, waiters[i].start, image, outcome, /*shared=*/i > 0));
@@ -345,12 +393,12 @@ absl::StatusOr<PullPlan> Enforcer::DecidePull(const Caller& caller, const std::s
                                               const runtime::v1::AuthConfig& auth) {
   absl::Notification answered;
   absl::StatusOr<PullPlan> answer;
+  auto inline_task = [](std::function<void()> task) {
+    task();
+    return true;
+  };
   StartPull(
-      caller, image, auth,
-      [](std::function<void()> task) {
-        task();
-        return true;
-      },
+      caller, image, auth, inline_task, inline_task,
       [&](absl::StatusOr<PullPlan> plan) {
         answer = std::move(plan);
         answered.Notify();
@@ -365,6 +413,12 @@ absl::Status Enforcer::FinishPull(const PullPlan& plan) {
   if (!pulled.ok()) {
     return absl::InternalError(absl::StrCat("tag ", plan.tag_name, ": the pulled image ", plan.forward_image,
                                             " has no containerd record: ", pulled.status().message()));
+  }
+  if (pulled->target.digest != plan.digest) {
+    // Re-pointed between the pull and now (records are names anyone with the socket can move):
+    // never make the tag name anything but what was verified.
+    return absl::InternalError(absl::StrCat("tag ", plan.tag_name, ": the record ", plan.forward_image, " points at ",
+                                            pulled->target.digest, ", not at the verified ", plan.digest));
   }
   containerd::Image tag;
   tag.name = plan.tag_name;
@@ -397,6 +451,53 @@ absl::Status Enforcer::FinishPull(const PullPlan& plan) {
   }
 }
 
+bool Enforcer::ManifestIsImage(const std::string& digest, const std::string& image_id) {
+  {
+    absl::MutexLock lock(&manifests_mu_);
+    auto it = manifest_images_.find(digest);
+    if (it != manifest_images_.end()) {
+      return std::find(it->second.begin(), it->second.end(), image_id) != it->second.end();
+    }
+  }
+  // Read outside the lock. Errors (containerd down, content gone) are not cached: the next call
+  // asks again, and this one admits nothing on that manifest.
+  absl::StatusOr<std::string> bytes = options_.content->Read(digest, kMaxManifestBytes);
+  if (!bytes.ok()) {
+    SIGSHIM_LOG(kWarning, "cannot read manifest ", digest, " from containerd: ", bytes.status().message());
+    return false;
+  }
+  absl::StatusOr<registry::Manifest> manifest = registry::ParseManifest(*bytes, "");
+  if (!manifest.ok()) {
+    SIGSHIM_LOG(kWarning, "manifest ", digest, " in containerd does not parse: ", manifest.status().message());
+    return false;
+  }
+  std::vector<std::string> ids;
+  bool complete = true;
+  if (!manifest->IsIndex()) {
+    ids.push_back(manifest->config.digest);
+  } else {
+    // The manifests of the index that are on the node (a pull keeps only the node's platform).
+    size_t read = 0;
+    for (const registry::Descriptor& child : manifest->manifests) {
+      if (++read > kMaxIndexManifestsRead) break;
+      absl::StatusOr<std::string> child_bytes = options_.content->Read(child.digest, kMaxManifestBytes);
+      if (!child_bytes.ok()) {
+        if (!absl::IsNotFound(child_bytes.status())) complete = false;
+        continue;
+      }
+      absl::StatusOr<registry::Manifest> parsed = registry::ParseManifest(*child_bytes, child.media_type);
+      if (parsed.ok() && !parsed->IsIndex()) ids.push_back(parsed->config.digest);
+    }
+  }
+  const bool is_image = std::find(ids.begin(), ids.end(), image_id) != ids.end();
+  if (complete) {
+    absl::MutexLock lock(&manifests_mu_);
+    if (manifest_images_.size() >= kMaxCachedManifests) manifest_images_.clear();
+    manifest_images_[digest] = std::move(ids);
+  }
+  return is_image;
+}
+
 std::vector<Enforcer::Candidate> Enforcer::CandidatesOf(const std::string& image, const RuntimeImage& found) {
   std::vector<Candidate> out;
   auto add = [&out](std::string digest, std::string repository) {
@@ -423,19 +524,26 @@ std::vector<Enforcer::Candidate> Enforcer::CandidatesOf(const std::string& image
       SIGSHIM_LOG(kWarning, "image record ", ref->String(), " points at ", record->target.digest,
                   ", not at the digest in its name; the target is what is checked");
     }
+    // The runtime listed this name for the image a moment ago; the record may have moved since (a
+    // concurrent pull re-points tags). Only a manifest that is this very image counts for it.
+    if (!ManifestIsImage(record->target.digest, found.id)) {
+      SIGSHIM_LOG(kWarning, "image record ", ref->String(), " points at manifest ", record->target.digest,
+                  ", which is not image ", found.id, ": not used to admit it");
+      continue;
+    }
     repositories.push_back(ref->Repository());
     add(record->target.digest, ref->Repository());
   }
   // A manifest reached through the image id alone belongs to each repository the image is known by.
   absl::StatusOr<containerd::Image> by_id = options_.images->Get(found.id);
-  if (by_id.ok()) {
+  if (by_id.ok() && ManifestIsImage(by_id->target.digest, found.id)) {
     for (const std::string& repository : repositories) add(by_id->target.digest, repository);
   }
   return out;
 }
 
 absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& image, const RuntimeImage& found,
-                                    absl::Time start, std::optional<Candidate>* admitted_by) {
+                                    absl::Time start, bool registry_allowed, std::optional<Candidate>* admitted_by) {
   audit::AuditRecord record = RecordFor(caller, start);
   record.image = image;
   std::shared_ptr<const policy::Policy> policy = CurrentPolicy();
@@ -471,10 +579,14 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
     return Conclude(caller, record, image);
   }
 
-  // 3. The registry, for each manifest in turn: the first accepted one admits the image.
+  // 3. The registry, for each manifest in turn: the first accepted one admits the image. All of
+  // them within one budget.
+  if (!registry_allowed) return NeedsRegistryError();
+  const std::shared_ptr<const std::atomic<bool>> gone = caller.gone;
+  std::unique_ptr<Budget> budget = BudgetFor(caller, [gone] { return gone == nullptr || !gone->load(); });
   std::optional<policy::Decision> first_refusal;
   for (const Candidate& c : candidates) {
-    policy::Decision d = Verify(absl::StrCat(c.repository, "@", c.digest), caller, registry::Credentials{});
+    policy::Decision d = Verify(absl::StrCat(c.repository, "@", c.digest), caller, registry::Credentials{}, *budget);
     if (d.verdict == policy::Outcome::kAllow) {
       FillFromDecision(d, image, record);
       if (admitted_by != nullptr && !d.policy.empty()) *admitted_by = c;
@@ -494,7 +606,8 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
   return Conclude(caller, record, subject);
 }
 
-absl::StatusOr<std::string> Enforcer::AdmitImage(const Caller& caller, const std::string& image) {
+absl::StatusOr<std::string> Enforcer::AdmitImage(const Caller& caller, const std::string& image,
+                                                 bool registry_allowed) {
   const absl::Time start = Now();
   absl::StatusOr<std::optional<RuntimeImage>> found = options_.runtime->ImageStatus(image, absl::Now() + kRuntimeTimeout);
   if (!found.ok()) {
@@ -512,7 +625,7 @@ absl::StatusOr<std::string> Enforcer::AdmitImage(const Caller& caller, const std
     return image;  // Audit mode: forwarded as asked; the runtime answers.
   }
   std::optional<Candidate> admitted_by;
-  RETURN_IF_ERROR(AdmitPresent(caller, image, **found, start, &admitted_by));
+  RETURN_IF_ERROR(AdmitPresent(caller, image, **found, start, registry_allowed, &admitted_by));
   if (admitted_by.has_value() && image == (*found)->id) {
     // Remembered for AdmitFromCache: the next container of this image id needs no runtime call.
     absl::MutexLock lock(&mu_);
@@ -558,7 +671,7 @@ void Enforcer::Report(const audit::AuditRecord& record) {
   if (options_.on_decision) options_.on_decision(record);
 }
 
-absl::Status Enforcer::AdmitSandbox(const Caller& caller) {
+absl::Status Enforcer::AdmitSandbox(const Caller& caller, bool registry_allowed) {
   const absl::Time start = Now();
   std::string configured;
   {
@@ -615,6 +728,7 @@ absl::Status Enforcer::AdmitSandbox(const Caller& caller) {
       return Conclude(caller, record, image);
     }
     // The runtime would pull it by its name: put the pinned manifest under that name first.
+    if (!registry_allowed) return NeedsRegistryError();
     const std::string pinned = absl::StrCat(pin->Repository(), "@", pin->digest);
     absl::StatusOr<std::string> pulled =
         options_.runtime->PullImage(pinned, runtime::v1::AuthConfig{}, absl::Now() + kSandboxPullTimeout);
@@ -633,8 +747,9 @@ absl::Status Enforcer::AdmitSandbox(const Caller& caller) {
                                  "[enforcement] sandbox_image names ", pin->String());
     return Conclude(caller, record, image);
   }
-  if (found->has_value()) return AdmitPresent(caller, image, **found, start);
+  if (found->has_value()) return AdmitPresent(caller, image, **found, start, registry_allowed);
   // Not on the node: the runtime would pull it by name. Pull it now, verified and pinned.
+  if (!registry_allowed) return NeedsRegistryError();
   absl::StatusOr<PullPlan> plan = DecidePull(caller, image, runtime::v1::AuthConfig{});
   if (!plan.ok()) return plan.status();
   absl::StatusOr<std::string> pulled =

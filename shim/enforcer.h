@@ -23,6 +23,7 @@
 #ifndef SIGSHIM_SHIM_ENFORCER_H_
 #define SIGSHIM_SHIM_ENFORCER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -36,6 +37,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "pkg/audit/audit_log.h"
+#include "pkg/base/budget.h"
+#include "pkg/containerd/content_store.h"
 #include "pkg/containerd/image_store.h"
 #include "pkg/cri/api.pb.h"
 #include "pkg/policy/image_verifier.h"
@@ -46,12 +49,18 @@
 
 namespace sigshim::shim {
 
-// Who asked, from the CRI request; recorded in the audit log.
+// Who asked, from the CRI request (recorded in the audit log), and whether they still wait.
 struct Caller {
   std::string method;          // "PullImage", "CreateContainer", "RunPodSandbox"
   std::string namespace_name;  // the pod's namespace, "" when the request names no pod
   std::string pod;             // the pod's name, "" when none
   std::string container;       // the container's name (CreateContainer), else ""
+  // When the call arrived: a verification made for it must end by arrived +
+  // [registry] verification_timeout. InfinitePast (the default) counts from the decision's start.
+  absl::Time arrived = absl::InfinitePast();
+  // Becomes true once the caller no longer waits for the answer (it left, its deadline passed, or
+  // the call ended); a verification nobody waits for stops. Null (the default): always waits.
+  std::shared_ptr<const std::atomic<bool>> gone;
 };
 
 struct EnforcerOptions {
@@ -61,6 +70,9 @@ struct EnforcerOptions {
   // containerd's image records (namespace k8s.io): manifest digests of images the CRI shows
   // without one, and the tag records made after a pinned pull. Required; must outlive the Enforcer.
   containerd::ImageStore* images = nullptr;
+  // containerd's content store (namespace k8s.io): the manifests behind image records, read to
+  // learn which image id a manifest digest stands for. Required; must outlive the Enforcer.
+  containerd::ContentStore* content = nullptr;
   // The verdict store. Required; must outlive the Enforcer.
   verdicts::VerdictStore* store = nullptr;
   // Receives one record per decision (the audit log, metrics). Called on the deciding thread.
@@ -100,22 +112,35 @@ class Enforcer {
   // ("" to ask the runtime), and re-checks every stored verdict against it, offline. Calls made
   // from here on decide under the new policy. Call it before serving: until then every image
   // is refused.
+  // `verification_timeout` is [registry] verification_timeout: the budget of each verification.
   RecheckReport SetPolicy(std::shared_ptr<const policy::Policy> policy,
-                          std::shared_ptr<const policy::ImageVerifier> verifier, std::string sandbox_image);
+                          std::shared_ptr<const policy::ImageVerifier> verifier, std::string sandbox_image,
+                          absl::Duration verification_timeout = absl::Seconds(30));
+
+  // Ends every verification in flight as if nobody waited for it, and every later one at once
+  // (shutdown). Thread-safe.
+  void Shutdown();
+
+  // Returns true for the status of a decision made without the registry (registry_allowed =
+  // false) that only the registry can make: the caller then asks again with the registry allowed,
+  // on a thread that may wait for it. Such a status is never an answer to a CRI call.
+  static bool NeedsRegistry(const absl::Status& status);
 
   // Runs `task` on some thread; returns false when it cannot (the caller is then refused).
   using Scheduler = std::function<bool(std::function<void()> task)>;
   // Receives a pull decision: what to forward, or the refusal.
   using PullDone = std::function<void(absl::StatusOr<PullPlan>)>;
 
-  // Decides a PullImage of `image` with `auth` and hands the answer to `done`. Does not block:
-  // the verification runs as a task given to `schedule`, and a pull of the same reference with
-  // the same credentials that arrives while one is being verified joins it instead of starting
-  // another (its `done` is called with its own answer when that verification ends). `done` is
-  // called exactly once, on the thread that ran the verification (or inline when scheduling
-  // fails). Each caller gets its own audit record.
+  // Decides a PullImage of `image` with `auth` and hands the answer to `done`. Does not block. A
+  // pull by digest that a stored verdict decides runs as a task given to `local` (it never waits
+  // behind registry work); a verification runs as a task given to `registry`, within the budget of
+  // [registry] verification_timeout from the caller's arrival, and stops once nobody waits for it.
+  // A pull of the same reference with the same credentials that arrives while one is being
+  // verified joins it instead of starting another (its `done` is called with its own answer when
+  // that verification ends). `done` is called exactly once, on the thread that ran the task (or
+  // inline when scheduling fails). Each caller gets its own audit record.
   void StartPull(const Caller& caller, const std::string& image, const runtime::v1::AuthConfig& auth,
-                 const Scheduler& schedule, PullDone done);
+                 const Scheduler& local, const Scheduler& registry, PullDone done);
 
   // StartPull on the calling thread, waiting for the answer.
   absl::StatusOr<PullPlan> DecidePull(const Caller& caller, const std::string& image,
@@ -128,8 +153,9 @@ class Enforcer {
 
   // Decides whether a container may be created from `image` (as CreateContainer names it: an
   // image id or a reference). Returns the image to forward instead (the runtime's image id that
-  // was checked), or the refusal.
-  absl::StatusOr<std::string> AdmitImage(const Caller& caller, const std::string& image);
+  // was checked), or the refusal. Without `registry_allowed` it asks only the runtime and the
+  // stored verdicts, and answers NeedsRegistry when they cannot decide.
+  absl::StatusOr<std::string> AdmitImage(const Caller& caller, const std::string& image, bool registry_allowed = true);
 
   // Returns the audit record of an allow when `image` is an image id that AdmitImage admitted
   // before by a verdict still valid under the current policy (the record is not reported: pass
@@ -152,8 +178,9 @@ class Enforcer {
   // runtime's image must be that manifest (when it is not on the node yet, the pinned manifest is
   // pulled and given the runtime's name). Otherwise it passes like a container image, and when it
   // is not on the node yet it is pulled now through the same verified, pinned pull as PullImage.
-  // A sandbox_image naming another image than the runtime's is a refusal.
-  absl::Status AdmitSandbox(const Caller& caller);
+  // A sandbox_image naming another image than the runtime's is a refusal. Without
+  // `registry_allowed`, answers NeedsRegistry where a verification or a pull would be needed.
+  absl::Status AdmitSandbox(const Caller& caller, bool registry_allowed = true);
 
   // Returns the manifest digests the runtime holds for `image`, so that their verdicts can be
   // dropped once the image is removed (empty when the runtime does not know it).
@@ -199,29 +226,39 @@ class Enforcer {
   // Stores the verdict of an accepted decision and approves it under the current policy.
   void Record(const policy::Decision& decision, const reference::Reference& ref);
 
-  // Asks the registry, counting and reporting the verification.
-  policy::Decision Verify(const std::string& image, const Caller& caller, const registry::Credentials& credentials);
+  // Asks the registry within `budget`, counting and reporting the verification.
+  policy::Decision Verify(const std::string& image, const Caller& caller, const registry::Credentials& credentials,
+                          const Budget& budget);
+
+  // Returns the budget of a verification for `caller`: [registry] verification_timeout from its
+  // arrival; abandoned once `waiting` returns false or the Enforcer shuts down.
+  std::unique_ptr<Budget> BudgetFor(const Caller& caller, std::function<bool()> waiting) const;
 
   // What one verification of a pull found, shared by the callers of its flight.
   struct PullOutcome {
     policy::Decision decision;        // from the registry, unless `approval` is set
     std::optional<Approval> approval;  // set when a stored verdict decided a pull by digest
   };
-  // Verifies a pull (the flight's task).
-  PullOutcome VerifyPull(const std::string& image, const Caller& caller, const registry::Credentials& credentials);
   // Turns a flight's outcome into one caller's answer (audit record included).
   absl::StatusOr<PullPlan> ConcludePull(const Caller& caller, absl::Time start, const std::string& image,
                                         const PullOutcome& outcome, bool shared);
 
   // Returns the candidates of the runtime image `found` (looked up as `image`): the manifests
   // containerd's records for its names (repo_digests, repo_tags, `image`) and its id point at,
-  // each with the repository of its name.
+  // each with the repository of its name — only those manifests that are, by their content, image
+  // `found.id` (a name can be re-pointed at another image between the runtime's answer and the
+  // lookup of the record: such a name lends nothing to this id).
   std::vector<Candidate> CandidatesOf(const std::string& image, const RuntimeImage& found);
+
+  // Returns true when the manifest (or index) `digest`, read from containerd's content store, is
+  // image `image_id`: its config is that id (for an index, the config of one of its manifests on
+  // the node). The answer depends on content alone, so it is cached.
+  bool ManifestIsImage(const std::string& digest, const std::string& image_id);
 
   // Admission of an image present on the node: verdict, unmatched policy or the registry.
   // Sets `admitted_by` (may be null) to the candidate whose verdict admitted it.
   absl::Status AdmitPresent(const Caller& caller, const std::string& image, const RuntimeImage& found,
-                            absl::Time start, std::optional<Candidate>* admitted_by = nullptr);
+                            absl::Time start, bool registry_allowed, std::optional<Candidate>* admitted_by = nullptr);
 
   // Reports a decision and turns it into the call's answer: OK when allowed (or audited), else
   // the refusal.
@@ -234,6 +271,8 @@ class Enforcer {
   std::shared_ptr<const policy::ImageVerifier> verifier_ ABSL_GUARDED_BY(mu_);
   std::string sandbox_image_ ABSL_GUARDED_BY(mu_);  // configured; "" to ask the runtime
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;    // bumped by SetPolicy
+  absl::Duration verification_timeout_ ABSL_GUARDED_BY(mu_) = absl::Seconds(30);
+  std::atomic<bool> shutting_down_{false};
   // (digest, repository) → why its stored verdict holds under policy_.
   absl::flat_hash_map<std::pair<std::string, std::string>, Approval> approvals_ ABSL_GUARDED_BY(mu_);
   // Image ids AdmitImage admitted by a verdict, for AdmitFromCache. An entry holds while its
@@ -244,6 +283,12 @@ class Enforcer {
     std::string repository;
   };
   absl::flat_hash_map<std::string, AdmittedId> admitted_ids_ ABSL_GUARDED_BY(mu_);
+
+  // Manifest digest → the image ids (config digests) it stands for, as read from containerd's
+  // content store. Content never changes under its digest, so entries never go stale; the map is
+  // emptied when it grows past its bound.
+  absl::Mutex manifests_mu_;
+  absl::flat_hash_map<std::string, std::vector<std::string>> manifest_images_ ABSL_GUARDED_BY(manifests_mu_);
 
   absl::Mutex flights_mu_;
   // Pulls being verified, by reference and credentials.

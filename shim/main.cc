@@ -10,10 +10,13 @@
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -24,6 +27,7 @@
 #include "pkg/audit/audit_log.h"
 #include "pkg/base/log.h"
 #include "pkg/config/config.h"
+#include "pkg/containerd/content_store.h"
 #include "pkg/containerd/image_store_grpc.h"
 #include "pkg/metrics/policy_digest.h"
 #include "pkg/metrics/sigshim_metrics.h"
@@ -127,11 +131,12 @@ void PrintConfig(const config::Config& c) {
          ModeName(c.enforcement.mode), UnmatchedName(c.enforcement.unmatched), c.enforcement.workers,
          c.enforcement.sandbox_image.c_str());
   printf("[audit]\npath = \"%s\"\n\n[metrics]\nlisten = \"%s\"\n\n", c.audit.path.c_str(), c.metrics.listen.c_str());
-  printf("[registry]\ninsecure = [%s]\ntimeout = \"%s\"\nca_file = \"%s\"\n",
+  printf("[registry]\ninsecure = [%s]\ntimeout = \"%s\"\nverification_timeout = \"%s\"\nca_file = \"%s\"\n",
          absl::StrJoin(c.registry.insecure, ", ",
                        [](std::string* out, const std::string& s) { absl::StrAppend(out, "\"", s, "\""); })
              .c_str(),
-         absl::FormatDuration(c.registry.timeout).c_str(), c.registry.ca_file.c_str());
+         absl::FormatDuration(c.registry.timeout).c_str(),
+         absl::FormatDuration(c.registry.verification_timeout).c_str(), c.registry.ca_file.c_str());
   for (const config::KeyConfig& k : c.keys) {
     printf("\n[[keys]]  # %s\nname = \"%s\"\nsource = \"%s\"\n", k.origin.c_str(), k.name.c_str(), k.source.c_str());
   }
@@ -234,8 +239,8 @@ absl::Status RuntimeReachable(grpc::Channel& channel, const std::string& endpoin
 
 // Puts `loaded` in force and logs what the stored verdicts look like under it.
 void Apply(shim::Enforcer& enforcer, const Loaded& loaded) {
-  shim::RecheckReport report =
-      enforcer.SetPolicy(loaded.policy, loaded.verifier, loaded.config->enforcement.sandbox_image);
+  shim::RecheckReport report = enforcer.SetPolicy(loaded.policy, loaded.verifier, loaded.config->enforcement.sandbox_image,
+                                                 loaded.config->registry.verification_timeout);
   SIGSHIM_LOG(kInfo, "policy: ", loaded.policy->rules().size(), " [[policy]] entries, ", loaded.config->keys.size(),
               " trusted keys; stored verdicts valid under it: ", report.valid, ", no longer valid: ",
               report.invalid.size());
@@ -283,7 +288,8 @@ int RunDaemon(const Args& args) {
   }
 
   // The runtime, asked directly by the enforcement layer (image records, pinned pulls).
-  const shim::ServerOptions server_options = ServerOptionsFrom(*cfg);
+  shim::ServerOptions server_options = ServerOptionsFrom(*cfg);
+  server_options.on_refused_method = [&metrics] { metrics.CountRefusedCall(); };
   absl::StatusOr<std::string> runtime_socket = shim::UnixSocketPath(cfg->server.runtime_endpoint);
   if (!runtime_socket.ok()) {
     SIGSHIM_LOG(kError, "cannot start: server.runtime_endpoint: ", runtime_socket.status().message());
@@ -297,9 +303,16 @@ int RunDaemon(const Args& args) {
     return kExitFailure;
   }
 
+  absl::StatusOr<std::unique_ptr<containerd::ContentStore>> content = containerd::NewGrpcContentStore(runtime_channel);
+  if (!content.ok()) {
+    SIGSHIM_LOG(kError, "cannot start: ", content.status().message());
+    return kExitFailure;
+  }
+
   shim::EnforcerOptions enforcer_options;
   enforcer_options.runtime = runtime.get();
   enforcer_options.images = images->get();
+  enforcer_options.content = content->get();
   enforcer_options.store = store->get();
   audit::AuditLog* audit_sink = audit_log->get();
   enforcer_options.on_decision = [audit_sink, &metrics](const audit::AuditRecord& record) {
@@ -316,9 +329,11 @@ int RunDaemon(const Args& args) {
   }
   Apply(**enforcer, *loaded);
 
-  // Declared before the server so that it outlives every call the server may still hold.
-  auto queue = std::make_unique<shim::WorkQueue>(cfg->enforcement.workers, kMaxQueuedDecisions);
-  shim::EnforcementHooks hooks(enforcer->get(), queue.get());
+  // Declared before the server so that they outlive every call the server may still hold. Two
+  // lanes: decisions the node makes by itself never wait behind registry work.
+  auto local_queue = std::make_unique<shim::WorkQueue>(cfg->enforcement.workers, kMaxQueuedDecisions);
+  auto registry_queue = std::make_unique<shim::WorkQueue>(cfg->enforcement.workers, kMaxQueuedDecisions);
+  shim::EnforcementHooks hooks(enforcer->get(), local_queue.get(), registry_queue.get());
   absl::StatusOr<std::unique_ptr<shim::Server>> server = shim::Server::Create(server_options, &hooks.table());
   if (!server.ok()) {
     SIGSHIM_LOG(kError, "cannot start: ", server.status().message());
@@ -395,10 +410,25 @@ int RunDaemon(const Args& args) {
     sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
     break;
   }
+  // Whatever is in flight, the process ends within shutdown_grace: past it, a watchdog removes the
+  // socket and exits. The server's own grace ends a little earlier, so that cancelled calls (and
+  // the verifications only they waited for) can wind down in time.
+  const absl::Duration grace = cfg->server.shutdown_grace;
+  const std::string socket_path = cfg->server.listen;
+  std::thread([grace, socket_path] {
+    absl::SleepFor(grace);
+    SIGSHIM_LOG(kError, "shutdown took longer than shutdown_grace (", absl::FormatDuration(grace),
+                "): exiting with work still in flight");
+    absl::StatusOr<std::string> path = shim::UnixSocketPath(socket_path);
+    if (path.ok()) ::unlink(path->c_str());
+    _exit(kExitFailure);
+  }).detach();
   if (status_server != nullptr) status_server->Stop();
-  (*server)->Shutdown(cfg->server.shutdown_grace);
+  (*server)->Shutdown(grace - std::min(absl::Seconds(2), grace / 4));
+  (*enforcer)->Shutdown();  // What the server cancelled stops now; nothing new arrives.
   server->reset();
-  queue.reset();  // Runs what is still queued: every waiting call gets its answer.
+  registry_queue.reset();  // Each task left answers at once: its budget is abandoned.
+  local_queue.reset();     // Runs what is still queued: every waiting call gets its answer.
   SIGSHIM_LOG(kInfo, "stopped");
   return kExitOk;
 }

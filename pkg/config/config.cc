@@ -253,13 +253,20 @@ absl::Status ParseMetrics(const Reader& r, const Table& t, MetricsConfig& out) {
 }
 
 absl::Status ParseRegistry(const Reader& r, const Table& t, RegistryConfig& out) {
-  RETURN_IF_ERROR(r.CheckKeys(t, "[registry]", {"insecure", "timeout", "ca_file"}));
+  RETURN_IF_ERROR(r.CheckKeys(t, "[registry]", {"insecure", "timeout", "verification_timeout", "ca_file"}));
   if (t.contains("insecure")) {
     ASSIGN_OR_RETURN(out.insecure, r.StringList(t.at("insecure"), "registry.insecure"));
   }
   if (t.contains("timeout")) {
     ASSIGN_OR_RETURN(out.timeout, r.Duration(t.at("timeout"), "registry.timeout"));
     if (out.timeout <= absl::ZeroDuration()) return r.Error(t.at("timeout"), "registry.timeout must be positive");
+  }
+  if (t.contains("verification_timeout")) {
+    ASSIGN_OR_RETURN(out.verification_timeout,
+                     r.Duration(t.at("verification_timeout"), "registry.verification_timeout"));
+    if (out.verification_timeout <= absl::ZeroDuration()) {
+      return r.Error(t.at("verification_timeout"), "registry.verification_timeout must be positive");
+    }
   }
   if (t.contains("ca_file")) {
     ASSIGN_OR_RETURN(out.ca_file, r.String(t.at("ca_file"), "registry.ca_file"));

@@ -50,7 +50,8 @@ struct EnforcementConfig {
   // What happens to images that match no [[policy]]. Default deny.
   Unmatched unmatched = Unmatched::kDeny;
   // Threads that run verifications (registry round trips and signature checks), so that the CRI
-  // threads never wait for a registry. 1 to 64. Default 4.
+  // threads never wait for a registry; as many again run the decisions that need only the runtime
+  // and the stored verdicts (a lane of their own). 1 to 64. Default 4.
   int workers = 4;
   // The pod sandbox ("pause") image, checked at RunPodSandbox against the one the runtime reports
   // it will start (shim/enforcer.h AdmitSandbox). With a digest: trusted as written, and the
@@ -79,6 +80,9 @@ struct RegistryConfig {
   std::vector<std::string> insecure;
   // Limit for one registry request, connection included. Default 30s.
   absl::Duration timeout = absl::Seconds(30);
+  // Limit for one whole verification (every request and retry it makes, and its wait for a worker),
+  // counted from the arrival of the call that asked for it. Default 30s.
+  absl::Duration verification_timeout = absl::Seconds(30);
   // PEM bundle of extra CAs; empty means the system CAs only. Default "".
   std::string ca_file;
 };

@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "pkg/base/budget.h"
 #include "pkg/policy/decision.h"
 #include "pkg/policy/policy.h"
 #include "pkg/registry/registry_client.h"
@@ -36,6 +37,10 @@ struct VerifyRequest {
   std::string image;           // as the user or kubelet wrote it; parsed and normalised here
   std::string namespace_name;  // recorded in the decision; policies do not select on it yet
   registry::Credentials credentials;  // for the registry; never logged
+  // Bounds the whole verification: every registry request and retry stops once it is spent or
+  // abandoned, and the decision is then an error (RegistryUnavailable when it ran out of time).
+  // Not owned; must outlive Decide. Default null: each request is bounded by its own timeout only.
+  const Budget* budget = nullptr;
 };
 
 struct ImageVerifierOptions {

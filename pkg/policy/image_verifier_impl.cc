@@ -87,7 +87,7 @@ Decision RegistryImageVerifier::Decide(const Policy& policy, const VerifyRequest
     } else {
       decision.policy = match->rule->name;
       decision.pattern = match->glob->pattern();
-      DecideMatched(*match->rule, *image, request.credentials, decision);
+      DecideMatched(*match->rule, *image, request.credentials, request.budget, decision);
     }
   }
 
@@ -104,14 +104,15 @@ Decision RegistryImageVerifier::Decide(const Policy& policy, const VerifyRequest
 }
 
 void RegistryImageVerifier::DecideMatched(const Rule& rule, const reference::Reference& image,
-                                          const registry::Credentials& credentials, Decision& decision) const {
+                                          const registry::Credentials& credentials, const Budget* budget,
+                                          Decision& decision) const {
   registry::RegistryClient& client = *options_.registry;
 
   // 1. The digest. A digest in the reference is what will be pulled: no request needed.
   if (!image.digest.empty()) {
     decision.digest = image.digest;
   } else {
-    absl::StatusOr<registry::FetchedManifest> manifest = client.Resolve(image.WithDefaultTag(), credentials);
+    absl::StatusOr<registry::FetchedManifest> manifest = client.Resolve(image.WithDefaultTag(), credentials, budget);
     if (!manifest.ok()) {
       return Fail(decision, RegistryFailure(absl::StrCat("resolving ", image.WithDefaultTag().String()),
                                             manifest.status()));
@@ -123,7 +124,7 @@ void RegistryImageVerifier::DecideMatched(const Rule& rule, const reference::Ref
   absl::StatusOr<std::string> tag = verify::SignatureTag(decision.digest);
   if (!tag.ok()) return Fail(decision, absl::StrCat("RegistryError: unusable digest: ", tag.status().message()));
   const std::string signatures_at = absl::StrCat(image.Repository(), ":", *tag);
-  absl::StatusOr<registry::FetchedManifest> fetched = client.GetManifest(image, *tag, credentials);
+  absl::StatusOr<registry::FetchedManifest> fetched = client.GetManifest(image, *tag, credentials, budget);
   if (!fetched.ok()) {
     if (absl::IsNotFound(fetched.status())) {
       return Deny(decision, absl::StrCat("no signatures: ", signatures_at, " does not exist"));
@@ -155,7 +156,7 @@ void RegistryImageVerifier::DecideMatched(const Rule& rule, const reference::Ref
     const verify::Descriptor& layer = layers[i];
     const std::string label = absl::StrCat("signature ", i + 1, " (", ShortDigest(layer.digest), "…)");
     absl::StatusOr<std::string> blob =
-        registry::GetDescriptorBlob(client, image, layer, options_.max_payload_bytes, credentials);
+        registry::GetDescriptorBlob(client, image, layer, options_.max_payload_bytes, credentials, budget);
     if (!blob.ok()) {
       if (IsSignatureProblem(blob.status())) {
         decision.rejections.push_back(absl::StrCat(label, ": payload blob unusable: ", blob.status().message()));

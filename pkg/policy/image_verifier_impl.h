@@ -16,9 +16,10 @@ class RegistryImageVerifier final : public ImageVerifier {
   Decision Decide(const Policy& policy, const VerifyRequest& request) const override;
 
  private:
-  // Fills `decision` for an image `rule` matched: resolve, fetch, verify (before audit mode).
+  // Fills `decision` for an image `rule` matched: resolve, fetch, verify (before audit mode),
+  // every registry request within `budget` (may be null).
   void DecideMatched(const Rule& rule, const reference::Reference& image, const registry::Credentials& credentials,
-                     Decision& decision) const;
+                     const Budget* budget, Decision& decision) const;
 
   const ImageVerifierOptions options_;
 };

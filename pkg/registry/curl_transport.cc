@@ -85,6 +85,12 @@ absl::Status CurlError(CURLcode code, const char* error_buffer, const std::strin
   }
 }
 
+// libcurl's progress callback (called at least once a second, also while nothing moves): a
+// non-zero answer aborts the transfer when the request's budget is spent or abandoned.
+int AbortWhenSpent(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const Budget*>(user)->Check().ok() ? 0 : 1;
+}
+
 long ToMillis(absl::Duration d) {
   int64_t ms = absl::ToInt64Milliseconds(d);
   if (ms < 1) ms = 1;
@@ -172,7 +178,20 @@ absl::StatusOr<HttpResponse> CurlTransport::Do(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, ToMillis(options_.connect_timeout));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, ToMillis(request.timeout));
+  if (absl::Status within = CheckBudget(request.budget); !within.ok()) {
+    ReturnHandle(curl);
+    curl_slist_free_all(headers);
+    return within;
+  }
+  absl::Duration timeout = request.timeout;
+  if (request.budget != nullptr) {
+    timeout = std::min(timeout, request.budget->Remaining());
+    // Checked while the transfer runs, so that an abandoned verification stops at once.
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, AbortWhenSpent);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, request.budget);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  }
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, std::max<long>(1, ToMillis(timeout)));
   curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(request.max_response_bytes));
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
@@ -204,6 +223,12 @@ absl::StatusOr<HttpResponse> CurlTransport::Do(const HttpRequest& request) {
   if (transfer.body_too_large) {
     return absl::ResourceExhaustedError(absl::StrCat(
         safe_url, ": response body is larger than the limit of ", request.max_response_bytes, " bytes"));
+  }
+  if (code != CURLE_OK && request.budget != nullptr) {
+    // A budget that ran out is the reason, not the timeout or abort it caused.
+    if (absl::Status within = request.budget->Check(); !within.ok()) {
+      return absl::Status(within.code(), absl::StrCat(safe_url, ": ", within.message()));
+    }
   }
   if (code != CURLE_OK) {
     SIGSHIM_LOG(kDebug, "http ", request.method, " ", safe_url, " failed: ", curl_easy_strerror(code));

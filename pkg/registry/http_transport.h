@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "pkg/base/budget.h"
 
 namespace sigshim::registry {
 
@@ -62,6 +63,10 @@ struct HttpRequest {
   size_t max_response_bytes = 4 << 20;
   // Limit for the whole exchange, connection included; DeadlineExceeded when hit. Default 30s.
   absl::Duration timeout = absl::Seconds(30);
+  // The budget of the work this request is part of: the exchange ends (DeadlineExceeded, or
+  // Cancelled) as soon as it runs out or is abandoned, whatever `timeout` says. Not owned; must
+  // outlive the call. Default null: only `timeout` applies.
+  const Budget* budget = nullptr;
 };
 
 // One HTTP response, whatever its status code.
@@ -90,7 +95,8 @@ class HttpTransport {
   // Performs `request` and returns the response, whatever its status code. Errors: a body over
   // request.max_response_bytes is ResourceExhausted; the timeout is DeadlineExceeded; a peer that
   // cannot be reached, a TLS failure or a broken connection is Unavailable; an unusable request
-  // (bad URL or method) is InvalidArgument. A TLS verification failure is Unavailable marked with
+  // (bad URL or method) is InvalidArgument; a request.budget that runs out or is abandoned during
+  // the exchange is its status (DeadlineExceeded or Cancelled). A TLS verification failure is Unavailable marked with
   // kPermanentFailurePayload.
   virtual absl::StatusOr<HttpResponse> Do(const HttpRequest& request) = 0;
 };

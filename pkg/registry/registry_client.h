@@ -100,7 +100,11 @@ struct RegistryClientOptions {
 //   InvalidArgument   a manifest of the wrong shape or type, a malformed challenge or token answer;
 //   ResourceExhausted a response larger than its limit;
 //   FailedPrecondition a redirect loop, too many redirects, or another unexpected status.
-// No message contains a credential, an Authorization header or a URL query string.
+//   DeadlineExceeded  the call's budget ran out (the whole call: every request, retry and wait);
+//   Cancelled         the call's budget was abandoned (nobody waits for the answer).
+// Every call takes an optional Budget (not owned; must outlive the call): no request starts, and
+// no retry waits, past it. No message contains a credential, an Authorization header or a URL
+// query string.
 class RegistryClient {
  public:
   // Returns a client; InvalidArgument for unusable options (e.g. an unreadable ca_file).
@@ -111,21 +115,22 @@ class RegistryClient {
   // Fetches the manifest `ref` names: by digest when it has one (the bytes must match it, else
   // DataLoss), otherwise by tag ("latest" when it has neither). The digest returned is computed
   // from the bytes; a Docker-Content-Digest header that disagrees with them is DataLoss.
-  virtual absl::StatusOr<FetchedManifest> Resolve(const reference::Reference& ref,
-                                                  const Credentials& credentials) = 0;
+  virtual absl::StatusOr<FetchedManifest> Resolve(const reference::Reference& ref, const Credentials& credentials,
+                                                  const Budget* budget = nullptr) = 0;
 
   // Fetches the manifest `tag_or_digest` ("v1", "sha256-<hex>.sig" or "sha256:<hex>") from the
   // repository `repository` names (only its domain and path are used). A digest is checked
   // against the bytes as in Resolve.
   virtual absl::StatusOr<FetchedManifest> GetManifest(const reference::Reference& repository,
-                                                      absl::string_view tag_or_digest,
-                                                      const Credentials& credentials) = 0;
+                                                      absl::string_view tag_or_digest, const Credentials& credentials,
+                                                      const Budget* budget = nullptr) = 0;
 
   // Fetches the blob `digest` from `repository` (domain and path), at most
   // min(`max_bytes`, options.max_blob_bytes) long (ResourceExhausted beyond), and checks it
   // against `digest` (DataLoss on mismatch).
   virtual absl::StatusOr<std::string> GetBlob(const reference::Reference& repository, absl::string_view digest,
-                                              size_t max_bytes, const Credentials& credentials) = 0;
+                                              size_t max_bytes, const Credentials& credentials,
+                                              const Budget* budget = nullptr) = 0;
 
   // Returns the number of HTTP requests made so far: registry calls, token fetches, redirects
   // and retries each count one.
@@ -138,7 +143,7 @@ class RegistryClient {
 // digest, is DataLoss. Other errors as for RegistryClient::GetBlob.
 absl::StatusOr<std::string> GetDescriptorBlob(RegistryClient& client, const reference::Reference& repository,
                                               const Descriptor& descriptor, size_t max_bytes,
-                                              const Credentials& credentials);
+                                              const Credentials& credentials, const Budget* budget = nullptr);
 
 }  // namespace sigshim::registry
 

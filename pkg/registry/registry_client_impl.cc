@@ -201,11 +201,17 @@ RegistryClientImpl::Endpoint RegistryClientImpl::EndpointFor(absl::string_view d
 
 absl::StatusOr<HttpResponse> RegistryClientImpl::Exchange(const HttpRequest& request) {
   for (int attempt = 0;; ++attempt) {
+    // Nothing starts once the budget is spent; the transport cuts the attempt to what is left.
+    if (absl::Status within = CheckBudget(request.budget); !within.ok()) {
+      return absl::Status(within.code(), absl::StrCat(RedactUrl(request.url), ": ", within.message()));
+    }
     absl::StatusOr<HttpResponse> response = transport_->Do(request);
     absl::Status failure;
     absl::Duration retry_after;
     if (!response.ok()) {
       if (!IsRetryableError(response.status().code())) return response.status();
+      // A timeout or abort caused by the budget is not retried.
+      if (absl::Status within = CheckBudget(request.budget); !within.ok()) return response.status();
       if (IsPermanentFailure(response.status())) return absl::UnavailableError(response.status().message());
       failure = response.status();
     } else if (IsRetryableStatus(response->status)) {
@@ -224,10 +230,15 @@ absl::StatusOr<HttpResponse> RegistryClientImpl::Exchange(const HttpRequest& req
     wait = std::min(std::max(wait, retry_after), options_.max_backoff);
     SIGSHIM_LOG(kDebug, "registry: retrying ", request.method, " ", RedactUrl(request.url), " in ", absl::FormatDuration(wait),
                 " after: ", failure.message());
+    if (request.budget != nullptr && wait >= request.budget->Remaining()) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          failure.message(), " (", attempt + 1, attempt == 0 ? " attempt" : " attempts",
+          "; no time left in the budget to wait ", absl::FormatDuration(wait), " and retry)"));
+    }
     if (options_.sleep) {
       options_.sleep(wait);
-    } else {
-      absl::SleepFor(wait);
+    } else if (absl::Status waited = SleepWithin(request.budget, wait); !waited.ok()) {
+      return absl::Status(waited.code(), absl::StrCat(failure.message(), "; then: ", waited.message()));
     }
   }
 }
@@ -313,7 +324,7 @@ absl::StatusOr<std::string> RegistryClientImpl::FetchBearerToken(const AuthChall
                                                                   const std::string& scope,
                                                                   const Credentials& credentials,
                                                                   const Endpoint& endpoint, absl::string_view domain,
-                                                                  absl::Duration* lifetime) {
+                                                                  absl::Duration* lifetime, const Budget* budget) {
   auto realm_param = challenge.params.find("realm");
   if (realm_param == challenge.params.end() || realm_param->second.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("registry ", domain, " sent a Bearer challenge without a realm"));
@@ -338,6 +349,7 @@ absl::StatusOr<std::string> RegistryClientImpl::FetchBearerToken(const AuthChall
   HttpRequest request;
   request.max_response_bytes = options_.max_auxiliary_bytes;
   request.timeout = options_.request_timeout;
+  request.budget = budget;
   request.headers.Set("User-Agent", options_.user_agent);
   request.headers.Set("Accept", "application/json");
   ASSIGN_OR_RETURN(auto basic, BasicCredentials(credentials));
@@ -409,7 +421,7 @@ absl::StatusOr<std::string> RegistryClientImpl::Authenticate(const HttpResponse&
                                                               const reference::Reference& repository,
                                                               const std::string& scope, const std::string& cache_key,
                                                               const Credentials& credentials,
-                                                              const Endpoint& endpoint) {
+                                                              const Endpoint& endpoint, const Budget* budget) {
   std::vector<AuthChallenge> challenges;
   for (const std::string& value : unauthorized.headers.GetAll("WWW-Authenticate")) {
     absl::StatusOr<std::vector<AuthChallenge>> parsed = ParseWwwAuthenticate(value);
@@ -432,7 +444,7 @@ absl::StatusOr<std::string> RegistryClientImpl::Authenticate(const HttpResponse&
   if (bearer != nullptr) {
     absl::Duration lifetime;
     ASSIGN_OR_RETURN(std::string token,
-                     FetchBearerToken(*bearer, scope, credentials, endpoint, repository.domain, &lifetime));
+                     FetchBearerToken(*bearer, scope, credentials, endpoint, repository.domain, &lifetime, budget));
     CachedAuth cached;
     cached.bearer_token = token;
     cached.expiry = now + lifetime - std::min(absl::Seconds(10), lifetime / 2);
@@ -467,7 +479,8 @@ absl::StatusOr<std::string> RegistryClientImpl::Authenticate(const HttpResponse&
 
 absl::StatusOr<HttpResponse> RegistryClientImpl::AuthorizedGet(const reference::Reference& repository,
                                                                const std::string& url, absl::string_view accept,
-                                                               size_t max_bytes, const Credentials& credentials) {
+                                                               size_t max_bytes, const Credentials& credentials,
+                                                               const Budget* budget) {
   const Endpoint endpoint = EndpointFor(repository.domain);
   const std::string scope = absl::StrCat("repository:", repository.path, ":pull");
   const std::string cache_key =
@@ -477,6 +490,7 @@ absl::StatusOr<HttpResponse> RegistryClientImpl::AuthorizedGet(const reference::
   request.url = url;
   request.max_response_bytes = max_bytes;
   request.timeout = options_.request_timeout;
+  request.budget = budget;
   request.headers.Set("User-Agent", options_.user_agent);
   if (!accept.empty()) request.headers.Set("Accept", accept);
 
@@ -501,7 +515,7 @@ absl::StatusOr<HttpResponse> RegistryClientImpl::AuthorizedGet(const reference::
   }
   if (preemptive) ForgetAuth(cache_key);  // Revoked or expired early: start over once.
 
-  ASSIGN_OR_RETURN(authorization, Authenticate(response, repository, scope, cache_key, credentials, endpoint));
+  ASSIGN_OR_RETURN(authorization, Authenticate(response, repository, scope, cache_key, credentials, endpoint, budget));
   request.headers.Set("Authorization", authorization);
   ASSIGN_OR_RETURN(response, Fetch(request));
   if (response.status == 401) {
@@ -516,7 +530,8 @@ absl::StatusOr<HttpResponse> RegistryClientImpl::AuthorizedGet(const reference::
 
 absl::StatusOr<FetchedManifest> RegistryClientImpl::GetManifestImpl(const reference::Reference& repository,
                                                                     absl::string_view tag_or_digest,
-                                                                    const Credentials& credentials) {
+                                                                    const Credentials& credentials,
+                                                                    const Budget* budget) {
   RETURN_IF_ERROR(ValidateRepository(repository));
   const bool by_digest = absl::StrContains(tag_or_digest, ':');
   if (by_digest) {
@@ -529,7 +544,7 @@ absl::StatusOr<FetchedManifest> RegistryClientImpl::GetManifestImpl(const refere
       absl::StrCat(EndpointFor(repository.domain).base_url, "/v2/", repository.path, "/manifests/", tag_or_digest);
 
   absl::StatusOr<HttpResponse> response =
-      AuthorizedGet(repository, url, kManifestAcceptHeader, options_.max_manifest_bytes, credentials);
+      AuthorizedGet(repository, url, kManifestAcceptHeader, options_.max_manifest_bytes, credentials, budget);
   if (!response.ok()) {
     if (absl::IsResourceExhausted(response.status())) {
       return absl::ResourceExhaustedError(absl::StrCat(what, " is larger than the limit of ",
@@ -576,13 +591,13 @@ absl::StatusOr<FetchedManifest> RegistryClientImpl::GetManifestImpl(const refere
 
 absl::StatusOr<std::string> RegistryClientImpl::GetBlobImpl(const reference::Reference& repository,
                                                             absl::string_view digest, size_t max_bytes,
-                                                            const Credentials& credentials) {
+                                                            const Credentials& credentials, const Budget* budget) {
   RETURN_IF_ERROR(ValidateRepository(repository));
   RETURN_IF_ERROR(ValidateDigest(digest));
   max_bytes = std::min(max_bytes, options_.max_blob_bytes);
   const std::string what = absl::StrCat("blob ", repository.Repository(), "@", digest);
   const std::string url = absl::StrCat(EndpointFor(repository.domain).base_url, "/v2/", repository.path, "/blobs/", digest);
-  absl::StatusOr<HttpResponse> response = AuthorizedGet(repository, url, "", max_bytes, credentials);
+  absl::StatusOr<HttpResponse> response = AuthorizedGet(repository, url, "", max_bytes, credentials, budget);
   if (!response.ok()) {
     if (absl::IsResourceExhausted(response.status())) {
       return absl::ResourceExhaustedError(absl::StrCat(what, " is larger than the limit of ", max_bytes, " bytes"));
@@ -600,14 +615,14 @@ absl::StatusOr<std::string> RegistryClientImpl::GetBlobImpl(const reference::Ref
 
 absl::StatusOr<std::string> GetDescriptorBlob(RegistryClient& client, const reference::Reference& repository,
                                               const Descriptor& descriptor, size_t max_bytes,
-                                              const Credentials& credentials) {
+                                              const Credentials& credentials, const Budget* budget) {
   const std::string what = absl::StrCat("blob ", repository.Repository(), "@", descriptor.digest);
   if (descriptor.size < 0 || static_cast<uint64_t>(descriptor.size) > max_bytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat(what, ": its descriptor says ", descriptor.size, " bytes, the limit is ", max_bytes));
   }
   absl::StatusOr<std::string> blob =
-      client.GetBlob(repository, descriptor.digest, static_cast<size_t>(descriptor.size), credentials);
+      client.GetBlob(repository, descriptor.digest, static_cast<size_t>(descriptor.size), credentials, budget);
   if (absl::IsResourceExhausted(blob.status())) {
     return absl::DataLossError(
         absl::StrCat(what, ": the registry sent more than the ", descriptor.size, " bytes its descriptor says"));
@@ -619,21 +634,21 @@ absl::StatusOr<std::string> GetDescriptorBlob(RegistryClient& client, const refe
 }
 
 absl::StatusOr<FetchedManifest> RegistryClientImpl::Resolve(const reference::Reference& ref,
-                                                            const Credentials& credentials) {
+                                                            const Credentials& credentials, const Budget* budget) {
   std::string tag_or_digest = !ref.digest.empty() ? ref.digest : ref.WithDefaultTag().tag;
-  return Redact(GetManifestImpl(ref, tag_or_digest, credentials), credentials);
+  return Redact(GetManifestImpl(ref, tag_or_digest, credentials, budget), credentials);
 }
 
 absl::StatusOr<FetchedManifest> RegistryClientImpl::GetManifest(const reference::Reference& repository,
                                                                 absl::string_view tag_or_digest,
-                                                                const Credentials& credentials) {
-  return Redact(GetManifestImpl(repository, tag_or_digest, credentials), credentials);
+                                                                const Credentials& credentials, const Budget* budget) {
+  return Redact(GetManifestImpl(repository, tag_or_digest, credentials, budget), credentials);
 }
 
 absl::StatusOr<std::string> RegistryClientImpl::GetBlob(const reference::Reference& repository,
                                                         absl::string_view digest, size_t max_bytes,
-                                                        const Credentials& credentials) {
-  return Redact(GetBlobImpl(repository, digest, max_bytes, credentials), credentials);
+                                                        const Credentials& credentials, const Budget* budget) {
+  return Redact(GetBlobImpl(repository, digest, max_bytes, credentials, budget), credentials);
 }
 
 }  // namespace sigshim::registry

@@ -20,11 +20,12 @@ class RegistryClientImpl : public RegistryClient {
   // `transport` must not be null; options are validated by RegistryClient::Create.
   RegistryClientImpl(const RegistryClientOptions& options, std::shared_ptr<HttpTransport> transport);
 
-  absl::StatusOr<FetchedManifest> Resolve(const reference::Reference& ref, const Credentials& credentials) override;
+  absl::StatusOr<FetchedManifest> Resolve(const reference::Reference& ref, const Credentials& credentials,
+                                          const Budget* budget) override;
   absl::StatusOr<FetchedManifest> GetManifest(const reference::Reference& repository, absl::string_view tag_or_digest,
-                                              const Credentials& credentials) override;
+                                              const Credentials& credentials, const Budget* budget) override;
   absl::StatusOr<std::string> GetBlob(const reference::Reference& repository, absl::string_view digest,
-                                      size_t max_bytes, const Credentials& credentials) override;
+                                      size_t max_bytes, const Credentials& credentials, const Budget* budget) override;
   uint64_t RequestCount() const override { return transport_->requests(); }
 
  private:
@@ -44,12 +45,14 @@ class RegistryClientImpl : public RegistryClient {
   Endpoint EndpointFor(absl::string_view domain) const;
 
   absl::StatusOr<FetchedManifest> GetManifestImpl(const reference::Reference& repository,
-                                                  absl::string_view tag_or_digest, const Credentials& credentials);
+                                                  absl::string_view tag_or_digest, const Credentials& credentials,
+                                                  const Budget* budget);
   absl::StatusOr<std::string> GetBlobImpl(const reference::Reference& repository, absl::string_view digest,
-                                          size_t max_bytes, const Credentials& credentials);
+                                          size_t max_bytes, const Credentials& credentials, const Budget* budget);
 
   // Performs one exchange, retrying 429, 5xx and transport failures with backoff; after the last
-  // attempt those are Unavailable.
+  // attempt those are Unavailable. request.budget bounds it all: each attempt's timeout and each
+  // wait are cut to what is left, and nothing starts once it is spent.
   absl::StatusOr<HttpResponse> Exchange(const HttpRequest& request);
 
   // Performs `request` through Exchange, following redirects up to the limit; refuses loops and
@@ -61,18 +64,20 @@ class RegistryClientImpl : public RegistryClient {
   // whatever its status, except 401 which is Unauthenticated.
   absl::StatusOr<HttpResponse> AuthorizedGet(const reference::Reference& repository, const std::string& url,
                                              absl::string_view accept, size_t max_bytes,
-                                             const Credentials& credentials);
+                                             const Credentials& credentials, const Budget* budget);
 
   // Answers a 401: picks a challenge, obtains the authorization, caches it under `cache_key`
   // and returns the Authorization header value.
   absl::StatusOr<std::string> Authenticate(const HttpResponse& unauthorized, const reference::Reference& repository,
                                            const std::string& scope, const std::string& cache_key,
-                                           const Credentials& credentials, const Endpoint& endpoint);
+                                           const Credentials& credentials, const Endpoint& endpoint,
+                                           const Budget* budget);
 
   // Gets a token from the realm of a Bearer challenge; stores its lifetime in `lifetime`.
   absl::StatusOr<std::string> FetchBearerToken(const AuthChallenge& challenge, const std::string& scope,
                                                const Credentials& credentials, const Endpoint& endpoint,
-                                               absl::string_view domain, absl::Duration* lifetime);
+                                               absl::string_view domain, absl::Duration* lifetime,
+                                               const Budget* budget);
 
   // Returns the cached Authorization header value for `key`, or "" when none is valid.
   std::string CachedAuthorization(const std::string& key, const Credentials& credentials);

@@ -36,6 +36,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pkg/base/file.h"
+#include "pkg/containerd/image_store_grpc.h"
 #include "pkg/verdicts/verdict_store.h"
 #include "test/e2e/attack_images.h"
 #include "test/e2e/cri_client.h"
@@ -550,6 +551,61 @@ TEST_F(EnforcementTest, UnsignedImageGivenTheNameOfAVerifiedDigestIsRefusedAtCre
           << "unsigned content ran";
     }
   }
+}
+
+TEST_F(EnforcementTest, TagRepointedAtAVerifiedManifestWhileTheRuntimeListsItForAnotherImageAdmitsNothing) {
+  // S is signed and verified on this node (pulled by digest: its tag is not made).
+  const std::string repository = Repo("e2e/repointed");
+  const std::string tag = repository + ":v1";
+  const std::string signed_digest = PushSigned("e2e/repointed", "v1", "SIGNED REPOINTED", *release_);
+  const std::string signed_by_digest = absl::StrCat(repository, "@", signed_digest);
+  ASSERT_TRUE(Pull(proxy(), signed_by_digest).ok());
+  const std::string signed_id = ImageStatusOf(*direct_, signed_by_digest).id();
+  ASSERT_FALSE(signed_id.empty());
+  // U, unsigned, imported by hand under the tag.
+  auto image = testbed::CmdVariant(*base_, "repointed", {"/bin/echo", "UNSIGNED REPOINTED"});
+  ASSERT_TRUE(image.ok()) << image.status();
+  auto unsigned_digest = testbed::ImportImage(*image, *bed_->containerd(), tag, bed_->dir().Path("images/scratch"));
+  ASSERT_TRUE(unsigned_digest.ok()) << unsigned_digest.status();
+  const std::string unsigned_id = ImageStatusOf(*direct_, tag).id();
+  ASSERT_FALSE(unsigned_id.empty());
+  // The tag record is re-pointed at S, as a verified pull of the tag does, while the runtime's CRI
+  // view still lists the tag for U. Normally that view catches up within milliseconds; without
+  // S's config blob containerd's CRI plugin cannot load S, so it keeps the old view for good and
+  // the window in which sigshim decides stays open.
+  ASSERT_TRUE(bed_->containerd()->Ctr({"content", "rm", signed_id}).ok());
+  // An update in place, as sigshim's own tag step makes it (`ctr images tag --force` deletes and
+  // re-creates the record, and the delete clears the CRI view).
+  auto records = containerd::GrpcImageStore::Create(
+      grpc::CreateChannel(absl::StrCat("unix:", bed_->containerd()->socket_path()), grpc::InsecureChannelCredentials()));
+  ASSERT_TRUE(records.ok()) << records.status();
+  auto signed_record = (*records)->Get(signed_by_digest);
+  ASSERT_TRUE(signed_record.ok()) << signed_record.status();
+  auto unsigned_record = (*records)->Get(tag);
+  ASSERT_TRUE(unsigned_record.ok()) << unsigned_record.status();
+  containerd::Image repointed = *unsigned_record;
+  repointed.target = signed_record->target;
+  auto updated = (*records)->Update(repointed);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  absl::SleepFor(absl::Milliseconds(500));  // the CRI plugin has seen the update event (and failed it)
+  const Image listed = ImageStatusOf(*direct_, unsigned_id);
+  ASSERT_THAT(listed.repo_tags(), Contains(tag)) << "containerd's CRI view caught up: the race cannot be set up\n"
+                                                  << listed.DebugString();
+
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "repointed", &pod));
+  for (int attempt = 0; attempt < 3; ++attempt) {  // nothing is cached for U's id on the way
+    SCOPED_TRACE(absl::StrCat("attempt ", attempt));
+    std::string id;
+    grpc::Status created =
+        CreateContainer(proxy(), pod, absl::StrCat("repointed-", attempt), unsigned_id, &id, tag);
+    ExpectRefused(created, "SignatureValidationFailed: ", {unsigned_id});
+    if (created.ok()) {
+      EXPECT_THAT(StartAndCollect(pod, id, absl::StrCat("repointed-", attempt)), Not(HasSubstr("UNSIGNED REPOINTED")))
+          << "unsigned content ran";
+    }
+  }
+  EXPECT_THAT(Log(*main_), HasSubstr(absl::StrCat("which is not image ", unsigned_id)));
 }
 
 TEST_F(EnforcementTest, UnsignedInitContainerInAPodOfSignedImagesIsRefused) {

@@ -107,11 +107,35 @@ class MemoryImageStore final : public containerd::ImageStore {
   std::map<std::string, containerd::Image> images_ ABSL_GUARDED_BY(mu_);
 };
 
+// containerd's content store, in memory: each manifest digest stands for the image id it was given
+// (the manifest served is made up around that config digest; the real store checks the bytes
+// against the digest, which this one does not pretend to).
+class MemoryContentStore final : public containerd::ContentStore {
+ public:
+  absl::StatusOr<std::string> Read(absl::string_view digest, size_t) override {
+    absl::MutexLock lock(&mu_);
+    auto it = configs_.find(std::string(digest));
+    if (it == configs_.end()) return absl::NotFoundError(absl::StrCat("content ", digest, ": not found"));
+    return absl::StrCat(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)",
+                        R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")",
+                        it->second, R"(","size":2},"layers":[]})");
+  }
+  // Makes `manifest` the manifest of image `image_id`.
+  void Put(const std::string& manifest, const std::string& image_id) {
+    absl::MutexLock lock(&mu_);
+    configs_[manifest] = image_id;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, std::string> configs_ ABSL_GUARDED_BY(mu_);
+};
+
 // The runtime's CRI view: images by name (tags, digests, ids) and the pulls asked of it. A tag made
 // in the image store shows up here as soon as the test says so.
 class FakeRuntime final : public RuntimeClient {
  public:
-  explicit FakeRuntime(MemoryImageStore* store) : store_(store) {}
+  FakeRuntime(MemoryImageStore* store, MemoryContentStore* content) : store_(store), content_(content) {}
 
   absl::StatusOr<std::optional<RuntimeImage>> ImageStatus(const std::string& image, absl::Time) override {
     absl::MutexLock lock(&mu_);
@@ -145,6 +169,7 @@ class FakeRuntime final : public RuntimeClient {
     names_[id] = id;
     store_->Put(image, digest);
     store_->Put(id, digest);
+    content_->Put(digest, id);
     return id;
   }
 
@@ -165,6 +190,7 @@ class FakeRuntime final : public RuntimeClient {
     names_[id] = id;
     store_->Put(name, digest);
     store_->Put(id, digest);
+    content_->Put(digest, id);
     return id;
   }
 
@@ -183,6 +209,7 @@ class FakeRuntime final : public RuntimeClient {
 
  private:
   MemoryImageStore* const store_;
+  MemoryContentStore* const content_;
   absl::Mutex mu_;
   bool up_ ABSL_GUARDED_BY(mu_) = true;
   std::string sandbox_ ABSL_GUARDED_BY(mu_);
@@ -197,7 +224,7 @@ class EnforcerTest : public ::testing::Test {
       : registry_(std::make_shared<fakes::FakeRegistry>(kHost)),
         transport_(std::make_shared<CuttableTransport>(registry_->transport())),
         release_(policy::MakeTestKey()),
-        other_(policy::MakeTestKey()), runtime_(&images_) {
+        other_(policy::MakeTestKey()), runtime_(&images_, &content_) {
     auto dir = testbed::TempDir::Create("sigshim-enforcer-test");
     EXPECT_TRUE(dir.ok()) << dir.status();
     dir_ = *std::move(dir);
@@ -216,6 +243,7 @@ class EnforcerTest : public ::testing::Test {
     EnforcerOptions options;
     options.runtime = &runtime_;
     options.images = &images_;
+    options.content = &content_;
     options.store = store_.get();
     options.on_decision = [this](const audit::AuditRecord& r) {
       absl::MutexLock lock(&mu_);
@@ -230,7 +258,7 @@ class EnforcerTest : public ::testing::Test {
 
   // Puts a policy over registry.test/team/** trusting `keys` in force; `extra` is TOML placed first.
   RecheckReport Apply(const std::vector<const policy::TestKey*>& keys = {}, const std::string& extra = "",
-                      const std::string& sandbox = "") {
+                      const std::string& sandbox = "", absl::Duration verification_timeout = absl::Seconds(30)) {
     std::vector<const policy::TestKey*> trusted = keys;
     if (trusted.empty()) trusted.push_back(&release_);
     std::string text = extra;
@@ -255,7 +283,8 @@ class EnforcerTest : public ::testing::Test {
     auto verifier = policy::ImageVerifier::Create(std::move(verifier_options));
     EXPECT_TRUE(verifier.ok()) << verifier.status();
     return enforcer_->SetPolicy(std::shared_ptr<const policy::Policy>(*std::move(compiled)),
-                                std::shared_ptr<const policy::ImageVerifier>(*std::move(verifier)), sandbox);
+                                std::shared_ptr<const policy::ImageVerifier>(*std::move(verifier)), sandbox,
+                                verification_timeout);
   }
 
   void Sign(const policy::TestKey& key, const std::string& digest, const std::string& reference = kRepo) {
@@ -294,6 +323,7 @@ class EnforcerTest : public ::testing::Test {
   policy::TestKey release_;
   policy::TestKey other_;
   MemoryImageStore images_;
+  MemoryContentStore content_;
   FakeRuntime runtime_;
   std::unique_ptr<verdicts::VerdictStore> store_;
   std::unique_ptr<Enforcer> enforcer_;
@@ -397,7 +427,7 @@ TEST_F(EnforcerTest, PullsArrivingDuringAVerificationJoinItWithoutHoldingAThread
   constexpr int kPullers = 100;
   std::vector<absl::StatusOr<PullPlan>> answers;
   for (int i = 0; i < kPullers; ++i) {
-    enforcer_->StartPull(Pod("PullImage"), "registry.test/team/app:signed", {}, schedule,
+    enforcer_->StartPull(Pod("PullImage"), "registry.test/team/app:signed", {}, schedule, schedule,
                          [&answers](absl::StatusOr<PullPlan> plan) { answers.push_back(std::move(plan)); });
   }
   ASSERT_THAT(scheduled, SizeIs(1));  // one verification for all of them
@@ -410,18 +440,100 @@ TEST_F(EnforcerTest, PullsArrivingDuringAVerificationJoinItWithoutHoldingAThread
   }
   EXPECT_EQ(client_->RequestCount(), 3u);  // tag, .sig manifest, signature blob
   // The next pull, after the flight landed, verifies again: the tag may have moved.
-  enforcer_->StartPull(Pod("PullImage"), "registry.test/team/app:signed", {}, schedule, [](auto) {});
+  enforcer_->StartPull(Pod("PullImage"), "registry.test/team/app:signed", {}, schedule, schedule, [](auto) {});
   EXPECT_THAT(scheduled, SizeIs(2));
 }
 
 TEST_F(EnforcerTest, PullsAreRefusedWhenNoThreadCanTakeTheVerification) {
   std::vector<absl::Status> answers;
-  enforcer_->StartPull(
-      Pod("PullImage"), "registry.test/team/app:signed", {}, [](std::function<void()>) { return false; },
-      [&answers](absl::StatusOr<PullPlan> plan) { answers.push_back(plan.status()); });
+  auto refuse = [](std::function<void()>) { return false; };
+  enforcer_->StartPull(Pod("PullImage"), "registry.test/team/app:signed", {}, refuse, refuse,
+                       [&answers](absl::StatusOr<PullPlan> plan) { answers.push_back(plan.status()); });
   ASSERT_THAT(answers, SizeIs(1));
   EXPECT_EQ(answers[0].code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(client_->RequestCount(), 0u);
+}
+
+TEST_F(EnforcerTest, APullByDigestThatAVerdictDecidesNeverWaitsBehindRegistryWork) {
+  ASSERT_TRUE(Pull(absl::StrCat(kRepo, ":signed")).ok());
+  // The registry lane is full of slow verifications: nothing given to it ever runs here.
+  std::vector<std::function<void()>> registry_lane;
+  auto stuck = [&registry_lane](std::function<void()> task) {
+    registry_lane.push_back(std::move(task));
+    return true;
+  };
+  auto local = [](std::function<void()> task) {
+    task();
+    return true;
+  };
+  std::optional<absl::StatusOr<PullPlan>> answer;
+  enforcer_->StartPull(Pod("PullImage"), absl::StrCat(kRepo, "@", signed_), {}, local, stuck,
+                       [&answer](absl::StatusOr<PullPlan> plan) { answer = std::move(plan); });
+  ASSERT_TRUE(answer.has_value()) << "the pull waited for the registry lane";
+  ASSERT_TRUE(answer->ok()) << answer->status();
+  EXPECT_EQ((*answer)->forward_image, absl::StrCat(kRepo, "@", signed_));
+  EXPECT_THAT(registry_lane, IsEmpty());
+  EXPECT_EQ(LastRecord().source, "verdict");
+}
+
+TEST_F(EnforcerTest, AVerificationNobodyWaitsForStopsWithoutAskingTheRegistry) {
+  std::vector<std::function<void()>> registry_lane;
+  auto later = [&registry_lane](std::function<void()> task) {
+    registry_lane.push_back(std::move(task));
+    return true;
+  };
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  Caller caller = Pod("PullImage");
+  caller.gone = gone;
+  std::optional<absl::StatusOr<PullPlan>> answer;
+  enforcer_->StartPull(caller, "registry.test/team/app:signed", {}, later, later,
+                       [&answer](absl::StatusOr<PullPlan> plan) { answer = std::move(plan); });
+  ASSERT_THAT(registry_lane, SizeIs(1));
+  gone->store(true);  // the caller left (cancelled, or its deadline passed) before a worker was free
+  const uint64_t before = client_->RequestCount();
+  registry_lane[0]();
+  ASSERT_TRUE(answer.has_value());
+  ASSERT_FALSE(answer->ok());
+  EXPECT_THAT(std::string(answer->status().message()), HasSubstr("nobody waits"));
+  EXPECT_EQ(client_->RequestCount(), before);
+  EXPECT_EQ(LastRecord().decision, "error");
+}
+
+TEST_F(EnforcerTest, AVerificationEndsWithItsBudgetCountedFromTheCallsArrival) {
+  Apply({}, "", "", absl::Seconds(30));
+  Caller caller = Pod("PullImage");
+  caller.arrived = absl::Now() - absl::Seconds(31);  // queued for longer than the whole budget
+  const uint64_t before = client_->RequestCount();
+  absl::StatusOr<PullPlan> plan = enforcer_->DecidePull(caller, "registry.test/team/app:signed", {});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_THAT(std::string(plan.status().message()), StartsWith("RegistryUnavailable: "));
+  EXPECT_THAT(std::string(plan.status().message()), HasSubstr("[registry] verification_timeout (30s)"));
+  EXPECT_EQ(client_->RequestCount(), before);
+}
+
+TEST_F(EnforcerTest, LocalLaneDecisionsAskForTheRegistryLaneOnlyWhenTheyNeedIt) {
+  // Verified: decided without the registry.
+  ASSERT_TRUE(Pull(absl::StrCat(kRepo, ":signed")).ok());
+  auto admitted = enforcer_->AdmitImage(Pod("CreateContainer"), absl::StrCat(kRepo, ":signed"), false);
+  ASSERT_TRUE(admitted.ok()) << admitted.status();
+  // Imported, never verified: only the registry can tell, and nothing is recorded yet.
+  const std::string id = runtime_.Import("registry.test/team/app:imported", unsigned_);
+  size_t records_before;
+  {
+    absl::MutexLock lock(&mu_);
+    records_before = records_.size();
+  }
+  auto undecided = enforcer_->AdmitImage(Pod("CreateContainer"), id, false);
+  ASSERT_FALSE(undecided.ok());
+  EXPECT_TRUE(Enforcer::NeedsRegistry(undecided.status())) << undecided.status();
+  {
+    absl::MutexLock lock(&mu_);
+    EXPECT_EQ(records_.size(), records_before);
+  }
+  auto refused = enforcer_->AdmitImage(Pod("CreateContainer"), id, true);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_FALSE(Enforcer::NeedsRegistry(refused.status()));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("no signatures"));
 }
 
 TEST_F(EnforcerTest, CreateContainerIsAdmittedByAStoredVerdictAndPinnedToTheImageId) {
@@ -573,6 +685,35 @@ TEST_F(EnforcerTest, ARecordNamedAfterAVerifiedDigestIsJudgedByWhatItPointsAt) {
   ASSERT_FALSE(pinned.ok());
   EXPECT_THAT(std::string(pinned.status().message()), HasSubstr(unsigned_));
   EXPECT_THAT(std::string(pinned.status().message()), HasSubstr("no signatures"));
+}
+
+TEST_F(EnforcerTest, ATagRepointedAtAVerifiedManifestLendsItsVerdictToNoOtherImage) {
+  ASSERT_TRUE(Pull(absl::StrCat(kRepo, "@", signed_)).ok());  // a valid verdict for the signed manifest
+  // U, unsigned, imported under the tag; then the tag record is re-pointed at the signed manifest
+  // (a verified pull of the tag), while the runtime's CRI view still lists the tag for U.
+  const std::string tag = absl::StrCat(kRepo, ":moving");
+  const std::string unsigned_id = runtime_.Import(tag, unsigned_);
+  images_.Put(tag, signed_);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    SCOPED_TRACE(attempt);
+    EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), unsigned_id).has_value());
+    auto pinned = enforcer_->AdmitImage(Pod("CreateContainer"), unsigned_id);
+    ASSERT_FALSE(pinned.ok()) << "admitted as " << *pinned;
+    EXPECT_THAT(std::string(pinned.status().message()), StartsWith("SignatureValidationFailed: "));
+    EXPECT_EQ(LastRecord().decision, "deny");
+  }
+  // The signed image itself is still admitted by its verdict.
+  const std::string signed_id = Sha256Digest(signed_ + "-config");
+  auto admitted = enforcer_->AdmitImage(Pod("CreateContainer"), signed_id);
+  ASSERT_TRUE(admitted.ok()) << admitted.status();
+  EXPECT_EQ(*admitted, signed_id);
+}
+
+TEST_F(EnforcerTest, AManifestThatCannotBeReadFromContainerdAdmitsNothing) {
+  ASSERT_TRUE(Pull(absl::StrCat(kRepo, ":signed")).ok());
+  content_.Put(signed_, "sha256:" + std::string(64, '0'));  // containerd's manifest is another image's
+  auto refused = enforcer_->AdmitImage(Pod("CreateContainer"), absl::StrCat(kRepo, ":signed"));
+  EXPECT_FALSE(refused.ok());
 }
 
 TEST_F(EnforcerTest, SandboxImagePinnedInTheConfigurationIsTrustedAsConfigured) {
