@@ -1,6 +1,6 @@
 // No local client can take the CRI socket away by using up sigshim's file descriptors, on a real
-// node: sigshim runs under a low descriptor limit (prlimit --nofile=256) in front of a real
-// containerd, and
+// node: sigshim runs under a low descriptor limit (prlimit --nofile=128:256, which it raises to
+// 256 and logs) in front of a real containerd, and
 //   - more idle TCP connections to its status port than that limit leave the CRI serving, with
 //     /healthz answering throughout (the status server bounds its connections);
 //   - more connections to the CRI socket itself than that limit run it out of descriptors for a
@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -41,7 +42,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr int kSigshimDescriptors = 256;  // sigshim's RLIMIT_NOFILE, soft and hard
+constexpr int kSigshimStartLimit = 128;   // sigshim's soft RLIMIT_NOFILE when started
+constexpr int kSigshimDescriptors = 256;  // its hard limit, which it raises the soft one to
 constexpr int kStatusFlood = 1100;        // idle connections to the status port
 constexpr int kCriFlood = 2 * kSigshimDescriptors;
 constexpr absl::Duration kPollInterval = absl::Milliseconds(100);
@@ -177,7 +179,7 @@ class DescriptorsTest : public ::testing::Test {
       ASSERT_TRUE(WriteFileAtomic(config_path, EnforcingConfigToml(config), 0644).ok());
       testbed::SubprocessOptions options = SigshimCommand(SIGSHIM_BINARY, config_path, *log_path_, bed_->dir().path());
       options.argv.insert(options.argv.begin(),
-                          {"prlimit", absl::StrCat("--nofile=", kSigshimDescriptors, ":", kSigshimDescriptors), "--"});
+                          {"prlimit", absl::StrCat("--nofile=", kSigshimStartLimit, ":", kSigshimDescriptors), "--"});
       auto process = testbed::Subprocess::Start(options);
       ASSERT_TRUE(process.ok()) << process.status();
       bool up = testbed::Eventually(
@@ -222,6 +224,22 @@ class DescriptorsTest : public ::testing::Test {
   static inline testbed::Subprocess* process_ = nullptr;
   static inline int metrics_port_ = 0;
 };
+
+TEST_F(DescriptorsTest, RaisesItsSoftDescriptorLimitToTheHardOne) {
+  EXPECT_THAT(testbed::FileTail(*log_path_, 1 << 20),
+              HasSubstr(absl::StrCat("open file limit (RLIMIT_NOFILE): ", kSigshimDescriptors, " (raised from ",
+                                     kSigshimStartLimit, "), hard limit ", kSigshimDescriptors)));
+  std::ifstream limits(absl::StrCat("/proc/", process_->pid(), "/limits"));
+  std::string line;
+  bool found = false;
+  while (std::getline(limits, line)) {
+    if (!absl::StartsWith(line, "Max open files")) continue;
+    found = true;
+    EXPECT_THAT(line, ::testing::ContainsRegex(absl::StrCat("^Max open files +", kSigshimDescriptors, " +",
+                                                            kSigshimDescriptors, " ")));
+  }
+  EXPECT_TRUE(found) << "no \"Max open files\" in /proc/" << process_->pid() << "/limits";
+}
 
 TEST_F(DescriptorsTest, IdleStatusConnectionsBeyondTheLimitLeaveTheCriServing) {
   ASSERT_TRUE(Version(absl::Seconds(30)).ok()) << "the CRI did not answer before the flood";
