@@ -268,8 +268,8 @@ class StatusServer::Loop {
     while (!connections_.empty()) CloseAt(connections_.begin());
   }
 
-  // Accepts what is pending; when the connections are at their bound, each new one closes the
-  // oldest. Out of descriptors, pauses accepting for kAcceptBackoff instead of spinning.
+  // Accepts what is pending; when the connections are at their bound, each new one closes another
+  // (Victim). Out of descriptors, pauses accepting for kAcceptBackoff instead of spinning.
   void Accept() {
     for (int i = 0; i < kAcceptsPerRound; ++i) {
       const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -288,12 +288,22 @@ class StatusServer::Loop {
         SIGSHIM_LOG(kInfo, "status server: accepting connections again");
         accept_failing_ = false;
       }
-      if (connections_.size() >= static_cast<size_t>(options_.max_connections)) CloseAt(connections_.begin());
+      if (connections_.size() >= static_cast<size_t>(options_.max_connections)) CloseAt(Victim());
       Connection c;
       c.fd = fd;
       c.deadline = Clock::now() + request_timeout_;
       connections_.emplace(next_id_++, std::move(c));
     }
+  }
+
+  // Returns the connection to close for a new one: the oldest that has not sent a whole request
+  // yet or has had its whole answer, else the oldest (an idle flood never displaces an answer being
+  // computed or written while it has connections of its own to lose).
+  std::map<uint64_t, Connection>::iterator Victim() {
+    for (auto it = connections_.begin(); it != connections_.end(); ++it) {
+      if (it->second.state == Connection::State::kReading || it->second.state == Connection::State::kDraining) return it;
+    }
+    return connections_.begin();
   }
 
   // Moves the callbacks' answers to their connections (those still open).

@@ -13,7 +13,8 @@
 // other clients (DESIGN.md "Budgets"):
 //   - one thread runs every connection (poll), and one more runs the `metrics` and `ready`
 //     callbacks; /healthz is answered on the first, so a slow callback never delays it;
-//   - at most max_connections are open: one more arriving closes the oldest;
+//   - at most max_connections are open: one more arriving closes the oldest that is not being
+//     answered (the oldest of all when every one is);
 //   - a connection has request_timeout from its accept to the last byte of its answer, whatever it
 //     sends meanwhile (a client trickling a header byte a second is closed all the same);
 //   - a request head is at most max_request_bytes.
@@ -48,8 +49,9 @@ struct StatusServerOptions {
   // Returns OK when the daemon is ready (runtime reachable, config loaded), else a status whose
   // message tells a person what is wrong. Called like `metrics`. Default none: always ready.
   std::function<absl::Status()> ready;
-  // Connections open at once, at most; when one more is accepted the oldest open one is closed, so
-  // idle clients cannot keep a new one out. Default 64: far above what scrapers and probes need,
+  // Connections open at once, at most; when one more is accepted the oldest one that is not being
+  // answered is closed (the oldest of all when every one is), so idle clients cannot keep a new
+  // one out, nor displace an answer on its way. Default 64: far above what scrapers and probes need,
   // far below any descriptor limit.
   int max_connections = 64;
   // Time one connection may take from its accept to the last byte of the answer, reading,

@@ -264,6 +264,28 @@ TEST_F(StatusServerTest, IdleConnectionsBeyondTheBoundDoNotKeepHealthzAway) {
   for (int i = 33; i < 40; ++i) EXPECT_FALSE(idle[i]->ClosedByServer(0)) << i;
 }
 
+TEST_F(StatusServerTest, AnIdleFloodDoesNotDisplaceAnAnswerOnItsWay) {
+  StatusServerOptions options;
+  options.max_connections = 4;
+  options.request_timeout = absl::Hours(1);
+  Start(std::move(options));
+  HoldReady(true);
+  int status = -1;
+  std::thread probe([this, &status] {
+    auto res = Client().Get("/readyz");
+    status = res ? res->status : -1;
+  });
+  AwaitReadyCalls(1);  // the probe's request is in, its answer being computed
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 12; ++i) idle.push_back(std::make_unique<RawClient>(server_->port()));
+  // The last idle connection was accepted once the oldest idle ones are closed.
+  EXPECT_TRUE(idle[0]->ClosedByServer(kPatienceMs));
+  EXPECT_TRUE(idle[8]->ClosedByServer(kPatienceMs));
+  HoldReady(false);
+  probe.join();
+  EXPECT_EQ(status, 200);
+}
+
 TEST_F(StatusServerTest, TricklingHeaderClientsAreCutOffAndDoNotKeepHealthzAway) {
   StatusServerOptions options;
   options.request_timeout = absl::Milliseconds(300);
