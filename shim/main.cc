@@ -37,6 +37,7 @@
 #include "pkg/registry/observed_transport.h"
 #include "pkg/registry/registry_client.h"
 #include "pkg/verdicts/verdict_store.h"
+#include "shim/descriptor_limit.h"
 #include "shim/enforcement_hooks.h"
 #include "shim/enforcer.h"
 #include "shim/runtime_client.h"
@@ -271,6 +272,7 @@ int RunDaemon(const Args& args) {
   metrics.SetConfig(generation, metrics::PolicyDigest(*loaded->config));
   std::shared_ptr<const config::Config> cfg = loaded->config;
   log::SetLevel(cfg->log.level);
+  (void)shim::RaiseDescriptorLimit();  // logged; on failure the inherited limit stays
 
   // The verdict store: evidence of earlier verifications, re-checked below under this policy.
   verdicts::LoadReport store_report;

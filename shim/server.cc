@@ -1,8 +1,10 @@
 #include "shim/server.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -12,6 +14,7 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <grpcpp/server_posix.h>
 #include <grpcpp/support/channel_arguments.h>
 
 #include "absl/strings/match.h"
@@ -65,6 +68,30 @@ absl::StatusOr<std::string> UnixSocketPath(absl::string_view endpoint) {
                                                    sizeof(sockaddr_un::sun_path) - 1, " bytes"));
   }
   return std::string(path);
+}
+
+absl::StatusOr<int> ListenUnix(const std::string& path, int mode) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot create a socket for ", path, ": ", strerror(errno)));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  // bind creates the file: a umask keeps it from ever being wider than asked.
+  const mode_t old_umask = ::umask(static_cast<mode_t>(~mode & 0777));
+  const int bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  const int bind_errno = errno;
+  ::umask(old_umask);
+  if (bound != 0) {
+    ::close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot serve on ", path, ": ", strerror(bind_errno)));
+  }
+  if (::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0 || ::listen(fd, SOMAXCONN) != 0) {
+    const std::string error = strerror(errno);
+    ::close(fd);
+    ::unlink(path.c_str());
+    return absl::InternalError(absl::StrCat("cannot set up the socket ", path, ": ", error));
+  }
+  return fd;
 }
 
 absl::Status PrepareSocketPath(const std::string& path) {
@@ -123,31 +150,96 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
   proxy_options.on_refused_method = options.on_refused_method;
   server->proxy_ = std::make_unique<ProxyService>(server->channel_, hooks, proxy_options);
 
+  absl::StatusOr<int> listen_fd = ListenUnix(*listen, options.socket_mode);
+  if (!listen_fd.ok()) return listen_fd.status();
+  server->listen_fd_ = *listen_fd;
+  server->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (server->wake_fd_ < 0) {
+    const std::string error = strerror(errno);
+    ::close(server->listen_fd_);
+    server->listen_fd_ = -1;
+    ::unlink(listen->c_str());
+    return absl::InternalError(absl::StrCat("cannot serve on ", *listen, ": eventfd: ", error));
+  }
+
+  // No listening port: connections come from AcceptLoop.
   grpc::ServerBuilder builder;
-  int bound_port = 0;
-  builder.AddListeningPort(absl::StrCat("unix:", *listen), grpc::InsecureServerCredentials(), &bound_port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   server->proxy_->RegisterWith(&builder);
-  // The socket is created by BuildAndStart: a umask keeps it from ever being wider than asked.
-  const mode_t old_umask = ::umask(static_cast<mode_t>(~options.socket_mode & 0777));
   server->server_ = builder.BuildAndStart();
-  ::umask(old_umask);
-  if (server->server_ == nullptr || bound_port == 0) {
+  if (server->server_ == nullptr) {
+    server->StopAccepting();  // closes both descriptors; the loop never ran
+    ::unlink(listen->c_str());
     return absl::UnavailableError(absl::StrCat("cannot serve on ", *listen, " (see gRPC's message above)"));
   }
   server->proxy_->Start();
-  if (::chmod(listen->c_str(), static_cast<mode_t>(options.socket_mode)) != 0) {
-    const std::string error = strerror(errno);
-    server->Shutdown(absl::ZeroDuration());
-    return absl::InternalError(absl::StrCat("cannot set the mode of ", *listen, ": ", error));
-  }
+  Server* raw = server.get();
+  server->accept_thread_ = std::thread([raw] { raw->AcceptLoop(); });
   return server;
+}
+
+void Server::AcceptLoop() {
+  bool failing = false;  // the last accept failed for want of a resource
+  while (true) {
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}};
+    // After a failed accept only the wake-up is watched, for kAcceptRetry: the listening socket
+    // stays readable while connections wait, and watching it would spin.
+    const int ready = ::poll(fds, failing ? 1 : 2, failing ? static_cast<int>(absl::ToInt64Milliseconds(kAcceptRetry)) : -1);
+    if (ready < 0 && errno != EINTR) {
+      SIGSHIM_LOG(kError, "CRI socket ", socket_path_, ": poll: ", strerror(errno));
+      ::poll(fds, 1, static_cast<int>(absl::ToInt64Milliseconds(kAcceptRetry)));
+    }
+    if (fds[0].revents != 0) return;
+    if (ready == 0 && !failing) continue;
+    while (true) {
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) {
+        if (failing) {
+          SIGSHIM_LOG(kInfo, "CRI socket ", socket_path_, ": accepting connections again");
+          failing = false;
+        }
+        grpc::AddInsecureChannelFromFd(server_.get(), fd);
+        continue;
+      }
+      const int error = errno;
+      if (error == EINTR || error == ECONNABORTED || error == EPROTO) continue;
+      if (error == EAGAIN || error == EWOULDBLOCK) {
+        failing = false;
+        break;
+      }
+      // EMFILE, ENFILE, ENOBUFS, ENOMEM, or anything unforeseen: never give up the socket.
+      if (!failing) {
+        SIGSHIM_LOG(kError, "CRI socket ", socket_path_, ": cannot accept a connection (", strerror(error),
+                    "); trying again every ", absl::FormatDuration(kAcceptRetry), " while connections wait");
+      }
+      failing = true;
+      break;
+    }
+  }
+}
+
+void Server::StopAccepting() {
+  if (accept_thread_.joinable()) {
+    const uint64_t one = 1;
+    (void)!::write(wake_fd_, &one, sizeof(one));
+    accept_thread_.join();
+  }
+  if (listen_fd_ >= 0) {
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+  }
+  if (wake_fd_ >= 0) {
+    ::close(wake_fd_);
+    wake_fd_ = -1;
+  }
 }
 
 void Server::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  // No connection is handed to gRPC once its Shutdown has begun.
+  StopAccepting();
   proxy_->CancelEndlessStreams();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   // gRPC's Shutdown returns once every call has been released, so no call is left to serve.

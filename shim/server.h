@@ -1,11 +1,18 @@
 // The gRPC server on kubelet's side: a unix socket served by the ProxyService, and the channel
 // to the runtime's socket.
+//
+// sigshim owns the listening socket and its accept loop, and hands each accepted connection to
+// gRPC (grpc::AddInsecureChannelFromFd). gRPC 1.51's own listener stops accepting for good after
+// any accept4 error other than EAGAIN/EINTR (it logs "Failed accept4: Too many open files" and
+// never re-arms), so one moment without a free descriptor would leave the CRI socket dead until a
+// restart. This loop waits and tries again instead.
 #ifndef SIGSHIM_SHIM_SERVER_H_
 #define SIGSHIM_SHIM_SERVER_H_
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <grpcpp/server.h>
 
@@ -42,13 +49,15 @@ struct ServerOptions {
 class Server {
  public:
   // Prepares the socket path (a stale socket is replaced; a live server behind it, or a file that
-  // is not a socket, is FailedPrecondition/AlreadyExists), starts serving and sets the socket's
-  // mode. `hooks` must outlive the server. The runtime need not be up: calls fail with
-  // UNAVAILABLE until it is.
+  // is not a socket, is FailedPrecondition/AlreadyExists), creates the socket with its mode (never
+  // wider, not even for a moment) and starts serving. `hooks` must outlive the server. The runtime
+  // need not be up: calls fail with UNAVAILABLE until it is. Out of descriptors (EMFILE, ENFILE)
+  // while serving, the accept loop logs it once, tries again every kAcceptRetry, and logs when it
+  // accepts again: connections wait in the socket's backlog meanwhile.
   static absl::StatusOr<std::unique_ptr<Server>> Create(const ServerOptions& options, const HookTable* hooks);
 
-  // Stops accepting calls, lets in-flight calls finish for up to `grace` (endless event streams
-  // are cancelled at once), cancels what is left, and removes the socket file.
+  // Stops accepting connections and calls, lets in-flight calls finish for up to `grace` (endless
+  // event streams are cancelled at once), cancels what is left, and removes the socket file.
   void Shutdown(absl::Duration grace);
 
   ~Server();
@@ -57,9 +66,21 @@ class Server {
   std::shared_ptr<grpc::Channel> runtime_channel() const { return channel_; }
   const ProxyService& proxy() const { return *proxy_; }
 
+  // How long the accept loop waits before trying again after an accept failed for want of a
+  // descriptor or memory.
+  static constexpr absl::Duration kAcceptRetry = absl::Milliseconds(100);
+
  private:
   Server() = default;
+  // Accepts connections on listen_fd_ and gives them to server_, until wake_fd_ is signalled.
+  void AcceptLoop();
+  // Ends the accept loop and closes the listening socket. Idempotent.
+  void StopAccepting();
+
   std::string socket_path_;
+  int listen_fd_ = -1;
+  int wake_fd_ = -1;  // an eventfd that ends the accept loop
+  std::thread accept_thread_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<ProxyService> proxy_;
   std::unique_ptr<grpc::Server> server_;
@@ -69,6 +90,10 @@ class Server {
 // Returns the socket path of a runtime endpoint given as "/path", "unix:///path" or "unix:/path";
 // InvalidArgument for anything else.
 absl::StatusOr<std::string> UnixSocketPath(absl::string_view endpoint);
+
+// Returns a listening unix stream socket bound at `path` (non-blocking, close-on-exec) whose file
+// has exactly the permission bits `mode`. The path must be ready (PrepareSocketPath).
+absl::StatusOr<int> ListenUnix(const std::string& path, int mode);
 
 // Makes `path` ready for a new unix socket: creates the parent folder, removes a stale socket
 // (nobody accepting), and refuses when a server answers there or when the path is not a socket.

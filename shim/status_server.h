@@ -1,14 +1,31 @@
-// The daemon's HTTP status endpoint: Prometheus metrics and health checks, served with
-// cpp-httplib on a loopback address ([metrics] listen).
+// The daemon's HTTP status endpoint: Prometheus metrics and health checks on a loopback address
+// ([metrics] listen).
 //
 //   GET /metrics  200, the text of `metrics` (Content-Type text/plain; version=0.0.4)
 //   GET /healthz  200 "ok\n" while the process serves
 //   GET /readyz   200 "ok\n" when `ready` returns OK, else 503 with its message and "\n"
 //   HEAD          as GET, without the body
-//   other paths   404; other methods 405 (Allow: GET, HEAD); a request body 413
+//   other paths   404; other methods 405 (Allow: GET, HEAD); a request body 413; a request head
+//                 over max_request_bytes 431; a request that is not HTTP/1.x 400
+//
+// Every answer ends its connection (Connection: close). The server is bounded by construction, so
+// that no local client can take file descriptors or threads from the CRI, nor keep /healthz from
+// other clients (DESIGN.md "Budgets"):
+//   - one thread runs every connection (poll), and one more runs the `metrics` and `ready`
+//     callbacks; /healthz is answered on the first, so a slow callback never delays it;
+//   - at most max_connections are open: one more arriving closes the oldest that is not being
+//     answered (the oldest of all when every one is);
+//   - a connection has request_timeout from its accept to the last byte of its answer, whatever it
+//     sends meanwhile (a client trickling a header byte a second is closed all the same);
+//   - a request head is at most max_request_bytes.
+//
+// cpp-httplib (Debian 12: 0.11) could not give these bounds: it serves one connection per thread
+// from an unbounded queue of accepted sockets (each one a descriptor) and its timeouts are per
+// read, never per request.
 #ifndef SIGSHIM_SHIM_STATUS_SERVER_H_
 #define SIGSHIM_SHIM_STATUS_SERVER_H_
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -20,37 +37,36 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace httplib {
-class Server;
-}  // namespace httplib
-
 namespace sigshim {
 
 struct StatusServerOptions {
   // "host:port" to listen on; IPv6 hosts in brackets ("[::1]:9749"). Config validation keeps it
   // on loopback. Port 0 picks a free port (see StatusServer::port()). Required.
   std::string listen;
-  // Returns the body of GET /metrics. Called on a server thread for every scrape; must be
-  // thread-safe. Default none: /metrics answers with an empty body.
+  // Returns the body of GET /metrics. Called on the server's callback thread, one call at a time;
+  // must be thread-safe with respect to the rest of the program. Default none: an empty body.
   std::function<std::string()> metrics;
   // Returns OK when the daemon is ready (runtime reachable, config loaded), else a status whose
-  // message tells a person what is wrong. Called on a server thread for every probe; must be
-  // thread-safe and quick (it holds one of `threads`). Default none: always ready.
+  // message tells a person what is wrong. Called like `metrics`. Default none: always ready.
   std::function<absl::Status()> ready;
-  // Threads that serve connections; more clients wait. Default 2.
-  int threads = 2;
-  // Limit for reading a request or writing a response on one connection. Default 5s.
-  absl::Duration io_timeout = absl::Seconds(5);
-  // How long an idle keep-alive connection may hold a thread. Default 1s.
-  absl::Duration keep_alive_timeout = absl::Seconds(1);
+  // Connections open at once, at most; when one more is accepted the oldest one that is not being
+  // answered is closed (the oldest of all when every one is), so idle clients cannot keep a new
+  // one out, nor displace an answer on its way. Default 64: far above what scrapers and probes need,
+  // far below any descriptor limit.
+  int max_connections = 64;
+  // Time one connection may take from its accept to the last byte of the answer, reading,
+  // waiting for a callback and writing together; then it is closed. Default 5s.
+  absl::Duration request_timeout = absl::Seconds(5);
+  // Largest request line plus headers; larger is answered 431. Default 8 KiB.
+  size_t max_request_bytes = 8192;
 };
 
-// Serves the status endpoint on its own threads from Create until Stop. Thread-safe.
+// Serves the status endpoint on its own two threads from Create until Stop. Thread-safe.
 class StatusServer {
  public:
   // Binds `options.listen` and starts serving before returning. Errors: an address that does not
-  // parse is InvalidArgument; one that cannot be bound (in use, not local, unresolvable) is
-  // Unavailable naming the address and, when known, the reason.
+  // parse, or options out of range, are InvalidArgument; one that cannot be bound (in use, not
+  // local, unresolvable) is Unavailable naming the address and, when known, the reason.
   static absl::StatusOr<std::unique_ptr<StatusServer>> Create(StatusServerOptions options);
 
   // Stops serving (see Stop).
@@ -62,18 +78,18 @@ class StatusServer {
   // Returns the bound port (the one picked when options.listen asked for port 0).
   int port() const { return port_; }
 
-  // Closes the listening socket, ends the connections (a request being answered is finished
-  // first) and joins the threads; the callbacks are not called afterwards. Idempotent. Must not
-  // be called from a callback.
+  // Closes the listening socket and every connection, waits for a callback that is running, and
+  // joins the threads; the callbacks are not called afterwards. Idempotent. Must not be called
+  // from a callback.
   void Stop();
 
  private:
-  StatusServer(StatusServerOptions options, std::unique_ptr<httplib::Server> http);
+  class Loop;
 
-  const StatusServerOptions options_;
-  std::unique_ptr<httplib::Server> http_;
-  int port_ = 0;
-  std::thread thread_;
+  StatusServer(int port, std::unique_ptr<Loop> loop);
+
+  const int port_;
+  std::unique_ptr<Loop> loop_;
   absl::Mutex stop_mu_;
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
 };

@@ -141,6 +141,7 @@ class SystemdTest(unittest.TestCase):
         self.assertEqual(values(u, "Service", "ExecStart"), ["/usr/bin/sigshim --config /etc/sigshim/config.toml"])
         self.assertEqual(values(u, "Service", "ExecReload"), ["/bin/kill -HUP $MAINPID"])
         self.assertEqual(values(u, "Service", "Restart"), ["always"])
+        self.assertEqual(values(u, "Service", "LimitNOFILE"), ["65536"], "descriptors do not depend on the distribution")
         self.assertIn("containerd.service", " ".join(values(u, "Unit", "After")).split())
         self.assertIn("kubelet.service", " ".join(values(u, "Unit", "Before")).split())
         self.assertEqual(values(u, "Service", "NoNewPrivileges"), ["yes"])
