@@ -108,8 +108,14 @@ TEST_F(DaemonTest, TakenMetricsPortIsReportedAndTheCriStillServed) {
   auto shim = Start();
   ASSERT_NE(shim, nullptr);
   EXPECT_TRUE(shim->WaitForUnixSocket(listen_, absl::Seconds(20)).ok()) << shim->LogTail();
+  // The status endpoint is started after the CRI socket exists: its line may come a little later.
+  constexpr char kReported[] = "serving without /metrics, /healthz and /readyz";
+  for (const absl::Time give_up = absl::Now() + absl::Seconds(20);
+       shim->LogTail().find(kReported) == std::string::npos && absl::Now() < give_up;) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_THAT(shim->LogTail(), HasSubstr(kReported));
   EXPECT_TRUE(shim->Running());
-  EXPECT_THAT(shim->LogTail(), HasSubstr("serving without /metrics, /healthz and /readyz"));
   ::close(taken);
 }
 
