@@ -51,6 +51,24 @@ constexpr char kShutdownGrace[] = "4s";
 
 std::string Describe(const grpc::Status& status) { return testbed::DescribeStatus(status); }
 
+// Threads joined when the scope ends, also when an assertion leaves it early.
+class JoinedThreads {
+ public:
+  ~JoinedThreads() { Join(); }
+  template <typename F>
+  void Start(F f) {
+    threads_.emplace_back(std::move(f));
+  }
+  void Join() {
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  std::vector<std::thread> threads_;
+};
+
 std::string HttpAnswer(absl::string_view content_type, absl::string_view body) {
   return absl::StrCat("HTTP/1.1 200 OK\r\nContent-Type: ", content_type, "\r\nContent-Length: ", body.size(),
                       "\r\nConnection: close\r\n\r\n", body);
@@ -380,10 +398,10 @@ TEST_F(BypassTest, ASlowRegistryNeverDelaysDecisionsThatRestOnStoredVerdicts) {
   // Six slow verifications (distinct images: no shared flight), more than both lanes have workers.
   const int blobs_before = slow_->blob_requests();
   std::vector<grpc::Status> slow_answers(6);
-  std::vector<std::thread> slow_pulls;
+  JoinedThreads slow_pulls;
   const absl::Time started = absl::Now();
   for (int i = 0; i < 6; ++i) {
-    slow_pulls.emplace_back([&, i] {
+    slow_pulls.Start([&, i] {
       slow_answers[i] = PullImage(*main_->client, absl::StrCat(slow_->host_port(), "/slow/app", i, ":v1"), kNamespace,
                                   nullptr, nullptr, absl::Seconds(120));
     });
@@ -418,7 +436,7 @@ TEST_F(BypassTest, ASlowRegistryNeverDelaysDecisionsThatRestOnStoredVerdicts) {
 
   // Each slow verification ends at its budget with a refusal that names it, well before its
   // 20 blobs could have been fetched.
-  for (std::thread& t : slow_pulls) t.join();
+  slow_pulls.Join();
   for (const grpc::Status& status : slow_answers) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN) << Describe(status);
     EXPECT_THAT(status.error_message(), HasSubstr("RegistryUnavailable: ")) << Describe(status);
@@ -449,10 +467,10 @@ TEST_F(BypassTest, ZzSigtermEndsWithinShutdownGraceWhateverIsInFlight) {
   Shim* shim = nullptr;
   ASSERT_NO_FATAL_FAILURE(StartShim("sigterm", &shim));
   std::unique_ptr<Shim> owned(shim);
-  std::vector<std::thread> pulls;
+  JoinedThreads pulls;
   const int before = slow_->blob_requests();
   for (int i = 0; i < 4; ++i) {
-    pulls.emplace_back([&, i] {
+    pulls.Start([&, i] {
       (void)PullImage(*shim->client, absl::StrCat(slow_->host_port(), "/slow/sigterm", i, ":v1"), kNamespace, nullptr,
                       nullptr, absl::Seconds(120));
     });
@@ -466,7 +484,7 @@ TEST_F(BypassTest, ZzSigtermEndsWithinShutdownGraceWhateverIsInFlight) {
   ASSERT_TRUE(absl::ParseDuration(kShutdownGrace, &grace));
   EXPECT_LE(took, grace + absl::Seconds(1)) << "SIGTERM took " << absl::FormatDuration(took);
   EXPECT_FALSE(Exists(shim->socket)) << "the socket was left behind";
-  for (std::thread& t : pulls) t.join();
+  pulls.Join();
   std::cout << "[ observed ] SIGTERM with 4 slow verifications in flight: exited after " << absl::FormatDuration(took)
             << " (" << shim->process->ExitDescription() << ")\n";
 }
