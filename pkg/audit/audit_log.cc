@@ -30,23 +30,27 @@ absl::StatusOr<int> OpenForAppend(const std::string& path) {
 }  // namespace
 
 std::string EncodeAuditLine(const AuditRecord& r) {
+  // Every string may come from a client, a registry or the disk: names are cut at
+  // log::kMaxNameBytes and the reason at log::kMaxMessageBytes, so that one call cannot write an
+  // unbounded line. JSON escaping turns every control character into \uXXXX or \n, so no value
+  // can end the line; invalid UTF-8 is replaced, never thrown on.
+  auto name = [](const std::string& text) { return log::TruncateName(text); };
   // nlohmann's ordered_json keeps the documented key order.
   nlohmann::ordered_json j;
   j["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", r.time, absl::UTCTimeZone());
-  j["method"] = r.method;
-  j["image"] = r.image;
-  j["digest"] = r.digest;
-  j["namespace"] = r.namespace_name;
-  j["pod"] = r.pod;
-  j["container"] = r.container;
-  j["decision"] = r.decision;
+  j["method"] = name(r.method);
+  j["image"] = name(r.image);
+  j["digest"] = name(r.digest);
+  j["namespace"] = name(r.namespace_name);
+  j["pod"] = name(r.pod);
+  j["container"] = name(r.container);
+  j["decision"] = name(r.decision);
   j["enforced"] = r.enforced;
-  j["reason"] = r.reason;
-  j["policy"] = r.policy;
-  j["identity"] = r.identity;
-  j["source"] = r.source;
+  j["reason"] = log::TruncateName(r.reason, log::kMaxMessageBytes);
+  j["policy"] = name(r.policy);
+  j["identity"] = name(r.identity);
+  j["source"] = name(r.source);
   j["latency_ms"] = static_cast<double>(absl::ToInt64Microseconds(r.latency)) / 1000.0;
-  // Invalid UTF-8 (an image name is whatever the caller sent) is replaced, never thrown on.
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
