@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -20,9 +21,16 @@ absl::StatusOr<int> OpenForAppend(const std::string& path) {
     absl::Status made = MakeDirs(path.substr(0, slash), 0700);
     if (!made.ok()) return made;
   }
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  // O_NONBLOCK: opening a FIFO for writing would otherwise wait for a reader, forever; the file
+  // must be a regular one (not a FIFO, a device or a socket), so that no write can block either.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0600);
   if (fd < 0) {
     return absl::UnavailableError(absl::StrCat("audit log ", path, ": cannot open: ", strerror(errno)));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat("audit log ", path, ": not a regular file"));
   }
   return fd;
 }

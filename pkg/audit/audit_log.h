@@ -61,7 +61,8 @@ struct AuditLogOptions {
 // lines from concurrent writers never interleave.
 class AuditLog {
  public:
-  // Opens the log. An error names the path when the file cannot be opened.
+  // Opens the log. An error names the path when the file cannot be opened or is not a regular
+  // file (a FIFO, a device or a socket is refused without blocking).
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const AuditLogOptions& options);
   ~AuditLog();
 

@@ -112,14 +112,15 @@ std::string VerdictStore::FileName(absl::string_view digest, absl::string_view r
 
 absl::StatusOr<std::unique_ptr<VerdictStore>> VerdictStore::Open(const StoreOptions& options, LoadReport* report) {
   if (options.dir.empty()) return Invalid("verdict store folder is empty");
-  RETURN_IF_ERROR(MakeDirs(options.dir, 0700));
   // The store and the folder that holds it (the daemon's state_dir) must be the daemon's alone:
-  // whoever can write there can plant, replace or remove evidence.
+  // whoever can write there can plant, replace or remove evidence. Each is created if missing and
+  // checked before anything is created inside it.
   std::vector<std::string> private_dirs;
   const size_t slash = options.dir.find_last_of('/');
   if (slash != std::string::npos && slash > 0) private_dirs.push_back(options.dir.substr(0, slash));
   private_dirs.push_back(options.dir);
   for (const std::string& path : private_dirs) {
+    RETURN_IF_ERROR(MakeDirs(path, 0700));
     if (absl::Status checked = CheckPrivateDirectory(path, options.owner); !checked.ok()) {
       return absl::Status(checked.code(), absl::StrCat("unsafe state folder: ", checked.message()));
     }

@@ -1,6 +1,7 @@
 #include "pkg/audit/audit_log.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
@@ -83,6 +84,21 @@ TEST(AuditLog, EachRecordIsExactlyOneBoundedLine) {
   EXPECT_THAT(lines[0], HasSubstr("... (4194306 bytes)"));
   EXPECT_EQ(nlohmann::json::parse(lines[1])["image"], "registry.test/team/app:v1");
   ::unlink(path.c_str());
+  ::rmdir(dir);
+}
+
+TEST(AuditLog, FifoOrDeviceAtThePathIsRefusedWithoutBlocking) {
+  char dir[] = "/tmp/sigshim-audit-test.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string fifo = absl::StrCat(dir, "/audit.log");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto log = AuditLog::Open({.path = fifo});
+  ASSERT_FALSE(log.ok());
+  EXPECT_THAT(std::string(log.status().message()), HasSubstr(fifo));
+  auto device = AuditLog::Open({.path = "/dev/null"});
+  ASSERT_FALSE(device.ok());
+  EXPECT_THAT(std::string(device.status().message()), HasSubstr("not a regular file"));
+  ::unlink(fifo.c_str());
   ::rmdir(dir);
 }
 

@@ -264,6 +264,7 @@ TEST_F(VerdictStoreFolderTest, SymlinkedStateFolderIsRefusedNotFollowed) {
   ASSERT_EQ(::symlink(target, link.c_str()), 0);
   dir_ = link + "/verdicts";
   EXPECT_THAT(OpenError(), HasSubstr(link + " is a symbolic link"));
+  EXPECT_NE(::access((std::string(target) + "/verdicts").c_str(), F_OK), 0) << "created through the link";
   std::system((std::string("rm -rf ") + target).c_str());
 }
 
