@@ -28,7 +28,7 @@ enum class Level { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 inline constexpr size_t kMaxNameBytes = 1024;
 
 // The longest message Write writes; the rest is replaced by a marker giving the full length.
-inline constexpr size_t kMaxMessageBytes = 16 * 1024;
+inline constexpr size_t kMaxMessageBytes = 8 * 1024;
 
 // Parses "debug", "info", "warning" (or "warn") and "error"; anything else is InvalidArgument.
 absl::StatusOr<Level> ParseLevel(absl::string_view name);
