@@ -280,7 +280,7 @@ int RunDaemon(const Args& args) {
       verdicts::VerdictStore::Open({.dir = cfg->server.state_dir + "/verdicts"}, &store_report);
   if (!store.ok()) {
     SIGSHIM_LOG(kError, "cannot start: verdict store: ", store.status().message());
-    return kExitFailure;
+    return absl::IsFailedPrecondition(store.status()) ? kExitUsage : kExitFailure;  // unsafe state folder: like a bad config
   }
   for (const std::string& line : store_report.ignored) SIGSHIM_LOG(kWarning, "verdict store: ignored ", line);
   absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log = audit::AuditLog::Open({.path = cfg->audit.path});

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -20,9 +21,16 @@ absl::StatusOr<int> OpenForAppend(const std::string& path) {
     absl::Status made = MakeDirs(path.substr(0, slash), 0700);
     if (!made.ok()) return made;
   }
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  // O_NONBLOCK: opening a FIFO for writing would otherwise wait for a reader, forever; the file
+  // must be a regular one (not a FIFO, a device or a socket), so that no write can block either.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0600);
   if (fd < 0) {
     return absl::UnavailableError(absl::StrCat("audit log ", path, ": cannot open: ", strerror(errno)));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat("audit log ", path, ": not a regular file"));
   }
   return fd;
 }
@@ -30,23 +38,27 @@ absl::StatusOr<int> OpenForAppend(const std::string& path) {
 }  // namespace
 
 std::string EncodeAuditLine(const AuditRecord& r) {
+  // Every string may come from a client, a registry or the disk: names are cut at
+  // log::kMaxNameBytes and the reason at log::kMaxMessageBytes, so that one call cannot write an
+  // unbounded line. JSON escaping turns every control character into \uXXXX or \n, so no value
+  // can end the line; invalid UTF-8 is replaced, never thrown on.
+  auto name = [](const std::string& text) { return log::TruncateName(text); };
   // nlohmann's ordered_json keeps the documented key order.
   nlohmann::ordered_json j;
   j["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", r.time, absl::UTCTimeZone());
-  j["method"] = r.method;
-  j["image"] = r.image;
-  j["digest"] = r.digest;
-  j["namespace"] = r.namespace_name;
-  j["pod"] = r.pod;
-  j["container"] = r.container;
-  j["decision"] = r.decision;
+  j["method"] = name(r.method);
+  j["image"] = name(r.image);
+  j["digest"] = name(r.digest);
+  j["namespace"] = name(r.namespace_name);
+  j["pod"] = name(r.pod);
+  j["container"] = name(r.container);
+  j["decision"] = name(r.decision);
   j["enforced"] = r.enforced;
-  j["reason"] = r.reason;
-  j["policy"] = r.policy;
-  j["identity"] = r.identity;
-  j["source"] = r.source;
+  j["reason"] = log::TruncateName(r.reason, log::kMaxMessageBytes);
+  j["policy"] = name(r.policy);
+  j["identity"] = name(r.identity);
+  j["source"] = name(r.source);
   j["latency_ms"] = static_cast<double>(absl::ToInt64Microseconds(r.latency)) / 1000.0;
-  // Invalid UTF-8 (an image name is whatever the caller sent) is replaced, never thrown on.
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 

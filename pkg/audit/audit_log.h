@@ -6,7 +6,9 @@
 // the answer came from, and how long it took. Registry credentials never reach this file: an
 // AuditRecord has no field that could carry them.
 //
-// Line format (keys always present, in this order; strings JSON-escaped):
+// Line format (keys always present, in this order; strings JSON-escaped, so a value never ends
+// the line; names cut at log::kMaxNameBytes and the reason at log::kMaxMessageBytes, with a
+// "... (<n> bytes)" marker giving the full length):
 //   {"time":"2026-11-22T23:30:00.123456Z","method":"PullImage","image":"docker.io/library/busybox:1.36",
 //    "digest":"sha256:…","namespace":"default","pod":"web-0","container":"",
 //    "decision":"deny","enforced":true,"reason":"no signatures","policy":"prod","identity":"",
@@ -45,7 +47,8 @@ struct AuditRecord {
   absl::Duration latency;
 };
 
-// Returns `record` as one JSON line, without the trailing newline.
+// Returns `record` as one JSON line, without the trailing newline: at most a few KiB plus the
+// reason's cut, whatever the record holds.
 std::string EncodeAuditLine(const AuditRecord& record);
 
 struct AuditLogOptions {
@@ -58,7 +61,8 @@ struct AuditLogOptions {
 // lines from concurrent writers never interleave.
 class AuditLog {
  public:
-  // Opens the log. An error names the path when the file cannot be opened.
+  // Opens the log. An error names the path when the file cannot be opened or is not a regular
+  // file (a FIFO, a device or a socket is refused without blocking).
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const AuditLogOptions& options);
   ~AuditLog();
 

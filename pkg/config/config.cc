@@ -256,6 +256,8 @@ absl::Status ParseRegistry(const Reader& r, const Table& t, RegistryConfig& out)
   RETURN_IF_ERROR(r.CheckKeys(t, "[registry]", {"insecure", "timeout", "verification_timeout", "ca_file"}));
   if (t.contains("insecure")) {
     ASSIGN_OR_RETURN(out.insecure, r.StringList(t.at("insecure"), "registry.insecure"));
+    // Host names compare without case; references carry their domain in lowercase.
+    for (std::string& host : out.insecure) host = absl::AsciiStrToLower(host);
   }
   if (t.contains("timeout")) {
     ASSIGN_OR_RETURN(out.timeout, r.Duration(t.at("timeout"), "registry.timeout"));

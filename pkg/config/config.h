@@ -76,7 +76,8 @@ struct MetricsConfig {
 
 // [registry]: how registries are reached.
 struct RegistryConfig {
-  // Registries (host or host:port) reached over plain HTTP instead of HTTPS. Default none.
+  // Registries (host or host:port) reached over plain HTTP instead of HTTPS, lower-cased at load
+  // (host names compare without case). Default none.
   std::vector<std::string> insecure;
   // Limit for one registry request, connection included. Default 30s.
   absl::Duration timeout = absl::Seconds(30);

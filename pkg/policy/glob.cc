@@ -30,9 +30,15 @@ absl::StatusOr<Glob> Glob::Compile(absl::string_view pattern) {
   }
   Glob glob;
   glob.pattern_ = std::string(pattern);
+  // The host part (before the first '/') is matched in lowercase: normalised references carry
+  // their domain in lowercase (host names compare without case), so "REGISTRY.example/**" must
+  // govern what "registry.example/**" governs. The path and the tag keep their case.
+  // A pattern without '/' ("**", "**:V1") has no host part.
+  const size_t slash = pattern.find('/');
+  const size_t host_end = slash == absl::string_view::npos ? 0 : slash;
   bool seen_wildcard = false;
   for (size_t i = 0; i < pattern.size(); ++i) {
-    const char c = pattern[i];
+    const char c = i < host_end ? absl::ascii_tolower(static_cast<unsigned char>(pattern[i])) : pattern[i];
     if (c == '*') {
       size_t run = 1;
       while (i + run < pattern.size() && pattern[i + run] == '*') ++run;
@@ -62,7 +68,7 @@ absl::StatusOr<Glob> Glob::Compile(absl::string_view pattern) {
                    "can never match: normalised references always have a domain and a path, "
                    "e.g. \"docker.io/library/busybox\"; use \"**\" to match every image");
   }
-  const absl::string_view first = pattern.substr(0, pattern.find('/'));
+  const std::string first = absl::AsciiStrToLower(pattern.substr(0, slash));
   const bool first_has_wildcard = first.find_first_of("*?") != absl::string_view::npos;
   if (!first_has_wildcard && first != "localhost" && first.find_first_of(".:[") == absl::string_view::npos) {
     return Invalid(pattern, absl::StrCat("can never match: its first segment \"", first,

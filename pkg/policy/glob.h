@@ -5,6 +5,9 @@
 //   "?"   exactly one character other than '/'
 //   other characters match themselves; only characters that can appear in a normalised
 //   reference are allowed (letters, digits, '.', '_', '-', '/', ':', '@', '[', ']').
+//   The host part (everything before the first '/') matches without case, as host names do:
+//   it is lower-cased at compilation, as reference::Parse lower-cases a reference's domain.
+//   After the first '/' case matters (repository paths are lowercase, tags keep their case).
 #ifndef SIGSHIM_PKG_POLICY_GLOB_H_
 #define SIGSHIM_PKG_POLICY_GLOB_H_
 

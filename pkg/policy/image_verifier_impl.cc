@@ -94,7 +94,8 @@ Decision RegistryImageVerifier::Decide(const Policy& policy, const VerifyRequest
   decision.outcome = decision.verdict;
   if (decision.verdict == Outcome::kDeny && policy.mode() == config::Mode::kAudit) {
     decision.outcome = Outcome::kAllow;
-    SIGSHIM_LOG(kWarning, "audit mode: allowing ", decision.image.empty() ? request.image : decision.image,
+    SIGSHIM_LOG(kWarning, "audit mode: allowing ",
+                decision.image.empty() ? log::QuoteName(request.image) : decision.image,
                 " that enforce mode would deny: ", decision.reason);
   }
   decision.registry_requests = options_.registry->RequestCount() - requests_before;

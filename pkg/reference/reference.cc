@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "pkg/base/digest.h"
+#include "pkg/base/log.h"
 #include "pkg/base/status_macros.h"
 
 namespace sigshim::reference {
@@ -15,15 +16,12 @@ namespace {
 
 constexpr absl::string_view kLegacyDockerHubDomain = "index.docker.io";
 constexpr absl::string_view kOfficialRepositoryPrefix = "library/";
-// Inputs are quoted in error messages up to this many bytes, so that a hostile input cannot make
-// a log line arbitrarily long.
+// Inputs are quoted in error messages up to this many bytes (less than log::kMaxNameBytes: a
+// message may quote the input and a part of it), so that a hostile input cannot make a log line
+// arbitrarily long.
 constexpr size_t kMaxQuotedLength = 300;
 
-std::string Quote(absl::string_view text) {
-  std::string quoted = absl::CHexEscape(text.substr(0, kMaxQuotedLength));
-  if (text.size() > kMaxQuotedLength) absl::StrAppend(&quoted, "...");
-  return absl::StrCat("\"", quoted, "\"");
-}
+std::string Quote(absl::string_view text) { return log::QuoteName(text, kMaxQuotedLength); }
 
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
@@ -177,6 +175,13 @@ absl::Status ValidateTag(absl::string_view tag) {
 
 namespace {
 
+// Returns true when docker's rule takes `first`, the first component of a name, for a registry
+// domain rather than a Docker Hub path component.
+bool LooksLikeDomain(absl::string_view first) {
+  return absl::StrContains(first, '.') || absl::StrContains(first, ':') || first == "localhost" ||
+         absl::AsciiStrToLower(first) != first;
+}
+
 absl::StatusOr<Reference> ParseImpl(absl::string_view text) {
   if (text.empty()) return absl::InvalidArgumentError("the reference is empty");
   if (text.size() == 64 && IsHexString(text)) {
@@ -214,15 +219,24 @@ absl::StatusOr<Reference> ParseImpl(absl::string_view text) {
   size_t first_slash = name.find('/');
   if (first_slash != absl::string_view::npos) {
     absl::string_view first = name.substr(0, first_slash);
-    bool is_domain = absl::StrContains(first, '.') || absl::StrContains(first, ':') ||
-                     first == "localhost" || absl::AsciiStrToLower(first) != first;
-    if (is_domain) {
+    if (LooksLikeDomain(first)) {
       domain = first;
       path = name.substr(first_slash + 1);
     }
   }
-  if (domain == kLegacyDockerHubDomain) domain = kDockerHubDomain;
   RETURN_IF_ERROR(ValidateDomain(domain));
+  // Host names compare case-insensitively, as DNS does: one spelling for every consumer (policy
+  // globs, verdict keys, signature identities, registry endpoints).
+  const std::string lower_domain = absl::AsciiStrToLower(domain);
+  if (!LooksLikeDomain(lower_domain)) {
+    // "Registry/app" names the host "Registry" only because of its capital; lower-cased it would
+    // read as the Docker Hub repository "registry/app". Refused rather than given two meanings.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "registry host ", Quote(domain),
+        " is a registry only because of its capital letters, and host names are compared without "
+        "case; name it with its domain or port (e.g. \"", lower_domain, ":5000\")"));
+  }
+  domain = lower_domain == kLegacyDockerHubDomain ? kDockerHubDomain : absl::string_view(lower_domain);
 
   if (absl::AsciiStrToLower(path) != path) {
     return absl::InvalidArgumentError(
@@ -270,6 +284,12 @@ Reference Reference::WithDigest(absl::string_view new_digest) const {
 }
 
 absl::StatusOr<Reference> Parse(absl::string_view text) {
+  if (text.size() > kMaxReferenceLength) {
+    // Checked before anything else looks at the text, and never echoed whole.
+    return absl::InvalidArgumentError(absl::StrCat("invalid image reference ", Quote(text.substr(0, 64)),
+                                                   "...: it is ", text.size(), " bytes long, the limit is ",
+                                                   kMaxReferenceLength));
+  }
   absl::StatusOr<Reference> ref = ParseImpl(text);
   if (!ref.ok()) {
     return absl::InvalidArgumentError(

@@ -112,7 +112,19 @@ std::string VerdictStore::FileName(absl::string_view digest, absl::string_view r
 
 absl::StatusOr<std::unique_ptr<VerdictStore>> VerdictStore::Open(const StoreOptions& options, LoadReport* report) {
   if (options.dir.empty()) return Invalid("verdict store folder is empty");
-  RETURN_IF_ERROR(MakeDirs(options.dir, 0700));
+  // The store and the folder that holds it (the daemon's state_dir) must be the daemon's alone:
+  // whoever can write there can plant, replace or remove evidence. Each is created if missing and
+  // checked before anything is created inside it.
+  std::vector<std::string> private_dirs;
+  const size_t slash = options.dir.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) private_dirs.push_back(options.dir.substr(0, slash));
+  private_dirs.push_back(options.dir);
+  for (const std::string& path : private_dirs) {
+    RETURN_IF_ERROR(MakeDirs(path, 0700));
+    if (absl::Status checked = CheckPrivateDirectory(path, options.owner); !checked.ok()) {
+      return absl::Status(checked.code(), absl::StrCat("unsafe state folder: ", checked.message()));
+    }
+  }
   std::unique_ptr<VerdictStore> store(new VerdictStore(options));
   LoadReport local;
   LoadReport& r = report != nullptr ? *report : local;
@@ -129,9 +141,11 @@ absl::StatusOr<std::unique_ptr<VerdictStore>> VerdictStore::Open(const StoreOpti
   absl::MutexLock lock(&store->mu_);
   for (const std::string& name : names) {
     const std::string path = absl::StrCat(options.dir, "/", name);
-    absl::StatusOr<std::string> text = ReadFile(path, options.max_file_bytes);
+    // Anything but a regular file (a FIFO, a device, a symbolic link, a folder) is reported and
+    // skipped without blocking; the size is checked before reading.
+    absl::StatusOr<std::string> text = ReadFile(path, options.max_file_bytes, Symlinks::kRefuse);
     if (!text.ok()) {
-      r.ignored.push_back(absl::StrCat(path, ": ", text.status().message()));
+      r.ignored.push_back(std::string(text.status().message()));
       continue;
     }
     absl::StatusOr<Verdict> verdict = DecodeVerdict(*text);

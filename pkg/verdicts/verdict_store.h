@@ -7,10 +7,15 @@
 // offline. A tampered or foreign file therefore cannot create trust; it can only fail that check.
 //
 // One JSON file per (digest, repository) in <dir>, written atomically (temporary file, fsync,
-// rename, fsync of the folder). Files that cannot be read, do not parse, carry another format, or
-// whose name does not match their content are reported by Open and ignored, never trusted.
+// rename, fsync of the folder). Files that cannot be read, are not regular files (FIFOs, devices,
+// symbolic links: opened without blocking and refused), are too large, do not parse, carry
+// another format, or whose name does not match their content are reported by Open and ignored,
+// never trusted.
 #ifndef SIGSHIM_PKG_VERDICTS_VERDICT_STORE_H_
 #define SIGSHIM_PKG_VERDICTS_VERDICT_STORE_H_
+
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <memory>
@@ -44,10 +49,14 @@ struct Verdict {
 };
 
 struct StoreOptions {
-  // Folder of the store (created 0700 if missing). Required.
+  // Folder of the store (created 0700, with missing parents, if missing). Required. It and the
+  // folder that holds it (the daemon's [server] state_dir) must pass CheckPrivateDirectory for
+  // `owner`: real directories, not symbolic links, owned by `owner`, writable by no one else.
   std::string dir;
-  // Files larger than this are reported and ignored. Default 1 MiB.
+  // Files larger than this are reported and ignored, unread. Default 1 MiB.
   size_t max_file_bytes = 1 << 20;
+  // The uid that must own the folders. Default: the process's effective uid.
+  uid_t owner = ::geteuid();
 };
 
 // What Open found: how many verdicts it loaded, and one line per file it ignored.
@@ -60,8 +69,10 @@ struct LoadReport {
 // go to disk first and then to memory.
 class VerdictStore {
  public:
-  // Creates the folder if needed and loads every *.json file in it. Unusable files are listed in
-  // `report` (may be null) and skipped. Errors only when the folder itself is unusable.
+  // Creates the folder if needed, checks it and its parent (see StoreOptions::dir) and loads every
+  // *.json file in it. Unusable files are listed in `report` (may be null) and skipped; none can
+  // make Open block. Errors only when a folder is unusable: FailedPrecondition naming the folder
+  // and what is wrong with it when it is not private to `owner`.
   static absl::StatusOr<std::unique_ptr<VerdictStore>> Open(const StoreOptions& options, LoadReport* report);
 
   // Writes `verdict` (replacing any verdict for the same digest and repository). On error nothing

@@ -1,5 +1,7 @@
 #include "pkg/verify/identity.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -111,7 +113,11 @@ absl::Status MatchIdentity(const IdentityRule& rule, absl::string_view signed_re
     case IdentityRule::Kind::kRemapIdentity: {
       std::string repository = image.Repository();
       absl::string_view rest = repository;
-      if (!absl::ConsumePrefix(&rest, rule.prefix) || !(rest.empty() || rest[0] == '/')) {
+      // The prefix's host part compares without case, as the image's (lowercase) domain does.
+      std::string prefix = rule.prefix;
+      const size_t host_end = std::min(prefix.find('/'), prefix.size());
+      for (size_t i = 0; i < host_end; ++i) prefix[i] = absl::ascii_tolower(static_cast<unsigned char>(prefix[i]));
+      if (!absl::ConsumePrefix(&rest, prefix) || !(rest.empty() || rest[0] == '/')) {
         // Outside the remapped namespace the rule behaves as matchRepository.
         if (signed_ref->Repository() != repository) {
           return Mismatch(signed_ref->Repository(), repository, rule);

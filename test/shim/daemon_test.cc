@@ -136,6 +136,56 @@ TEST_F(DaemonTest, SecondInstanceOnTheSameSocketIsRefused) {
   EXPECT_TRUE(first->WaitForUnixSocket(listen_, absl::Seconds(5)).ok());
 }
 
+// A FIFO named like a verdict once kept start-up waiting for a writer forever (no socket, SIGTERM
+// blocked): it is now reported and skipped, and sigshim serves and stops as usual.
+TEST_F(DaemonTest, FifoInTheVerdictFolderIsReportedAndDoesNotHangStartUp) {
+  testing::EchoRuntime runtime(runtime_);
+  WriteConfig();
+  ASSERT_TRUE(MakeDirs(dir_ + "/state/verdicts", 0700).ok());
+  ASSERT_EQ(::mkfifo((dir_ + "/state/verdicts/trap.json").c_str(), 0600), 0);
+  auto shim = Start();
+  ASSERT_NE(shim, nullptr);
+  ASSERT_TRUE(shim->WaitForUnixSocket(listen_, absl::Seconds(20)).ok()) << shim->LogTail();
+  EXPECT_THAT(shim->LogTail(), HasSubstr("trap.json is a FIFO (named pipe), not a regular file"));
+  ASSERT_EQ(::kill(shim->pid(), SIGTERM), 0);
+  auto code = shim->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(ExitCode(*code), 0) << shim->LogTail();
+}
+
+// A state folder others can write to (or one reached through a link) is refused at start-up,
+// like a bad configuration: exit 2, the path and what is wrong in the log, nothing served.
+TEST_F(DaemonTest, UnsafeStateFolderStopsStartUpNamingThePath) {
+  testing::EchoRuntime runtime(runtime_);
+  WriteConfig();
+  const std::string state = dir_ + "/state";
+  ASSERT_EQ(::mkdir(state.c_str(), 0777), 0);
+  ASSERT_EQ(::chmod(state.c_str(), 0777), 0);
+  {
+    auto shim = Start("world-writable.log");
+    ASSERT_NE(shim, nullptr);
+    auto code = shim->Wait(absl::Seconds(30));
+    ASSERT_TRUE(code.ok()) << code.status();
+    EXPECT_EQ(ExitCode(*code), 2) << shim->LogTail();
+    EXPECT_THAT(shim->LogTail(), HasSubstr(state + " is writable by every user (mode 0777)"));
+    EXPECT_NE(::access(listen_.c_str(), F_OK), 0) << "must not serve with an unsafe state folder";
+  }
+  // The state folder is a link to a world-writable folder of another user.
+  const std::string elsewhere = dir_ + "/elsewhere";
+  ASSERT_EQ(::rmdir(state.c_str()), 0);
+  ASSERT_EQ(::mkdir(elsewhere.c_str(), 0777), 0);
+  ASSERT_EQ(::chmod(elsewhere.c_str(), 0777), 0);
+  ASSERT_EQ(::chown(elsewhere.c_str(), 4242, 4242), 0) << "the tests run as root";
+  ASSERT_EQ(::symlink(elsewhere.c_str(), state.c_str()), 0);
+  auto shim = Start("symlink.log");
+  ASSERT_NE(shim, nullptr);
+  auto code = shim->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(ExitCode(*code), 2) << shim->LogTail();
+  EXPECT_THAT(shim->LogTail(), HasSubstr(state + " is a symbolic link"));
+  EXPECT_NE(::access(listen_.c_str(), F_OK), 0) << "must not serve with an unsafe state folder";
+}
+
 TEST_F(DaemonTest, BadConfigExitsTwoNamingFileAndLine) {
   WriteConfig("[enforcement]\nmode = \"enforcing\"\n");
   auto shim = Start();

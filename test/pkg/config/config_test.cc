@@ -65,7 +65,7 @@ mode = "audit"
 unmatched = "allow"
 
 [registry]
-insecure = ["127.0.0.1:5000"]
+insecure = ["127.0.0.1:5000", "Registry.LOCAL:5000"]
 timeout = "5s"
 
 [[keys]]
@@ -91,7 +91,8 @@ require = ["release", "inline"]
   EXPECT_EQ(c.log.level, log::Level::kDebug);
   EXPECT_EQ(c.enforcement.mode, Mode::kAudit);
   EXPECT_EQ(c.enforcement.unmatched, Unmatched::kAllow);
-  EXPECT_THAT(c.registry.insecure, ::testing::ElementsAre("127.0.0.1:5000"));
+  // Host names compare without case: lower-cased at load, as references' domains are.
+  EXPECT_THAT(c.registry.insecure, ::testing::ElementsAre("127.0.0.1:5000", "registry.local:5000"));
   ASSERT_EQ(c.keys.size(), 2u);
   EXPECT_EQ(c.keys[0].pem, kPem);
   EXPECT_EQ(c.keys[0].source, dir_ + "/release.pub");

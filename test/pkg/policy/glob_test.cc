@@ -74,6 +74,25 @@ TEST(Glob, WildcardsInTheDomain) {
   EXPECT_TRUE(MustCompile("localhost/**").Matches("localhost/a"));
 }
 
+TEST(Glob, HostPartMatchesWithoutCaseAndTheRestWithCase) {
+  // References carry their domain in lowercase (reference::Parse), so a glob written with
+  // capitals in its host must still govern them.
+  Glob glob = MustCompile("REGISTRY.Example:5000/team/**");
+  EXPECT_TRUE(glob.Matches("registry.example:5000/team/app:v1"));
+  EXPECT_EQ(glob.pattern(), "REGISTRY.Example:5000/team/**");  // reported as written
+  EXPECT_TRUE(MustCompile("LOCALHOST:*/**").Matches("localhost:5000/e2e/app"));
+  EXPECT_TRUE(MustCompile("*.EXAMPLE.com/**").Matches("eu.example.com/app"));
+  // After the first '/' case is kept: tags are case-sensitive.
+  Glob tag = MustCompile("Registry.Example/app:V1");
+  EXPECT_TRUE(tag.Matches("registry.example/app:V1"));
+  EXPECT_FALSE(tag.Matches("registry.example/app:v1"));
+  // A glob without a '/' has no host part: "**:V1" keeps its case.
+  EXPECT_TRUE(MustCompile("**:V1").Matches("registry.example/app:V1"));
+  EXPECT_FALSE(MustCompile("**:V1").Matches("registry.example/app:v1"));
+  // Case does not make a non-domain first segment a domain.
+  EXPECT_THAT(CompileError("Library/busybox"), HasSubstr("is not a registry domain"));
+}
+
 TEST(Glob, SpecificityCountsLiteralPrefixAndWildcards) {
   Glob exact = MustCompile("docker.io/library/busybox");
   EXPECT_EQ(exact.literal_prefix(), 25u);

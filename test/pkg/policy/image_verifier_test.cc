@@ -224,6 +224,25 @@ TEST_F(ImageVerifierTest, UnmatchedImagesFollowTheSettingWithoutRequests) {
   EXPECT_EQ(registry_->transport()->request_count(), 0u);
 }
 
+TEST_F(ImageVerifierTest, HostInCapitalsIsGovernedByThePolicyNotUnmatched) {
+  // No signature for digest a: the policy "team" denies it whatever the host's spelling.
+  const std::string allow_unmatched = "[enforcement]\nunmatched = \"allow\"\n";
+  for (const std::string image : {"registry.test/team/app:a", "REGISTRY.TEST/team/app:a", "Registry.Test/team/app:a"}) {
+    Decision d = Decide(image, allow_unmatched);
+    EXPECT_EQ(d.outcome, Outcome::kDeny) << image << ": " << d.reason;
+    EXPECT_EQ(d.policy, "team") << image;
+    EXPECT_EQ(d.image, "registry.test/team/app:a") << image;
+  }
+}
+
+TEST_F(ImageVerifierTest, SignedReferenceWithHostInCapitalsNamesTheSameRepository) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_, "REGISTRY.Test/team/app")});
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  Decision upper = Decide("Registry.TEST/team/app:a");
+  EXPECT_EQ(upper.outcome, Outcome::kAllow) << upper.reason;
+}
+
 TEST_F(ImageVerifierTest, AuditModeAllowsADenialAndKeepsTheVerdict) {
   Decision d = Decide("registry.test/team/app:a", "[enforcement]\nmode = \"audit\"\n");
   EXPECT_EQ(d.outcome, Outcome::kAllow);

@@ -151,6 +151,17 @@ TEST_F(PolicyTest, GlobsSeeTheNormalisedForms) {
   EXPECT_EQ(Decides(*policy, "registry.test/app:v1"), "(none)");
 }
 
+TEST_F(PolicyTest, HostNamesMatchWithoutCaseInGlobsAndImages) {
+  auto policy = MustCompile(PolicyTable("lower", "\"registry.test/team/**\"", "\"release\"") +
+                            PolicyTable("upper", "\"OTHER.Test:5000/**\"", "\"release\""));
+  ASSERT_NE(policy, nullptr);
+  EXPECT_EQ(Decides(*policy, "registry.test/team/app"), "lower");
+  EXPECT_EQ(Decides(*policy, "REGISTRY.TEST/team/app"), "lower");
+  EXPECT_EQ(Decides(*policy, "Registry.Test/team/app:V1"), "lower");
+  EXPECT_EQ(Decides(*policy, "other.test:5000/x"), "upper");
+  EXPECT_EQ(Decides(*policy, "OTHER.TEST:5000/x"), "upper");
+}
+
 TEST_F(PolicyTest, DescribeListsKeysWithFingerprintsInPrecedenceOrder) {
   auto policy = MustCompile(PolicyTable("all", "\"registry.test/**\"", "\"other\"") +
                             PolicyTable("app", "\"registry.test/team/app\"", "\"release\""));

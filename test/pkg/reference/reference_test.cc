@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -57,8 +58,13 @@ INSTANTIATE_TEST_SUITE_P(
         ValidCase{"127.0.0.1:5000/a/b/c", "127.0.0.1:5000", "a/b/c", "", ""},
         ValidCase{"[::1]:5000/app", "[::1]:5000", "app", "", ""},
         ValidCase{"[fe80::1]/app:x", "[fe80::1]", "app", "x", ""},
-        ValidCase{"Registry.Example.com/app", "Registry.Example.com", "app", "", ""},
-        ValidCase{"Uppercase/app", "Uppercase", "app", "", ""},
+        ValidCase{"Registry.Example.com/app", "registry.example.com", "app", "", ""},
+        ValidCase{"REGISTRY.EXAMPLE:5000/team/app:V1", "registry.example:5000", "team/app", "V1", ""},
+        ValidCase{"LOCALHOST:5000/app", "localhost:5000", "app", "", ""},
+        ValidCase{"LocalHost/app", "localhost", "app", "", ""},
+        ValidCase{"INDEX.DOCKER.IO/busybox", "docker.io", "library/busybox", "", ""},
+        ValidCase{"Docker.IO/user/img", "docker.io", "user/img", "", ""},
+        ValidCase{"[FE80::AB]:5000/app", "[fe80::ab]:5000", "app", "", ""},
         ValidCase{"my-registry/app", "docker.io", "my-registry/app", "", ""},
         ValidCase{"busybox@" + kDigest, "docker.io", "library/busybox", "", kDigest},
         ValidCase{"busybox:1.36@" + kDigest, "docker.io", "library/busybox", "1.36", kDigest},
@@ -123,7 +129,10 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"[zz:]/app", "IPv6"},
         InvalidCase{kHex, "image ID"},
         InvalidCase{"example.com/" + std::string(250, 'a'), "limit is 255"},
-        InvalidCase{"app:tag:more", "only lowercase letters"}));
+        InvalidCase{"app:tag:more", "only lowercase letters"},
+        InvalidCase{"Uppercase/app", "only because of its capital letters"},
+        InvalidCase{"REGISTRY.EXAMPLE/Team/app", "must be lowercase"},
+        InvalidCase{"app:" + std::string(4093, 'a'), "4097 bytes long, the limit is 4096"}));
 
 TEST(Reference, DefaultTagIsAddedOnlyWhenNeitherTagNorDigest) {
   EXPECT_EQ(Parse("busybox")->WithDefaultTag().String(), "docker.io/library/busybox:latest");
@@ -149,6 +158,29 @@ TEST(Reference, WithDigestPinsKeepingTag) {
   absl::StatusOr<Reference> ref = Parse("busybox:1.36");
   ASSERT_TRUE(ref.ok());
   EXPECT_EQ(ref->WithDigest(kDigest).String(), "docker.io/library/busybox:1.36@" + kDigest);
+}
+
+TEST(Reference, HostCaseDoesNotMakeAnotherReference) {
+  absl::StatusOr<Reference> upper = Parse("REGISTRY.Example:5000/team/app:v1");
+  absl::StatusOr<Reference> lower = Parse("registry.example:5000/team/app:v1");
+  ASSERT_TRUE(upper.ok()) << upper.status();
+  ASSERT_TRUE(lower.ok()) << lower.status();
+  EXPECT_EQ(*upper, *lower);
+  EXPECT_EQ(upper->Repository(), "registry.example:5000/team/app");
+}
+
+TEST(Reference, OverlongReferenceIsRefusedNamingItsLengthNotItsText) {
+  const std::string huge = "registry.example/app:" + std::string(16 << 20, 'x');
+  absl::StatusOr<Reference> ref = Parse(huge);
+  ASSERT_FALSE(ref.ok());
+  EXPECT_EQ(ref.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(ref.status().message());
+  EXPECT_THAT(message, HasSubstr(absl::StrCat(huge.size(), " bytes long, the limit is 4096")));
+  EXPECT_LT(message.size(), 512u);
+  // Exactly at the limit the text is parsed (and here refused for what it holds, not its length).
+  absl::StatusOr<Reference> at_limit = Parse(huge.substr(0, kMaxReferenceLength));
+  ASSERT_FALSE(at_limit.ok());
+  EXPECT_THAT(std::string(at_limit.status().message()), HasSubstr("limit is 128"));
 }
 
 TEST(Reference, ErrorQuotesHostileInputSafely) {

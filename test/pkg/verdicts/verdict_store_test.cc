@@ -1,9 +1,13 @@
 #include "pkg/verdicts/verdict_store.h"
 
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -155,6 +159,128 @@ TEST_F(VerdictStoreTest, CorruptAndForeignFilesAreReportedAndIgnored) {
   EXPECT_THAT(all, HasSubstr("does not match its digest and repository"));
   EXPECT_THAT(all, HasSubstr("huge.json"));
   EXPECT_FALSE(store->Get(moved.digest, moved.repository).has_value());
+}
+
+// Opening a FIFO for reading waits for a writer: the store must neither open it that way nor
+// read it. Before the fix this test never returned (ctest's timeout ended it).
+TEST_F(VerdictStoreTest, FifoSocketFolderAndSymlinkAreReportedNeverBlockNeverTrusted) {
+  const Verdict good = MakeVerdict("good", "registry.example.com/app");
+  {
+    auto store = Open();
+    ASSERT_TRUE(store->Put(good).ok());
+  }
+  // A valid verdict, reached through a link: still not trusted (a link can point anywhere).
+  const Verdict linked = MakeVerdict("linked", "registry.example.com/app");
+  const std::string outside = dir_ + "/../outside.json";
+  ASSERT_TRUE(WriteFileAtomic(outside, EncodeVerdict(linked)).ok());
+  const std::string linked_name = VerdictStore::FileName(linked.digest, linked.repository);
+  ASSERT_EQ(::symlink(outside.c_str(), (dir_ + "/" + linked_name).c_str()), 0);
+  ASSERT_EQ(::symlink("/dev/zero", (dir_ + "/zero.json").c_str()), 0);
+  ASSERT_EQ(::mkfifo((dir_ + "/fifo.json").c_str(), 0600), 0);
+  ASSERT_EQ(::mkdir((dir_ + "/folder.json").c_str(), 0700), 0);
+  const int sock = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string sock_path = dir_ + "/socket.json";
+  ASSERT_LT(sock_path.size(), sizeof(addr.sun_path));
+  std::strcpy(addr.sun_path, sock_path.c_str());
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  LoadReport report;
+  auto store = Open(&report);
+  ::close(sock);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(report.loaded, 1);
+  std::string all;
+  for (const auto& line : report.ignored) all += line + "\n";
+  EXPECT_THAT(report.ignored, SizeIs(5)) << all;
+  EXPECT_THAT(all, HasSubstr("fifo.json is a FIFO (named pipe), not a regular file"));
+  EXPECT_THAT(all, HasSubstr("socket.json is a socket, not a regular file"));
+  EXPECT_THAT(all, HasSubstr("folder.json is a directory, not a regular file"));
+  EXPECT_THAT(all, HasSubstr("zero.json is a symbolic link, not a regular file"));
+  EXPECT_THAT(all, HasSubstr(linked_name + " is a symbolic link, not a regular file"));
+  EXPECT_FALSE(store->Get(linked.digest, linked.repository).has_value());
+  EXPECT_TRUE(store->Get(good.digest, good.repository).has_value());
+}
+
+TEST_F(VerdictStoreTest, OversizedFileIsRefusedUnread) {
+  ASSERT_EQ(::mkdir(dir_.c_str(), 0700), 0);
+  const std::string path = dir_ + "/big.json";
+  // Sparse: 1 GiB long, nothing stored. Refused on its size, before any read.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, off_t{1} << 30), 0);
+  ::close(fd);
+  LoadReport report;
+  auto store = VerdictStore::Open({.dir = dir_, .max_file_bytes = 4096}, &report);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_THAT(report.ignored, SizeIs(1));
+  EXPECT_THAT(report.ignored[0], HasSubstr("big.json is larger than the limit of 4096 bytes (1073741824 bytes)"));
+}
+
+// The folder checks: the store folder and the state folder that holds it.
+class VerdictStoreFolderTest : public VerdictStoreTest {
+ protected:
+  std::string state() const { return dir_.substr(0, dir_.rfind('/')); }
+
+  // Returns the message of the error Open must give.
+  std::string OpenError() {
+    auto store = VerdictStore::Open({.dir = dir_}, nullptr);
+    EXPECT_FALSE(store.ok());
+    if (store.ok()) return "";
+    EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
+    return std::string(store.status().message());
+  }
+};
+
+TEST_F(VerdictStoreFolderTest, WorldWritableStateFolderIsRefused) {
+  ASSERT_EQ(::chmod(state().c_str(), 0777), 0);
+  EXPECT_THAT(OpenError(), HasSubstr(state() + " is writable by every user (mode 0777)"));
+}
+
+TEST_F(VerdictStoreFolderTest, GroupWritableVerdictFolderIsRefused) {
+  ASSERT_EQ(::mkdir(dir_.c_str(), 0770), 0);
+  ASSERT_EQ(::chmod(dir_.c_str(), 0770), 0);
+  EXPECT_THAT(OpenError(), HasSubstr(dir_ + " is writable by its group (mode 0770)"));
+}
+
+TEST_F(VerdictStoreFolderTest, FolderOwnedByAnotherUserIsRefused) {
+  ASSERT_EQ(::mkdir(dir_.c_str(), 0700), 0);
+  ASSERT_EQ(::chown(dir_.c_str(), 4242, 4242), 0) << "the tests run as root";
+  EXPECT_THAT(OpenError(), HasSubstr(dir_ + " is owned by uid 4242, not by uid " + std::to_string(::geteuid())));
+  // The same folders are accepted for the user who owns them.
+  ASSERT_EQ(::chown(state().c_str(), 4242, 4242), 0);
+  auto store = VerdictStore::Open({.dir = dir_, .owner = 4242}, nullptr);
+  EXPECT_TRUE(store.ok()) << store.status();
+}
+
+TEST_F(VerdictStoreFolderTest, SymlinkedStateFolderIsRefusedNotFollowed) {
+  // The observed attack: the state folder is a link to a world-writable folder of another user.
+  char target[] = "/tmp/sigshim-verdicts-target.XXXXXX";
+  ASSERT_NE(::mkdtemp(target), nullptr);
+  ASSERT_EQ(::chmod(target, 01777), 0);
+  ASSERT_EQ(::chown(target, 4242, 4242), 0);
+  const std::string link = state() + "/state";
+  ASSERT_EQ(::symlink(target, link.c_str()), 0);
+  dir_ = link + "/verdicts";
+  EXPECT_THAT(OpenError(), HasSubstr(link + " is a symbolic link"));
+  EXPECT_NE(::access((std::string(target) + "/verdicts").c_str(), F_OK), 0) << "created through the link";
+  std::system((std::string("rm -rf ") + target).c_str());
+}
+
+TEST_F(VerdictStoreFolderTest, SymlinkedStoreFolderIsRefused) {
+  char target[] = "/tmp/sigshim-verdicts-target.XXXXXX";
+  ASSERT_NE(::mkdtemp(target), nullptr);
+  ASSERT_EQ(::symlink(target, dir_.c_str()), 0);
+  EXPECT_THAT(OpenError(), HasSubstr(dir_ + " is a symbolic link"));
+  std::system((std::string("rm -rf ") + target).c_str());
+}
+
+TEST_F(VerdictStoreFolderTest, StoreFolderThatIsAFileIsRefused) {
+  ASSERT_TRUE(WriteFileAtomic(dir_, "x").ok());
+  auto store = VerdictStore::Open({.dir = dir_}, nullptr);
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("not a directory"));
 }
 
 TEST(VerdictCodec, RejectsWrongShapes) {

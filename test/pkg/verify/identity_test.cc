@@ -74,6 +74,22 @@ TEST(MatchIdentity, RemapReplacesThePrefixBeforeComparingRepositories) {
   EXPECT_TRUE(MatchIdentity(rule, "mirror.local/hubx/app", Image("mirror.local/hubx/app")).ok());
 }
 
+TEST(MatchIdentity, RegistryHostComparesWithoutCase) {
+  IdentityRule rule;  // matchRepository
+  EXPECT_TRUE(MatchIdentity(rule, "REGISTRY.Example:5000/team/app", Image("registry.example:5000/team/app:v1")).ok());
+  EXPECT_TRUE(MatchIdentity(rule, "registry.example:5000/team/app", Image("Registry.EXAMPLE:5000/team/app")).ok());
+  // The path is not a host name: a capital there is no valid reference, so no match.
+  EXPECT_FALSE(MatchIdentity(rule, "registry.example:5000/Team/app", Image("registry.example:5000/team/app")).ok());
+  IdentityRule exact = Rule(Kind::kMatchExact);
+  EXPECT_TRUE(MatchIdentity(exact, "LOCALHOST:5000/app:v1", Image("localhost:5000/app:v1")).ok());
+  EXPECT_FALSE(MatchIdentity(exact, "localhost:5000/app:V1", Image("localhost:5000/app:v1")).ok());  // tags keep case
+  IdentityRule remap = Rule(Kind::kRemapIdentity);
+  remap.prefix = "Mirror.LOCAL/hub";
+  remap.signed_prefix = "DOCKER.IO";
+  ASSERT_TRUE(ValidateIdentityRule(remap).ok());
+  EXPECT_TRUE(MatchIdentity(remap, "docker.io/library/busybox", Image("mirror.local/hub/library/busybox:1")).ok());
+}
+
 TEST(ValidateIdentityRule, RefusesUnusableRules) {
   IdentityRule exact = Rule(Kind::kExactReference);
   exact.reference = "example.com/app";
