@@ -9,6 +9,7 @@
 #include "pkg/base/log.h"
 #include "pkg/cri/api.pb.h"
 #include "pkg/cri/cri.h"
+#include "pkg/reference/reference.h"
 
 namespace sigshim::shim {
 namespace {
@@ -51,6 +52,16 @@ class EnforcementHook : public CallHook {
   // queue is full.
   void OffThread(const HookDone& done, std::function<void()> task) {
     if (!local_->Schedule(std::move(task))) done(OverloadedError());
+  }
+
+  // Refuses the call when `image` is longer than any image reference may be, before the name is
+  // copied, looked up or logged anywhere (the record keeps its start). Returns true when it did.
+  bool RefusedAsOverlong(const Caller& caller, const std::string& image, const HookDone& done) {
+    if (image.size() <= reference::kMaxReferenceLength) return false;
+    const std::string shown = log::TruncateName(image, 256);
+    const size_t size = image.size();
+    OffThread(done, [this, caller, shown, size, done] { done(enforcer_->RefuseOverlongImage(caller, shown, size)); });
+    return true;
   }
 
   // Runs `decide(false)` on a local worker; when only the registry can decide, runs `decide(true)`
@@ -111,9 +122,11 @@ class PullHook final : public EnforcementHook<runtime::v1::PullImageRequest> {
  private:
   void Decide(const CallInfo& info, std::shared_ptr<runtime::v1::PullImageRequest> request,
               std::shared_ptr<grpc::ByteBuffer> bytes, HookDone done) override {
+    const Caller caller = CallerOf(info, "PullImage", request->sandbox_config());
+    if (RefusedAsOverlong(caller, request->image().image(), done)) return;
     // Not on a worker thread: a pull that joins another's verification holds no thread meanwhile.
     enforcer_->StartPull(
-        CallerOf(info, "PullImage", request->sandbox_config()), request->image().image(), request->auth(),
+        caller, request->image().image(), request->auth(),
         [this](std::function<void()> task) { return local_->Schedule(std::move(task)); },
         [this](std::function<void()> task) { return registry_->Schedule(std::move(task)); },
         [this, request, done](absl::StatusOr<PullPlan> plan) {
@@ -159,6 +172,7 @@ class CreateContainerHook final : public EnforcementHook<runtime::v1::CreateCont
               std::shared_ptr<grpc::ByteBuffer> bytes, HookDone done) override {
     Caller caller = CallerOf(info, "CreateContainer", request->sandbox_config());
     caller.container = request->config().metadata().name();
+    if (RefusedAsOverlong(caller, request->config().image().image(), done)) return;
     // An image id admitted before under this policy (kubelet names images by id): decided here,
     // on the proxy's thread, with no I/O; the audit line is written from a worker.
     if (std::optional<audit::AuditRecord> admitted = enforcer_->AdmitFromCache(caller, request->config().image().image())) {
@@ -216,6 +230,12 @@ class RemoveImageHook final : public EnforcementHook<runtime::v1::RemoveImageReq
  private:
   void Decide(const CallInfo& info, std::shared_ptr<runtime::v1::RemoveImageRequest> request,
               std::shared_ptr<grpc::ByteBuffer> bytes, HookDone done) override {
+    if (request->image().image().size() > reference::kMaxReferenceLength) {
+      done(absl::InvalidArgumentError(absl::StrCat("RemoveImage: the image name is ", request->image().image().size(),
+                                                   " bytes long; an image reference has at most ",
+                                                   reference::kMaxReferenceLength)));
+      return;
+    }
     OffThread(done, [this, request, bytes, done] {
       // Looked up before the runtime forgets the image.
       std::vector<std::string> digests = enforcer_->DigestsOf(request->image().image());

@@ -39,9 +39,12 @@ absl::Status NeedsRegistryError() {
   return status;
 }
 
+// Names the image of a refusal for a person; a name from the runtime or the caller is cut at
+// log::kMaxNameBytes (the refusal goes into gRPC's status, the log and the audit reason).
 std::string DescribeImage(absl::string_view image, absl::string_view digest) {
-  if (digest.empty() || absl::StrContains(image, digest)) return std::string(image);
-  return absl::StrCat(image, " (digest ", digest, ")");
+  const std::string name = log::TruncateName(image);
+  if (digest.empty() || absl::StrContains(name, digest)) return name;
+  return absl::StrCat(name, " (digest ", digest, ")");
 }
 
 // Returns the refusal for a decision that is not an allow.
@@ -758,6 +761,16 @@ absl::Status Enforcer::AdmitSandbox(const Caller& caller, bool registry_allowed)
     return absl::UnavailableError(absl::StrCat("pulling sandbox image ", plan->forward_image, ": ", pulled.status().message()));
   }
   return FinishPull(*plan);
+}
+
+absl::Status Enforcer::RefuseOverlongImage(const Caller& caller, const std::string& shown, size_t size) {
+  audit::AuditRecord record = RecordFor(caller, Now());
+  record.image = shown;
+  record.decision = "error";
+  record.source = "registry";
+  record.reason = absl::StrCat("InvalidReference: the image name is ", size, " bytes long; an image reference has at most ",
+                               reference::kMaxReferenceLength);
+  return Conclude(caller, record, log::QuoteName(shown, 256));
 }
 
 std::vector<std::string> Enforcer::DigestsOf(const std::string& image) {

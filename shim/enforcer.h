@@ -182,6 +182,11 @@ class Enforcer {
   // `registry_allowed`, answers NeedsRegistry where a verification or a pull would be needed.
   absl::Status AdmitSandbox(const Caller& caller, bool registry_allowed = true);
 
+  // Refuses a call whose image name is `size` bytes long, more than any image reference may be
+  // (reference::kMaxReferenceLength): records the decision (an error, whatever the mode) with
+  // `shown`, the start of the name, and returns the refusal. Makes no runtime or registry call.
+  absl::Status RefuseOverlongImage(const Caller& caller, const std::string& shown, size_t size);
+
   // Returns the manifest digests the runtime holds for `image`, so that their verdicts can be
   // dropped once the image is removed (empty when the runtime does not know it).
   std::vector<std::string> DigestsOf(const std::string& image);
