@@ -189,9 +189,9 @@ class CreateContainerHook final : public EnforcementHook<runtime::v1::CreateCont
         done(pinned.status());
         return absl::OkStatus();
       }
-      auto pinned_request = std::make_shared<runtime::v1::CreateContainerRequest>(*request);
-      pinned_request->mutable_config()->mutable_image()->set_image(*pinned);
-      absl::StatusOr<grpc::ByteBuffer> rewritten = Encode(*pinned_request);
+      // Only the phase that answers gets here: the request is rewritten once.
+      request->mutable_config()->mutable_image()->set_image(*pinned);
+      absl::StatusOr<grpc::ByteBuffer> rewritten = Encode(*request);
       if (!rewritten.ok()) {
         done(rewritten.status());
         return absl::OkStatus();
