@@ -27,7 +27,7 @@ using ::testing::HasSubstr;
 
 // Returns a real ECDSA P-256 public key (cosign's, from the conformance vectors beside the repo).
 std::string UsableKey() {
-  auto pem = ReadFile("../shared/conformance/cosign/trust/cosign.pub", 64 << 10);
+  auto pem = ReadFile("test/testdata/cosign-conformance/trust/cosign.pub", 64 << 10);
   EXPECT_TRUE(pem.ok()) << pem.status();
   return pem.ok() ? *pem : "";
 }

@@ -1,4 +1,4 @@
-// Runs the real cosign signatures of shared/conformance/cosign/cases.toml through pkg/verify and
+// Runs the real cosign signatures of test/testdata/cosign-conformance/cases.toml through pkg/verify and
 // compares each verdict with the expected one: every key-based signature and image case, with or
 // without Rekor, and the Rekor SET unit checks. Cases that need trust material this issue does not
 // implement (Fulcio and private-PKI certificates) are listed as deferred, never counted as passed.
@@ -36,13 +36,13 @@ namespace fs = std::filesystem;
 
 constexpr size_t kMaxFixtureBytes = 1 << 20;
 
-// Where cases.toml lives: $SIGSHIM_CONFORMANCE_DIR, else shared/ beside the repository (tests run
-// from the repository root).
+// Where cases.toml lives: $SIGSHIM_CONFORMANCE_DIR, else the copy in test/testdata (tests run from
+// the repository root).
 std::string ConformanceDir() {
   if (const char* dir = std::getenv("SIGSHIM_CONFORMANCE_DIR"); dir != nullptr && *dir != '\0') {
     return dir;
   }
-  return "../shared/conformance/cosign";
+  return "test/testdata/cosign-conformance";
 }
 
 // One [[case]] of cases.toml, with only the fields this test uses.
