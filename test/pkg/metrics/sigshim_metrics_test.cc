@@ -184,6 +184,17 @@ TEST(SigshimMetrics, CountsCallsRefusedForTheirMethodWithoutLabellingThem) {
             std::vector<std::string>{"sigshim_refused_calls_total 2"});
 }
 
+TEST(SigshimMetrics, RendersFamiliesAddedToItsRegistryAfterItsOwn) {
+  SigshimMetrics metrics;
+  prometheus::Gauge& extra =
+      prometheus::BuildGauge().Name("extra_things").Help("Things.").Register(metrics.registry()).Add({{"k", "v"}});
+  extra.Set(3);
+  EXPECT_THAT(metrics.Render(), ::testing::EndsWith("sigshim_refused_calls_total 0\n"
+                                                    "# HELP extra_things Things.\n"
+                                                    "# TYPE extra_things gauge\n"
+                                                    "extra_things{k=\"v\"} 3\n"));
+}
+
 TEST(SigshimMetrics, EscapesQuotesBackslashesAndNewlinesInLabelValues) {
   SigshimMetrics metrics;
   metrics.CountDecision("Pull\"Image", "a\\b", "two\nlines");
