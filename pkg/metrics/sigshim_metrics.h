@@ -1,7 +1,10 @@
 // The metrics sigshim exports, named once here. The daemon creates one SigshimMetrics and passes
 // it to the code that decides, verifies and reloads; the status server renders it on /metrics.
+// Counting and the text exposition are prometheus-cpp's (Debian prometheus-cpp-dev, core library
+// only: the HTTP endpoint is sigshim's own status server).
 //
-// Exported (Prometheus text format 0.0.4):
+// Exported (Prometheus text format 0.0.4), in this order; every family shows its HELP and TYPE
+// from the start, even before its first series:
 //   sigshim_decisions_total{method,result,reason}          counter
 //   sigshim_verification_duration_seconds{result}          histogram, 1ms..30s
 //   sigshim_registry_requests_total{code}                  counter, code "200"… or "error"
@@ -10,6 +13,7 @@
 //   sigshim_policy_info{digest}                            gauge, 1 for the policy in force only
 //   sigshim_config_reloads_total{result}                   counter, result "ok" | "failed"
 //   sigshim_refused_calls_total                            counter, calls to methods outside the CRI
+// Within a family, series are sorted by their labels, and labels by name (prometheus-cpp's order).
 #ifndef SIGSHIM_PKG_METRICS_SIGSHIM_METRICS_H_
 #define SIGSHIM_PKG_METRICS_SIGSHIM_METRICS_H_
 
@@ -18,17 +22,25 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "pkg/metrics/metrics.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
 
 namespace sigshim::metrics {
 
 // The upper bounds (seconds) of sigshim_verification_duration_seconds.
 std::vector<double> VerificationBuckets();
 
-// Every method is thread-safe and cheap: one atomic update after a shared-lock lookup of the label
-// set. The object must outlive everything that reports to it.
+// Every method is thread-safe. Updates of a series with fixed labels (verdicts, generation,
+// reloads, refused calls) are one atomic operation on a cached metric; a labelled update
+// (decision, verification, registry request) first finds its series under the family's lock.
+// The object must outlive everything that reports to it.
 class SigshimMetrics {
  public:
   SigshimMetrics();
@@ -54,7 +66,8 @@ class SigshimMetrics {
   void SetVerdicts(size_t count);
 
   // Publishes the configuration in force: `generation` (1 for the first config, +1 per successful
-  // reload) and its PolicyDigest(); only the latest digest is exported.
+  // reload) and its PolicyDigest(); only the latest digest is exported, and a concurrent Render
+  // sees either the previous generation and digest or these, never a mix, two digests or none.
   void SetConfig(uint64_t generation, absl::string_view policy_digest);
 
   // Counts one reload attempt (SIGHUP), successful or not.
@@ -64,24 +77,32 @@ class SigshimMetrics {
   // is the caller's choice, so it is not a label.
   void CountRefusedCall();
 
-  // Returns the whole exposition text (Content-Type "text/plain; version=0.0.4").
+  // Returns the whole exposition text (Content-Type "text/plain; version=0.0.4"): the families
+  // above in that order, then any family another part added to registry() that has a series.
   std::string Render() const;
 
-  // Returns the registry, so that other parts can add their own families.
-  Registry& registry() { return registry_; }
+  // Returns the prometheus-cpp registry, so that other parts can add their own families; they
+  // live as long as this object.
+  prometheus::Registry& registry() { return registry_; }
 
  private:
-  Registry registry_;
-  Family<Counter>& decisions_;
-  Family<Histogram>& verification_seconds_;
-  Family<Counter>& registry_requests_;
-  Gauge& verdicts_;
-  Gauge& config_generation_;
-  Info& policy_info_;
-  Family<Counter>& reloads_;
-  Counter& reloads_ok_;
-  Counter& reloads_failed_;
-  Counter& refused_calls_;
+  prometheus::Registry registry_;
+  prometheus::Family<prometheus::Counter>& decisions_;
+  prometheus::Family<prometheus::Histogram>& verification_seconds_;
+  prometheus::Family<prometheus::Counter>& registry_requests_;
+  prometheus::Gauge& verdicts_;
+  prometheus::Gauge& config_generation_;
+  prometheus::Family<prometheus::Gauge>& policy_info_;
+  prometheus::Family<prometheus::Counter>& reloads_;
+  prometheus::Counter& reloads_ok_;
+  prometheus::Counter& reloads_failed_;
+  prometheus::Counter& refused_calls_;
+
+  // Makes SetConfig's swap of the policy_info series (add the new digest, remove the old) and its
+  // generation one step for Render.
+  mutable absl::Mutex config_mu_;
+  // The series of the digest in force, owned by policy_info_; null before the first SetConfig.
+  prometheus::Gauge* policy_series_ ABSL_GUARDED_BY(config_mu_) = nullptr;
 };
 
 }  // namespace sigshim::metrics
