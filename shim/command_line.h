@@ -10,8 +10,8 @@
 // for --help, --version and bad usage.
 //
 // Adding a command: one Add<Command> function in command_line.cc (its options, help and exit
-// codes), its struct below in `Command`, and its case in main()'s dispatch (std::visit fails to
-// compile until there is one).
+// codes) listed in ParseCommandLine's `commands`, its struct below in `Command`, and its case in
+// main()'s dispatch (std::visit fails to compile until there is one).
 #ifndef SIGSHIM_SHIM_COMMAND_LINE_H_
 #define SIGSHIM_SHIM_COMMAND_LINE_H_
 
