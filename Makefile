@@ -16,7 +16,7 @@ JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
 
 # Everything the build, the tests and the demo use, from Debian 12.
-DEB_PACKAGES := cmake ninja-build g++ clang libclang-rt-14-dev pkg-config \
+DEB_PACKAGES := cmake ninja-build g++ clang libclang-rt-14-dev pkg-config libcli11-dev \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
   libssl-dev libsodium-dev libtoml11-dev nlohmann-json3-dev libcurl4-openssl-dev \
   libgtest-dev libgmock-dev libbenchmark-dev libsystemd-dev libcpp-httplib-dev prometheus-cpp-dev \

@@ -4,6 +4,11 @@
 //   sigshim check-config --config FILE  validate the configuration and print the effective one
 //   sigshim verify --config FILE [--namespace NS] IMAGE
 //                                       decide one image; exit 0 allowed, 1 denied, 2 error
+//   sigshim [COMMAND] --help            what the command does, its options and exit codes
+//   sigshim --version
+//
+// -c is short for --config, -n for --namespace. The command line is parsed by shim/command_line.h
+// (CLI11); this file runs the command it names.
 //
 // Exit codes: 0 success; 1 failure while running; 2 bad usage or bad configuration.
 #include <malloc.h>
@@ -18,7 +23,7 @@
 #include <memory>
 #include <string>
 #include <thread>
-#include <vector>
+#include <variant>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -38,6 +43,7 @@
 #include "pkg/registry/observed_transport.h"
 #include "pkg/registry/registry_client.h"
 #include "pkg/verdicts/verdict_store.h"
+#include "shim/command_line.h"
 #include "shim/descriptor_limit.h"
 #include "shim/enforcement_hooks.h"
 #include "shim/enforcer.h"
@@ -57,66 +63,6 @@ constexpr int kExitUsage = 2;
 // Image decisions that may wait for a worker thread; beyond that, calls are refused (UNAVAILABLE)
 // rather than queued without bound.
 constexpr size_t kMaxQueuedDecisions = 4096;
-
-constexpr char kUsage[] =
-    "usage:\n"
-    "  sigshim --config FILE               run the CRI proxy daemon\n"
-    "  sigshim check-config --config FILE  validate FILE and print the effective configuration\n"
-    "  sigshim verify --config FILE [--namespace NS] IMAGE\n"
-    "                                      decide IMAGE: exit 0 allowed, 1 denied, 2 error\n"
-    "  sigshim --help | --version\n";
-
-struct Args {
-  std::string command;  // "run", "check-config" or "verify".
-  std::string config;
-  std::string namespace_name;  // verify only
-  std::string image;           // verify only
-};
-
-// Parses argv; on failure prints why and the usage, and returns false.
-bool ParseArgs(int argc, char** argv, Args& args) {
-  std::vector<std::string> rest(argv + 1, argv + argc);
-  args.command = "run";
-  size_t i = 0;
-  if (!rest.empty() && (rest[0] == "check-config" || rest[0] == "verify")) {
-    args.command = rest[0];
-    i = 1;
-  }
-  for (; i < rest.size(); ++i) {
-    const std::string& a = rest[i];
-    if (a == "--config" || a == "-c") {
-      if (i + 1 >= rest.size()) {
-        fprintf(stderr, "sigshim: %s needs a file\n%s", a.c_str(), kUsage);
-        return false;
-      }
-      args.config = rest[++i];
-    } else if (a.rfind("--config=", 0) == 0) {
-      args.config = a.substr(strlen("--config="));
-    } else if (args.command == "verify" && (a == "--namespace" || a == "-n")) {
-      if (i + 1 >= rest.size()) {
-        fprintf(stderr, "sigshim: %s needs a namespace\n%s", a.c_str(), kUsage);
-        return false;
-      }
-      args.namespace_name = rest[++i];
-    } else if (args.command == "verify" && a.rfind("--namespace=", 0) == 0) {
-      args.namespace_name = a.substr(strlen("--namespace="));
-    } else if (args.command == "verify" && !a.empty() && a[0] != '-' && args.image.empty()) {
-      args.image = a;
-    } else {
-      fprintf(stderr, "sigshim: unknown argument \"%s\"\n%s", a.c_str(), kUsage);
-      return false;
-    }
-  }
-  if (args.config.empty()) {
-    fprintf(stderr, "sigshim: --config FILE is required\n%s", kUsage);
-    return false;
-  }
-  if (args.command == "verify" && args.image.empty()) {
-    fprintf(stderr, "sigshim: verify needs an IMAGE\n%s", kUsage);
-    return false;
-  }
-  return true;
-}
 
 const char* ModeName(config::Mode m) { return m == config::Mode::kEnforce ? "enforce" : "audit"; }
 const char* UnmatchedName(config::Unmatched u) { return u == config::Unmatched::kDeny ? "deny" : "allow"; }
@@ -150,7 +96,7 @@ void PrintConfig(const config::Config& c) {
   }
 }
 
-int CheckConfig(const Args& args) {
+int CheckConfig(const shim::CheckConfigCommand& args) {
   absl::StatusOr<std::shared_ptr<const config::Config>> cfg = config::LoadConfig(args.config);
   if (!cfg.ok()) {
     fprintf(stderr, "sigshim: %s\n", std::string(cfg.status().message()).c_str());
@@ -249,7 +195,7 @@ void Apply(shim::Enforcer& enforcer, const Loaded& loaded) {
   for (const std::string& line : report.invalid) SIGSHIM_LOG(kWarning, "verdict not valid any more: ", line);
 }
 
-int RunDaemon(const Args& args) {
+int RunDaemon(const shim::DaemonCommand& args) {
   // Signals are taken synchronously by this thread; block them before gRPC starts its threads.
   sigset_t signals;
   sigemptyset(&signals);
@@ -444,21 +390,20 @@ int RunDaemon(const Args& args) {
 }  // namespace sigshim
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      fputs(sigshim::kUsage, stdout);
-      return sigshim::kExitOk;
-    }
-    if (strcmp(argv[i], "--version") == 0) {
-      puts("sigshim " SIGSHIM_VERSION);
-      return sigshim::kExitOk;
-    }
+  namespace shim = sigshim::shim;
+  const shim::ParsedCommandLine parsed = shim::ParseCommandLine(argc, argv, {.version = SIGSHIM_VERSION});
+  if (!parsed.command.has_value()) {  // --help, --version or bad usage
+    fputs(parsed.out.c_str(), stdout);
+    fputs(parsed.err.c_str(), stderr);
+    return parsed.exit_code;
   }
-  sigshim::Args args;
-  if (!sigshim::ParseArgs(argc, argv, args)) return sigshim::kExitUsage;
-  if (args.command == "check-config") return sigshim::CheckConfig(args);
-  if (args.command == "verify") {
-    return sigshim::shim::RunVerifyCommand({args.config, args.namespace_name, args.image}, stdout, stderr);
-  }
-  return sigshim::RunDaemon(args);
+  // One case per command of shim::Command (a command without one does not compile).
+  struct Dispatch {
+    int operator()(const shim::DaemonCommand& command) const { return sigshim::RunDaemon(command); }
+    int operator()(const shim::CheckConfigCommand& command) const { return sigshim::CheckConfig(command); }
+    int operator()(const shim::VerifyCommand& command) const {
+      return shim::RunVerifyCommand({command.config, command.namespace_name, command.image}, stdout, stderr);
+    }
+  };
+  return std::visit(Dispatch{}, *parsed.command);
 }

@@ -1,0 +1,71 @@
+// sigshim's command line (DESIGN.md "Command line contract"), parsed with CLI11:
+//
+//   sigshim --config FILE                              run the daemon
+//   sigshim check-config --config FILE                 validate FILE, print the effective configuration
+//   sigshim verify --config FILE [--namespace NS] IMAGE  decide one image
+//   sigshim [COMMAND] --help, sigshim --version
+//
+// `-c` is short for --config and `-n` for --namespace; `--config=FILE` works as well. Parsing runs
+// nothing and touches no file: it returns the command to run, or what to print and the exit code
+// for --help, --version and bad usage.
+//
+// Adding a command: one Add<Command> function in command_line.cc (its options, help and exit
+// codes) listed in ParseCommandLine's `commands`, its struct below in `Command`, and its case in
+// main()'s dispatch (std::visit fails to compile until there is one).
+#ifndef SIGSHIM_SHIM_COMMAND_LINE_H_
+#define SIGSHIM_SHIM_COMMAND_LINE_H_
+
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace sigshim::shim {
+
+// Exit code of bad usage (an unknown option or command, a missing --config or IMAGE, an extra
+// argument), as for a bad configuration.
+inline constexpr int kExitBadUsage = 2;
+
+// `sigshim --config FILE`: run the daemon.
+struct DaemonCommand {
+  std::string config;  // --config FILE. Required.
+};
+
+// `sigshim check-config --config FILE`.
+struct CheckConfigCommand {
+  std::string config;  // --config FILE. Required.
+};
+
+// `sigshim verify --config FILE [--namespace NS] IMAGE`.
+struct VerifyCommand {
+  std::string config;          // --config FILE. Required.
+  std::string namespace_name;  // --namespace NS. Default "" (no namespace).
+  std::string image;           // IMAGE. Required.
+};
+
+using Command = std::variant<DaemonCommand, CheckConfigCommand, VerifyCommand>;
+
+// The outcome of parsing: a command to run, or text to print and an exit code.
+struct ParsedCommandLine {
+  // The command to run. Unset when the process should print `out` and `err` and exit with
+  // `exit_code` instead.
+  std::optional<Command> command;
+  // Without a command: 0 after --help or --version, kExitBadUsage after bad usage.
+  int exit_code = 0;
+  // Without a command: the help or the version (for stdout), ending in a newline; else empty.
+  std::string out;
+  // Without a command, after bad usage: one line naming what was wrong, then one line pointing
+  // at the --help of the command concerned (for stderr); else empty.
+  std::string err;
+};
+
+struct CommandLineOptions {
+  std::string version;  // Printed by --version after "sigshim ". Default "" (prints "sigshim ").
+};
+
+// Parses `argv` (argc entries; argv[0], the program's path, is ignored: the help says "sigshim").
+// Never throws, never exits, prints nothing. Thread-safe (no shared state).
+ParsedCommandLine ParseCommandLine(int argc, const char* const* argv, const CommandLineOptions& options);
+
+}  // namespace sigshim::shim
+
+#endif  // SIGSHIM_SHIM_COMMAND_LINE_H_
