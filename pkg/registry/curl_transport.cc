@@ -56,9 +56,26 @@ size_t ReadHeader(char* data, size_t size, size_t count, void* user) {
   return bytes;
 }
 
+// Returns true when a failed TLS handshake's `detail` (libcurl's error text) says that the peer
+// answered with bytes that are not a TLS record, as a plain-HTTP server does: libcurl gives
+// CURLE_SSL_CONNECT_ERROR with OpenSSL's "wrong version number" (an "HTTP/1.1 400" answer read as
+// a record header), "packet length too long" (a header whose length field is out of range) or
+// "unknown protocol" (older OpenSSL), and GnuTLS's "unexpected length".
+bool LooksLikePlainHttpPeer(absl::string_view detail) {
+  for (absl::string_view sign : {"wrong version number", "packet length too long", "unknown protocol",
+                                 "TLS packet with unexpected length"}) {
+    if (absl::StrContains(detail, sign)) return true;
+  }
+  return false;
+}
+
 absl::Status CurlError(CURLcode code, const char* error_buffer, const std::string& safe_url) {
   std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
   std::string message = absl::StrCat(safe_url, ": ", detail);
+  if (code == CURLE_SSL_CONNECT_ERROR && LooksLikePlainHttpPeer(detail)) {
+    return PlainHttpPeerError(absl::StrCat(safe_url, ": the server does not speak TLS: it answered the handshake as a "
+                                           "plain-HTTP server does (", detail, ")"));
+  }
   switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
       return absl::DeadlineExceededError(absl::StrCat(message, " (timed out)"));

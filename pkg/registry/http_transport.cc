@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 
 namespace sigshim::registry {
@@ -38,6 +39,15 @@ std::vector<std::string> HttpHeaders::GetAll(absl::string_view name) const {
 
 bool IsPermanentFailure(const absl::Status& status) {
   return status.GetPayload(kPermanentFailurePayload).has_value();
+}
+
+bool IsPlainHttpPeer(const absl::Status& status) { return status.GetPayload(kPlainHttpPeerPayload).has_value(); }
+
+absl::Status PlainHttpPeerError(absl::string_view message) {
+  absl::Status status = absl::UnavailableError(message);
+  status.SetPayload(kPermanentFailurePayload, absl::Cord("tls"));
+  status.SetPayload(kPlainHttpPeerPayload, absl::Cord("plain-http"));
+  return status;
 }
 
 absl::StatusOr<HttpResponse> CountingHttpTransport::Do(const HttpRequest& request) {

@@ -86,6 +86,19 @@ inline constexpr absl::string_view kPermanentFailurePayload = "type.sigshim.dev/
 // Returns true when `status` carries kPermanentFailurePayload.
 bool IsPermanentFailure(const absl::Status& status);
 
+// The payload with which a transport marks a TLS handshake that the peer answered with bytes that
+// are not TLS, as a plain-HTTP server does when it is spoken TLS to (OpenSSL's "wrong version
+// number"). Always set together with kPermanentFailurePayload. The registry client falls back to
+// plain HTTP on it for loopback registries only.
+inline constexpr absl::string_view kPlainHttpPeerPayload = "type.sigshim.dev/http.plain_http_peer";
+
+// Returns true when `status` carries kPlainHttpPeerPayload.
+bool IsPlainHttpPeer(const absl::Status& status);
+
+// Returns an Unavailable status with `message`, marked with kPermanentFailurePayload and
+// kPlainHttpPeerPayload: what a transport returns when an https URL is answered in plain HTTP.
+absl::Status PlainHttpPeerError(absl::string_view message);
+
 // Performs HTTP exchanges. Implementations never follow redirects (a 3xx is returned as is), are
 // thread-safe, and never put header values in errors or logs.
 class HttpTransport {
@@ -97,7 +110,7 @@ class HttpTransport {
   // cannot be reached, a TLS failure or a broken connection is Unavailable; an unusable request
   // (bad URL or method) is InvalidArgument; a request.budget that runs out or is abandoned during
   // the exchange is its status (DeadlineExceeded or Cancelled). A TLS verification failure is Unavailable marked with
-  // kPermanentFailurePayload.
+  // kPermanentFailurePayload; a TLS handshake answered in plain HTTP is PlainHttpPeerError.
   virtual absl::StatusOr<HttpResponse> Do(const HttpRequest& request) = 0;
 };
 

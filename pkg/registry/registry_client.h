@@ -71,9 +71,19 @@ struct RegistryClientOptions {
   absl::Duration max_backoff = absl::Seconds(10);
   // Redirects followed per request; more is FailedPrecondition. Default 5.
   int max_redirects = 5;
-  // Registries (reference domains, "host" or "host:port") reached over plain HTTP; all others use
-  // HTTPS. Default none.
+  // Registries (reference domains, "host" or "host:port") reached over plain HTTP, their token
+  // realm included. All others use HTTPS, except that a loopback registry (its host written as
+  // "localhost", an address in 127.0.0.0/8 or [::1]; see IsLoopbackHost) whose server answers the
+  // TLS handshake in plain HTTP is then reached over plain HTTP as if listed here. Any other host
+  // never falls back. Default none.
   std::set<std::string> insecure_registries;
+  // How long a loopback registry found to serve plain HTTP is remembered so (its later requests
+  // skip the failed handshake); after that its next request tries HTTPS first again. Zero: never
+  // remembered. Default 10 min.
+  absl::Duration loopback_plain_http_memory = absl::Minutes(10);
+  // Loopback registries remembered at once; when full, the expired ones are forgotten, then all.
+  // Default 256.
+  size_t max_remembered_loopback = 256;
   // Reference domain → the host (and port) actually contacted. Default docker.io →
   // registry-1.docker.io.
   std::map<std::string, std::string> endpoints = {{"docker.io", "registry-1.docker.io"}};
@@ -92,10 +102,13 @@ struct RegistryClientOptions {
 // Thread-safe; one client serves the whole daemon. Errors, for every call:
 //   NotFound          the registry has no such repository, tag, manifest or blob (404);
 //   Unavailable       the registry could not be reached, timed out, or answered 429/5xx on every
-//                     attempt (the daemon reports "RegistryUnavailable");
+//                     attempt (the daemon reports "RegistryUnavailable"); a registry that is not
+//                     loopback and answers HTTPS in plain HTTP is this at once, with a message
+//                     that says so and names [registry] insecure;
 //   Unauthenticated   credentials were needed but missing, or were rejected (401);
 //   PermissionDenied  access refused (403), an https→http redirect, or a plain-HTTP token realm
-//                     for an HTTPS registry;
+//                     for an HTTPS registry (a loopback registry reached over plain HTTP counts
+//                     as a plain-HTTP registry);
 //   DataLoss          content that does not match its digest or declared length;
 //   InvalidArgument   a manifest of the wrong shape or type, a malformed challenge or token answer;
 //   ResourceExhausted a response larger than its limit;

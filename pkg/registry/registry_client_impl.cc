@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -167,6 +168,9 @@ absl::Status ValidateRepository(const reference::Reference& repository) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RegistryClient>> RegistryClient::Create(const RegistryClientOptions& options) {
+  if (options.loopback_plain_http_memory < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("registry client: loopback_plain_http_memory must not be negative");
+  }
   if (options.max_retries < 0 || options.max_redirects < 0) {
     return absl::InvalidArgumentError("registry client: max_retries and max_redirects must not be negative");
   }
@@ -190,13 +194,55 @@ absl::StatusOr<std::unique_ptr<RegistryClient>> RegistryClient::Create(const Reg
 RegistryClientImpl::RegistryClientImpl(const RegistryClientOptions& options, std::shared_ptr<HttpTransport> transport)
     : options_(options), transport_(std::make_shared<CountingHttpTransport>(std::move(transport))) {}
 
-RegistryClientImpl::Endpoint RegistryClientImpl::EndpointFor(absl::string_view domain) const {
+RegistryClientImpl::Endpoint RegistryClientImpl::EndpointFor(absl::string_view domain) {
   Endpoint endpoint;
-  endpoint.insecure = options_.insecure_registries.count(std::string(domain)) > 0;
-  auto mapped = options_.endpoints.find(std::string(domain));
-  absl::string_view host = mapped == options_.endpoints.end() ? domain : absl::string_view(mapped->second);
-  endpoint.base_url = absl::StrCat(endpoint.insecure ? "http" : "https", "://", host);
+  endpoint.domain = std::string(domain);
+  endpoint.insecure = options_.insecure_registries.count(endpoint.domain) > 0;
+  auto mapped = options_.endpoints.find(endpoint.domain);
+  endpoint.authority = mapped == options_.endpoints.end() ? endpoint.domain : mapped->second;
+  // Only a host that is loopback as written may ever be plain HTTP without configuration; the
+  // memory below holds nothing else, and is not even consulted for other hosts.
+  if (!endpoint.insecure && IsLoopbackHost(endpoint.authority)) {
+    absl::Time now = options_.now ? options_.now() : absl::Now();
+    absl::MutexLock lock(&mu_);
+    auto remembered = plain_http_loopback_.find(endpoint.authority);
+    if (remembered != plain_http_loopback_.end() && remembered->second > now) {
+      endpoint.insecure = true;
+    } else {
+      if (remembered != plain_http_loopback_.end()) plain_http_loopback_.erase(remembered);
+      endpoint.loopback_probe = true;
+    }
+  }
+  endpoint.base_url = absl::StrCat(endpoint.insecure ? "http" : "https", "://", endpoint.authority);
   return endpoint;
+}
+
+absl::StatusOr<std::string> RegistryClientImpl::FallBackToPlainHttp(Endpoint& endpoint, const std::string& url,
+                                                                    const absl::Status& failure) {
+  if (!endpoint.loopback_probe || !absl::StartsWith(url, endpoint.base_url)) {
+    absl::Status status = absl::UnavailableError(absl::StrCat(
+        failure.message(), "; if registry ", endpoint.domain,
+        " serves only plain HTTP, list it in [registry] insecure (insecure = [\"", endpoint.domain,
+        "\"]); only localhost, 127.0.0.0/8 and [::1] fall back to plain HTTP without it"));
+    status.SetPayload(kPermanentFailurePayload, absl::Cord("tls"));
+    return status;
+  }
+  const std::string rest = url.substr(endpoint.base_url.size());
+  endpoint.insecure = true;
+  endpoint.loopback_probe = false;
+  endpoint.base_url = absl::StrCat("http://", endpoint.authority);
+  if (options_.loopback_plain_http_memory > absl::ZeroDuration()) {
+    absl::Time now = options_.now ? options_.now() : absl::Now();
+    absl::MutexLock lock(&mu_);
+    if (plain_http_loopback_.size() >= options_.max_remembered_loopback) {
+      absl::erase_if(plain_http_loopback_, [now](const auto& entry) { return entry.second <= now; });
+      if (plain_http_loopback_.size() >= options_.max_remembered_loopback) plain_http_loopback_.clear();
+    }
+    plain_http_loopback_[endpoint.authority] = now + options_.loopback_plain_http_memory;
+  }
+  SIGSHIM_LOG(kInfo, "registry: loopback registry ", endpoint.authority,
+              " answered HTTPS in plain HTTP; it is reached over plain HTTP");
+  return absl::StrCat(endpoint.base_url, rest);
 }
 
 absl::StatusOr<HttpResponse> RegistryClientImpl::Exchange(const HttpRequest& request) {
@@ -212,7 +258,12 @@ absl::StatusOr<HttpResponse> RegistryClientImpl::Exchange(const HttpRequest& req
       if (!IsRetryableError(response.status().code())) return response.status();
       // A timeout or abort caused by the budget is not retried.
       if (absl::Status within = CheckBudget(request.budget); !within.ok()) return response.status();
-      if (IsPermanentFailure(response.status())) return absl::UnavailableError(response.status().message());
+      if (IsPermanentFailure(response.status())) {
+        absl::Status permanent = absl::UnavailableError(response.status().message());
+        response.status().ForEachPayload(
+            [&permanent](absl::string_view type, const absl::Cord& payload) { permanent.SetPayload(type, payload); });
+        return permanent;
+      }
       failure = response.status();
     } else if (IsRetryableStatus(response->status)) {
       failure = absl::UnavailableError(absl::StrCat(RedactUrl(request.url), ": registry answered HTTP ",
@@ -243,11 +294,18 @@ absl::StatusOr<HttpResponse> RegistryClientImpl::Exchange(const HttpRequest& req
   }
 }
 
-absl::StatusOr<HttpResponse> RegistryClientImpl::Fetch(HttpRequest request) {
+absl::StatusOr<HttpResponse> RegistryClientImpl::Fetch(HttpRequest request, Endpoint* endpoint) {
   std::set<std::string> visited = {request.url};
-  const std::string first_url = RedactUrl(request.url);
+  std::string first_url = RedactUrl(request.url);
   for (int hops = 0;; ++hops) {
-    ASSIGN_OR_RETURN(HttpResponse response, Exchange(request));
+    absl::StatusOr<HttpResponse> exchanged = Exchange(request);
+    if (!exchanged.ok() && hops == 0 && endpoint != nullptr && IsPlainHttpPeer(exchanged.status())) {
+      ASSIGN_OR_RETURN(request.url, FallBackToPlainHttp(*endpoint, request.url, exchanged.status()));
+      visited = {request.url};
+      first_url = RedactUrl(request.url);
+      exchanged = Exchange(request);
+    }
+    ASSIGN_OR_RETURN(HttpResponse response, std::move(exchanged));
     if (!IsRedirect(response.status)) return response;
 
     std::optional<absl::string_view> location = response.headers.Get("Location");
@@ -478,16 +536,16 @@ absl::StatusOr<std::string> RegistryClientImpl::Authenticate(const HttpResponse&
 }
 
 absl::StatusOr<HttpResponse> RegistryClientImpl::AuthorizedGet(const reference::Reference& repository,
-                                                               const std::string& url, absl::string_view accept,
+                                                               const std::string& path, absl::string_view accept,
                                                                size_t max_bytes, const Credentials& credentials,
                                                                const Budget* budget) {
-  const Endpoint endpoint = EndpointFor(repository.domain);
+  Endpoint endpoint = EndpointFor(repository.domain);
   const std::string scope = absl::StrCat("repository:", repository.path, ":pull");
   const std::string cache_key =
       absl::StrCat(repository.domain, "\n", scope, "\n", CredentialsFingerprint(credentials));
 
   HttpRequest request;
-  request.url = url;
+  request.url = endpoint.base_url + path;
   request.max_response_bytes = max_bytes;
   request.timeout = options_.request_timeout;
   request.budget = budget;
@@ -507,8 +565,9 @@ absl::StatusOr<HttpResponse> RegistryClientImpl::AuthorizedGet(const reference::
   const bool preemptive = !authorization.empty();
   if (preemptive) request.headers.Set("Authorization", authorization);
 
-  ASSIGN_OR_RETURN(HttpResponse response, Fetch(request));
+  ASSIGN_OR_RETURN(HttpResponse response, Fetch(request, &endpoint));
   if (response.status != 401) return response;
+  request.url = endpoint.base_url + path;  // Plain HTTP when a loopback registry has just fallen back.
   if (has_registry_token) {
     return absl::UnauthenticatedError(absl::StrCat("registry ", repository.domain,
                                                    " rejected the registry token for ", repository.path));
@@ -517,7 +576,7 @@ absl::StatusOr<HttpResponse> RegistryClientImpl::AuthorizedGet(const reference::
 
   ASSIGN_OR_RETURN(authorization, Authenticate(response, repository, scope, cache_key, credentials, endpoint, budget));
   request.headers.Set("Authorization", authorization);
-  ASSIGN_OR_RETURN(response, Fetch(request));
+  ASSIGN_OR_RETURN(response, Fetch(request, &endpoint));
   if (response.status == 401) {
     ForgetAuth(cache_key);
     return absl::UnauthenticatedError(absl::StrCat(
@@ -540,11 +599,10 @@ absl::StatusOr<FetchedManifest> RegistryClientImpl::GetManifestImpl(const refere
     RETURN_IF_ERROR(reference::ValidateTag(tag_or_digest));
   }
   const std::string what = absl::StrCat("manifest ", repository.Repository(), by_digest ? "@" : ":", tag_or_digest);
-  const std::string url =
-      absl::StrCat(EndpointFor(repository.domain).base_url, "/v2/", repository.path, "/manifests/", tag_or_digest);
+  const std::string path = absl::StrCat("/v2/", repository.path, "/manifests/", tag_or_digest);
 
   absl::StatusOr<HttpResponse> response =
-      AuthorizedGet(repository, url, kManifestAcceptHeader, options_.max_manifest_bytes, credentials, budget);
+      AuthorizedGet(repository, path, kManifestAcceptHeader, options_.max_manifest_bytes, credentials, budget);
   if (!response.ok()) {
     if (absl::IsResourceExhausted(response.status())) {
       return absl::ResourceExhaustedError(absl::StrCat(what, " is larger than the limit of ",
@@ -596,8 +654,8 @@ absl::StatusOr<std::string> RegistryClientImpl::GetBlobImpl(const reference::Ref
   RETURN_IF_ERROR(ValidateDigest(digest));
   max_bytes = std::min(max_bytes, options_.max_blob_bytes);
   const std::string what = absl::StrCat("blob ", repository.Repository(), "@", digest);
-  const std::string url = absl::StrCat(EndpointFor(repository.domain).base_url, "/v2/", repository.path, "/blobs/", digest);
-  absl::StatusOr<HttpResponse> response = AuthorizedGet(repository, url, "", max_bytes, credentials, budget);
+  const std::string path = absl::StrCat("/v2/", repository.path, "/blobs/", digest);
+  absl::StatusOr<HttpResponse> response = AuthorizedGet(repository, path, "", max_bytes, credentials, budget);
   if (!response.ok()) {
     if (absl::IsResourceExhausted(response.status())) {
       return absl::ResourceExhaustedError(absl::StrCat(what, " is larger than the limit of ", max_bytes, " bytes"));

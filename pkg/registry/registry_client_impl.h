@@ -31,8 +31,15 @@ class RegistryClientImpl : public RegistryClient {
  private:
   // Where a registry is reached.
   struct Endpoint {
-    std::string base_url;  // "https://registry-1.docker.io"
-    bool insecure = false;  // plain HTTP allowed (also for its token realm)
+    std::string domain;     // the reference domain, "docker.io"
+    std::string authority;  // the host (and port) contacted, "registry-1.docker.io"
+    std::string base_url;   // "https://registry-1.docker.io"
+    // Plain HTTP, its token realm included: listed in insecure_registries, or a loopback registry
+    // that answered HTTPS in plain HTTP.
+    bool insecure = false;
+    // HTTPS to a loopback host that may answer in plain HTTP: if it does, the endpoint becomes
+    // plain HTTP.
+    bool loopback_probe = false;
   };
 
   // An authorization remembered for one (registry, scope, credentials).
@@ -42,7 +49,15 @@ class RegistryClientImpl : public RegistryClient {
     absl::Time expiry;
   };
 
-  Endpoint EndpointFor(absl::string_view domain) const;
+  // Returns where `domain` is reached now: plain HTTP when it is listed as insecure or is a
+  // loopback registry remembered as plain HTTP, else HTTPS.
+  Endpoint EndpointFor(absl::string_view domain);
+
+  // Handles `failure`, a plain-HTTP answer to the TLS handshake of `url` on `endpoint`. For a
+  // loopback endpoint: remembers it as plain HTTP, switches `endpoint` to it and returns `url`
+  // on plain HTTP. For any other: returns Unavailable saying so and naming [registry] insecure.
+  absl::StatusOr<std::string> FallBackToPlainHttp(Endpoint& endpoint, const std::string& url,
+                                                  const absl::Status& failure);
 
   absl::StatusOr<FetchedManifest> GetManifestImpl(const reference::Reference& repository,
                                                   absl::string_view tag_or_digest, const Credentials& credentials,
@@ -56,13 +71,15 @@ class RegistryClientImpl : public RegistryClient {
   absl::StatusOr<HttpResponse> Exchange(const HttpRequest& request);
 
   // Performs `request` through Exchange, following redirects up to the limit; refuses loops and
-  // https→http, drops Authorization when the redirect leaves the origin.
-  absl::StatusOr<HttpResponse> Fetch(HttpRequest request);
+  // https→http, drops Authorization when the redirect leaves the origin. When `endpoint` is not
+  // null, request.url is on it, and a plain-HTTP answer to that first URL's TLS handshake goes
+  // through FallBackToPlainHttp (which may change `endpoint`); redirect targets never fall back.
+  absl::StatusOr<HttpResponse> Fetch(HttpRequest request, Endpoint* endpoint = nullptr);
 
-  // GETs `url` of `repository`'s registry with `accept`, authenticating as needed (anonymous
-  // first, then the challenge's scheme) and caching the result. Returns the final response
-  // whatever its status, except 401 which is Unauthenticated.
-  absl::StatusOr<HttpResponse> AuthorizedGet(const reference::Reference& repository, const std::string& url,
+  // GETs `path` ("/v2/…") of `repository`'s registry with `accept`, authenticating as needed
+  // (anonymous first, then the challenge's scheme) and caching the result. Returns the final
+  // response whatever its status, except 401 which is Unauthenticated.
+  absl::StatusOr<HttpResponse> AuthorizedGet(const reference::Reference& repository, const std::string& path,
                                              absl::string_view accept, size_t max_bytes,
                                              const Credentials& credentials, const Budget* budget);
 
@@ -88,6 +105,8 @@ class RegistryClientImpl : public RegistryClient {
   const std::shared_ptr<CountingHttpTransport> transport_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, CachedAuth> auth_cache_ ABSL_GUARDED_BY(mu_);
+  // Loopback authorities (never any other) found to serve plain HTTP → until when that holds.
+  absl::flat_hash_map<std::string, absl::Time> plain_http_loopback_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace sigshim::registry

@@ -1,5 +1,8 @@
 #include "pkg/registry/url.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -110,6 +113,30 @@ std::string RedactUrl(absl::string_view url) {
   }
   if (result.size() > 512) result = absl::StrCat(result.substr(0, 512), "...");
   return absl::CHexEscape(result);
+}
+
+bool IsLoopbackHost(absl::string_view authority) {
+  if (absl::StartsWith(authority, "[")) {
+    size_t close = authority.find(']');
+    if (close == absl::string_view::npos) return false;
+    absl::string_view rest = authority.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return false;
+    const std::string address(authority.substr(1, close - 1));
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, address.c_str(), &v6) != 1) return false;
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+  }
+  const size_t colon = authority.find(':');
+  if (colon != absl::string_view::npos && authority.find(':', colon + 1) != absl::string_view::npos) {
+    return false;  // An IPv6 address without brackets is not a registry host.
+  }
+  const std::string host(authority.substr(0, colon));
+  if (absl::EqualsIgnoreCase(host, "localhost")) return true;
+  in_addr v4{};
+  // inet_pton accepts only the four-part dotted-decimal form, as Go's net.ParseIP does.
+  if (inet_pton(AF_INET, host.c_str(), &v4) != 1) return false;
+  return (ntohl(v4.s_addr) >> 24) == 127;
 }
 
 std::string UrlEncode(absl::string_view value) {

@@ -35,6 +35,13 @@ absl::StatusOr<Url> ResolveLocation(const Url& base, absl::string_view location)
 // (pre-signed blob URLs carry credentials in their query).
 std::string RedactUrl(absl::string_view url);
 
+// Returns true when `authority` ("host", "host:port", "[v6]" or "[v6]:port") names the loopback
+// interface as written: the name "localhost" (any case), an IPv4 address in 127.0.0.0/8 in
+// dotted-quad form, or the IPv6 address ::1 (or an IPv4-mapped 127.0.0.0/8 address) in brackets.
+// Nothing is resolved: a DNS name that resolves to 127.0.0.1, "localhost.", "127.1" or
+// "0x7f000001" are not loopback here (containerd's docker.IsLocalhost decides the same way).
+bool IsLoopbackHost(absl::string_view authority);
+
 // Percent-encodes everything but unreserved characters (RFC 3986 §2.3), for query values and
 // form bodies.
 std::string UrlEncode(absl::string_view value);

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -306,6 +307,59 @@ TEST_F(VerifyRegistryTest, SignatureForAnotherRepositoryIsDenied) {
   Result run = Sigshim({"verify", "--config", WriteConfig("moved.toml", {&key}), Repo("e2e/moved:v1")});
   EXPECT_EQ(run.exit_code, 1) << Describe(run);
   EXPECT_THAT(run.output, HasSubstr("reference mismatch"));
+}
+
+// The loopback convention: this registry serves plain HTTP on 127.0.0.1, and a config with no
+// [registry] section at all verifies its images under 127.0.0.1:<port> and localhost:<port>
+// (HTTPS tried once per verification, then plain HTTP). 127.1:<port> reaches the same server but
+// is not loopback as written: it never falls back, and the error names [registry] insecure.
+TEST_F(VerifyRegistryTest, LoopbackRegistryWithoutTlsNeedsNoConfiguration) {
+  const std::string port = absl::StrCat(registry_->port());
+  const std::string by_address = absl::StrCat("127.0.0.1:", port);
+  const std::string by_name = absl::StrCat("localhost:", port);
+  const std::string not_loopback = absl::StrCat("127.1:", port);
+  Key key = MakeKey("release", KeyType::kEcdsaP256);
+  // A signature names the repository as verified: one repository signed under each name.
+  const std::string digest = Push(*image_a_, "e2e/loopback-by-address", "v1");
+  ASSERT_EQ(Push(*image_a_, "e2e/loopback-by-name", "v1"), digest);
+  for (const auto& [host, repository] : {std::pair{by_address, "e2e/loopback-by-address"},
+                                         std::pair{by_name, "e2e/loopback-by-name"}}) {
+    auto artifact = test_signer::SignImage(*key.signer, absl::StrCat(host, "/", repository), digest);
+    ASSERT_TRUE(artifact.ok()) << artifact.status();
+    PushSignatures(repository, *artifact);
+  }
+  Push(*image_a_, "e2e/loopback-unsigned", "v1");
+  const std::string config = WriteFile(
+      "loopback.toml",
+      absl::StrCat("[[keys]]\nname = \"release\"\ndata = \"\"\"\n", key.pair.public_pem, "\"\"\"\n\n",
+                   "[[policy]]\nname = \"loopback\"\nimages = [\"", by_address, "/e2e/**\", \"", by_name,
+                   "/e2e/**\", \"", not_loopback, "/e2e/**\"]\nrequire = [\"release\"]\n"));
+
+  for (const std::string& image : {absl::StrCat(by_address, "/e2e/loopback-by-address:v1"),
+                                   absl::StrCat(by_name, "/e2e/loopback-by-name:v1")}) {
+    SCOPED_TRACE(image);
+    Result run = Sigshim({"verify", "--config", config, image});
+    EXPECT_EQ(run.exit_code, 0) << Describe(run);
+    EXPECT_THAT(run.output, HasSubstr("decision:   allow\n"));
+    EXPECT_THAT(run.output, HasSubstr(absl::StrCat("digest:     ", digest, "\n")));
+    // One failed handshake for the whole verification, then manifest, .sig manifest, payload.
+    EXPECT_THAT(run.output, HasSubstr("requests:   4 to the registry"));
+  }
+  for (const std::string& host : {by_address, by_name}) {
+    SCOPED_TRACE(host);
+    Result run = Sigshim({"verify", "--config", config, host + "/e2e/loopback-unsigned:v1"});
+    EXPECT_EQ(run.exit_code, 1) << Describe(run);
+    EXPECT_THAT(run.output, HasSubstr("decision:   deny\n"));
+    EXPECT_THAT(run.output, HasSubstr("no signatures"));
+  }
+
+  Result other = Sigshim({"verify", "--config", config, not_loopback + "/e2e/loopback-by-address:v1"});
+  EXPECT_EQ(other.exit_code, 2) << Describe(other);
+  EXPECT_THAT(other.output, HasSubstr("decision:   error\n"));
+  EXPECT_THAT(other.output, HasSubstr("RegistryUnavailable: "));
+  EXPECT_THAT(other.output, HasSubstr("plain-HTTP server"));
+  EXPECT_THAT(other.output, HasSubstr(absl::StrCat("list it in [registry] insecure (insecure = [\"", not_loopback, "\"])")));
+  EXPECT_THAT(other.output, Not(HasSubstr("allow")));
 }
 
 // The ImageVerifier in-process against a registry with basic auth: the pull credentials reach the

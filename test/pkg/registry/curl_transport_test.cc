@@ -147,6 +147,38 @@ TEST(CurlTransport, HttpsVerifiesThePeer) {
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable) << response.status();
 }
 
+TEST(CurlTransport, HttpsAnsweredInPlainHttpSaysSoAndIsNotRetryable) {
+  // What a docker-registry without TLS does: it reads the ClientHello as a bad request and
+  // answers "HTTP/1.1 400", which OpenSSL reports as "wrong version number".
+  auto server = Server([](const ReceivedRequest&) { return Ok("plain"); });
+  HttpRequest request;
+  request.url = absl::StrCat("https://127.0.0.1:", server->port(), "/v2/app/manifests/v1?sig=query-secret");
+  request.timeout = absl::Seconds(5);
+  absl::StatusOr<HttpResponse> response = Transport()->Do(request);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable) << response.status();
+  EXPECT_TRUE(IsPlainHttpPeer(response.status())) << response.status();
+  EXPECT_TRUE(IsPermanentFailure(response.status())) << response.status();
+  std::string message(response.status().message());
+  EXPECT_THAT(message, HasSubstr(absl::StrCat("https://127.0.0.1:", server->port(), "/v2/app/manifests/v1: ")));
+  EXPECT_THAT(message, HasSubstr("does not speak TLS"));
+  EXPECT_THAT(message, HasSubstr("plain-HTTP server"));
+  EXPECT_THAT(message, HasSubstr("wrong version number"));  // libcurl's own text stays, in parentheses
+  EXPECT_THAT(message, Not(HasSubstr("query-secret")));
+  EXPECT_TRUE(server->requests().empty());  // the ClientHello is no HTTP request
+}
+
+TEST(CurlTransport, RefusedConnectionIsNotAPlainHttpPeer) {
+  auto server = Server([](const ReceivedRequest&) { return Ok("plain"); });
+  const int port = server->port();
+  server.reset();  // nothing listens there any more
+  HttpRequest request;
+  request.url = absl::StrCat("https://127.0.0.1:", port, "/v2/");
+  absl::StatusOr<HttpResponse> response = Transport()->Do(request);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable) << response.status();
+  EXPECT_FALSE(IsPlainHttpPeer(response.status())) << response.status();
+  EXPECT_FALSE(IsPermanentFailure(response.status())) << response.status();
+}
+
 TEST(CurlTransport, RefusesOtherSchemesAndUnreadableCaFile) {
   HttpRequest request;
   request.url = "file:///etc/passwd";

@@ -34,13 +34,17 @@ size_t ContentLength(absl::string_view head) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<LocalHttpServer>> LocalHttpServer::Start(Handler handler) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
+absl::StatusOr<std::unique_ptr<LocalHttpServer>> LocalHttpServer::Start(Handler handler,
+                                                                      const std::string& listen_address) {
   sockaddr_in address{};
   address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   address.sin_port = 0;
+  if (inet_pton(AF_INET, listen_address.c_str(), &address.sin_addr) != 1 ||
+      (ntohl(address.sin_addr.s_addr) >> 24) != 127) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", listen_address, "\" is not an address in 127.0.0.0/8"));
+  }
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
   if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 || listen(fd, 16) != 0) {
     int error = errno;
     close(fd);
@@ -48,11 +52,12 @@ absl::StatusOr<std::unique_ptr<LocalHttpServer>> LocalHttpServer::Start(Handler 
   }
   socklen_t length = sizeof(address);
   getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  return std::unique_ptr<LocalHttpServer>(new LocalHttpServer(fd, ntohs(address.sin_port), std::move(handler)));
+  return std::unique_ptr<LocalHttpServer>(
+      new LocalHttpServer(fd, listen_address, ntohs(address.sin_port), std::move(handler)));
 }
 
-LocalHttpServer::LocalHttpServer(int listen_fd, int port, Handler handler)
-    : listen_fd_(listen_fd), port_(port), handler_(std::move(handler)) {
+LocalHttpServer::LocalHttpServer(int listen_fd, std::string address, int port, Handler handler)
+    : listen_fd_(listen_fd), address_(std::move(address)), port_(port), handler_(std::move(handler)) {
   acceptor_ = std::thread([this] { AcceptLoop(); });
 }
 
@@ -68,7 +73,9 @@ LocalHttpServer::~LocalHttpServer() {
   close(listen_fd_);
 }
 
-std::string LocalHttpServer::base_url() const { return absl::StrCat("http://127.0.0.1:", port_); }
+std::string LocalHttpServer::host_port() const { return absl::StrCat(address_, ":", port_); }
+
+std::string LocalHttpServer::base_url() const { return absl::StrCat("http://", host_port()); }
 
 std::vector<ReceivedRequest> LocalHttpServer::requests() const {
   absl::MutexLock lock(&mu_);

@@ -1,4 +1,4 @@
-// A tiny HTTP/1.1 server on 127.0.0.1 for tests of the real transport: one thread per connection,
+// A tiny HTTP/1.1 server on a loopback address for tests of the real transport: one thread per connection,
 // one request per connection, answers produced by a handler (raw bytes, so tests can send
 // anything, including lies), or no answer at all. Stops and joins its threads on destruction.
 #ifndef SIGSHIM_TEST_PKG_REGISTRY_LOCAL_HTTP_SERVER_H_
@@ -31,26 +31,32 @@ class LocalHttpServer {
  public:
   using Handler = std::function<Reply(const ReceivedRequest&)>;
 
-  // Listens on 127.0.0.1 on a free port and serves with `handler` (called on connection threads).
-  static absl::StatusOr<std::unique_ptr<LocalHttpServer>> Start(Handler handler);
+  // Listens on `address` (an IPv4 address in 127.0.0.0/8) on a free port and serves with
+  // `handler` (called on connection threads). InvalidArgument for another address.
+  static absl::StatusOr<std::unique_ptr<LocalHttpServer>> Start(Handler handler,
+                                                                const std::string& address = "127.0.0.1");
 
   ~LocalHttpServer();
 
   // Returns the port listened on.
   int port() const { return port_; }
 
-  // Returns "http://127.0.0.1:<port>".
+  // Returns "<address>:<port>".
+  std::string host_port() const;
+
+  // Returns "http://<address>:<port>".
   std::string base_url() const;
 
   // Returns the requests received so far.
   std::vector<ReceivedRequest> requests() const;
 
  private:
-  LocalHttpServer(int listen_fd, int port, Handler handler);
+  LocalHttpServer(int listen_fd, std::string address, int port, Handler handler);
   void AcceptLoop();
   void Serve(int fd);
 
   const int listen_fd_;
+  const std::string address_;
   const int port_;
   const Handler handler_;
   std::atomic<bool> stopping_{false};

@@ -658,5 +658,145 @@ TEST(HttpHeaders, LooksUpNamesInAnyCase) {
   EXPECT_FALSE(headers.Get("WWW-Authenticate").has_value());
 }
 
+// The loopback convention through the transport seam, for the hosts real sockets cannot give
+// here: [::1] (not every machine has IPv6 loopback) and a DNS name (the test cannot make one
+// resolve to 127.0.0.1). registry_client_loopback_test.cc covers the rest over real sockets.
+
+// Answers every https request to `authority` as a plain-HTTP server answers a TLS handshake.
+void AnswerHttpsInPlainHttp(FakeHttpTransport& transport, const std::string& authority) {
+  auto plain = std::make_shared<FakeRegistry>(authority, "http");
+  plain->PutManifest("team/app", "v1", ImageManifest());
+  transport.SetFallback([plain, authority](const HttpRequest& request) -> absl::StatusOr<HttpResponse> {
+    if (absl::StartsWith(request.url, absl::StrCat("https://", authority, "/"))) {
+      return PlainHttpPeerError(absl::StrCat(request.url, ": the server does not speak TLS"));
+    }
+    return plain->transport()->Do(request);
+  });
+}
+
+TEST_F(RegistryClientTest, Ipv6LoopbackRegistryFallsBackToPlainHttp) {
+  auto transport = std::make_shared<FakeHttpTransport>();
+  AnswerHttpsInPlainHttp(*transport, "[::1]:5000");
+  RegistryClientOptions options;
+  options.transport = transport;
+  auto client = Client(options);
+  absl::StatusOr<FetchedManifest> fetched = client->Resolve(Ref("[::1]:5000/team/app:v1"), {});
+  ASSERT_TRUE(fetched.ok()) << fetched.status();
+  ASSERT_TRUE(client->Resolve(Ref("[::1]:5000/team/app:v1"), {}).ok());
+  std::vector<HttpRequest> requests = transport->requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[0].url, "https://[::1]:5000/v2/team/app/manifests/v1");
+  EXPECT_EQ(requests[1].url, "http://[::1]:5000/v2/team/app/manifests/v1");
+  EXPECT_EQ(requests[2].url, "http://[::1]:5000/v2/team/app/manifests/v1");
+}
+
+TEST_F(RegistryClientTest, DnsNameAnsweringInPlainHttpNeverFallsBack) {
+  for (const std::string host : {"registry.test:5000", "localhost.localdomain:5000", "my.localhost:5000"}) {
+    SCOPED_TRACE(host);
+    auto transport = std::make_shared<FakeHttpTransport>();
+    AnswerHttpsInPlainHttp(*transport, host);
+    RegistryClientOptions options;
+    options.transport = transport;
+    auto client = Client(options);
+    absl::StatusOr<FetchedManifest> fetched = client->Resolve(Ref(host + "/team/app:v1"), {});
+    EXPECT_EQ(fetched.status().code(), absl::StatusCode::kUnavailable) << fetched.status();
+    EXPECT_THAT(std::string(fetched.status().message()),
+                HasSubstr(absl::StrCat("list it in [registry] insecure (insecure = [\"", host, "\"])")));
+    ASSERT_EQ(transport->requests().size(), 1u);  // no retry, and never plain HTTP
+    EXPECT_EQ(transport->requests()[0].url, absl::StrCat("https://", host, "/v2/team/app/manifests/v1"));
+  }
+  EXPECT_TRUE(sleeps_.empty());
+}
+
+TEST_F(RegistryClientTest, LoopbackRegistryServingHttpsIsNotDowngraded) {
+  // A loopback registry whose TLS works keeps every HTTPS rule: no plain-HTTP token realm, no
+  // redirect to plain HTTP.
+  auto local = std::make_shared<FakeRegistry>("127.0.0.1:5000");
+  local->PutManifest("team/app", "v1", ImageManifest());
+  RegistryClientOptions options;
+  options.transport = local->transport();
+  auto client = Client(options);
+  ASSERT_TRUE(client->Resolve(Ref("127.0.0.1:5000/team/app:v1"), {}).ok());
+  EXPECT_EQ(local->transport()->requests()[0].url, "https://127.0.0.1:5000/v2/team/app/manifests/v1");
+
+  local->transport()->Respond("GET", "https://127.0.0.1:5000/v2/team/app/manifests/v2",
+                              FakeHttpTransport::Response(401, "", {{"WWW-Authenticate",
+                                                                     R"(Bearer realm="http://127.0.0.1:5000/token")"}}));
+  absl::StatusOr<FetchedManifest> realm = client->Resolve(Ref("127.0.0.1:5000/team/app:v2"), {});
+  EXPECT_EQ(realm.status().code(), absl::StatusCode::kPermissionDenied) << realm.status();
+  EXPECT_THAT(std::string(realm.status().message()), HasSubstr("not https"));
+
+  local->transport()->Respond("GET", "https://127.0.0.1:5000/v2/team/app/manifests/v3",
+                              FakeHttpTransport::Response(301, "", {{"Location", "http://127.0.0.1:5000/v2/x"}}));
+  absl::StatusOr<FetchedManifest> redirect = client->Resolve(Ref("127.0.0.1:5000/team/app:v3"), {});
+  EXPECT_EQ(redirect.status().code(), absl::StatusCode::kPermissionDenied) << redirect.status();
+  EXPECT_THAT(std::string(redirect.status().message()), HasSubstr("https to plain http"));
+  for (const HttpRequest& request : local->transport()->requests()) {
+    EXPECT_TRUE(absl::StartsWith(request.url, "https://")) << request.url;
+  }
+}
+
+TEST_F(RegistryClientTest, LoopbackCertificateFailureDoesNotFallBack) {
+  auto transport = std::make_shared<FakeHttpTransport>();
+  absl::Status bad_certificate = absl::UnavailableError("https://localhost:5000/v2/: certificate does not verify");
+  bad_certificate.SetPayload(kPermanentFailurePayload, absl::Cord("tls"));
+  transport->SetFallback([bad_certificate](const HttpRequest&) -> absl::StatusOr<HttpResponse> { return bad_certificate; });
+  RegistryClientOptions options;
+  options.transport = transport;
+  absl::StatusOr<FetchedManifest> fetched = Client(options)->Resolve(Ref("localhost:5000/team/app:v1"), {});
+  EXPECT_EQ(fetched.status().code(), absl::StatusCode::kUnavailable) << fetched.status();
+  EXPECT_THAT(std::string(fetched.status().message()), HasSubstr("certificate does not verify"));
+  ASSERT_EQ(transport->requests().size(), 1u);
+  EXPECT_EQ(transport->requests()[0].url, "https://localhost:5000/v2/team/app/manifests/v1");
+}
+
+TEST_F(RegistryClientTest, RedirectTargetAnsweringInPlainHttpDoesNotFallBack) {
+  // Only the registry's own endpoint may fall back, never where it redirects to, even on loopback.
+  auto local = std::make_shared<FakeRegistry>("127.0.0.1:5000");
+  std::string payload = "signature payload";
+  std::string digest = Sha256Digest(payload);
+  local->transport()->Respond("GET", absl::StrCat("https://127.0.0.1:5000/v2/team/app/blobs/", digest),
+                              FakeHttpTransport::Response(307, "", {{"Location", "https://127.0.0.1:6000/b"}}));
+  local->transport()->Respond("GET", "https://127.0.0.1:6000/b",
+                              PlainHttpPeerError("https://127.0.0.1:6000/b: the server does not speak TLS"));
+  local->transport()->Respond("GET", "http://127.0.0.1:6000/b", FakeHttpTransport::Response(200, payload));
+  RegistryClientOptions options;
+  options.transport = local->transport();
+  absl::StatusOr<std::string> blob = Client(options)->GetBlob(Ref("127.0.0.1:5000/team/app"), digest, 1024, {});
+  EXPECT_EQ(blob.status().code(), absl::StatusCode::kUnavailable) << blob.status();
+  for (const HttpRequest& request : local->transport()->requests()) {
+    EXPECT_TRUE(absl::StartsWith(request.url, "https://")) << request.url;
+  }
+}
+
+TEST_F(RegistryClientTest, RememberedLoopbackAnswersAreBounded) {
+  auto transport = std::make_shared<FakeHttpTransport>();
+  RegistryClientOptions options;
+  options.transport = transport;
+  options.max_remembered_loopback = 2;
+  // Every loopback registry here answers HTTPS in plain HTTP, and the manifest over plain HTTP.
+  transport->SetFallback([](const HttpRequest& request) -> absl::StatusOr<HttpResponse> {
+    if (absl::StartsWith(request.url, "https://")) return PlainHttpPeerError(absl::StrCat(request.url, ": not TLS"));
+    return FakeHttpTransport::Response(200, ImageManifest(),
+                                       {{"Content-Type", std::string(kMediaTypeOciManifest)}});
+  });
+  auto client = Client(options);
+  for (int port : {5001, 5002, 5003}) {
+    ASSERT_TRUE(client->Resolve(Ref(absl::StrCat("127.0.0.1:", port, "/team/app:v1")), {}).ok());
+  }
+  EXPECT_EQ(client->RequestCount(), 6u);
+  // The third forgot the first two (none had expired); the third is still remembered.
+  ASSERT_TRUE(client->Resolve(Ref("127.0.0.1:5003/team/app:v1"), {}).ok());
+  EXPECT_EQ(client->RequestCount(), 7u);
+  ASSERT_TRUE(client->Resolve(Ref("127.0.0.1:5001/team/app:v1"), {}).ok());
+  EXPECT_EQ(client->RequestCount(), 9u);
+}
+
+TEST_F(RegistryClientTest, NegativeLoopbackMemoryIsRefused) {
+  RegistryClientOptions options;
+  options.loopback_plain_http_memory = absl::Seconds(-1);
+  EXPECT_EQ(RegistryClient::Create(options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace sigshim::registry

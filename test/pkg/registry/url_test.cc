@@ -45,5 +45,24 @@ TEST(Url, EncodesReservedCharacters) {
   EXPECT_EQ(UrlEncode("a-b_c.d~e"), "a-b_c.d~e");
 }
 
+TEST(Url, LoopbackHostsAreTheNameLocalhostAnd127Slash8AndIpv6One) {
+  for (const char* host : {"localhost", "localhost:5000", "LocalHost:5000", "127.0.0.1", "127.0.0.1:5000",
+                           "127.1.2.3:5000", "127.255.255.255", "[::1]", "[::1]:5000", "[0:0:0:0:0:0:0:1]:5000",
+                           "[::ffff:7f00:1]:5000"}) {
+    EXPECT_TRUE(IsLoopbackHost(host)) << host;
+  }
+}
+
+TEST(Url, HostsThatOnlyResolveToLoopbackAreNotLoopback) {
+  // The rule is on the host as written; nothing is resolved.
+  for (const char* host : {"registry.example.com", "registry.example.com:5000", "localhost.", "localhost.:5000",
+                           "localhost.localdomain", "my.localhost:5000", "127.1:5000", "127.0.1", "0x7f000001:5000",
+                           "2130706433:5000", "127.0.0.01:5000", "127.0.0.1.nip.io:5000", "128.0.0.1:5000",
+                           "10.0.0.1:5000", "0.0.0.0:5000", "[::]:5000", "[::2]:5000", "[::1", "[::1]x", "::1",
+                           "ip6-localhost", ""}) {
+    EXPECT_FALSE(IsLoopbackHost(host)) << host;
+  }
+}
+
 }  // namespace
 }  // namespace sigshim::registry
