@@ -10,10 +10,12 @@ namespace sigshim {
 absl::Status Budget::Check() const {
   if (abandoned_ && abandoned_()) return absl::CancelledError("nobody waits for the answer any more");
   if ((now_ ? now_() : absl::Now()) >= deadline_) {
-    return absl::DeadlineExceededError(absl::StrCat("took longer than ", what_));
+    return Spent();
   }
   return absl::OkStatus();
 }
+
+absl::Status Budget::Spent() const { return absl::DeadlineExceededError(absl::StrCat("took longer than ", what_)); }
 
 absl::Duration Budget::Remaining() const {
   if (deadline_ == absl::InfiniteFuture()) return absl::InfiniteDuration();

@@ -33,6 +33,13 @@ class Budget {
 
   absl::Time deadline() const { return deadline_; }
 
+  // Returns the limit as named in messages, e.g. "[registry] verification_timeout (30s)".
+  const std::string& what() const { return what_; }
+
+  // Returns the DeadlineExceeded status Check gives once the time is up, for work that was cut
+  // short by Remaining() just before it.
+  absl::Status Spent() const;
+
  private:
   const absl::Time deadline_;
   const std::function<bool()> abandoned_;

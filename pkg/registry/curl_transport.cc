@@ -201,8 +201,11 @@ absl::StatusOr<HttpResponse> CurlTransport::Do(const HttpRequest& request) {
     return within;
   }
   absl::Duration timeout = request.timeout;
+  bool cut_by_budget = false;
   if (request.budget != nullptr) {
-    timeout = std::min(timeout, request.budget->Remaining());
+    const absl::Duration remaining = request.budget->Remaining();
+    cut_by_budget = remaining < timeout;
+    timeout = std::min(timeout, remaining);
     // Checked while the transfer runs, so that an abandoned verification stops at once.
     curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, AbortWhenSpent);
     curl_easy_setopt(curl, CURLOPT_XFERINFODATA, request.budget);
@@ -243,9 +246,9 @@ absl::StatusOr<HttpResponse> CurlTransport::Do(const HttpRequest& request) {
   }
   if (code != CURLE_OK && request.budget != nullptr) {
     // A budget that ran out is the reason, not the timeout or abort it caused.
-    if (absl::Status within = request.budget->Check(); !within.ok()) {
-      return absl::Status(within.code(), absl::StrCat(safe_url, ": ", within.message()));
-    }
+    absl::Status within = request.budget->Check();
+    if (within.ok() && code == CURLE_OPERATION_TIMEDOUT && cut_by_budget) within = request.budget->Spent();
+    if (!within.ok()) return absl::Status(within.code(), absl::StrCat(safe_url, ": ", within.message()));
   }
   if (code != CURLE_OK) {
     SIGSHIM_LOG(kDebug, "http ", request.method, " ", safe_url, " failed: ", curl_easy_strerror(code));

@@ -283,8 +283,8 @@ absl::StatusOr<HttpResponse> RegistryClientImpl::Exchange(const HttpRequest& req
                 " after: ", failure.message());
     if (request.budget != nullptr && wait >= request.budget->Remaining()) {
       return absl::DeadlineExceededError(absl::StrCat(
-          failure.message(), " (", attempt + 1, attempt == 0 ? " attempt" : " attempts",
-          "; no time left in the budget to wait ", absl::FormatDuration(wait), " and retry)"));
+          failure.message(), " (", attempt + 1, attempt == 0 ? " attempt" : " attempts", "; no time left in ",
+          request.budget->what(), " to wait ", absl::FormatDuration(wait), " and retry)"));
     }
     if (options_.sleep) {
       options_.sleep(wait);

@@ -321,7 +321,7 @@ TEST_F(BypassTest, CriMethodsSpelledAnotherWayAreRefusedAndNothingReachesContain
   PullImageRequest pull;
   pull.mutable_image()->set_image(image);
   PullImageResponse pulled;
-  for (const std::string& method : {"runtime.v1.ImageService/PullImage", "runtime.v1alpha2.ImageService/PullImage",
+  for (const char* method : {"runtime.v1.ImageService/PullImage", "runtime.v1alpha2.ImageService/PullImage",
                                     "//runtime.v1.ImageService/PullImage", "/runtime.v1.ImageService/PullImage/"}) {
     SCOPED_TRACE(method);
     grpc::Status status = main_->client->Call(method, pull, &pulled, absl::Seconds(60));
@@ -334,7 +334,7 @@ TEST_F(BypassTest, CriMethodsSpelledAnotherWayAreRefusedAndNothingReachesContain
   PodRun pod;
   ASSERT_NO_FATAL_FAILURE(RunPod(*main_->client, "spelling", &pod));
   const int containers_before = ContainerCount();
-  for (const std::string& method :
+  for (const char* method :
        {"runtime.v1.RuntimeService/CreateContainer", "runtime.v1alpha2.RuntimeService/CreateContainer"}) {
     SCOPED_TRACE(method);
     CreateContainerResponse created;
@@ -342,7 +342,7 @@ TEST_F(BypassTest, CriMethodsSpelledAnotherWayAreRefusedAndNothingReachesContain
         main_->client->Call(method, ContainerRequest(pod.sandbox_id, pod.config, "c", image), &created);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << Describe(status);
   }
-  for (const std::string& method :
+  for (const char* method :
        {"runtime.v1.RuntimeService/RunPodSandbox", "runtime.v1alpha2.RuntimeService/RunPodSandbox"}) {
     SCOPED_TRACE(method);
     RunPodSandboxRequest run;

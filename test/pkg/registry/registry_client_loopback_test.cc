@@ -132,7 +132,7 @@ class LoopbackFallbackTest : public ::testing::Test {
 TEST_F(LoopbackFallbackTest, LoopbackRegistryWithoutTlsIsReachedWithoutConfigurationAndTheAnswerIsRemembered) {
   PlainRegistry registry({});
   ASSERT_TRUE(registry.started());
-  for (const std::string host : {registry.host_port(), absl::StrCat("localhost:", registry.port())}) {
+  for (const std::string& host : std::vector<std::string>{registry.host_port(), absl::StrCat("localhost:", registry.port())}) {
     SCOPED_TRACE(host);
     auto client = Client();
     absl::StatusOr<FetchedManifest> first = client->Resolve(Ref(host + "/team/app:v1"), {});
