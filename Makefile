@@ -13,7 +13,7 @@ ASAN_BUILD  ?= build-asan
 TSAN_BUILD  ?= build-tsan
 FUZZ_BUILD  ?= build-fuzz
 JOBS        ?= $(shell nproc)
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 10
 
 # Everything the build, the tests and the demo use, from Debian 12.
 DEB_PACKAGES := cmake ninja-build g++ clang libclang-rt-14-dev pkg-config libcli11-dev \
