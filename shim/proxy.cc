@@ -11,7 +11,6 @@
 #include <optional>
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -36,16 +35,6 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 }  // namespace
-
-bool IsEndlessStream(absl::string_view method) {
-  const cri::MethodInfo* info = cri::FindMethod(method);
-  return info != nullptr && info->endless;
-}
-
-bool IsKnownUnary(absl::string_view path) {
-  const cri::MethodInfo* info = cri::FindMethod(path);
-  return info != nullptr && info->kind == cri::MethodKind::kUnary;
-}
 
 // One proxied call, from the moment it is asked for on a completion queue until both its sides
 // have ended. Every operation it starts, on the caller's side and upstream, completes on that one
@@ -595,10 +584,8 @@ void ProxyService::Stop() {
 void ProxyService::RefuseUnknown(absl::string_view method) {
   refused_.fetch_add(1, std::memory_order_relaxed);
   // The path is the caller's: shown shortened and escaped, so that it cannot fill or forge log lines.
-  constexpr size_t kShown = 256;
-  SIGSHIM_LOG(kWarning, "refused a call to a method outside the CRI (UNIMPLEMENTED, not forwarded): \"",
-              absl::CHexEscape(method.substr(0, kShown)), "\"",
-              method.size() > kShown ? absl::StrCat(" (", method.size(), " bytes)") : "");
+  SIGSHIM_LOG(kWarning, "refused a call to a method outside the CRI (UNIMPLEMENTED, not forwarded): ",
+              log::QuoteName(method, 256));
   if (on_refused_method_) on_refused_method_();
 }
 

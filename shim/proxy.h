@@ -122,14 +122,6 @@ class ProxyService {
   absl::flat_hash_set<ProxyCall*> endless_ ABSL_GUARDED_BY(mu_);
 };
 
-// Returns true for CRI methods whose response stream only ends when the caller leaves.
-bool IsEndlessStream(absl::string_view method);
-
-// Returns true for the CRI methods that are unary (one request, one response); they are relayed
-// with a single upstream call. The other CRI methods are relayed as streams; a path that is not a
-// CRI method (cri::FindMethod) is refused with UNIMPLEMENTED and never forwarded.
-bool IsKnownUnary(absl::string_view method);
-
 }  // namespace sigshim::shim
 
 #endif  // SIGSHIM_SHIM_PROXY_H_
