@@ -222,8 +222,10 @@ absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyPem(absl::string_
     return absl::InvalidArgumentError(
         absl::StrCat("PEM block is a ", block->type, ", not a PUBLIC KEY"));
   }
-  std::string& der = block->der;
+  return ParsePublicKeyDer(std::move(block->der));
+}
 
+absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyDer(std::string der) {
   const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
   EvpPkeyPtr pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
   if (pkey == nullptr) {

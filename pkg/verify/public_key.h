@@ -56,6 +56,10 @@ class PublicKey {
 // block is allowed; other text is not.
 absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyPem(absl::string_view pem);
 
+// The same for the DER SubjectPublicKeyInfo itself (as trusted_root.json and certificates carry
+// keys): the same key types and the same errors; trailing bytes after the structure are refused.
+absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyDer(std::string der);
+
 }  // namespace sigshim::verify
 
 #endif  // SIGSHIM_PKG_VERIFY_PUBLIC_KEY_H_
