@@ -1,7 +1,7 @@
 // Writes the seed corpus of the CRI request fuzzers: requests shaped like the ones kubelet sends
 // (names, labels, annotations, log paths as kubelet sets them), some carrying fields of the real
 // CRI that sigshim's subset (pkg/cri/api.proto) does not name, encoded here as unknown fields.
-//   cmake --build build-fuzz --target cri_fuzz_seeds && build-fuzz/test/fuzz/cri/cri_fuzz_seeds test/fuzz/cri/corpus
+//   cmake --build build-asan --target cri_fuzz_seeds && build-asan/test/fuzz/cri/cri_fuzz_seeds test/fuzz/cri/corpus
 // The seeds are committed; run this again only to change them.
 #include <cstdio>
 #include <filesystem>
