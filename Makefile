@@ -11,8 +11,8 @@
 #   make demo   build, then start a registry, containerd and sigshim in a temporary folder: a signed
 #               image is pulled and run, an unsigned one and a moved tag are refused, the audit log
 #               is printed, and everything is stopped and removed (also on failure or Ctrl-C).
-# Other targets: deps, build, test-main, test-asan, test-tsan, test-fuzz, bench, install, clean.
-# Needs root on Debian 12 (apt-get, containerd).
+# Other targets: deps, node-deps, build, test-main, test-asan, test-tsan, test-fuzz, bench, install,
+# clean. Needs root on Debian 12 (apt-get, containerd).
 
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
@@ -30,7 +30,7 @@ DEB_PACKAGES := cmake ninja-build g++ clang libclang-rt-14-dev pkg-config libcli
 
 CTEST := ctest --output-on-failure --no-tests=error
 
-.PHONY: all deps build asan-build test test-main test-asan test-tsan test-fuzz bench demo clean install
+.PHONY: all deps node-deps build asan-build test test-main test-asan test-tsan test-fuzz bench demo clean install
 
 all: build
 
@@ -44,6 +44,23 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# sigstore-js, the independent keyless signer and verifier of the end-to-end tests (test/sigstore):
+# the npm packages pinned by its package-lock.json, installed with `npm ci` when node_modules is
+# missing or older than the lockfile. Needs Node.js >= 20.17 with npm (the machine's; Debian 12's own
+# nodejs package is 18, which these packages do not support).
+SIGSTORE_JS := test/sigstore
+node-deps:
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "node-deps: Node.js >= 20.17 and npm are needed for $(SIGSTORE_JS) and were not found" \
+	       "(Debian 12's nodejs package is 18, too old)" >&2; exit 1; }
+	@node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 17) ? 0 : 1)' || { \
+	  echo "node-deps: Node.js $$(node --version) is too old: $(SIGSTORE_JS) needs >= 20.17" >&2; exit 1; }
+	@if [ ! -f $(SIGSTORE_JS)/node_modules/.package-lock.json ] || \
+	    [ $(SIGSTORE_JS)/package-lock.json -nt $(SIGSTORE_JS)/node_modules/.package-lock.json ]; then \
+	  echo "installing $(SIGSTORE_JS)'s npm packages (npm ci)"; \
+	  cd $(SIGSTORE_JS) && npm ci --engine-strict --no-audit --no-fund --loglevel=error; \
+	fi
+
 # The product and its end-to-end tests (the unit tests run in the sanitizer builds).
 build: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIGSHIM_UNIT_TESTS=OFF >/dev/null
@@ -51,7 +68,7 @@ build: deps
 
 test: test-main test-asan test-tsan
 
-test-main: build
+test-main: build node-deps
 	cd $(BUILD) && $(CTEST) -j2 -L e2e
 
 # The unit tests and the fuzz targets share one clang build: -O0 with line tables only (the

@@ -239,6 +239,13 @@ absl::StatusOr<SignatureLayer> SignPayload(const Signer& signer, std::string pay
   return layer;
 }
 
+SignatureLayer LayerWithAnnotations(std::string payload, std::map<std::string, std::string> annotations) {
+  SignatureLayer layer;
+  layer.payload = MakeBlob(std::string(verify::kSimpleSigningMediaType), std::move(payload));
+  layer.annotations = std::move(annotations);
+  return layer;
+}
+
 absl::StatusOr<SignatureLayer> SignImageLayer(const Signer& signer, absl::string_view docker_reference,
                                               absl::string_view manifest_digest) {
   ASSIGN_OR_RETURN(std::string payload,

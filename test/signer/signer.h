@@ -89,6 +89,11 @@ struct SignatureLayer {
 // Signs the exact bytes `payload` (which need not be a valid payload: tests forge some).
 absl::StatusOr<SignatureLayer> SignPayload(const Signer& signer, std::string payload);
 
+// Returns the layer for the exact bytes `payload` with `annotations` as given: a signature made
+// elsewhere, such as a keyless one from testbed::SigstoreMock (whose KeylessSignature::annotations
+// hold the signature, certificate, chain, Rekor bundle and timestamp annotations).
+SignatureLayer LayerWithAnnotations(std::string payload, std::map<std::string, std::string> annotations);
+
 // Builds the simple-signing payload for (docker_reference, manifest_digest) and signs it.
 absl::StatusOr<SignatureLayer> SignImageLayer(const Signer& signer, absl::string_view docker_reference,
                                               absl::string_view manifest_digest);
