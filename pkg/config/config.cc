@@ -303,6 +303,76 @@ absl::StatusOr<KeyConfig> ParseKey(const Reader& r, const Table& t) {
   return key;
 }
 
+// Reads the file named by the string at t[key] for trust root `name`.
+absl::StatusOr<TrustFile> ReadTrustFile(const Reader& r, const Table& t, const std::string& key,
+                                        const std::string& name) {
+  ASSIGN_OR_RETURN(std::string path, r.NonEmptyString(t.at(key), absl::StrCat("trust_roots.", key)));
+  TrustFile file;
+  file.path = ResolveRelative(r.path(), path);
+  absl::StatusOr<std::string> contents = ReadFile(file.path, kMaxTrustFileBytes);
+  if (!contents.ok()) {
+    return r.Error(t.at(key), absl::StrCat("trust root \"", name, "\": ", key, ": ", contents.status().message()));
+  }
+  file.contents = *std::move(contents);
+  return file;
+}
+
+absl::StatusOr<TrustRootConfig> ParseTrustRoot(const Reader& r, const Table& t) {
+  RETURN_IF_ERROR(r.CheckKeys(t, "[[trust_roots]]",
+                              {"name", "trusted_root", "ca_roots", "ca_intermediates", "timestamp_authorities",
+                               "rekor_keys", "require_transparency_log"}));
+  TrustRootConfig root;
+  root.origin = Where(t, r.path());
+  if (!t.contains("name")) return r.Error(t, "[[trust_roots]] entry has no name");
+  ASSIGN_OR_RETURN(root.name, r.NonEmptyString(t.at("name"), "trust_roots.name"));
+  const bool sigstore = t.contains("trusted_root");
+  const bool pki = t.contains("ca_roots");
+  if (sigstore && pki) {
+    return r.Error(t, absl::StrCat("trust root \"", root.name,
+                                   "\" names both trusted_root and ca_roots; a trust root is one or the other"));
+  }
+  if (!sigstore && !pki) {
+    return r.Error(t, absl::StrCat("trust root \"", root.name,
+                                   "\" needs trusted_root (a sigstore trusted_root.json) or ca_roots (a private PKI)"));
+  }
+  if (sigstore) {
+    for (const char* key : {"ca_intermediates", "timestamp_authorities", "rekor_keys"}) {
+      if (t.contains(key)) {
+        return r.Error(t.at(key), absl::StrCat("trust root \"", root.name, "\": ", key,
+                                               " belongs to a private PKI (ca_roots); a trusted_root.json "
+                                               "carries its own"));
+      }
+    }
+    ASSIGN_OR_RETURN(root.trusted_root, ReadTrustFile(r, t, "trusted_root", root.name));
+  } else {
+    ASSIGN_OR_RETURN(root.ca_roots, ReadTrustFile(r, t, "ca_roots", root.name));
+    if (t.contains("ca_intermediates")) {
+      ASSIGN_OR_RETURN(root.ca_intermediates, ReadTrustFile(r, t, "ca_intermediates", root.name));
+    }
+    if (t.contains("timestamp_authorities")) {
+      ASSIGN_OR_RETURN(root.timestamp_authorities, ReadTrustFile(r, t, "timestamp_authorities", root.name));
+    }
+    if (t.contains("rekor_keys")) {
+      ASSIGN_OR_RETURN(root.rekor_keys, ReadTrustFile(r, t, "rekor_keys", root.name));
+    }
+  }
+  if (t.contains("require_transparency_log")) {
+    const toml::value& v = t.at("require_transparency_log");
+    if (!v.is_boolean()) {
+      return r.Error(v, absl::StrCat("trust_roots.require_transparency_log must be a boolean, not ", TypeName(v)));
+    }
+    root.require_transparency_log = v.as_boolean();
+    // A private PKI's logs are its rekor_keys, known here; a trusted_root.json's are checked
+    // when pkg/trust parses it.
+    if (pki && *root.require_transparency_log && !root.rekor_keys.has_value()) {
+      return r.Error(v, absl::StrCat("trust root \"", root.name,
+                                     "\": require_transparency_log = true, but it lists no transparency log "
+                                     "(rekor_keys)"));
+    }
+  }
+  return root;
+}
+
 absl::StatusOr<PolicyConfig> ParsePolicy(const Reader& r, const Table& t) {
   RETURN_IF_ERROR(r.CheckKeys(t, "[[policy]]", {"name", "images", "require"}));
   PolicyConfig policy;
@@ -335,7 +405,8 @@ absl::Status ForEachTableInArray(const Reader& r, const toml::value& v, absl::st
 
 absl::Status ParseRoot(const Reader& r, const toml::value& root, Config& cfg) {
   RETURN_IF_ERROR(r.CheckKeys(root, "the top level",
-                              {"server", "log", "enforcement", "registry", "audit", "metrics", "keys", "policy"}));
+                              {"server", "log", "enforcement", "registry", "audit", "metrics", "keys", "policy",
+                               "trust_roots"}));
   for (const auto& [key, v] : root.as_table()) {
     if (key == "keys") {
       RETURN_IF_ERROR(ForEachTableInArray(r, v, "keys", [&](const toml::value& t) -> absl::Status {
@@ -346,6 +417,19 @@ absl::Status ParseRoot(const Reader& r, const toml::value& root, Config& cfg) {
           }
         }
         cfg.keys.push_back(std::move(k));
+        return absl::OkStatus();
+      }));
+      continue;
+    }
+    if (key == "trust_roots") {
+      RETURN_IF_ERROR(ForEachTableInArray(r, v, "trust_roots", [&](const toml::value& t) -> absl::Status {
+        ASSIGN_OR_RETURN(TrustRootConfig root, ParseTrustRoot(r, t));
+        for (const TrustRootConfig& other : cfg.trust_roots) {
+          if (other.name == root.name) {
+            return r.Error(t, absl::StrCat("trust root name \"", root.name, "\" is already used at ", other.origin));
+          }
+        }
+        cfg.trust_roots.push_back(std::move(root));
         return absl::OkStatus();
       }));
       continue;

@@ -9,7 +9,9 @@
 #ifndef SIGSHIM_PKG_CONFIG_CONFIG_H_
 #define SIGSHIM_PKG_CONFIG_CONFIG_H_
 
+#include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,6 +102,42 @@ struct KeyConfig {
   std::string origin;
 };
 
+// A trust-material file named by a [[trust_roots]] entry, read at load.
+struct TrustFile {
+  // The file's path, resolved against the config file's folder when relative.
+  std::string path;
+  // The whole file (at most kMaxTrustFileBytes).
+  std::string contents;
+};
+
+// Trust-material files larger than this are refused at load (1 MiB; the public-good
+// trusted_root.json is under 16 KiB).
+inline constexpr size_t kMaxTrustFileBytes = 1 << 20;
+
+// [[trust_roots]]: where certificates, transparency-log entries and timestamps are trusted from.
+// Either `trusted_root` (a sigstore trusted_root.json) or `ca_roots` (a private PKI, with the
+// optional PEM files beside it), never both. pkg/trust turns this into trust::TrustRoot.
+struct TrustRootConfig {
+  // Unique among [[trust_roots]]; what [[identities]] trust_root and [[keys]] transparency_log name.
+  // Required.
+  std::string name;
+  // trusted_root: a sigstore trusted_root.json. Set for a sigstore trust root only.
+  std::optional<TrustFile> trusted_root;
+  // ca_roots: PEM CERTIFICATE blocks, each a CA certificate. Set for a private PKI only.
+  std::optional<TrustFile> ca_roots;
+  // ca_intermediates: PEM CERTIFICATE blocks (CA certificates). Optional, private PKI only.
+  std::optional<TrustFile> ca_intermediates;
+  // timestamp_authorities: one TSA chain in PEM, leaf first, root last. Optional, private PKI only.
+  std::optional<TrustFile> timestamp_authorities;
+  // rekor_keys: PEM PUBLIC KEY blocks of trusted Rekor logs. Optional, private PKI only.
+  std::optional<TrustFile> rekor_keys;
+  // require_transparency_log as written; unset means the default (true when the root lists
+  // transparency logs, false otherwise), which pkg/trust applies once the files are parsed.
+  std::optional<bool> require_transparency_log;
+  // "<config file>:<line>" of this entry, for error messages.
+  std::string origin;
+};
+
 // [[policy]]: which identities an image must be signed by.
 struct PolicyConfig {
   // Unique name, reported with every decision. Required.
@@ -122,11 +160,12 @@ struct Config {
   AuditConfig audit;
   MetricsConfig metrics;
   std::vector<KeyConfig> keys;
+  std::vector<TrustRootConfig> trust_roots;
   std::vector<PolicyConfig> policies;
 };
 
-// Reads and validates the TOML file at `path`. Key files named by [[keys]] path are read here
-// (relative paths are resolved against the config file's folder). InvalidArgument (or NotFound
+// Reads and validates the TOML file at `path`. Key files named by [[keys]] path and the files of
+// [[trust_roots]] are read here (relative paths are resolved against the config file's folder). InvalidArgument (or NotFound
 // for a missing file) with "<file>:<line>: …" on any problem. Thread-safe.
 absl::StatusOr<std::shared_ptr<const Config>> LoadConfig(absl::string_view path);
 
