@@ -1,5 +1,6 @@
 #include "pkg/config/config.h"
 
+#include <algorithm>
 #include <exception>
 #include <set>
 #include <sstream>
@@ -317,6 +318,48 @@ absl::StatusOr<TrustFile> ReadTrustFile(const Reader& r, const Table& t, const s
   return file;
 }
 
+absl::StatusOr<IdentityConfig> ParseIdentity(const Reader& r, const Table& t) {
+  RETURN_IF_ERROR(r.CheckKeys(t, "[[identities]]",
+                              {"name", "trust_root", "issuer", "issuer_regex", "subject", "subject_regex", "claims"}));
+  IdentityConfig identity;
+  identity.origin = Where(t, r.path());
+  if (!t.contains("name")) return r.Error(t, "[[identities]] entry has no name");
+  ASSIGN_OR_RETURN(identity.name, r.NonEmptyString(t.at("name"), "identities.name"));
+  const std::string what = absl::StrCat("identity \"", identity.name, "\"");
+  if (!t.contains("trust_root")) return r.Error(t, absl::StrCat(what, " has no trust_root"));
+  ASSIGN_OR_RETURN(identity.trust_root, r.NonEmptyString(t.at("trust_root"), "identities.trust_root"));
+  if (t.contains("issuer") && t.contains("issuer_regex")) {
+    return r.Error(t, absl::StrCat(what, " names both issuer and issuer_regex; give one"));
+  }
+  if (t.contains("issuer")) {
+    ASSIGN_OR_RETURN(identity.issuer, r.NonEmptyString(t.at("issuer"), "identities.issuer"));
+  }
+  if (t.contains("issuer_regex")) {
+    ASSIGN_OR_RETURN(identity.issuer_regex, r.NonEmptyString(t.at("issuer_regex"), "identities.issuer_regex"));
+  }
+  if (t.contains("subject") == t.contains("subject_regex")) {
+    return r.Error(t, absl::StrCat(what, " needs exactly one of subject or subject_regex"));
+  }
+  if (t.contains("subject")) {
+    ASSIGN_OR_RETURN(identity.subject, r.NonEmptyString(t.at("subject"), "identities.subject"));
+  } else {
+    ASSIGN_OR_RETURN(identity.subject_regex, r.NonEmptyString(t.at("subject_regex"), "identities.subject_regex"));
+  }
+  if (t.contains("claims")) {
+    const toml::value& claims = t.at("claims");
+    if (!claims.is_table()) {
+      return r.Error(claims, absl::StrCat(what, ": claims must be a table ([identities.claims]), not ",
+                                          TypeName(claims)));
+    }
+    for (const auto& [claim, value] : claims.as_table()) {
+      ASSIGN_OR_RETURN(std::string text, r.NonEmptyString(value, absl::StrCat("identities.claims.", claim)));
+      identity.claims.emplace_back(claim, std::move(text));
+    }
+    std::sort(identity.claims.begin(), identity.claims.end());
+  }
+  return identity;
+}
+
 absl::StatusOr<TrustRootConfig> ParseTrustRoot(const Reader& r, const Table& t) {
   RETURN_IF_ERROR(r.CheckKeys(t, "[[trust_roots]]",
                               {"name", "trusted_root", "ca_roots", "ca_intermediates", "timestamp_authorities",
@@ -406,7 +449,7 @@ absl::Status ForEachTableInArray(const Reader& r, const toml::value& v, absl::st
 absl::Status ParseRoot(const Reader& r, const toml::value& root, Config& cfg) {
   RETURN_IF_ERROR(r.CheckKeys(root, "the top level",
                               {"server", "log", "enforcement", "registry", "audit", "metrics", "keys", "policy",
-                               "trust_roots"}));
+                               "trust_roots", "identities"}));
   for (const auto& [key, v] : root.as_table()) {
     if (key == "keys") {
       RETURN_IF_ERROR(ForEachTableInArray(r, v, "keys", [&](const toml::value& t) -> absl::Status {
@@ -434,6 +477,19 @@ absl::Status ParseRoot(const Reader& r, const toml::value& root, Config& cfg) {
       }));
       continue;
     }
+    if (key == "identities") {
+      RETURN_IF_ERROR(ForEachTableInArray(r, v, "identities", [&](const toml::value& t) -> absl::Status {
+        ASSIGN_OR_RETURN(IdentityConfig identity, ParseIdentity(r, t));
+        for (const IdentityConfig& other : cfg.identities) {
+          if (other.name == identity.name) {
+            return r.Error(t, absl::StrCat("identity name \"", identity.name, "\" is already used at ", other.origin));
+          }
+        }
+        cfg.identities.push_back(std::move(identity));
+        return absl::OkStatus();
+      }));
+      continue;
+    }
     if (key == "policy") {
       RETURN_IF_ERROR(ForEachTableInArray(r, v, "policy", [&](const toml::value& t) -> absl::Status {
         ASSIGN_OR_RETURN(PolicyConfig p, ParsePolicy(r, t));
@@ -455,15 +511,39 @@ absl::Status ParseRoot(const Reader& r, const toml::value& root, Config& cfg) {
     if (key == "audit") RETURN_IF_ERROR(ParseAudit(r, v, cfg.audit));
     if (key == "metrics") RETURN_IF_ERROR(ParseMetrics(r, v, cfg.metrics));
   }
-  // Keys named by policies must exist; policies themselves are compiled by pkg/policy.
+  // [[keys]] and [[identities]] share one namespace of names (DESIGN.md "Names").
+  for (const IdentityConfig& identity : cfg.identities) {
+    for (const KeyConfig& k : cfg.keys) {
+      if (k.name == identity.name) {
+        return absl::InvalidArgumentError(absl::StrCat(identity.origin, ": identity name \"", identity.name,
+                                                       "\" is already used by the [[keys]] entry at ", k.origin));
+      }
+    }
+    const TrustRootConfig* root = nullptr;
+    for (const TrustRootConfig& t : cfg.trust_roots) {
+      if (t.name == identity.trust_root) root = &t;
+    }
+    if (root == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(identity.origin, ": identity \"", identity.name,
+                                                     "\" names trust_root \"", identity.trust_root,
+                                                     "\", which no [[trust_roots]] entry defines"));
+    }
+    if (root->trusted_root.has_value() && identity.issuer.empty() && identity.issuer_regex.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          identity.origin, ": identity \"", identity.name, "\" needs issuer or issuer_regex: trust root \"",
+          root->name, "\" is a sigstore trusted_root, whose certificates carry the OIDC issuer"));
+    }
+  }
+  // Names required by policies must exist; policies themselves are compiled by pkg/policy.
   for (const PolicyConfig& p : cfg.policies) {
     for (const std::string& name : p.require) {
       bool found = false;
       for (const KeyConfig& k : cfg.keys) found = found || k.name == name;
+      for (const IdentityConfig& i : cfg.identities) found = found || i.name == name;
       if (!found) {
         return absl::InvalidArgumentError(
-            absl::StrCat(p.origin, ": policy \"", p.name, "\" requires key \"", name,
-                         "\", which no [[keys]] entry defines"));
+            absl::StrCat(p.origin, ": policy \"", p.name, "\" requires \"", name,
+                         "\", which no [[keys]] or [[identities]] entry defines"));
       }
     }
   }

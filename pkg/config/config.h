@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -138,13 +139,39 @@ struct TrustRootConfig {
   std::string origin;
 };
 
+// [[identities]]: a trusted certificate identity. A signature counts for it when its certificate
+// chains to `trust_root` at the proven signing time (see DESIGN.md "Trust material and identities")
+// and the fields below match. The regular expressions are RE2, anchored (the whole value must
+// match); they and the claim names are checked where pkg/policy compiles the identity.
+struct IdentityConfig {
+  // Unique among [[keys]] and [[identities]] (one namespace of names). Required.
+  std::string name;
+  // The [[trust_roots]] name the certificate must chain to. Required, must exist.
+  std::string trust_root;
+  // The OIDC issuer, exactly (`issuer`) or by regular expression (`issuer_regex`): at most one of
+  // the two. Required for a trusted_root trust root; optional for a private PKI (when given, the
+  // certificate must carry Fulcio's issuer extension with that value).
+  std::string issuer;
+  std::string issuer_regex;
+  // The subject: a SAN (email, URI, DNS name, or Fulcio's OtherName), exactly (`subject`) or by
+  // regular expression (`subject_regex`). Exactly one of the two is required.
+  std::string subject;
+  std::string subject_regex;
+  // [identities.claims]: Fulcio certificate claims (by their config/config.toml names) that must
+  // equal these values. Default none.
+  std::vector<std::pair<std::string, std::string>> claims;
+  // "<config file>:<line>" of this entry, for error messages.
+  std::string origin;
+};
+
 // [[policy]]: which identities an image must be signed by.
 struct PolicyConfig {
   // Unique name, reported with every decision. Required.
   std::string name;
   // Globs over the normalised reference ("*" stays in one path segment, "**" crosses them). Required, non-empty.
   std::vector<std::string> images;
-  // Names of [[keys]]; a signature by any one suffices. Required, non-empty, each must exist.
+  // Names of [[keys]] and [[identities]]; a signature by any one suffices. Required, non-empty,
+  // each must exist.
   std::vector<std::string> require;
   // "<config file>:<line>" of this entry, for error messages.
   std::string origin;
@@ -161,6 +188,7 @@ struct Config {
   MetricsConfig metrics;
   std::vector<KeyConfig> keys;
   std::vector<TrustRootConfig> trust_roots;
+  std::vector<IdentityConfig> identities;
   std::vector<PolicyConfig> policies;
 };
 

@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -26,6 +28,9 @@ class ConfigTest : public ::testing::Test {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     ASSERT_TRUE(WriteFileAtomic(dir_ + "/release.pub", kPem).ok());
+    // Trust-root files are only read here; pkg/trust parses them.
+    ASSERT_TRUE(WriteFileAtomic(dir_ + "/roots.pem", "roots").ok());
+    ASSERT_TRUE(WriteFileAtomic(dir_ + "/root.json", "{}").ok());
   }
   void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
 
@@ -148,7 +153,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "already used at"},
         BadCase{"unknown key field", "[[keys]]\nname = \"k\"\ndata = \"x\"\nkind = \"ecdsa\"\n", "unknown key \"kind\""},
         BadCase{"policy unknown key", "[[policy]]\nname = \"p\"\nimages = [\"a/**\"]\nrequire = [\"nobody\"]\n",
-                "requires key \"nobody\""},
+                "requires \"nobody\", which no [[keys]] or [[identities]] entry defines"},
         BadCase{"policy no images", "[[keys]]\nname = \"k\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nrequire = [\"k\"]\n",
                 "has no images"},
         BadCase{"policy empty require",
@@ -161,6 +166,93 @@ INSTANTIATE_TEST_SUITE_P(
       }
       return n;
     });
+
+constexpr char kTrustRoots[] =
+    "[[trust_roots]]\nname = \"sigstore\"\ntrusted_root = \"root.json\"\n"
+    "[[trust_roots]]\nname = \"corp\"\nca_roots = \"roots.pem\"\n";
+
+TEST_F(ConfigTest, ReadsIdentitiesWithClaimsAndPoliciesRequiringThem) {
+  auto cfg = Parse(std::string(kTrustRoots) + R"(
+[[keys]]
+name = "release"
+path = "release.pub"
+
+[[identities]]
+name = "ci-release"
+trust_root = "sigstore"
+issuer = "https://token.actions.githubusercontent.com"
+subject_regex = 'https://github\.com/acme/app/\.github/workflows/release\.yml@refs/tags/v.*'
+[identities.claims]
+source_repository_uri = "https://github.com/acme/app"
+runner_environment = "github-hosted"
+
+[[identities]]
+name = "corp-build"
+trust_root = "corp"
+subject = "build@corp.example"
+
+[[policy]]
+name = "prod"
+images = ["registry.example.com/**"]
+require = ["release", "ci-release", "corp-build"]
+)");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  const Config& c = **cfg;
+  ASSERT_EQ(c.identities.size(), 2u);
+  const IdentityConfig& ci = c.identities[0].name == "ci-release" ? c.identities[0] : c.identities[1];
+  const IdentityConfig& corp = c.identities[0].name == "ci-release" ? c.identities[1] : c.identities[0];
+  EXPECT_EQ(ci.trust_root, "sigstore");
+  EXPECT_EQ(ci.issuer, "https://token.actions.githubusercontent.com");
+  EXPECT_EQ(ci.issuer_regex, "");
+  EXPECT_EQ(ci.subject, "");
+  EXPECT_EQ(ci.subject_regex, "https://github\\.com/acme/app/\\.github/workflows/release\\.yml@refs/tags/v.*");
+  EXPECT_THAT(ci.claims, ::testing::ElementsAre(
+                             std::pair<std::string, std::string>("runner_environment", "github-hosted"),
+                             std::pair<std::string, std::string>("source_repository_uri", "https://github.com/acme/app")));
+  EXPECT_THAT(ci.origin, HasSubstr("config.toml:"));
+  EXPECT_EQ(corp.trust_root, "corp");
+  EXPECT_EQ(corp.subject, "build@corp.example");
+  EXPECT_EQ(corp.issuer, "");
+  EXPECT_TRUE(corp.claims.empty());
+}
+
+TEST_F(ConfigTest, RefusesIdentitiesItCannotUnderstand) {
+  struct Case {
+    std::string text;
+    std::string message;
+  };
+  const std::string roots = kTrustRoots;
+  const std::vector<Case> cases = {
+      {"[[identities]]\ntrust_root = \"corp\"\nsubject = \"a@b\"\n", "config.toml:7: [[identities]] entry has no name"},
+      {"[[identities]]\nname = \"i\"\nsubject = \"a@b\"\n", "identity \"i\" has no trust_root"},
+      {"[[identities]]\nname = \"i\"\ntrust_root = \"nope\"\nsubject = \"a@b\"\n",
+       "config.toml:7: identity \"i\" names trust_root \"nope\", which no [[trust_roots]] entry defines"},
+      {"[[identities]]\nname = \"i\"\ntrust_root = \"corp\"\n", "needs exactly one of subject or subject_regex"},
+      {"[[identities]]\nname = \"i\"\ntrust_root = \"corp\"\nsubject = \"a\"\nsubject_regex = \"b\"\n",
+       "needs exactly one of subject or subject_regex"},
+      {"[[identities]]\nname = \"i\"\ntrust_root = \"corp\"\nsubject = \"a\"\nissuer = \"x\"\nissuer_regex = \"y\"\n",
+       "names both issuer and issuer_regex"},
+      {"[[identities]]\nname = \"i\"\ntrust_root = \"sigstore\"\nsubject = \"a@b\"\n",
+       "identity \"i\" needs issuer or issuer_regex: trust root \"sigstore\" is a sigstore trusted_root"},
+      {"[[identities]]\nname = \"i\"\ntrust_root = \"corp\"\nsubject = \"a\"\nsubjects = \"b\"\n",
+       "config.toml:11: unknown key \"subjects\" in [[identities]]"},
+      {"[[identities]]\nname = \"i\"\ntrust_root = \"corp\"\nsubject = \"a\"\nclaims = \"x\"\n",
+       "claims must be a table"},
+      {"[[identities]]\nname = \"i\"\ntrust_root = \"corp\"\nsubject = \"a\"\n[identities.claims]\nrunner_environment = 1\n",
+       "config.toml:12: identities.claims.runner_environment must be a string"},
+      {"[[identities]]\nname = \"i\"\ntrust_root = \"corp\"\nsubject = \"a\"\n"
+       "[[identities]]\nname = \"i\"\ntrust_root = \"corp\"\nsubject = \"b\"\n",
+       "identity name \"i\" is already used at"},
+      {"[[keys]]\nname = \"i\"\npath = \"release.pub\"\n[[identities]]\nname = \"i\"\ntrust_root = \"corp\"\nsubject = \"a\"\n",
+       "identity name \"i\" is already used by the [[keys]] entry at"},
+  };
+  for (const Case& c : cases) {
+    auto cfg = Parse(roots + c.text);
+    ASSERT_FALSE(cfg.ok()) << c.text;
+    EXPECT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument) << c.text;
+    EXPECT_THAT(std::string(cfg.status().message()), HasSubstr(c.message)) << c.text;
+  }
+}
 
 // config/config.toml documents every key with its default: it must parse and give the defaults.
 TEST(ShippedConfig, ExampleParsesToTheDocumentedDefaults) {
