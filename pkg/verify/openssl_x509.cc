@@ -17,8 +17,7 @@ absl::StatusOr<X509Ptr> ParseDerCertificate(absl::string_view der, absl::string_
         absl::StrCat(what, " is not a DER certificate (", TakeOpenSslError(), ")"));
   }
   if (p != end) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " has ", end - p, " bytes after the certificate"));
+    return absl::InvalidArgumentError(absl::StrCat(what, " has ", end - p, " bytes after the certificate"));
   }
   return cert;
 }

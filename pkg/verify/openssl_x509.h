@@ -24,7 +24,7 @@ struct X509StoreCtxFree {
 };
 // Frees the stack and drops the reference it holds on each certificate.
 struct X509StackFree {
-  void operator()(STACK_OF(X509)* p) const { sk_X509_pop_free(p, X509_free); }
+  void operator()(STACK_OF(X509) * p) const { sk_X509_pop_free(p, X509_free); }
 };
 using X509Ptr = std::unique_ptr<X509, X509Free>;
 using X509StorePtr = std::unique_ptr<X509_STORE, X509StoreFree>;

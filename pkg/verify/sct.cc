@@ -40,7 +40,7 @@ struct CtPolicyEvalCtxFree {
   void operator()(CT_POLICY_EVAL_CTX* p) const { CT_POLICY_EVAL_CTX_free(p); }
 };
 struct SctListFree {
-  void operator()(STACK_OF(SCT)* p) const { SCT_LIST_free(p); }
+  void operator()(STACK_OF(SCT) * p) const { SCT_LIST_free(p); }
 };
 struct EvpPkeyFree {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
@@ -77,13 +77,14 @@ absl::StatusOr<CtlogStorePtr> BuildLogStore(absl::Span<const CtLogInput> logs) {
   for (size_t i = 0; i < logs.size(); ++i) {
     const CtLogInput& log = logs[i];
     if (log.log_id.size() != kLogIdBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("CT log ", log.name, ": log id is ",
-                                                     log.log_id.size(), " bytes, not ", kLogIdBytes));
+      return absl::InvalidArgumentError(
+          absl::StrCat("CT log ", log.name, ": log id is ", log.log_id.size(), " bytes, not ", kLogIdBytes));
     }
     const unsigned char* p = reinterpret_cast<const unsigned char*>(log.key_der.data());
     std::unique_ptr<EVP_PKEY, EvpPkeyFree> key(
         d2i_PUBKEY(nullptr, &p, static_cast<long>(log.key_der.size())));
-    if (key == nullptr || p != reinterpret_cast<const unsigned char*>(log.key_der.data()) + log.key_der.size()) {
+    if (key == nullptr ||
+        p != reinterpret_cast<const unsigned char*>(log.key_der.data()) + log.key_der.size()) {
       ERR_clear_error();
       return absl::InvalidArgumentError(
           absl::StrCat("CT log ", log.name, ": key is not one DER SubjectPublicKeyInfo"));
@@ -93,8 +94,7 @@ absl::StatusOr<CtlogStorePtr> BuildLogStore(absl::Span<const CtLogInput> logs) {
           absl::StrCat("CT log ", log.name, ": log id ", absl::BytesToHexString(log.log_id),
                        " is not the SHA-256 of its key (", Sha256Hex(log.key_der), ")"));
     }
-    absl::StrAppend(&conf, "[log", i, "]\ndescription = log", i, "\nkey = ", Base64Encode(log.key_der),
-                    "\n");
+    absl::StrAppend(&conf, "[log", i, "]\ndescription = log", i, "\nkey = ", Base64Encode(log.key_der), "\n");
   }
 
   int fd = memfd_create("sigshim-ct-logs", MFD_CLOEXEC);
@@ -138,8 +138,8 @@ absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(absl::string_view le
     return Denied("the certificate has two SCT list extensions");
   }
   int critical = 0;
-  SctListPtr scts(static_cast<STACK_OF(SCT)*>(
-      X509_get_ext_d2i(leaf->get(), NID_ct_precert_scts, &critical, nullptr)));
+  SctListPtr scts(
+      static_cast<STACK_OF(SCT)*>(X509_get_ext_d2i(leaf->get(), NID_ct_precert_scts, &critical, nullptr)));
   if (scts == nullptr) {
     std::string detail = TakeOpenSslError();
     return Denied(absl::StrCat("the SCT list does not parse (", detail, ")"));

@@ -16,9 +16,9 @@ namespace sigshim::verify {
 
 // A CT log a trust root names.
 struct CtLogInput {
-  std::string name;     // for messages, e.g. the log's base URL
-  std::string log_id;   // 32 raw bytes: the SHA-256 of key_der (RFC 6962 §3.2), as trusted_root.json states it
-  std::string key_der;  // the log's DER SubjectPublicKeyInfo (ECDSA or RSA)
+  std::string name;    // for messages, e.g. the log's base URL
+  std::string log_id;  // 32 raw bytes: the SHA-256 of key_der (RFC 6962 §3.2), as trusted_root.json states it
+  std::string key_der;    // the log's DER SubjectPublicKeyInfo (ECDSA or RSA)
   ValidityWindow window;  // an SCT counts only when its timestamp lies in it (both ends inclusive)
 };
 

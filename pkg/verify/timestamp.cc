@@ -11,10 +11,9 @@
 #include <openssl/x509v3.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -49,7 +48,7 @@ struct TsRespFree {
 using TsRespPtr = std::unique_ptr<TS_RESP, TsRespFree>;
 // A stack that does not own its certificates.
 struct X509StackShallowFree {
-  void operator()(STACK_OF(X509)* p) const { sk_X509_free(p); }
+  void operator()(STACK_OF(X509) * p) const { sk_X509_free(p); }
 };
 using X509ShallowStackPtr = std::unique_ptr<STACK_OF(X509), X509StackShallowFree>;
 struct EkuFree {
@@ -77,9 +76,8 @@ absl::StatusOr<absl::Time> ParseGenTime(const ASN1_GENERALIZEDTIME* time) {
   std::string text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(time)),
                    static_cast<size_t>(ASN1_STRING_length(time)));
   auto bad = [&] {
-    return absl::InvalidArgumentError(
-        absl::StrCat("genTime \"", absl::CHexEscape(text.substr(0, 40)),
-                     "\" is not a UTC GeneralizedTime YYYYMMDDHHMMSS[.fff]Z"));
+    return absl::InvalidArgumentError(absl::StrCat("genTime \"", absl::CHexEscape(text.substr(0, 40)),
+                                                   "\" is not a UTC GeneralizedTime YYYYMMDDHHMMSS[.fff]Z"));
   };
   if (text.size() < 15 || text.size() > 40 || text.back() != 'Z') return bad();
   for (size_t i = 0; i < 14; ++i) {
@@ -133,8 +131,9 @@ absl::StatusOr<ParsedTimestamp> ParseTimestamp(absl::string_view der) {
     if (token != nullptr) {
       PKCS7_free(token);
       ERR_clear_error();
-      return Denied("a bare TimeStampToken, not a TimeStampResp (cosign and sigstore bundles store "
-                    "the TSA's whole response)");
+      return Denied(
+          "a bare TimeStampToken, not a TimeStampResp (cosign and sigstore bundles store "
+          "the TSA's whole response)");
     }
     ERR_clear_error();
     return Denied(absl::StrCat("not a DER TimeStampResp (", detail, ")"));
@@ -173,8 +172,8 @@ absl::StatusOr<ParsedTimestamp> ParseTimestamp(absl::string_view der) {
     default: {
       char name[80] = "?";
       OBJ_obj2txt(name, sizeof(name), algorithm, 0);
-      return Denied(absl::StrCat("message imprint hash ", name,
-                                 " is not supported (only SHA-256, SHA-384, SHA-512)"));
+      return Denied(
+          absl::StrCat("message imprint hash ", name, " is not supported (only SHA-256, SHA-384, SHA-512)"));
     }
   }
   if (parameter_type != V_ASN1_UNDEF && parameter_type != V_ASN1_NULL) {
@@ -184,8 +183,8 @@ absl::StatusOr<ParsedTimestamp> ParseTimestamp(absl::string_view der) {
   parsed.imprint.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(message)),
                         static_cast<size_t>(ASN1_STRING_length(message)));
   if (parsed.imprint.size() != static_cast<size_t>(EVP_MD_get_size(parsed.md))) {
-    return Denied(absl::StrCat("message imprint is ", parsed.imprint.size(), " bytes, a ",
-                               parsed.hash_name, " digest is ", EVP_MD_get_size(parsed.md)));
+    return Denied(absl::StrCat("message imprint is ", parsed.imprint.size(), " bytes, a ", parsed.hash_name,
+                               " digest is ", EVP_MD_get_size(parsed.md)));
   }
   absl::StatusOr<absl::Time> gen_time = ParseGenTime(TS_TST_INFO_get_time(info));
   if (!gen_time.ok()) return Denied(gen_time.status().message());
@@ -204,7 +203,8 @@ absl::Status CheckSigningCertificate(X509* leaf) {
   if (X509_check_ca(leaf) != 0) return absl::InvalidArgumentError(absl::StrCat(who, " is a CA certificate"));
   int index = X509_get_ext_by_NID(leaf, NID_ext_key_usage, -1);
   if (index < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(who, " has no extended key usage (timeStamping required)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(who, " has no extended key usage (timeStamping required)"));
   }
   if (X509_get_ext_by_NID(leaf, NID_ext_key_usage, index) >= 0) {
     return absl::InvalidArgumentError(absl::StrCat(who, " has two extended key usage extensions"));
@@ -213,13 +213,14 @@ absl::Status CheckSigningCertificate(X509* leaf) {
     return absl::InvalidArgumentError(absl::StrCat(who, " has a non-critical extended key usage"));
   }
   int critical = 0;
-  std::unique_ptr<EXTENDED_KEY_USAGE, EkuFree> eku(static_cast<EXTENDED_KEY_USAGE*>(
-      X509_get_ext_d2i(leaf, NID_ext_key_usage, &critical, nullptr)));
+  std::unique_ptr<EXTENDED_KEY_USAGE, EkuFree> eku(
+      static_cast<EXTENDED_KEY_USAGE*>(X509_get_ext_d2i(leaf, NID_ext_key_usage, &critical, nullptr)));
   if (eku == nullptr) {
     ERR_clear_error();
     return absl::InvalidArgumentError(absl::StrCat(who, " has an undecodable extended key usage"));
   }
-  if (sk_ASN1_OBJECT_num(eku.get()) != 1 || OBJ_obj2nid(sk_ASN1_OBJECT_value(eku.get(), 0)) != NID_time_stamp) {
+  if (sk_ASN1_OBJECT_num(eku.get()) != 1 ||
+      OBJ_obj2nid(sk_ASN1_OBJECT_value(eku.get(), 0)) != NID_time_stamp) {
     return absl::InvalidArgumentError(
         absl::StrCat(who, " has an extended key usage other than timeStamping alone"));
   }
@@ -228,14 +229,14 @@ absl::Status CheckSigningCertificate(X509* leaf) {
 
 // Checks that each intermediate of a verified `chain` (leaf first, anchor last) that restricts its
 // extended key usage allows timestamping or any purpose.
-absl::Status CheckIntermediateUsage(STACK_OF(X509)* chain) {
+absl::Status CheckIntermediateUsage(STACK_OF(X509) * chain) {
   int n = sk_X509_num(chain);
   for (int i = 1; i + 1 < n; ++i) {
     X509* cert = sk_X509_value(chain, i);
     if ((X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) == 0) continue;
     if ((X509_get_extended_key_usage(cert) & (XKU_TIMESTAMP | XKU_ANYEKU)) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("the intermediate ", SubjectName(cert),
-                                                     " does not allow timestamping"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the intermediate ", SubjectName(cert), " does not allow timestamping"));
     }
   }
   return absl::OkStatus();
@@ -310,9 +311,9 @@ absl::StatusOr<std::string> VerifyWithAuthority(const ParsedTimestamp& parsed,
     X509* at = X509_STORE_CTX_get_current_cert(ctx.get());
     std::string where = at != nullptr ? SubjectName(at) : absl::StrCat("depth ", depth);
     ERR_clear_error();
-    return absl::InvalidArgumentError(absl::StrCat("the TSA certificate does not chain to the authority's root at genTime ",
-                                                   FormatGenTime(parsed.gen_time), ": ",
-                                                   X509_verify_cert_error_string(error), " (", where, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the TSA certificate does not chain to the authority's root at genTime ",
+        FormatGenTime(parsed.gen_time), ": ", X509_verify_cert_error_string(error), " (", where, ")"));
   }
   RETURN_IF_ERROR(CheckIntermediateUsage(X509_STORE_CTX_get0_chain(ctx.get())));
 
@@ -340,7 +341,8 @@ absl::StatusOr<std::string> ParseCosignTimestampAnnotation(absl::string_view ann
   absl::StatusOr<nlohmann::json> json =
       internal::ParseStrictJson(annotation_json, kMaxTimestampAnnotationBytes, "rfc3161timestamp annotation");
   if (!json.ok()) return json.status();
-  if (absl::Status fields = internal::CheckExactFields(*json, {kAnnotationKey}, {}, "rfc3161timestamp annotation");
+  if (absl::Status fields =
+          internal::CheckExactFields(*json, {kAnnotationKey}, {}, "rfc3161timestamp annotation");
       !fields.ok()) {
     return fields;
   }
@@ -372,10 +374,9 @@ absl::StatusOr<VerifiedTimestamp> VerifyRfc3161Timestamp(
     }
     std::vector<X509Ptr>& chain = chains.emplace_back();
     for (size_t i = 0; i < authority.chain_der.size(); ++i) {
-      ASSIGN_OR_RETURN(X509Ptr cert,
-                       ParseDerCertificate(authority.chain_der[i],
-                                           absl::StrCat("timestamp authority ", authority.name,
-                                                        " certificate ", i + 1)));
+      ASSIGN_OR_RETURN(X509Ptr cert, ParseDerCertificate(authority.chain_der[i],
+                                                         absl::StrCat("timestamp authority ", authority.name,
+                                                                      " certificate ", i + 1)));
       chain.push_back(std::move(cert));
     }
   }
@@ -387,8 +388,7 @@ absl::StatusOr<VerifiedTimestamp> VerifyRfc3161Timestamp(
   if (EVP_Digest(signed_bytes.data(), signed_bytes.size(), digest, &digest_len, parsed.md, nullptr) != 1) {
     return absl::InternalError(absl::StrCat("EVP_Digest: ", TakeOpenSslError()));
   }
-  if (digest_len != parsed.imprint.size() ||
-      CRYPTO_memcmp(digest, parsed.imprint.data(), digest_len) != 0) {
+  if (digest_len != parsed.imprint.size() || CRYPTO_memcmp(digest, parsed.imprint.data(), digest_len) != 0) {
     return Denied(absl::StrCat("its message imprint is not the ", parsed.hash_name,
                                " of the signed bytes (a timestamp over other data)"));
   }

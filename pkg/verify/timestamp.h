@@ -41,8 +41,8 @@ struct TimestampAuthorityInput {
 
 // What a verified timestamp proves.
 struct VerifiedTimestamp {
-  absl::Time gen_time;              // the TSTInfo genTime, with its fraction of a second
-  std::string authority;            // TimestampAuthorityInput::name of the authority that verified it
+  absl::Time gen_time;               // the TSTInfo genTime, with its fraction of a second
+  std::string authority;             // TimestampAuthorityInput::name of the authority that verified it
   std::string tsa_leaf_fingerprint;  // "sha256:" + hex SHA-256 of the signing certificate's DER
   std::string hash_algorithm;        // the message imprint's hash: "sha256", "sha384" or "sha512"
 };

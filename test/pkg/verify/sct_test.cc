@@ -5,11 +5,10 @@
 #include <openssl/x509v3.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -188,8 +187,9 @@ TEST(VerifyEmbeddedScts, RefusesWrongIssuer) {
   ExpectDenied(VerifyEmbeddedScts(dsse.leaf, Der(chain[2]), LogsOf("trusted-roots/public-good.json")),
                "SCT signature does not verify");
   nlohmann::json scaffolding = ReadJson("trusted-roots/scaffolding.json");
-  ExpectDenied(VerifyEmbeddedScts(dsse.leaf, Der(scaffolding["certificateAuthorities"][0]["certChain"]["certificates"][0]),
-                                  LogsOf("trusted-roots/public-good.json")),
+  ExpectDenied(VerifyEmbeddedScts(
+                   dsse.leaf, Der(scaffolding["certificateAuthorities"][0]["certChain"]["certificates"][0]),
+                   LogsOf("trusted-roots/public-good.json")),
                "SCT signature does not verify");
 }
 
@@ -209,7 +209,8 @@ TEST(VerifyEmbeddedScts, LogWindowEdgesAreInclusive) {
   std::vector<CtLogInput> logs = LogsOf("trusted-roots/public-good.json");
   LeafAndIssuer dsse = DsseLeaf();
   const absl::Time sct_time =
-      absl::FromCivil(absl::CivilSecond(2022, 11, 9, 23, 0, 35), absl::UTCTimeZone()) + absl::Milliseconds(805);
+      absl::FromCivil(absl::CivilSecond(2022, 11, 9, 23, 0, 35), absl::UTCTimeZone()) +
+      absl::Milliseconds(805);
   auto with_window = [&](absl::Time start, absl::Time end) {
     std::vector<CtLogInput> copy = logs;
     for (CtLogInput& log : copy) {
@@ -235,8 +236,9 @@ TEST(VerifyEmbeddedScts, RefusesCertificateWithoutScts) {
                "no embedded SCTs");
   nlohmann::json tsa_root = ReadJson("trusted-roots/public-key-validity.json");
   const nlohmann::json& tsa_chain = tsa_root["timestampAuthorities"][0]["certChain"]["certificates"];
-  ExpectDenied(VerifyEmbeddedScts(Der(tsa_chain[0]), Der(tsa_chain[1]), LogsOf("trusted-roots/public-good.json")),
-               "no embedded SCTs");
+  ExpectDenied(
+      VerifyEmbeddedScts(Der(tsa_chain[0]), Der(tsa_chain[1]), LogsOf("trusted-roots/public-good.json")),
+      "no embedded SCTs");
 }
 
 TEST(VerifyEmbeddedScts, RefusesMalformedCertificates) {
@@ -253,7 +255,8 @@ TEST(VerifyEmbeddedScts, RefusesMalformedCertificates) {
 TEST(VerifyEmbeddedScts, RejectsMisconfiguredLogs) {
   LeafAndIssuer dsse = DsseLeaf();
   std::vector<CtLogInput> logs = LogsOf("trusted-roots/public-good.json");
-  EXPECT_EQ(VerifyEmbeddedScts(dsse.leaf, dsse.issuer, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(VerifyEmbeddedScts(dsse.leaf, dsse.issuer, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 
   std::vector<CtLogInput> bad_id = logs;
   bad_id[1].log_id = bad_id[0].log_id;  // the 2022 log's key under the 2021 log's id

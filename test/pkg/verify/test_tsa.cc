@@ -28,7 +28,7 @@ struct Free {
   void operator()(ASN1_OBJECT* p) const { ASN1_OBJECT_free(p); }
   void operator()(EVP_MD* p) const { EVP_MD_free(p); }
   void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
-  void operator()(STACK_OF(X509)* p) const { sk_X509_free(p); }
+  void operator()(STACK_OF(X509) * p) const { sk_X509_free(p); }
 };
 template <typename T>
 using Ptr = std::unique_ptr<T, Free>;
@@ -142,7 +142,8 @@ absl::StatusOr<std::unique_ptr<TestTsa>> TestTsa::Create(const TsaOptions& optio
   if (options.with_intermediate) {
     auto extensions = ca_extensions;
     extensions.push_back({NID_authority_key_identifier, "keyid:always"});
-    extensions.push_back({NID_ext_key_usage, options.intermediate_code_signing_only ? "codeSigning" : "timeStamping"});
+    extensions.push_back(
+        {NID_ext_key_usage, options.intermediate_code_signing_only ? "codeSigning" : "timeStamping"});
     absl::StatusOr<Ptr<X509>> intermediate =
         NewCertificate(options.name + " intermediate", state->intermediate_key.get(), state->root.get(),
                        state->root_key.get(), 2, ca_from, ca_until, extensions);
@@ -155,14 +156,14 @@ absl::StatusOr<std::unique_ptr<TestTsa>> TestTsa::Create(const TsaOptions& optio
   // purpose when the certificate is set and caches the result in the X509 object); the variants a
   // test asks for are made by editing and re-signing that same object afterwards, so the tokens
   // are signed by, and name in their ESS attribute, the certificate with the edited usage.
-  absl::StatusOr<Ptr<X509>> leaf = NewCertificate(
-      options.name + " signer", state->leaf_key.get(), leaf_issuer, leaf_issuer_key, 3,
-      options.leaf_not_before, options.leaf_not_after,
-      {{NID_basic_constraints, "critical,CA:FALSE"},
-       {NID_key_usage, "critical,digitalSignature"},
-       {NID_ext_key_usage, "critical,timeStamping"},
-       {NID_subject_key_identifier, "hash"},
-       {NID_authority_key_identifier, "keyid:always"}});
+  absl::StatusOr<Ptr<X509>> leaf =
+      NewCertificate(options.name + " signer", state->leaf_key.get(), leaf_issuer, leaf_issuer_key, 3,
+                     options.leaf_not_before, options.leaf_not_after,
+                     {{NID_basic_constraints, "critical,CA:FALSE"},
+                      {NID_key_usage, "critical,digitalSignature"},
+                      {NID_ext_key_usage, "critical,timeStamping"},
+                      {NID_subject_key_identifier, "hash"},
+                      {NID_authority_key_identifier, "keyid:always"}});
   if (!leaf.ok()) return leaf.status();
   state->leaf = *std::move(leaf);
   if (X509_check_purpose(state->leaf.get(), X509_PURPOSE_TIMESTAMP_SIGN, 0) != 1) {
@@ -172,8 +173,9 @@ absl::StatusOr<std::unique_ptr<TestTsa>> TestTsa::Create(const TsaOptions& optio
   if (options.eku != Eku::kCriticalTimestamping) {
     DeleteExtension(state->leaf.get(), NID_ext_key_usage).IgnoreError();
     const char* value = options.eku == Eku::kNonCriticalTimestamping ? "timeStamping"
-                        : options.eku == Eku::kTimestampingAndCodeSigning ? "critical,timeStamping,codeSigning"
-                                                                           : nullptr;
+                        : options.eku == Eku::kTimestampingAndCodeSigning
+                            ? "critical,timeStamping,codeSigning"
+                            : nullptr;
     if (value != nullptr) {
       if (absl::Status s = AddExtension(state->leaf.get(), leaf_issuer, NID_ext_key_usage, value); !s.ok()) {
         return s;
@@ -184,7 +186,8 @@ absl::StatusOr<std::unique_ptr<TestTsa>> TestTsa::Create(const TsaOptions& optio
   if (options.leaf_is_ca) {
     DeleteExtension(state->leaf.get(), NID_basic_constraints).IgnoreError();
     DeleteExtension(state->leaf.get(), NID_key_usage).IgnoreError();
-    if (absl::Status s = AddExtension(state->leaf.get(), leaf_issuer, NID_basic_constraints, "critical,CA:TRUE");
+    if (absl::Status s =
+            AddExtension(state->leaf.get(), leaf_issuer, NID_basic_constraints, "critical,CA:TRUE");
         !s.ok()) {
       return s;
     }
@@ -239,8 +242,7 @@ absl::StatusOr<std::string> TestTsa::Stamp(absl::string_view data, absl::Time wh
   if (lower_again) X509_EXTENSION_set_critical(eku, 1);
   int signer_set = TS_RESP_CTX_set_signer_cert(ctx.get(), state_->leaf.get());
   if (lower_again) X509_EXTENSION_set_critical(eku, 0);
-  if (signer_set != 1 ||
-      TS_RESP_CTX_set_signer_key(ctx.get(), state_->leaf_key.get()) != 1 ||
+  if (signer_set != 1 || TS_RESP_CTX_set_signer_key(ctx.get(), state_->leaf_key.get()) != 1 ||
       TS_RESP_CTX_set_signer_digest(ctx.get(), EVP_sha256()) != 1 ||
       TS_RESP_CTX_set_ess_cert_id_digest(ctx.get(), EVP_sha256()) != 1 ||
       TS_RESP_CTX_set_def_policy(ctx.get(), policy.get()) != 1 ||

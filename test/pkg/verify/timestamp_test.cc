@@ -1,11 +1,10 @@
 #include "pkg/verify/timestamp.h"
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -18,11 +17,11 @@
 namespace sigshim::verify {
 namespace {
 
-using ::testing::HasSubstr;
 using test_tsa::Eku;
 using test_tsa::StampOptions;
 using test_tsa::TestTsa;
 using test_tsa::TsaOptions;
+using ::testing::HasSubstr;
 
 constexpr char kSignature[] = "the raw bytes of a signature";
 
@@ -125,8 +124,7 @@ TEST(VerifyRfc3161Timestamp, RefusesIntermediateWhoseUsageExcludesTimestamping) 
   options.intermediate_code_signing_only = true;
   auto tsa = MakeTsa(options);
   ASSERT_NE(tsa, nullptr);
-  ExpectDenied(Verify(Stamp(*tsa, kSignature), kSignature, {Authority(*tsa)}),
-               "does not allow timestamping");
+  ExpectDenied(Verify(Stamp(*tsa, kSignature), kSignature, {Authority(*tsa)}), "does not allow timestamping");
 }
 
 TEST(VerifyRfc3161Timestamp, RefusesImprintOverOtherData) {
@@ -192,8 +190,7 @@ TEST(VerifyRfc3161Timestamp, ListsEachAuthoritysRefusal) {
 TEST(VerifyRfc3161Timestamp, RefusesSigningCertificateWithoutTimestampingUsage) {
   auto tsa = MakeTsa({.eku = Eku::kNone});
   ASSERT_NE(tsa, nullptr);
-  ExpectDenied(Verify(Stamp(*tsa, kSignature), kSignature, {Authority(*tsa)}),
-               "has no extended key usage");
+  ExpectDenied(Verify(Stamp(*tsa, kSignature), kSignature, {Authority(*tsa)}), "has no extended key usage");
 }
 
 TEST(VerifyRfc3161Timestamp, RefusesNonCriticalTimestampingUsage) {
@@ -232,7 +229,8 @@ TEST(VerifyRfc3161Timestamp, AuthorityWindowEdgesAreInclusive) {
 
 TEST(VerifyRfc3161Timestamp, JudgesTsaCertificateAtGenTime) {
   // Valid during June 2024 only.
-  auto tsa = MakeTsa({.leaf_not_before = At(2024, 6, 1, 0, 0, 0), .leaf_not_after = At(2024, 6, 30, 0, 0, 0)});
+  auto tsa =
+      MakeTsa({.leaf_not_before = At(2024, 6, 1, 0, 0, 0), .leaf_not_after = At(2024, 6, 30, 0, 0, 0)});
   ASSERT_NE(tsa, nullptr);
   EXPECT_TRUE(Verify(Stamp(*tsa, kSignature, At(2024, 6, 15, 0, 0, 0)), kSignature, {Authority(*tsa)}).ok());
   ExpectDenied(Verify(Stamp(*tsa, kSignature, At(2024, 7, 1, 0, 0, 0)), kSignature, {Authority(*tsa)}),
@@ -312,7 +310,8 @@ TEST(VerifyRfc3161Timestamp, RejectsMisconfiguredAuthorities) {
   absl::StatusOr<VerifiedTimestamp> garbage =
       Verify(der, kSignature, {TimestampAuthorityInput{"garbage", {"not a certificate"}, {}}});
   EXPECT_EQ(garbage.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(garbage.status().message()), HasSubstr("timestamp authority garbage certificate 1"));
+  EXPECT_THAT(std::string(garbage.status().message()),
+              HasSubstr("timestamp authority garbage certificate 1"));
 }
 
 // ---------------------------------------------------------------- cosign's annotation
@@ -320,8 +319,8 @@ TEST(VerifyRfc3161Timestamp, RejectsMisconfiguredAuthorities) {
 const std::string kTinyDer("\x30\x03\x02\x01\x00", 5);  // SEQUENCE { INTEGER 0 }
 
 TEST(ParseCosignTimestampAnnotation, DecodesSignedRfc3161Timestamp) {
-  absl::StatusOr<std::string> der =
-      ParseCosignTimestampAnnotation(absl::StrCat(R"({"SignedRFC3161Timestamp":")", Base64Encode(kTinyDer), R"("})"));
+  absl::StatusOr<std::string> der = ParseCosignTimestampAnnotation(
+      absl::StrCat(R"({"SignedRFC3161Timestamp":")", Base64Encode(kTinyDer), R"("})"));
   ASSERT_TRUE(der.ok()) << der.status();
   EXPECT_EQ(*der, kTinyDer);
 }
@@ -330,8 +329,8 @@ TEST(ParseCosignTimestampAnnotation, RoundTripsARealTokenThroughVerification) {
   auto tsa = MakeTsa();
   ASSERT_NE(tsa, nullptr);
   std::string der = Stamp(*tsa, kSignature);
-  absl::StatusOr<std::string> parsed = ParseCosignTimestampAnnotation(
-      nlohmann::json{{"SignedRFC3161Timestamp", Base64Encode(der)}}.dump());
+  absl::StatusOr<std::string> parsed =
+      ParseCosignTimestampAnnotation(nlohmann::json{{"SignedRFC3161Timestamp", Base64Encode(der)}}.dump());
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_TRUE(Verify(*parsed, kSignature, {Authority(*tsa)}).ok());
 }
@@ -350,12 +349,13 @@ TEST(ParseCosignTimestampAnnotation, RefusesOtherShapes) {
            std::string(R"({"SignedRFC3161Timestamp":123})"),
            std::string(R"({"SignedRFC3161Timestamp":""})"),
            std::string(R"({"SignedRFC3161Timestamp":"not base64!"})"),
-           absl::StrCat(R"({"SignedRFC3161Timestamp":")", b64, R"(","SignedRFC3161Timestamp":")", b64, R"("})"),
+           absl::StrCat(R"({"SignedRFC3161Timestamp":")", b64, R"(","SignedRFC3161Timestamp":")", b64,
+                        R"("})"),
            absl::StrCat(R"({"SignedRFC3161Timestamp":")", b64, R"("} trailing)"),
-           absl::StrCat(R"({"SignedRFC3161Timestamp":")", Base64Encode(std::string(kMaxTimestampDerBytes + 1, 'x')),
-                        R"("})"),
-           absl::StrCat(R"({"SignedRFC3161Timestamp":")", b64, R"(",")", std::string(kMaxTimestampAnnotationBytes, ' '),
-                        R"("})"),
+           absl::StrCat(R"({"SignedRFC3161Timestamp":")",
+                        Base64Encode(std::string(kMaxTimestampDerBytes + 1, 'x')), R"("})"),
+           absl::StrCat(R"({"SignedRFC3161Timestamp":")", b64, R"(",")",
+                        std::string(kMaxTimestampAnnotationBytes, ' '), R"("})"),
        }) {
     absl::StatusOr<std::string> der = ParseCosignTimestampAnnotation(bad);
     EXPECT_FALSE(der.ok()) << bad.substr(0, 80);
@@ -387,11 +387,13 @@ std::vector<TimestampAuthorityInput> AuthoritiesOf(const std::string& trusted_ro
     std::string error;
     if (tsa["validFor"].contains("start")) {
       EXPECT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%E*SZ", tsa["validFor"]["start"].get<std::string>(),
-                                  &input.window.start, &error)) << error;
+                                  &input.window.start, &error))
+          << error;
     }
     if (tsa["validFor"].contains("end")) {
       EXPECT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%E*SZ", tsa["validFor"]["end"].get<std::string>(),
-                                  &input.window.end, &error)) << error;
+                                  &input.window.end, &error))
+          << error;
     }
     authorities.push_back(std::move(input));
   }
@@ -404,8 +406,9 @@ TEST(VerifyRfc3161Timestamp, VerifiesSigstoreBundleTimestampAgainstItsTrustedRoo
   nlohmann::json bundle =
       nlohmann::json::parse(ReadFile(absl::StrCat(kSigstoreGo, "bundles/public-key-validity.sigstore.json")));
   std::string signature = *Base64Decode(bundle["messageSignature"]["signature"].get<std::string>());
-  std::string der = *Base64Decode(bundle["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0]
-                                         ["signedTimestamp"].get<std::string>());
+  std::string der = *Base64Decode(
+      bundle["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0]["signedTimestamp"]
+          .get<std::string>());
   std::vector<TimestampAuthorityInput> authorities =
       AuthoritiesOf(absl::StrCat(kSigstoreGo, "trusted-roots/public-key-validity.json"));
   ASSERT_EQ(authorities.size(), 1u);
