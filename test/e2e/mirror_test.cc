@@ -1,6 +1,7 @@
 // containerd's registry host configuration on a real node: a real containerd 1.6 and the sigshim
 // binary share one config_path whose hosts.toml maps a registry name that does not resolve
-// (mirror.sigshim.invalid) to the test bed's docker-registry on 127.0.0.1 over plain HTTP. A signed
+// (mirror.sigshim.invalid) to the test bed's docker-registry on 127.0.0.1 over plain HTTP (as its
+// mirror and its server). A signed
 // image pulled by that name through sigshim's CRI socket is pulled and a container is made from
 // it; an unsigned one under the same name is refused (SignatureValidationFailed); `sigshim verify`
 // of the signed name answers allowed (exit 0). Without config_path sigshim could not even resolve
@@ -21,6 +22,7 @@
 #include "test/e2e/cri_client.h"
 #include "test/e2e/sigshim_process.h"
 #include "test/signer/signer.h"
+#include "test/testbed/poll.h"
 #include "test/testbed/subprocess.h"
 #include "test/testbed/testbed.h"
 
@@ -49,7 +51,11 @@ class MirrorTest : public ::testing::Test {
     ASSERT_TRUE(bed.ok()) << bed.status();
     bed_ = bed->release();
     ASSERT_TRUE(MakeDirs(absl::StrCat(*certs_d_, "/", kMirrored)).ok());
-    const std::string hosts_toml = absl::StrCat("[host.\"http://", bed_->registry()->host_port(),
+    // The registry is both the mirror and the server: with a server that cannot be reached, an
+    // artifact absent from the mirror (the unsigned image's signature) would be an error
+    // (RegistryUnavailable, as for containerd: the first failure that is not a 404), not "none".
+    const std::string registry_url = absl::StrCat("http://", bed_->registry()->host_port());
+    const std::string hosts_toml = absl::StrCat("server = \"", registry_url, "\"\n\n[host.\"", registry_url,
                                                 "\"]\n  capabilities = [\"pull\", \"resolve\"]\n");
     ASSERT_TRUE(WriteFileAtomic(absl::StrCat(*certs_d_, "/", kMirrored, "/hosts.toml"), hosts_toml, 0644).ok());
 
