@@ -245,6 +245,31 @@ TEST(RegistryClientHosts, MalformedHostsTomlFailsCreateNamingFileAndLine) {
   EXPECT_THAT(std::string(client.status().message()), StartsWith(absl::StrCat(folder.root(), "/", kRegistry, "/hosts.toml:3: ")));
 }
 
+TEST(RegistryClientHosts, HttpEndpointWithTlsSettingsTriesHttpsFirstAndHttpsEndpointNeverFallsBack) {
+  FakeRegistry mirror({.flavour = "mirror"});
+  const std::string authority = mirror.url().substr(std::string("http://").size());
+  {
+    // containerd >= 1.6.25: http:// with TLS settings on a port other than 80 tries HTTPS first.
+    HostsFolder folder(absl::StrCat("server = \"", ClosedUrl(), "\"\n[host.\"", mirror.url(), "\"]\n  skip_verify = true\n"));
+    auto client = Client(folder);
+    absl::StatusOr<FetchedManifest> resolved = client->Resolve(Ref(absl::StrCat(kRegistry, "/team/app:v1")), {});
+    ASSERT_TRUE(resolved.ok()) << resolved.status();
+    EXPECT_EQ(resolved->digest, mirror.digest());
+    EXPECT_EQ(client->RequestCount(), 2u);  // the handshake answered in plain HTTP, then plain HTTP
+    ASSERT_TRUE(client->Resolve(Ref(absl::StrCat(kRegistry, "/team/app:v1")), {}).ok());
+    EXPECT_EQ(client->RequestCount(), 3u);  // remembered
+  }
+  {
+    // Written https://: a plain-HTTP answer is an error naming the hosts.toml line to change.
+    HostsFolder folder(absl::StrCat("server = \"", ClosedUrl(), "\"\n[host.\"https://", authority, "\"]\n"));
+    absl::StatusOr<FetchedManifest> resolved =
+        Client(folder)->Resolve(Ref(absl::StrCat(kRegistry, "/team/app:v1")), {});
+    ASSERT_FALSE(resolved.ok());
+    EXPECT_THAT(resolved.status().message(), HasSubstr(absl::StrCat("write it as http://", authority)));
+    EXPECT_THAT(resolved.status().message(), HasSubstr(absl::StrCat(folder.root(), "/", kRegistry, "/hosts.toml:2")));
+  }
+}
+
 TEST(RegistryClientHosts, RegistryWithoutAFolderIsReachedAsWithoutConfiguration) {
   FakeRegistry registry({.flavour = "direct"});
   HostsFolder folder("[host.\"https://unused.example\"]\n");
