@@ -235,7 +235,9 @@ std::vector<RegistryClientImpl::Endpoint> RegistryClientImpl::EndpointsFor(absl:
     endpoint.domain = std::string(domain);
     endpoint.authority = host.host;
     endpoint.api_root = host.path;
-    endpoint.configured = true;
+    // A defaulted endpoint is the registry itself, as without configuration: its hint for a
+    // plain-HTTP answer is [registry] insecure, not a hosts.toml line.
+    endpoint.configured = !host.defaulted;
     endpoint.origin = host.origin;
     endpoint.capabilities = host.capabilities;
     endpoint.tls = host.tls;

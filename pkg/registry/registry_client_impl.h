@@ -47,8 +47,8 @@ class RegistryClientImpl : public RegistryClient {
     // HTTPS to a host that may answer in plain HTTP: if it does, the endpoint becomes plain HTTP.
     // Only a loopback registry, or a hosts.toml endpoint containerd treats so (HostEndpoint).
     bool http_fallback = false;
-    // From hosts_config_path: `origin` names where ("<file>:<line>"), `capabilities` its
-    // kCapability* bits.
+    // Listed in a hosts.toml of hosts_config_path (not defaulted); `origin` names where
+    // ("<file>:<line>", or "default"), `capabilities` its kCapability* bits.
     bool configured = false;
     std::string origin;
     uint32_t capabilities = 0;
