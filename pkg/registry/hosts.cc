@@ -293,7 +293,8 @@ class TableReader {
         RETURN_IF_ERROR(ReadHeader(v, section, out));
       } else if (!(allow_root_keys && (key == "server" || key == "host"))) {
         return Error(v, absl::StrCat("unknown key \"", absl::CHexEscape(key.substr(0, 60)), "\" in ",
-                                     allow_root_keys ? "the file" : section,
+                                     allow_root_keys ? absl::string_view("the file")
+                                                     : absl::StripTrailingAsciiWhitespace(section),
                                      " (known keys: capabilities, ca, client, skip_verify, override_path, header",
                                      allow_root_keys ? ", server, host)" : ")"));
       }

@@ -23,7 +23,7 @@ struct ContainerdOptions {
   // Path of the daemon binary. Default: the Debian package's.
   std::string binary = "/usr/bin/containerd";
   // The CRI plugin's registry config_path (containerd's hosts.toml folders). Default "": none.
-  std::string registry_config_path;
+  std::string registry_config_path = "";
   // How long Start() waits for the CRI service to answer Version. Default 60 s.
   absl::Duration start_timeout = absl::Seconds(60);
 };

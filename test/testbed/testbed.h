@@ -20,7 +20,7 @@ struct TestBedOptions {
   // Start a containerd and import the sandbox image into it. Default true.
   bool containerd = true;
   // The containerd CRI plugin's registry config_path (see ContainerdOptions). Default "": none.
-  std::string registry_config_path;
+  std::string registry_config_path = "";
   // Prefix of the temporary folder's name. Default "sigshim-tb".
   std::string name = "sigshim-tb";
 };
