@@ -79,12 +79,14 @@ void PrintConfig(const config::Config& c) {
          ModeName(c.enforcement.mode), UnmatchedName(c.enforcement.unmatched), c.enforcement.workers,
          c.enforcement.sandbox_image.c_str());
   printf("[audit]\npath = \"%s\"\n\n[metrics]\nlisten = \"%s\"\n\n", c.audit.path.c_str(), c.metrics.listen.c_str());
-  printf("[registry]\ninsecure = [%s]\ntimeout = \"%s\"\nverification_timeout = \"%s\"\nca_file = \"%s\"\n",
+  printf("[registry]\ninsecure = [%s]\ntimeout = \"%s\"\nverification_timeout = \"%s\"\nca_file = \"%s\"\n"
+         "config_path = \"%s\"\n",
          absl::StrJoin(c.registry.insecure, ", ",
                        [](std::string* out, const std::string& s) { absl::StrAppend(out, "\"", s, "\""); })
              .c_str(),
          absl::FormatDuration(c.registry.timeout).c_str(),
-         absl::FormatDuration(c.registry.verification_timeout).c_str(), c.registry.ca_file.c_str());
+         absl::FormatDuration(c.registry.verification_timeout).c_str(), c.registry.ca_file.c_str(),
+         c.registry.config_path.c_str());
   for (const config::KeyConfig& k : c.keys) {
     printf("\n[[keys]]  # %s\nname = \"%s\"\nsource = \"%s\"\n", k.origin.c_str(), k.name.c_str(), k.source.c_str());
   }

@@ -28,6 +28,7 @@ registry::RegistryClientOptions RegistryClientOptionsFrom(const config::Config& 
   options.request_timeout = config.registry.timeout;
   options.connect_timeout = std::min(options.connect_timeout, config.registry.timeout);
   options.ca_file = config.registry.ca_file;
+  options.hosts_config_path = config.registry.config_path;
   return options;
 }
 

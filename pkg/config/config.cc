@@ -254,7 +254,7 @@ absl::Status ParseMetrics(const Reader& r, const Table& t, MetricsConfig& out) {
 }
 
 absl::Status ParseRegistry(const Reader& r, const Table& t, RegistryConfig& out) {
-  RETURN_IF_ERROR(r.CheckKeys(t, "[registry]", {"insecure", "timeout", "verification_timeout", "ca_file"}));
+  RETURN_IF_ERROR(r.CheckKeys(t, "[registry]", {"insecure", "timeout", "verification_timeout", "ca_file", "config_path"}));
   if (t.contains("insecure")) {
     ASSIGN_OR_RETURN(out.insecure, r.StringList(t.at("insecure"), "registry.insecure"));
     // Host names compare without case; references carry their domain in lowercase.
@@ -274,6 +274,14 @@ absl::Status ParseRegistry(const Reader& r, const Table& t, RegistryConfig& out)
   if (t.contains("ca_file")) {
     ASSIGN_OR_RETURN(out.ca_file, r.String(t.at("ca_file"), "registry.ca_file"));
     if (!out.ca_file.empty()) out.ca_file = ResolveRelative(r.path(), out.ca_file);
+  }
+  if (t.contains("config_path")) {
+    ASSIGN_OR_RETURN(out.config_path, r.String(t.at("config_path"), "registry.config_path"));
+    std::vector<std::string> folders;
+    for (absl::string_view folder : absl::StrSplit(out.config_path, ':', absl::SkipEmpty())) {
+      folders.push_back(ResolveRelative(r.path(), std::string(folder)));
+    }
+    out.config_path = absl::StrJoin(folders, ":");
   }
   return absl::OkStatus();
 }

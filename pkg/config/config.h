@@ -89,6 +89,11 @@ struct RegistryConfig {
   absl::Duration verification_timeout = absl::Seconds(30);
   // PEM bundle of extra CAs; empty means the system CAs only. Default "".
   std::string ca_file;
+  // containerd's registry host configuration folder (its CRI config_path; several separated by
+  // ':'), read by the registry client at load: registries are reached through the endpoints its
+  // hosts.toml files list. Relative paths are taken from the config file's folder. Default "":
+  // none.
+  std::string config_path;
 };
 
 // [[keys]]: a trusted signing identity.

@@ -1,6 +1,10 @@
 #include "pkg/registry/curl_transport.h"
 
 #include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <cstdio>
 #include <utility>
@@ -108,6 +112,47 @@ int AbortWhenSpent(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return static_cast<const Budget*>(user)->Check().ok() ? 0 : 1;
 }
 
+// libcurl's SSL_CTX callback (OpenSSL): adds the certificates of TlsSettings::extra_ca_pem to the
+// store curl has filled with its own CAs, so that they are trusted in addition, as containerd adds
+// a host's `ca` to the system pool.
+CURLcode AddExtraCas(CURL*, void* ssl_ctx, void* user) {
+  const auto* tls = static_cast<const TlsSettings*>(user);
+  X509_STORE* store = SSL_CTX_get_cert_store(static_cast<SSL_CTX*>(ssl_ctx));
+  BIO* bio = BIO_new_mem_buf(tls->extra_ca_pem.data(), static_cast<int>(tls->extra_ca_pem.size()));
+  if (bio == nullptr || store == nullptr) {
+    BIO_free(bio);
+    return CURLE_OUT_OF_MEMORY;
+  }
+  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+    X509_STORE_add_cert(store, cert);  // A duplicate of a system CA is refused harmlessly.
+    X509_free(cert);
+  }
+  ERR_clear_error();  // The end of the PEM text reads as an error.
+  BIO_free(bio);
+  return CURLE_OK;
+}
+
+// Sets the options `tls` asks for on `curl`. The settings must outlive the transfer.
+void ApplyTlsSettings(CURL* curl, const TlsSettings& tls) {
+  if (tls.skip_verify) {
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (!tls.extra_ca_pem.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSL_CTX_FUNCTION, AddExtraCas);
+    curl_easy_setopt(curl, CURLOPT_SSL_CTX_DATA, &tls);
+  }
+  if (!tls.client_cert_pem.empty()) {
+    curl_blob cert{const_cast<char*>(tls.client_cert_pem.data()), tls.client_cert_pem.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(curl, CURLOPT_SSLCERT_BLOB, &cert);
+    curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
+    const std::string& key = tls.client_key_pem.empty() ? tls.client_cert_pem : tls.client_key_pem;
+    curl_blob key_blob{const_cast<char*>(key.data()), key.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(curl, CURLOPT_SSLKEY_BLOB, &key_blob);
+    curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
+  }
+}
+
 long ToMillis(absl::Duration d) {
   int64_t ms = absl::ToInt64Milliseconds(d);
   if (ms < 1) ms = 1;
@@ -133,15 +178,20 @@ absl::StatusOr<std::unique_ptr<CurlTransport>> CurlTransport::Create(const CurlT
 
 CurlTransport::~CurlTransport() {
   absl::MutexLock lock(&mu_);
-  for (void* handle : idle_handles_) curl_easy_cleanup(handle);
+  for (auto& [key, handles] : idle_handles_) {
+    for (void* handle : handles) curl_easy_cleanup(handle);
+  }
 }
 
-void* CurlTransport::TakeHandle() {
+void* CurlTransport::TakeHandle(const std::string& pool_key) {
   {
     absl::MutexLock lock(&mu_);
-    if (!idle_handles_.empty()) {
-      void* handle = idle_handles_.back();
-      idle_handles_.pop_back();
+    auto pool = idle_handles_.find(pool_key);
+    if (pool != idle_handles_.end() && !pool->second.empty()) {
+      void* handle = pool->second.back();
+      pool->second.pop_back();
+      if (pool->second.empty()) idle_handles_.erase(pool);
+      --idle_count_;
       curl_easy_reset(handle);  // Keeps the connection cache, drops every option.
       return handle;
     }
@@ -149,11 +199,12 @@ void* CurlTransport::TakeHandle() {
   return curl_easy_init();
 }
 
-void CurlTransport::ReturnHandle(void* handle) {
+void CurlTransport::ReturnHandle(const std::string& pool_key, void* handle) {
   {
     absl::MutexLock lock(&mu_);
-    if (idle_handles_.size() < options_.max_idle_handles) {
-      idle_handles_.push_back(handle);
+    if (idle_count_ < options_.max_idle_handles) {
+      idle_handles_[pool_key].push_back(handle);
+      ++idle_count_;
       return;
     }
   }
@@ -169,7 +220,9 @@ absl::StatusOr<HttpResponse> CurlTransport::Do(const HttpRequest& request) {
     return absl::InvalidArgumentError(absl::StrCat("HTTP method \"", request.method.substr(0, 16), "\" is not supported"));
   }
 
-  CURL* curl = TakeHandle();
+  const TlsSettings* tls = request.tls.get();
+  const std::string pool_key = tls == nullptr ? std::string() : absl::StrCat("tls:", tls->pool_key);
+  CURL* curl = TakeHandle(pool_key);
   if (curl == nullptr) return absl::ResourceExhaustedError("libcurl could not allocate a handle");
 
   Transfer transfer;
@@ -194,9 +247,10 @@ absl::StatusOr<HttpResponse> CurlTransport::Do(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
+  if (tls != nullptr) ApplyTlsSettings(curl, *tls);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, ToMillis(options_.connect_timeout));
   if (absl::Status within = CheckBudget(request.budget); !within.ok()) {
-    ReturnHandle(curl);
+    ReturnHandle(pool_key, curl);
     curl_slist_free_all(headers);
     return within;
   }
@@ -238,7 +292,7 @@ absl::StatusOr<HttpResponse> CurlTransport::Do(const HttpRequest& request) {
   // The handle keeps pointers to this frame's buffers; drop them before pooling it.
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
-  ReturnHandle(curl);
+  ReturnHandle(pool_key, curl);
 
   if (transfer.body_too_large) {
     return absl::ResourceExhaustedError(absl::StrCat(

@@ -48,6 +48,23 @@ class HttpHeaders {
   std::vector<std::pair<std::string, std::string>> fields_;
 };
 
+// TLS settings of one registry endpoint (containerd's hosts.toml `ca`, `client`, `skip_verify`),
+// applied to a request on top of the transport's own. Immutable once shared.
+struct TlsSettings {
+  // PEM certificates trusted in addition to the transport's CAs (the system's and its ca_file).
+  // Default "": none.
+  std::string extra_ca_pem;
+  // PEM client certificate (chain) presented when the server asks for one. Default "": none.
+  std::string client_cert_pem;
+  // The PEM private key of client_cert_pem. A secret: never logged or put in an error. Default "".
+  std::string client_key_pem;
+  // Turns server certificate and host name verification off. Default false.
+  bool skip_verify = false;
+  // Names these settings for connection pooling: a connection made under one key is never reused
+  // for a request under another. Equal settings may share a key. Default "".
+  std::string pool_key;
+};
+
 // One HTTP request. `url` is absolute (http or https).
 struct HttpRequest {
   // "GET", "HEAD", "POST" or "PUT". Default "GET".
@@ -67,6 +84,8 @@ struct HttpRequest {
   // Cancelled) as soon as it runs out or is abandoned, whatever `timeout` says. Not owned; must
   // outlive the call. Default null: only `timeout` applies.
   const Budget* budget = nullptr;
+  // TLS settings for an https URL, on top of the transport's. Default null: the transport's only.
+  std::shared_ptr<const TlsSettings> tls;
 };
 
 // One HTTP response, whatever its status code.

@@ -84,6 +84,16 @@ struct RegistryClientOptions {
   // Loopback registries remembered at once; when full, the expired ones are forgotten, then all.
   // Default 256.
   size_t max_remembered_loopback = 256;
+  // containerd's registry host configuration (its CRI `config_path`: one folder, or several
+  // separated by ':'; see hosts.h), read once by Create. When set, a registry is reached through
+  // the endpoints its hosts.toml lists, in order, as containerd pulls: a tag is resolved through
+  // those that may resolve and pull, content by digest fetched through those that may pull; an
+  // endpoint that cannot be reached, fails, or answers an HTTP error (404 included) passes the
+  // request to the next, and when all fail the first error that was not a 404 is returned (else
+  // NotFound). Credentials are sent to every endpoint, as containerd does. `endpoints` is not
+  // used; insecure_registries still makes a registry's own (defaulted) endpoint plain HTTP.
+  // Default "": every registry is reached directly, as described above.
+  std::string hosts_config_path;
   // Reference domain → the host (and port) actually contacted. Default docker.io →
   // registry-1.docker.io.
   std::map<std::string, std::string> endpoints = {{"docker.io", "registry-1.docker.io"}};
@@ -120,7 +130,9 @@ struct RegistryClientOptions {
 // query string.
 class RegistryClient {
  public:
-  // Returns a client; InvalidArgument for unusable options (e.g. an unreadable ca_file).
+  // Returns a client; InvalidArgument for unusable options (e.g. an unreadable ca_file, or a
+  // hosts_config_path whose hosts.toml is malformed: the message starts "<file>:<line>: "), and
+  // the errors of RegistryHosts::Load for a hosts_config_path that cannot be read.
   static absl::StatusOr<std::unique_ptr<RegistryClient>> Create(const RegistryClientOptions& options);
 
   virtual ~RegistryClient() = default;

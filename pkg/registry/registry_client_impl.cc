@@ -1,6 +1,7 @@
 #include "pkg/registry/registry_client_impl.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -180,6 +181,17 @@ absl::StatusOr<std::unique_ptr<RegistryClient>> RegistryClient::Create(const Reg
   if (options.max_manifest_bytes == 0 || options.max_blob_bytes == 0 || options.max_auxiliary_bytes == 0) {
     return absl::InvalidArgumentError("registry client: size limits must be positive");
   }
+  std::shared_ptr<const RegistryHosts> hosts;
+  if (!options.hosts_config_path.empty()) {
+    absl::StatusOr<std::shared_ptr<const RegistryHosts>> loaded =
+        RegistryHosts::Load({.config_path = options.hosts_config_path});
+    if (!loaded.ok()) {
+      return absl::Status(absl::IsResourceExhausted(loaded.status()) ? loaded.status().code()
+                                                                      : absl::StatusCode::kInvalidArgument,
+                          loaded.status().message());
+    }
+    hosts = *std::move(loaded);
+  }
   std::shared_ptr<HttpTransport> transport = options.transport;
   if (transport == nullptr) {
     CurlTransportOptions curl_options;
@@ -188,11 +200,65 @@ absl::StatusOr<std::unique_ptr<RegistryClient>> RegistryClient::Create(const Reg
     curl_options.user_agent = options.user_agent;
     ASSIGN_OR_RETURN(transport, CurlTransport::Create(curl_options));
   }
-  return std::unique_ptr<RegistryClient>(new RegistryClientImpl(options, std::move(transport)));
+  return std::unique_ptr<RegistryClient>(new RegistryClientImpl(options, std::move(transport), std::move(hosts)));
 }
 
-RegistryClientImpl::RegistryClientImpl(const RegistryClientOptions& options, std::shared_ptr<HttpTransport> transport)
-    : options_(options), transport_(std::make_shared<CountingHttpTransport>(std::move(transport))) {}
+RegistryClientImpl::RegistryClientImpl(const RegistryClientOptions& options, std::shared_ptr<HttpTransport> transport,
+                                       std::shared_ptr<const RegistryHosts> hosts)
+    : options_(options),
+      transport_(std::make_shared<CountingHttpTransport>(std::move(transport))),
+      hosts_(std::move(hosts)) {}
+
+bool RegistryClientImpl::RememberedPlainHttp(const std::string& authority) {
+  absl::Time now = options_.now ? options_.now() : absl::Now();
+  absl::MutexLock lock(&mu_);
+  auto remembered = plain_http_loopback_.find(authority);
+  if (remembered == plain_http_loopback_.end()) return false;
+  if (remembered->second > now) return true;
+  plain_http_loopback_.erase(remembered);
+  return false;
+}
+
+std::string RegistryClientImpl::UrlOn(const Endpoint& endpoint, absl::string_view relative) {
+  std::string url = absl::StrCat(endpoint.base_url, endpoint.api_root, "/", relative);
+  if (endpoint.proxy) absl::StrAppend(&url, "?ns=", UrlEncode(endpoint.domain));
+  return url;
+}
+
+std::vector<RegistryClientImpl::Endpoint> RegistryClientImpl::EndpointsFor(absl::string_view domain,
+                                                                          uint32_t capabilities) {
+  if (hosts_ == nullptr) return {EndpointFor(domain)};
+  std::vector<Endpoint> endpoints;
+  for (const HostEndpoint& host : hosts_->EndpointsFor(domain)) {
+    if ((host.capabilities & capabilities) != capabilities) continue;
+    Endpoint endpoint;
+    endpoint.domain = std::string(domain);
+    endpoint.authority = host.host;
+    endpoint.api_root = host.path;
+    // A defaulted endpoint is the registry itself, as without configuration: its hint for a
+    // plain-HTTP answer is [registry] insecure, not a hosts.toml line.
+    endpoint.configured = !host.defaulted;
+    endpoint.origin = host.origin;
+    endpoint.capabilities = host.capabilities;
+    endpoint.tls = host.tls;
+    endpoint.headers = host.headers;
+    endpoint.proxy = host.host != domain && !(domain == "docker.io" && host.host == "registry-1.docker.io");
+    std::string scheme = host.scheme;
+    endpoint.http_fallback = host.http_fallback;
+    if (host.defaulted && options_.insecure_registries.count(endpoint.domain) > 0) {
+      // [registry] insecure still names registries reached over plain HTTP.
+      scheme = "http";
+      endpoint.http_fallback = false;
+    } else if (endpoint.http_fallback && RememberedPlainHttp(endpoint.authority)) {
+      scheme = "http";
+      endpoint.http_fallback = false;
+    }
+    endpoint.insecure = scheme == "http";
+    endpoint.base_url = absl::StrCat(scheme, "://", endpoint.authority);
+    endpoints.push_back(std::move(endpoint));
+  }
+  return endpoints;
+}
 
 RegistryClientImpl::Endpoint RegistryClientImpl::EndpointFor(absl::string_view domain) {
   Endpoint endpoint;
@@ -203,14 +269,10 @@ RegistryClientImpl::Endpoint RegistryClientImpl::EndpointFor(absl::string_view d
   // Only a host that is loopback as written may ever be plain HTTP without configuration; the
   // memory below holds nothing else, and is not even consulted for other hosts.
   if (!endpoint.insecure && IsLoopbackHost(endpoint.authority)) {
-    absl::Time now = options_.now ? options_.now() : absl::Now();
-    absl::MutexLock lock(&mu_);
-    auto remembered = plain_http_loopback_.find(endpoint.authority);
-    if (remembered != plain_http_loopback_.end() && remembered->second > now) {
+    if (RememberedPlainHttp(endpoint.authority)) {
       endpoint.insecure = true;
     } else {
-      if (remembered != plain_http_loopback_.end()) plain_http_loopback_.erase(remembered);
-      endpoint.loopback_probe = true;
+      endpoint.http_fallback = true;
     }
   }
   endpoint.base_url = absl::StrCat(endpoint.insecure ? "http" : "https", "://", endpoint.authority);
@@ -219,7 +281,14 @@ RegistryClientImpl::Endpoint RegistryClientImpl::EndpointFor(absl::string_view d
 
 absl::StatusOr<std::string> RegistryClientImpl::FallBackToPlainHttp(Endpoint& endpoint, const std::string& url,
                                                                     const absl::Status& failure) {
-  if (!endpoint.loopback_probe || !absl::StartsWith(url, endpoint.base_url)) {
+  if (endpoint.configured && (!endpoint.http_fallback || !absl::StartsWith(url, endpoint.base_url))) {
+    absl::Status status = absl::UnavailableError(absl::StrCat(
+        failure.message(), "; the endpoint ", endpoint.base_url, " of registry ", endpoint.domain, " (", endpoint.origin,
+        ") serves only plain HTTP: write it as http://", endpoint.authority, " in that hosts.toml"));
+    status.SetPayload(kPermanentFailurePayload, absl::Cord("tls"));
+    return status;
+  }
+  if (!endpoint.http_fallback || !absl::StartsWith(url, endpoint.base_url)) {
     absl::Status status = absl::UnavailableError(absl::StrCat(
         failure.message(), "; if registry ", endpoint.domain,
         " serves only plain HTTP, list it in [registry] insecure (insecure = [\"", endpoint.domain,
@@ -229,7 +298,7 @@ absl::StatusOr<std::string> RegistryClientImpl::FallBackToPlainHttp(Endpoint& en
   }
   const std::string rest = url.substr(endpoint.base_url.size());
   endpoint.insecure = true;
-  endpoint.loopback_probe = false;
+  endpoint.http_fallback = false;
   endpoint.base_url = absl::StrCat("http://", endpoint.authority);
   if (options_.loopback_plain_http_memory > absl::ZeroDuration()) {
     absl::Time now = options_.now ? options_.now() : absl::Now();
@@ -240,7 +309,7 @@ absl::StatusOr<std::string> RegistryClientImpl::FallBackToPlainHttp(Endpoint& en
     }
     plain_http_loopback_[endpoint.authority] = now + options_.loopback_plain_http_memory;
   }
-  SIGSHIM_LOG(kInfo, "registry: loopback registry ", endpoint.authority,
+  SIGSHIM_LOG(kInfo, "registry: ", endpoint.configured ? "endpoint " : "loopback registry ", endpoint.authority,
               " answered HTTPS in plain HTTP; it is reached over plain HTTP");
   return absl::StrCat(endpoint.base_url, rest);
 }
@@ -408,6 +477,7 @@ absl::StatusOr<std::string> RegistryClientImpl::FetchBearerToken(const AuthChall
   request.max_response_bytes = options_.max_auxiliary_bytes;
   request.timeout = options_.request_timeout;
   request.budget = budget;
+  request.tls = endpoint.tls;  // containerd fetches tokens with the endpoint's TLS settings too
   request.headers.Set("User-Agent", options_.user_agent);
   request.headers.Set("Accept", "application/json");
   ASSIGN_OR_RETURN(auto basic, BasicCredentials(credentials));
@@ -536,22 +606,66 @@ absl::StatusOr<std::string> RegistryClientImpl::Authenticate(const HttpResponse&
 }
 
 absl::StatusOr<HttpResponse> RegistryClientImpl::AuthorizedGet(const reference::Reference& repository,
-                                                               const std::string& path, absl::string_view accept,
+                                                               const std::string& relative, absl::string_view accept,
                                                                size_t max_bytes, const Credentials& credentials,
-                                                               const Budget* budget) {
-  Endpoint endpoint = EndpointFor(repository.domain);
+                                                               const Budget* budget, uint32_t capabilities) {
+  std::vector<Endpoint> endpoints = EndpointsFor(repository.domain, capabilities);
+  if (endpoints.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "registry ", repository.domain, ": no endpoint in ", hosts_->FolderFor(repository.domain),
+        "/hosts.toml has the capabilities ", (capabilities & kCapabilityResolve) != 0 ? "pull and resolve" : "pull",
+        " (containerd cannot pull this either)"));
+  }
+  if (endpoints.size() == 1) {
+    return GetFromEndpoint(std::move(endpoints[0]), repository, relative, accept, max_bytes, credentials, budget);
+  }
+  // As containerd's resolver and fetcher: every failure passes to the next endpoint; a 404 is
+  // returned only when no endpoint failed otherwise.
+  std::optional<absl::StatusOr<HttpResponse>> first_failure;
+  std::optional<HttpResponse> not_found;
+  for (size_t i = 0; i < endpoints.size(); ++i) {
+    const std::string where = absl::StrCat(endpoints[i].base_url, endpoints[i].api_root, " (", endpoints[i].origin, ")");
+    absl::StatusOr<HttpResponse> response =
+        GetFromEndpoint(endpoints[i], repository, relative, accept, max_bytes, credentials, budget);
+    if (response.ok() && response->status >= 200 && response->status <= 299) return response;
+    if (absl::Status within = CheckBudget(budget); !within.ok()) return response.ok() ? within : response.status();
+    std::string what;
+    if (response.ok() && response->status == 404) {
+      what = "HTTP 404";
+      if (!not_found.has_value()) not_found = *std::move(response);
+    } else {
+      what = response.ok() ? absl::StrCat("HTTP ", response->status) : std::string(response.status().message());
+      if (!first_failure.has_value()) first_failure = std::move(response);
+    }
+    if (i + 1 < endpoints.size()) {
+      SIGSHIM_LOG(kInfo, "registry: ", repository.domain, ": ", relative, " via ", where, ": ",
+                  Redact(absl::UnknownError(what), credentials).message(), "; trying the next endpoint, ",
+                  endpoints[i + 1].base_url, endpoints[i + 1].api_root);
+    }
+  }
+  if (first_failure.has_value()) return *std::move(first_failure);
+  return *std::move(not_found);
+}
+
+absl::StatusOr<HttpResponse> RegistryClientImpl::GetFromEndpoint(Endpoint endpoint,
+                                                                 const reference::Reference& repository,
+                                                                 const std::string& relative, absl::string_view accept,
+                                                                 size_t max_bytes, const Credentials& credentials,
+                                                                 const Budget* budget) {
   const std::string scope = absl::StrCat("repository:", repository.path, ":pull");
+  // Authorizations belong to the host that granted them: a mirror's token never goes upstream.
   const std::string cache_key =
-      absl::StrCat(repository.domain, "\n", scope, "\n", CredentialsFingerprint(credentials));
+      absl::StrCat(endpoint.authority, "\n", scope, "\n", CredentialsFingerprint(credentials));
 
   HttpRequest request;
-  request.url = endpoint.base_url + path;
+  request.url = UrlOn(endpoint, relative);
   request.max_response_bytes = max_bytes;
   request.timeout = options_.request_timeout;
   request.budget = budget;
+  request.tls = endpoint.tls;
+  for (const auto& [name, value] : endpoint.headers) request.headers.Add(name, value);
   request.headers.Set("User-Agent", options_.user_agent);
   if (!accept.empty()) request.headers.Set("Accept", accept);
-
   std::string authorization;
   const bool has_registry_token = !credentials.registry_token.empty();
   if (has_registry_token) {
@@ -567,7 +681,7 @@ absl::StatusOr<HttpResponse> RegistryClientImpl::AuthorizedGet(const reference::
 
   ASSIGN_OR_RETURN(HttpResponse response, Fetch(request, &endpoint));
   if (response.status != 401) return response;
-  request.url = endpoint.base_url + path;  // Plain HTTP when a loopback registry has just fallen back.
+  request.url = UrlOn(endpoint, relative);  // Plain HTTP when the endpoint has just fallen back.
   if (has_registry_token) {
     return absl::UnauthenticatedError(absl::StrCat("registry ", repository.domain,
                                                    " rejected the registry token for ", repository.path));
@@ -599,10 +713,12 @@ absl::StatusOr<FetchedManifest> RegistryClientImpl::GetManifestImpl(const refere
     RETURN_IF_ERROR(reference::ValidateTag(tag_or_digest));
   }
   const std::string what = absl::StrCat("manifest ", repository.Repository(), by_digest ? "@" : ":", tag_or_digest);
-  const std::string path = absl::StrCat("/v2/", repository.path, "/manifests/", tag_or_digest);
+  const std::string relative = absl::StrCat(repository.path, "/manifests/", tag_or_digest);
 
+  // A tag is resolved only through endpoints that may resolve, as containerd does.
   absl::StatusOr<HttpResponse> response =
-      AuthorizedGet(repository, path, kManifestAcceptHeader, options_.max_manifest_bytes, credentials, budget);
+      AuthorizedGet(repository, relative, kManifestAcceptHeader, options_.max_manifest_bytes, credentials, budget,
+                    by_digest ? kCapabilityPull : kCapabilityPull | kCapabilityResolve);
   if (!response.ok()) {
     if (absl::IsResourceExhausted(response.status())) {
       return absl::ResourceExhaustedError(absl::StrCat(what, " is larger than the limit of ",
@@ -654,8 +770,9 @@ absl::StatusOr<std::string> RegistryClientImpl::GetBlobImpl(const reference::Ref
   RETURN_IF_ERROR(ValidateDigest(digest));
   max_bytes = std::min(max_bytes, options_.max_blob_bytes);
   const std::string what = absl::StrCat("blob ", repository.Repository(), "@", digest);
-  const std::string path = absl::StrCat("/v2/", repository.path, "/blobs/", digest);
-  absl::StatusOr<HttpResponse> response = AuthorizedGet(repository, path, "", max_bytes, credentials, budget);
+  const std::string relative = absl::StrCat(repository.path, "/blobs/", digest);
+  absl::StatusOr<HttpResponse> response =
+      AuthorizedGet(repository, relative, "", max_bytes, credentials, budget, kCapabilityPull);
   if (!response.ok()) {
     if (absl::IsResourceExhausted(response.status())) {
       return absl::ResourceExhaustedError(absl::StrCat(what, " is larger than the limit of ", max_bytes, " bytes"));

@@ -3,22 +3,28 @@
 #ifndef SIGSHIM_PKG_REGISTRY_REGISTRY_CLIENT_IMPL_H_
 #define SIGSHIM_PKG_REGISTRY_REGISTRY_CLIENT_IMPL_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "pkg/registry/auth_challenge.h"
+#include "pkg/registry/hosts.h"
 #include "pkg/registry/registry_client.h"
 
 namespace sigshim::registry {
 
 class RegistryClientImpl : public RegistryClient {
  public:
-  // `transport` must not be null; options are validated by RegistryClient::Create.
-  RegistryClientImpl(const RegistryClientOptions& options, std::shared_ptr<HttpTransport> transport);
+  // `transport` must not be null; options are validated by RegistryClient::Create. `hosts` is
+  // null without options.hosts_config_path.
+  RegistryClientImpl(const RegistryClientOptions& options, std::shared_ptr<HttpTransport> transport,
+                     std::shared_ptr<const RegistryHosts> hosts);
 
   absl::StatusOr<FetchedManifest> Resolve(const reference::Reference& ref, const Credentials& credentials,
                                           const Budget* budget) override;
@@ -29,17 +35,27 @@ class RegistryClientImpl : public RegistryClient {
   uint64_t RequestCount() const override { return transport_->requests(); }
 
  private:
-  // Where a registry is reached.
+  // One place a registry is reached.
   struct Endpoint {
     std::string domain;     // the reference domain, "docker.io"
     std::string authority;  // the host (and port) contacted, "registry-1.docker.io"
     std::string base_url;   // "https://registry-1.docker.io"
-    // Plain HTTP, its token realm included: listed in insecure_registries, or a loopback registry
-    // that answered HTTPS in plain HTTP.
+    std::string api_root = "/v2";  // the path requests start with (hosts.toml may give another)
+    // Plain HTTP, its token realm included: listed in insecure_registries, an http:// hosts.toml
+    // endpoint, or one that answered HTTPS in plain HTTP and may fall back (http_fallback).
     bool insecure = false;
-    // HTTPS to a loopback host that may answer in plain HTTP: if it does, the endpoint becomes
-    // plain HTTP.
-    bool loopback_probe = false;
+    // HTTPS to a host that may answer in plain HTTP: if it does, the endpoint becomes plain HTTP.
+    // Only a loopback registry, or a hosts.toml endpoint containerd treats so (HostEndpoint).
+    bool http_fallback = false;
+    // Listed in a hosts.toml of hosts_config_path (not defaulted); `origin` names where
+    // ("<file>:<line>", or "default"), `capabilities` its kCapability* bits.
+    bool configured = false;
+    std::string origin;
+    uint32_t capabilities = 0;
+    // Requests carry ?ns=<domain>, as containerd's do to an endpoint that is not the registry.
+    bool proxy = false;
+    std::shared_ptr<const TlsSettings> tls;                   // null: the transport's own
+    std::vector<std::pair<std::string, std::string>> headers;  // hosts.toml header; never logged
   };
 
   // An authorization remembered for one (registry, scope, credentials).
@@ -49,13 +65,24 @@ class RegistryClientImpl : public RegistryClient {
     absl::Time expiry;
   };
 
-  // Returns where `domain` is reached now: plain HTTP when it is listed as insecure or is a
-  // loopback registry remembered as plain HTTP, else HTTPS.
+  // Returns where `domain` is reached now without hosts_config_path: plain HTTP when it is listed
+  // as insecure or is a loopback registry remembered as plain HTTP, else HTTPS.
   Endpoint EndpointFor(absl::string_view domain);
 
-  // Handles `failure`, a plain-HTTP answer to the TLS handshake of `url` on `endpoint`. For a
-  // loopback endpoint: remembers it as plain HTTP, switches `endpoint` to it and returns `url`
-  // on plain HTTP. For any other: returns Unavailable saying so and naming [registry] insecure.
+  // Returns the endpoints of `domain` that have every bit of `capabilities`, in the order they
+  // are tried: from hosts_ when set, else EndpointFor alone.
+  std::vector<Endpoint> EndpointsFor(absl::string_view domain, uint32_t capabilities);
+
+  // Returns true (and forgets expired entries) when `authority` is remembered as plain HTTP.
+  bool RememberedPlainHttp(const std::string& authority);
+
+  // Returns the URL of `relative` ("<repository>/manifests/<ref>") on `endpoint`.
+  static std::string UrlOn(const Endpoint& endpoint, absl::string_view relative);
+
+  // Handles `failure`, a plain-HTTP answer to the TLS handshake of `url` on `endpoint`. For an
+  // endpoint that may fall back: remembers it as plain HTTP, switches `endpoint` to it and returns
+  // `url` on plain HTTP. For any other: returns Unavailable saying so and naming the setting to
+  // change ([registry] insecure, or the hosts.toml that lists the endpoint).
   absl::StatusOr<std::string> FallBackToPlainHttp(Endpoint& endpoint, const std::string& url,
                                                   const absl::Status& failure);
 
@@ -76,12 +103,22 @@ class RegistryClientImpl : public RegistryClient {
   // through FallBackToPlainHttp (which may change `endpoint`); redirect targets never fall back.
   absl::StatusOr<HttpResponse> Fetch(HttpRequest request, Endpoint* endpoint = nullptr);
 
-  // GETs `path` ("/v2/…") of `repository`'s registry with `accept`, authenticating as needed
-  // (anonymous first, then the challenge's scheme) and caching the result. Returns the final
-  // response whatever its status, except 401 which is Unauthenticated.
-  absl::StatusOr<HttpResponse> AuthorizedGet(const reference::Reference& repository, const std::string& path,
+  // GETs `relative` ("<repository>/manifests/<ref>") of `repository`'s registry through its
+  // endpoints that have `capabilities`, in order, passing to the next one as
+  // RegistryClientOptions::hosts_config_path says. Returns the first 2xx response; when every
+  // endpoint fails, the first failure that was not a 404 (a response or an error), else the 404.
+  absl::StatusOr<HttpResponse> AuthorizedGet(const reference::Reference& repository, const std::string& relative,
                                              absl::string_view accept, size_t max_bytes,
-                                             const Credentials& credentials, const Budget* budget);
+                                             const Credentials& credentials, const Budget* budget,
+                                             uint32_t capabilities);
+
+  // GETs `relative` on `endpoint` with `accept`, authenticating as needed (anonymous first, then
+  // the challenge's scheme) and caching the result per endpoint host. Returns the final response
+  // whatever its status, except 401 which is Unauthenticated.
+  absl::StatusOr<HttpResponse> GetFromEndpoint(Endpoint endpoint, const reference::Reference& repository,
+                                               const std::string& relative, absl::string_view accept,
+                                               size_t max_bytes, const Credentials& credentials,
+                                               const Budget* budget);
 
   // Answers a 401: picks a challenge, obtains the authorization, caches it under `cache_key`
   // and returns the Authorization header value.
@@ -103,9 +140,12 @@ class RegistryClientImpl : public RegistryClient {
 
   const RegistryClientOptions options_;
   const std::shared_ptr<CountingHttpTransport> transport_;
+  // The host configuration read from options_.hosts_config_path; null without one.
+  const std::shared_ptr<const RegistryHosts> hosts_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, CachedAuth> auth_cache_ ABSL_GUARDED_BY(mu_);
-  // Loopback authorities (never any other) found to serve plain HTTP → until when that holds.
+  // Authorities allowed to fall back (Endpoint::http_fallback: loopback ones, or hosts.toml
+  // endpoints containerd lets fall back) found to serve plain HTTP → until when that holds.
   absl::flat_hash_map<std::string, absl::Time> plain_http_loopback_ ABSL_GUARDED_BY(mu_);
 };
 

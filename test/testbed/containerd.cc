@@ -164,6 +164,10 @@ absl::StatusOr<std::unique_ptr<Containerd>> Containerd::Create(const ContainerdO
   auto containerd = std::unique_ptr<Containerd>(new Containerd(options));
   std::string config = absl::StrReplaceAll(
       kConfigTemplate, {{"DIR", options.dir}, {"SANDBOX_IMAGE", options.sandbox_image}});
+  if (!options.registry_config_path.empty()) {
+    absl::StrAppend(&config, "\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"",
+                    options.registry_config_path, "\"\n");
+  }
   RETURN_IF_ERROR(WriteFileAtomic(containerd->config_path_, config, 0644));
   KillStaleTestBeds();
   RETURN_IF_ERROR(containerd->Start());

@@ -22,6 +22,8 @@ struct ContainerdOptions {
   std::string sandbox_image = "localhost/sigshim-testbed/pause:1";
   // Path of the daemon binary. Default: the Debian package's.
   std::string binary = "/usr/bin/containerd";
+  // The CRI plugin's registry config_path (containerd's hosts.toml folders). Default "": none.
+  std::string registry_config_path = "";
   // How long Start() waits for the CRI service to answer Version. Default 60 s.
   absl::Duration start_timeout = absl::Seconds(60);
 };

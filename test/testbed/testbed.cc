@@ -15,6 +15,7 @@ absl::StatusOr<std::unique_ptr<TestBed>> TestBed::Create(const TestBedOptions& o
   if (options.containerd) {
     ContainerdOptions containerd;
     containerd.dir = bed->dir_->Path("ctrd");
+    containerd.registry_config_path = options.registry_config_path;
     ASSIGN_OR_RETURN(bed->containerd_, Containerd::Create(containerd));
     ASSIGN_OR_RETURN(OciImage pause, bed->BuildImage("pause", {"/bin/sleep", "2147483647"}));
     ASSIGN_OR_RETURN(bed->sandbox_image_digest_,

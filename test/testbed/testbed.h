@@ -19,6 +19,8 @@ struct TestBedOptions {
   bool registry = true;
   // Start a containerd and import the sandbox image into it. Default true.
   bool containerd = true;
+  // The containerd CRI plugin's registry config_path (see ContainerdOptions). Default "": none.
+  std::string registry_config_path = "";
   // Prefix of the temporary folder's name. Default "sigshim-tb".
   std::string name = "sigshim-tb";
 };

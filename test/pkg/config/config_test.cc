@@ -273,6 +273,7 @@ TEST(ShippedConfig, ExampleParsesToTheDocumentedDefaults) {
   EXPECT_EQ(a.registry.insecure, b.registry.insecure);
   EXPECT_EQ(a.registry.timeout, b.registry.timeout);
   EXPECT_EQ(a.registry.ca_file, b.registry.ca_file);
+  EXPECT_EQ(a.registry.config_path, b.registry.config_path);
   EXPECT_EQ(a.enforcement.workers, b.enforcement.workers);
   EXPECT_EQ(a.enforcement.sandbox_image, b.enforcement.sandbox_image);
   EXPECT_EQ(a.audit.path, b.audit.path);
@@ -305,6 +306,18 @@ TEST_F(ConfigTest, LoadConfigReportsMissingFile) {
   auto cfg = LoadConfig(dir_ + "/absent.toml");
   EXPECT_EQ(cfg.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(cfg.status().message()), HasSubstr("absent.toml"));
+}
+
+TEST_F(ConfigTest, RegistryConfigPathIsTakenRelativeToTheFileAndMustBeAString) {
+  auto defaults = Parse("");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ((*defaults)->registry.config_path, "");
+  auto cfg = Parse("[registry]\nconfig_path = \"/etc/containerd/certs.d:certs.d\"\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ((*cfg)->registry.config_path, "/etc/containerd/certs.d:" + dir_ + "/certs.d");
+  auto wrong = Parse("[registry]\n\nconfig_path = [\"/etc/containerd/certs.d\"]\n");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_THAT(std::string(wrong.status().message()), HasSubstr(dir_ + "/config.toml:3: registry.config_path must be a string"));
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ class DockerRegistry {
 
   // Creates the storage directory and, for TLS, a self-signed certificate for 127.0.0.1 (its path
   // is ca_file()). Call before Start.
-  absl::Status Prepare(bool tls) {
+  absl::Status Prepare(bool tls, bool require_client_certificate = false) {
     char dir_template[] = "/tmp/sigshim-registry-test-XXXXXX";
     if (mkdtemp(dir_template) == nullptr) return absl::InternalError("mkdtemp failed");
     dir_ = dir_template;
@@ -66,6 +66,16 @@ class DockerRegistry {
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 "
         "-addext subjectAltName=IP:127.0.0.1 -keyout ", dir_, "/key.pem -out ", dir_, "/cert.pem >/dev/null 2>&1");
     if (std::system(command.c_str()) != 0) return absl::InternalError("openssl could not make a certificate");
+    client_cas_ = require_client_certificate;
+    if (!require_client_certificate) return absl::OkStatus();
+    // A CA for clients and a client certificate it signed (client.pem, client.key).
+    command = absl::StrCat(
+        "cd ", dir_, " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 ",
+        "-subj /CN=client-ca -keyout client-ca.key -out client-ca.pem >/dev/null 2>&1 && ",
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=puller -keyout client.key ",
+        "-out client.csr >/dev/null 2>&1 && openssl x509 -req -in client.csr -CA client-ca.pem -CAkey client-ca.key ",
+        "-CAcreateserial -days 1 -out client.pem >/dev/null 2>&1");
+    if (std::system(command.c_str()) != 0) return absl::InternalError("openssl could not make a client certificate");
     return absl::OkStatus();
   }
 
@@ -80,6 +90,7 @@ class DockerRegistry {
                                       dir_, "/data\nhttp:\n  addr: 127.0.0.1:", port_, "\n");
     if (tls_) {
       absl::StrAppend(&config, "  tls:\n    certificate: ", dir_, "/cert.pem\n    key: ", dir_, "/key.pem\n");
+      if (client_cas_) absl::StrAppend(&config, "    clientcas:\n      - ", dir_, "/client-ca.pem\n");
     }
     absl::Status written = WriteFileAtomic(dir_ + "/config.yml", config);
     if (!written.ok()) return written;
@@ -114,12 +125,30 @@ class DockerRegistry {
   std::string host() const { return absl::StrCat("127.0.0.1:", port_); }
   std::string base_url() const { return absl::StrCat(tls_ ? "https://" : "http://", host()); }
   std::string ca_file() const { return dir_ + "/cert.pem"; }
+  std::string dir() const { return dir_; }
 
  private:
   std::string dir_;
   bool tls_ = false;
+  bool client_cas_ = false;
   int port_ = 0;
   pid_t pid_ = -1;
+};
+
+// Passes every request to `inner` with `tls` set.
+class TlsTransport : public HttpTransport {
+ public:
+  TlsTransport(std::shared_ptr<HttpTransport> inner, std::shared_ptr<const TlsSettings> tls)
+      : inner_(std::move(inner)), tls_(std::move(tls)) {}
+  absl::StatusOr<HttpResponse> Do(const HttpRequest& request) override {
+    HttpRequest copy = request;
+    copy.tls = tls_;
+    return inner_->Do(copy);
+  }
+
+ private:
+  std::shared_ptr<HttpTransport> inner_;
+  std::shared_ptr<const TlsSettings> tls_;
 };
 
 // Uploads `bytes` as a blob of `name` (monolithic upload: POST then PUT with the digest).
@@ -275,6 +304,71 @@ TEST(DockerRegistry, VerifiesTlsAgainstTheConfiguredCa) {
   absl::StatusOr<FetchedManifest> refused = (*strict)->Resolve(*ref, {});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
   EXPECT_EQ((*strict)->RequestCount(), 1u);  // a certificate that does not verify is not retried
+}
+
+// A registry name that does not resolve, mapped by a hosts.toml to a docker-registry that serves
+// TLS with a self-signed certificate and requires client certificates: the endpoint's `ca` and
+// `client` (or `skip_verify`) are what make it usable.
+TEST(DockerRegistry, HostsTomlCaAndClientCertificateReachAMutualTlsMirror) {
+  ASSERT_EQ(access(kRegistryBinary, X_OK), 0) << kRegistryBinary << " is not installed (make deps installs it)";
+  ASSERT_EQ(access("/usr/bin/openssl", X_OK), 0) << "openssl is not installed";
+  DockerRegistry registry;
+  ASSERT_TRUE(registry.Prepare(/*tls=*/true, /*require_client_certificate=*/true).ok());
+  auto read = [](const std::string& path) { return ReadFile(path, 1 << 20).value_or(""); };
+  auto pusher_tls = std::make_shared<TlsSettings>();
+  pusher_tls->skip_verify = true;
+  pusher_tls->client_cert_pem = read(registry.dir() + "/client.pem");
+  pusher_tls->client_key_pem = read(registry.dir() + "/client.key");
+  pusher_tls->pool_key = "pusher";
+  absl::StatusOr<std::unique_ptr<CurlTransport>> curl = CurlTransport::Create({});
+  ASSERT_TRUE(curl.ok()) << curl.status();
+  auto transport = std::make_shared<TlsTransport>(std::shared_ptr<HttpTransport>(*std::move(curl)), pusher_tls);
+  ASSERT_TRUE(registry.Start(*transport).ok());
+  std::string config = "{}";
+  absl::StatusOr<std::string> config_digest = PushBlob(*transport, registry.base_url(), "app", config);
+  ASSERT_TRUE(config_digest.ok()) << config_digest.status();
+  std::string image = Manifest(*config_digest, config.size(), *config_digest, config.size(),
+                               "application/vnd.oci.image.layer.v1.tar");
+  ASSERT_TRUE(PushManifest(*transport, registry.base_url(), "app", "v1", image).ok());
+
+  const std::string certs_d = registry.dir() + "/certs.d";
+  std::filesystem::create_directories(certs_d + "/tls.sigshim.invalid");
+  auto client_for = [&](const std::string& endpoint_keys) -> std::unique_ptr<RegistryClient> {
+    EXPECT_TRUE(WriteFileAtomic(certs_d + "/tls.sigshim.invalid/hosts.toml",
+                                absl::StrCat("[host.\"https://", registry.host(), "\"]\n", endpoint_keys), 0644)
+                    .ok());
+    RegistryClientOptions options;
+    options.hosts_config_path = certs_d;
+    options.max_retries = 0;
+    absl::StatusOr<std::unique_ptr<RegistryClient>> client = RegistryClient::Create(options);
+    EXPECT_TRUE(client.ok()) << client.status();
+    return client.ok() ? std::move(*client) : nullptr;
+  };
+  const reference::Reference ref = *reference::Parse("tls.sigshim.invalid/app:v1");
+  const std::string client_pair = absl::StrCat("client = [[\"", registry.dir(), "/client.pem\", \"", registry.dir(),
+                                               "/client.key\"]]\n");
+
+  // The registry's CA and a client certificate: resolved.
+  auto both = client_for(absl::StrCat("ca = \"", registry.ca_file(), "\"\n", client_pair));
+  ASSERT_NE(both, nullptr);
+  absl::StatusOr<FetchedManifest> resolved = both->Resolve(ref, {});
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(resolved->digest, Sha256Digest(image));
+  // skip_verify instead of the CA: resolved too.
+  auto skipping = client_for(absl::StrCat("skip_verify = true\n", client_pair));
+  ASSERT_NE(skipping, nullptr);
+  EXPECT_TRUE(skipping->Resolve(ref, {}).ok());
+  // Without the CA the certificate does not verify; without a client certificate the registry
+  // refuses the handshake. Neither falls back to anything.
+  auto no_ca = client_for(client_pair);
+  ASSERT_NE(no_ca, nullptr);
+  EXPECT_EQ(no_ca->Resolve(ref, {}).status().code(), absl::StatusCode::kUnavailable);
+  auto no_client = client_for(absl::StrCat("ca = \"", registry.ca_file(), "\"\n"));
+  ASSERT_NE(no_client, nullptr);
+  absl::StatusOr<FetchedManifest> refused = no_client->Resolve(ref, {});
+  EXPECT_FALSE(refused.ok());
+  // And the same server as the registry's own name with only the transport's settings is refused.
+  EXPECT_FALSE(both->Resolve(*reference::Parse(registry.host() + "/app:v1"), {}).ok());
 }
 
 TEST(DockerRegistry, UnreachableRegistryIsUnavailable) {
