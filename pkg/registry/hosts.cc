@@ -416,6 +416,7 @@ std::string PortOf(absl::string_view authority) {
 // Fills in the defaulted endpoint for registry `host` as containerd's ConfigureHosts does.
 void FillDefault(absl::string_view host, HostEndpoint& e) {
   e.defaulted = true;
+  e.server = true;
   e.origin = e.origin.empty() ? "default" : absl::StrCat(e.origin, " (defaulted server)");
   e.path = "/v2";
   e.capabilities = kAllCapabilities;
@@ -491,6 +492,7 @@ absl::StatusOr<std::vector<HostEndpoint>> ParseHostsToml(absl::string_view text,
     }
     HostEndpoint server;
     server.origin = file;
+    server.server = true;
     bool override_path = false;
     RETURN_IF_ERROR(reader.ReadEndpoint(root, "", true, server, override_path));
     if (root.contains("server")) {
@@ -537,6 +539,7 @@ absl::StatusOr<HostEndpoint> LoadCertFiles(const std::string& folder, const Regi
   ASSIGN_OR_RETURN(std::vector<std::string> names, ListFolder(folder, options.max_entries));
   HostEndpoint server;
   server.origin = folder;
+  server.server = true;
   PendingTls tls;
   for (const std::string& name : names) {
     const std::string path = JoinPath(folder, name);

@@ -50,6 +50,10 @@ struct HostEndpoint {
   // True for the endpoint filled in for the registry itself (no hosts.toml, or one without
   // `server`): containerd's default scheme and host apply to it.
   bool defaulted = false;
+  // True for the registry itself: the hosts.toml `server` (defaulted or not) or the certificate
+  // files of a folder without hosts.toml; false for a [host."…"] mirror. Only the registry itself
+  // is given the pull credentials kubelet sent for the image.
+  bool server = false;
   // Where the endpoint was defined, "<file>:<line>", or "default" for a defaulted one.
   std::string origin;
 };

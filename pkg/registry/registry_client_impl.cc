@@ -240,6 +240,7 @@ std::vector<RegistryClientImpl::Endpoint> RegistryClientImpl::EndpointsFor(absl:
     endpoint.configured = !host.defaulted;
     endpoint.origin = host.origin;
     endpoint.capabilities = host.capabilities;
+    endpoint.mirror = !host.server;
     endpoint.tls = host.tls;
     endpoint.headers = host.headers;
     endpoint.proxy = host.host != domain && !(domain == "docker.io" && host.host == "registry-1.docker.io");
@@ -650,8 +651,13 @@ absl::StatusOr<HttpResponse> RegistryClientImpl::AuthorizedGet(const reference::
 absl::StatusOr<HttpResponse> RegistryClientImpl::GetFromEndpoint(Endpoint endpoint,
                                                                  const reference::Reference& repository,
                                                                  const std::string& relative, absl::string_view accept,
-                                                                 size_t max_bytes, const Credentials& credentials,
+                                                                 size_t max_bytes, const Credentials& registry_credentials,
                                                                  const Budget* budget) {
+  // The credentials kubelet gave are for the image's registry: a mirror named in hosts.toml
+  // never gets them (it is asked anonymously; when it refuses, the next endpoint, in the end the
+  // registry itself, is tried).
+  static const Credentials kAnonymous;
+  const Credentials& credentials = endpoint.mirror ? kAnonymous : registry_credentials;
   const std::string scope = absl::StrCat("repository:", repository.path, ":pull");
   // Authorizations belong to the host that granted them: a mirror's token never goes upstream.
   const std::string cache_key =

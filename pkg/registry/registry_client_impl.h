@@ -54,6 +54,9 @@ class RegistryClientImpl : public RegistryClient {
     uint32_t capabilities = 0;
     // Requests carry ?ns=<domain>, as containerd's do to an endpoint that is not the registry.
     bool proxy = false;
+    // A [host."…"] mirror of hosts_config_path (not the registry itself, HostEndpoint::server):
+    // asked without the pull credentials, which are the registry's.
+    bool mirror = false;
     std::shared_ptr<const TlsSettings> tls;                   // null: the transport's own
     std::vector<std::pair<std::string, std::string>> headers;  // hosts.toml header; never logged
   };
