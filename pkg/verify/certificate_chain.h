@@ -19,8 +19,8 @@ namespace sigshim::verify {
 // A CA certificate from trust material (a trusted_root.json certificate authority, a PEM file of a
 // private PKI) and the time it may be relied on (sigstore's `validFor`; "always" for a PEM file).
 struct TrustedCertificate {
-  std::string der;
-  ValidityWindow validity;  // default: always
+  std::string der{};
+  ValidityWindow validity{};  // default: always
 };
 
 // The certificate authorities of one trust root. Immutable once created; thread-safe; cheap to copy.

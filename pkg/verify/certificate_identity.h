@@ -23,13 +23,13 @@ namespace sigshim::verify {
 struct CertificateIdentity {
   // The OIDC issuer (Fulcio extension 1.3.6.1.4.1.57264.1.8, or .1.1 when .1.8 is absent): at most
   // one of the two; "" = not given. Required for a Fulcio trust root (see the options).
-  std::string issuer;        // exact, e.g. "https://token.actions.githubusercontent.com"
-  std::string issuer_regex;  // e.g. "https://oidc\\.example\\.com/.*"
+  std::string issuer{};        // exact, e.g. "https://token.actions.githubusercontent.com"
+  std::string issuer_regex{};  // e.g. "https://oidc\\.example\\.com/.*"
   // The subject: some email, URI, DNS or Fulcio otherName SAN must equal / match it. Exactly one.
-  std::string subject;        // exact, e.g. "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
-  std::string subject_regex;  // e.g. "https://github\\.com/acme/.*@refs/tags/v.*"
+  std::string subject{};        // exact, e.g. "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+  std::string subject_regex{};  // e.g. "https://github\\.com/acme/.*@refs/tags/v.*"
   // Fulcio claims (names from FulcioClaims()) whose values must be equal, byte for byte.
-  std::map<std::string, std::string> claims;
+  std::map<std::string, std::string> claims{};
 };
 
 struct CertificateIdentityOptions {

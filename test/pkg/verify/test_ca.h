@@ -33,15 +33,15 @@ struct Spec {
   std::optional<std::vector<std::string>> ekus = std::vector<std::string>{"1.3.6.1.5.5.7.3.3"};
   // OpenSSL's subjectAltName syntax, e.g. "email:a@b.c,URI:https://x,DNS:h,
   // otherName:1.3.6.1.4.1.57264.1.7;UTF8:user!idp"; "" = no extension.
-  std::string sans;
+  std::string sans{};
   // Extensions given as (dotted OID, extnValue contents), added as they are (non-critical).
-  std::vector<std::pair<std::string, std::string>> raw_extensions;
+  std::vector<std::pair<std::string, std::string>> raw_extensions{};
 };
 
 // A certificate and the key it was issued for.
 struct Issued {
-  std::string der;
-  Key key;
+  std::string der{};
+  Key key{};
 };
 
 // Makes a certificate for `subject_key` described by `spec`, signed by `issuer` (its DER and key),
