@@ -63,10 +63,14 @@ Subcommand AddVerify(CLI::App& root) {
   app->add_option("-n,--namespace", command->namespace_name,
                   "The Kubernetes namespace the image is for (default: none).")
       ->type_name("NS");
+  app->add_option("-o,--output", command->output, "How to print the decision: text (default) or json (one object).")
+      ->type_name("FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
   app->add_option("IMAGE", command->image, "The image reference, by tag or by digest.")->type_name("")->required();
   app->footer(Footer("Matches IMAGE to a [[policy]], resolves its tag at the registry, fetches its signatures and "
                      "checks them as the daemon does for a pull. Prints the image, digest, decision, policy, "
-                     "identity and reason.",
+                     "identity and reason, every signature that counted with its signer (key name and "
+                     "fingerprint) and signing time, and why each other signature did not count.",
                      {{0, "allowed (also a denial that [enforcement] mode = \"audit\" only records)"},
                       {1, "denied"},
                       {2, "error: bad usage, a configuration that does not load, a bad reference, the registry "

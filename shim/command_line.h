@@ -2,7 +2,7 @@
 //
 //   sigshim --config FILE                              run the daemon
 //   sigshim check-config --config FILE                 validate FILE, print the effective configuration
-//   sigshim verify --config FILE [--namespace NS] IMAGE  decide one image
+//   sigshim verify --config FILE [--namespace NS] [--output text|json] IMAGE  decide one image
 //   sigshim [COMMAND] --help, sigshim --version
 //
 // `-c` is short for --config and `-n` for --namespace; `--config=FILE` works as well. Parsing runs
@@ -35,10 +35,11 @@ struct CheckConfigCommand {
   std::string config;  // --config FILE. Required.
 };
 
-// `sigshim verify --config FILE [--namespace NS] IMAGE`.
+// `sigshim verify --config FILE [--namespace NS] [--output text|json] IMAGE`.
 struct VerifyCommand {
   std::string config;          // --config FILE. Required.
   std::string namespace_name;  // --namespace NS. Default "" (no namespace).
+  std::string output = "text";  // --output: "text" (for a person) or "json" (one object). Default "text".
   std::string image;           // IMAGE. Required.
 };
 

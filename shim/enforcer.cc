@@ -13,6 +13,7 @@
 #include "pkg/base/log.h"
 #include "pkg/base/status_macros.h"
 #include "pkg/reference/reference.h"
+#include "pkg/policy/evaluation.h"
 #include "pkg/registry/manifest.h"
 #include "shim/work_queue.h"
 
@@ -67,6 +68,12 @@ audit::AuditRecord RecordFor(const Caller& caller, absl::Time start) {
   return r;
 }
 
+// Fills the signing time fields of `r`.
+void FillSignedAt(const std::optional<verify::SigningTime>& t, audit::AuditRecord& r) {
+  r.signed_at = t.has_value() ? verify::FormatTimeUtc(t->time) : "";
+  r.signed_at_source = t.has_value() ? std::string(verify::TimeSourceName(t->source)) : "";
+}
+
 // Fills `r` from a registry decision.
 void FillFromDecision(const policy::Decision& d, absl::string_view asked, audit::AuditRecord& r) {
   r.image = d.image.empty() ? std::string(asked) : d.image;
@@ -75,6 +82,7 @@ void FillFromDecision(const policy::Decision& d, absl::string_view asked, audit:
   r.reason = d.reason;
   r.policy = d.policy;
   r.identity = d.identity;
+  FillSignedAt(d.signed_at, r);
   r.source = d.policy.empty() && d.verdict == policy::Outcome::kAllow ? "unmatched" : "registry";
 }
 
@@ -96,6 +104,7 @@ void Enforcer::FillFromApproval(const std::string& repository, const std::string
   r.reason = "stored verdict valid under the current policy";
   r.policy = approval.policy;
   r.identity = approval.identity;
+  FillSignedAt(approval.signed_at, r);
   r.source = "verdict";
 }
 
@@ -135,24 +144,26 @@ std::shared_ptr<const policy::Policy> Enforcer::CurrentPolicy() const {
 }
 
 absl::StatusOr<Enforcer::Approval> Enforcer::CheckVerdict(const verdicts::Verdict& verdict,
-                                                           const policy::Policy& policy) {
+                                                           const policy::Policy& policy, absl::Time now) {
   absl::StatusOr<reference::Reference> ref = reference::Parse(absl::StrCat(verdict.repository, "@", verdict.digest));
   if (!ref.ok()) return absl::InvalidArgumentError(absl::StrCat("unusable repository: ", ref.status().message()));
   std::optional<policy::Match> match = policy.Find(*ref);
   if (!match.has_value()) {
     return absl::FailedPreconditionError("no [[policy]] matches this repository any more");
   }
-  verify::Target target{verdict.digest, *ref};
-  absl::StatusOr<verify::ImageVerdict> checked = match->rule->verifier->CheckImage(verdict.evidence, target);
-  if (!checked.ok()) return checked.status();
-  if (!checked->accepted || !checked->accepted_by.has_value()) {
+  const policy::Target target{verdict.digest, *ref};
+  RETURN_IF_ERROR(policy::RuleEvaluation::ValidateTarget(target));
+  const policy::RuleEvaluation evaluation = policy::EvaluateSignatures(*match->rule, target, verdict.evidence, now);
+  if (!evaluation.Satisfied()) {
+    if (!evaluation.error().ok()) return evaluation.error();
     return absl::FailedPreconditionError(
-        absl::StrCat("policy \"", match->rule->name, "\" no longer accepts its signatures: ", checked->Explain()));
+        absl::StrCat("policy \"", match->rule->name, "\" no longer accepts its signatures: ", evaluation.Explain()));
   }
   Approval approval;
   approval.policy = match->rule->name;
-  auto it = match->rule->identities.find(checked->accepted_by->key_fingerprint);
-  if (it != match->rule->identities.end()) approval.identity = it->second;
+  approval.identity = evaluation.Identities();
+  approval.signed_at = evaluation.EarliestSigningTime();
+  approval.valid_until = evaluation.CountsUntil();
   return approval;
 }
 
@@ -160,10 +171,11 @@ RecheckReport Enforcer::SetPolicy(std::shared_ptr<const policy::Policy> policy,
                                   std::shared_ptr<const policy::ImageVerifier> verifier, std::string sandbox_image,
                                   absl::Duration verification_timeout) {
   RecheckReport report;
+  const absl::Time now = Now();
   absl::flat_hash_map<std::pair<std::string, std::string>, Approval> approvals;
   // Checked outside the lock: a few hundred microseconds per verdict, all offline.
   for (const verdicts::Verdict& v : options_.store->All()) {
-    absl::StatusOr<Approval> approval = CheckVerdict(v, *policy);
+    absl::StatusOr<Approval> approval = CheckVerdict(v, *policy, now);
     if (approval.ok()) {
       approvals[{v.digest, v.repository}] = *std::move(approval);
       ++report.valid;
@@ -180,7 +192,7 @@ RecheckReport Enforcer::SetPolicy(std::shared_ptr<const policy::Policy> policy,
   // Verdicts stored while this ran were approved under the old policy; check them again.
   for (const verdicts::Verdict& v : options_.store->All()) {
     if (approvals.contains(std::make_pair(v.digest, v.repository))) continue;
-    absl::StatusOr<Approval> approval = CheckVerdict(v, *policy_);
+    absl::StatusOr<Approval> approval = CheckVerdict(v, *policy_, now);
     if (approval.ok()) approvals[{v.digest, v.repository}] = *std::move(approval);
   }
   approvals_ = std::move(approvals);
@@ -192,7 +204,7 @@ std::optional<Enforcer::Approval> Enforcer::FindApproval(const std::string& dige
                                                           const std::string& repository) const {
   absl::MutexLock lock(&mu_);
   auto it = approvals_.find(std::make_pair(digest, repository));
-  if (it == approvals_.end()) return std::nullopt;
+  if (it == approvals_.end() || Now() > it->second.valid_until) return std::nullopt;
   return it->second;
 }
 
@@ -203,21 +215,35 @@ std::pair<size_t, size_t> Enforcer::VerdictCounts() const {
 }
 
 void Enforcer::Record(const policy::Decision& decision, const reference::Reference& ref) {
-  if (!decision.evidence.has_value() || decision.digest.empty()) return;
+  if (decision.evidence.empty() || decision.digest.empty()) return;
   verdicts::Verdict v;
   v.digest = decision.digest;
   v.repository = ref.Repository();
   v.reference = decision.image;
   v.policy = decision.policy;
   v.identity = decision.identity;
-  v.key_fingerprint = decision.evidence->key_fingerprint;
   v.verified_at = decision.decided_at;
-  verify::Signature signature;
-  signature.layer_digest = decision.evidence->layer_digest;
-  signature.media_type = std::string(verify::kSimpleSigningMediaType);
-  signature.payload = decision.evidence->payload;
-  signature.annotations = decision.evidence->annotations;
-  v.evidence.push_back(std::move(signature));
+  for (const policy::Evidence& e : decision.evidence) {
+    const verify::StatementArtifact& artifact = e.statement.artifact;
+    // One stored signature per artifact, however many statements it made.
+    bool stored = false;
+    for (const verify::Signature& s : v.evidence) {
+      stored = stored || (s.layer_digest == artifact.layer_digest && s.payload == artifact.payload);
+    }
+    if (!stored) {
+      verify::Signature& signature = v.evidence.emplace_back();
+      signature.layer_digest = artifact.layer_digest;
+      signature.media_type = artifact.media_type;
+      signature.payload = artifact.payload;
+      signature.annotations = artifact.annotations;
+    }
+    verdicts::CountedStatement& counted = v.counted.emplace_back();
+    counted.identity = e.identity;
+    counted.signer_type = std::string(verify::SignerType(e.statement.signer));
+    counted.fingerprint = verify::SignerFingerprint(e.statement.signer);
+    counted.layer_digest = artifact.layer_digest;
+    counted.signing_time = e.statement.signing_time;
+  }
   absl::Status stored = options_.store->Put(v);
   if (!stored.ok()) {
     // The decision stands (it was verified now); only its persistence failed. It is approved in
@@ -227,7 +253,7 @@ void Enforcer::Record(const policy::Decision& decision, const reference::Referen
   absl::MutexLock lock(&mu_);
   // The policy may have changed since the decision was made: approve under the one in force.
   if (policy_ == nullptr) return;
-  absl::StatusOr<Approval> approval = CheckVerdict(v, *policy_);
+  absl::StatusOr<Approval> approval = CheckVerdict(v, *policy_, Now());
   if (approval.ok()) approvals_[{v.digest, v.repository}] = *std::move(approval);
 }
 
@@ -650,7 +676,7 @@ std::optional<audit::AuditRecord> Enforcer::AdmitFromCache(const Caller& caller,
     if (it == admitted_ids_.end()) return std::nullopt;
     const AdmittedId& admitted = it->second;
     auto approval = approvals_.find(std::make_pair(admitted.digest, admitted.repository));
-    if (admitted.generation != generation_ || approval == approvals_.end()) {
+    if (admitted.generation != generation_ || approval == approvals_.end() || start > approval->second.valid_until) {
       admitted_ids_.erase(it);
       return std::nullopt;
     }

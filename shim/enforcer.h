@@ -16,7 +16,8 @@
 //     The request is then pinned to the image id that was checked.
 //   - A verdict is valid when the policy that matches its repository today accepts its stored
 //     signatures today: re-checked offline (no registry) whenever the policy changes, so removing
-//     a key takes effect at the next call.
+//     or retiring a key (not_after in the past) takes effect at the next call. An approval that
+//     rested on a key window judged by the time of the check lapses at the key's not_after.
 // Refusals are absl::Status values whose message starts "SignatureValidationFailed: " (or
 // "RegistryUnavailable: " when the registry could not be reached) and names the image, the
 // digest when known, and the reason; the proxy answers them as gRPC UNKNOWN. Errors never allow.
@@ -45,6 +46,7 @@
 #include "pkg/policy/policy.h"
 #include "pkg/registry/registry_client.h"
 #include "pkg/verdicts/verdict_store.h"
+#include "pkg/verify/statement.h"
 #include "shim/runtime_client.h"
 
 namespace sigshim::shim {
@@ -206,7 +208,11 @@ class Enforcer {
   // Why a verdict holds under a policy.
   struct Approval {
     std::string policy;
-    std::string identity;
+    std::string identity;  // every [[keys]] name that counted, comma-separated
+    std::optional<verify::SigningTime> signed_at;  // earliest proven signing time; nullopt: unknown
+    // The approval lapses after this instant: a key window that was judged by the time of the
+    // check (no proven signing time) closes at its not_after, without a reload.
+    absl::Time valid_until = absl::InfiniteFuture();
   };
   struct Flight;
 
@@ -222,8 +228,11 @@ class Enforcer {
   static void FillFromApproval(const std::string& repository, const std::string& digest, const Approval& approval,
                                audit::AuditRecord& r);
 
-  // Returns why `verdict` holds under `policy`, or the reason it does not.
-  static absl::StatusOr<Approval> CheckVerdict(const verdicts::Verdict& verdict, const policy::Policy& policy);
+  // Returns why `verdict` holds under `policy` at `now`, or the reason it does not: its stored
+  // signatures go through the same statement producer and evaluation as a registry decision,
+  // offline; the decision time is `now`.
+  static absl::StatusOr<Approval> CheckVerdict(const verdicts::Verdict& verdict, const policy::Policy& policy,
+                                               absl::Time now);
 
   // Returns the approval of (digest, repository) under the current policy, if any.
   std::optional<Approval> FindApproval(const std::string& digest, const std::string& repository) const;

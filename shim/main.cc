@@ -404,7 +404,8 @@ int main(int argc, char** argv) {
     int operator()(const shim::DaemonCommand& command) const { return sigshim::RunDaemon(command); }
     int operator()(const shim::CheckConfigCommand& command) const { return sigshim::CheckConfig(command); }
     int operator()(const shim::VerifyCommand& command) const {
-      return shim::RunVerifyCommand({command.config, command.namespace_name, command.image}, stdout, stderr);
+      return shim::RunVerifyCommand({command.config, command.namespace_name, command.image, command.output == "json"},
+                                     stdout, stderr);
     }
   };
   return std::visit(Dispatch{}, *parsed.command);

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "pkg/base/log.h"
 #include "pkg/policy/policy.h"
 
@@ -43,16 +44,66 @@ std::string FormatDecision(const policy::Decision& d) {
   }
   Field(out, "decision", decision);
   Field(out, "policy", d.pattern.empty() ? d.policy : absl::StrCat(d.policy, " (", d.pattern, ")"));
-  Field(out, "identity",
-        d.evidence.has_value() ? absl::StrCat(d.identity, " (", d.evidence->key_description, ")") : d.identity);
+  Field(out, "identity", d.identity);
   Field(out, "reason", d.reason);
-  if (d.evidence.has_value()) {
-    Field(out, "signature", d.evidence->layer_digest);
-    Field(out, "payload", d.evidence->payload);
+  if (!d.evidence.empty()) Field(out, "signed at", verify::DescribeSigningTime(d.signed_at));
+  for (const policy::Evidence& e : d.evidence) {
+    const verify::SignedStatement& s = e.statement;
+    std::string line = absl::StrCat(e.identity, ": ", verify::SignerType(s.signer), " ",
+                                    verify::SignerFingerprint(s.signer), ", signed at ",
+                                    verify::DescribeSigningTime(s.signing_time));
+    if (s.signing_time.has_value() && !s.signing_time->authority.empty()) {
+      absl::StrAppend(&line, " by ", s.signing_time->authority);
+    }
+    absl::StrAppend(&line, ", for ", s.artifact.docker_reference, ", layer ", s.artifact.layer_digest);
+    Field(out, "signature", line);
   }
   for (const std::string& rejection : d.rejections) Field(out, "rejected", rejection);
   Field(out, "requests", absl::StrCat(d.registry_requests, " to the registry in ", absl::FormatDuration(d.latency)));
   return out;
+}
+
+std::string FormatDecisionJson(const policy::Decision& d) {
+  auto time = [](const std::optional<verify::SigningTime>& t) {
+    return t.has_value() ? verify::FormatTimeUtc(t->time) : std::string();
+  };
+  auto source = [](const std::optional<verify::SigningTime>& t) {
+    return t.has_value() ? std::string(verify::TimeSourceName(t->source)) : std::string();
+  };
+  nlohmann::ordered_json signatures = nlohmann::ordered_json::array();
+  for (const policy::Evidence& e : d.evidence) {
+    const verify::SignedStatement& s = e.statement;
+    nlohmann::ordered_json one;
+    one["identity"] = e.identity;
+    one["signer_type"] = std::string(verify::SignerType(s.signer));
+    one["fingerprint"] = verify::SignerFingerprint(s.signer);
+    one["signer"] = verify::DescribeSigner(s.signer);
+    one["layer_digest"] = s.artifact.layer_digest;
+    one["docker_reference"] = s.artifact.docker_reference;
+    one["signed_at"] = time(s.signing_time);
+    one["signed_at_source"] = source(s.signing_time);
+    one["signed_at_authority"] = s.signing_time.has_value() ? s.signing_time->authority : "";
+    signatures.push_back(std::move(one));
+  }
+  nlohmann::ordered_json j;
+  j["image"] = d.image;
+  j["namespace"] = d.namespace_name;
+  j["digest"] = d.digest;
+  j["decision"] = std::string(policy::OutcomeName(d.outcome));
+  j["verdict"] = std::string(policy::OutcomeName(d.verdict));
+  j["enforced"] = !d.audited();
+  j["policy"] = d.policy;
+  j["pattern"] = d.pattern;
+  j["identity"] = d.identity;
+  j["reason"] = d.reason;
+  j["signed_at"] = time(d.signed_at);
+  j["signed_at_source"] = source(d.signed_at);
+  j["signatures"] = std::move(signatures);
+  j["rejected"] = d.rejections;
+  j["unchecked_signatures"] = d.unchecked_signatures;
+  j["registry_requests"] = d.registry_requests;
+  j["latency_ms"] = static_cast<double>(absl::ToInt64Microseconds(d.latency)) / 1000.0;
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 int ExitCodeFor(const policy::Decision& decision) {
@@ -68,7 +119,7 @@ int ExitCodeFor(const policy::Decision& decision) {
 }
 
 int RunVerify(const config::Config& config, const policy::VerifyRequest& request,
-              std::shared_ptr<registry::RegistryClient> registry, std::FILE* out, std::FILE* err) {
+              std::shared_ptr<registry::RegistryClient> registry, std::FILE* out, std::FILE* err, bool json) {
   absl::StatusOr<std::unique_ptr<policy::Policy>> compiled = policy::Policy::Create(config);
   if (!compiled.ok()) {
     PrintError(err, compiled.status().message());
@@ -91,7 +142,7 @@ int RunVerify(const config::Config& config, const policy::VerifyRequest& request
     return kVerifyError;
   }
   const policy::Decision decision = (*verifier)->Decide(**compiled, request);
-  std::fputs(FormatDecision(decision).c_str(), out);
+  std::fputs(json ? absl::StrCat(FormatDecisionJson(decision), "\n").c_str() : FormatDecision(decision).c_str(), out);
   std::fflush(out);
   return ExitCodeFor(decision);
 }
@@ -106,7 +157,7 @@ int RunVerifyCommand(const VerifyCommandArgs& args, std::FILE* out, std::FILE* e
   policy::VerifyRequest request;
   request.image = args.image;
   request.namespace_name = args.namespace_name;
-  return RunVerify(**config, request, nullptr, out, err);
+  return RunVerify(**config, request, nullptr, out, err, args.json);
 }
 
 absl::StatusOr<std::string> DescribeEffectivePolicy(const config::Config& config) {

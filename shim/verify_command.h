@@ -24,27 +24,38 @@ struct VerifyCommandArgs {
   std::string config;          // --config FILE. Required.
   std::string namespace_name;  // --namespace NS. Default "".
   std::string image;           // IMAGE. Required.
+  bool json = false;           // --output json: print one JSON object (FormatDecisionJson). Default false.
 };
 
 // Returns the registry client options [registry] asks for: insecure registries, request timeout
 // (and a connection limit no longer than it), extra CAs.
 registry::RegistryClientOptions RegistryClientOptionsFrom(const config::Config& config);
 
-// Returns the decision printed for a person: image, digest, decision, policy, identity, reason
-// (and the evidence or the per-signature rejections), one "field: value" per line.
+// Returns the decision printed for a person: image, digest, decision, policy, identity, reason,
+// signing time, then one "signature:" line per signature that counted (the [[keys]] name, the
+// signer's full fingerprint, the signing time with its source or "unknown") and one "rejected:"
+// line per signature that did not count (why), one "field: value" per line.
 std::string FormatDecision(const policy::Decision& decision);
+
+// Returns the same as one JSON object (no trailing newline): image, namespace, digest, decision,
+// verdict, enforced, policy, pattern, identity, reason, signed_at, signed_at_source, signatures
+// [{identity, signer_type, fingerprint, signer, layer_digest, docker_reference, signed_at,
+// signed_at_source, signed_at_authority}], rejected [strings], unchecked_signatures,
+// registry_requests, latency_ms. Times are RFC 3339 UTC; "" when unknown.
+std::string FormatDecisionJson(const policy::Decision& decision);
 
 // Returns kVerifyAllowed, kVerifyDenied or kVerifyError for the decision's outcome (an audited
 // denial is allowed).
 int ExitCodeFor(const policy::Decision& decision);
 
 // Decides `request` under `config` with `registry` (null: a client built from [registry]) and
-// prints the decision to `out`. Problems before a decision (policy does not compile, client cannot
+// prints the decision to `out` (as JSON when `json`). Problems before a decision (policy does not compile, client cannot
 // be built) go to `err`. Returns the exit code.
 int RunVerify(const config::Config& config, const policy::VerifyRequest& request,
-              std::shared_ptr<registry::RegistryClient> registry, std::FILE* out, std::FILE* err);
+              std::shared_ptr<registry::RegistryClient> registry, std::FILE* out, std::FILE* err,
+              bool json = false);
 
-// Runs `sigshim verify --config FILE [--namespace NS] IMAGE`: loads the config (errors name the
+// Runs `sigshim verify --config FILE [--namespace NS] [--output json] IMAGE`: loads the config (errors name the
 // file and line), then RunVerify. Returns the exit code.
 int RunVerifyCommand(const VerifyCommandArgs& args, std::FILE* out, std::FILE* err);
 

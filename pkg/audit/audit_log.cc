@@ -57,6 +57,8 @@ std::string EncodeAuditLine(const AuditRecord& r) {
   j["reason"] = log::TruncateName(r.reason, log::kMaxMessageBytes);
   j["policy"] = name(r.policy);
   j["identity"] = name(r.identity);
+  j["signed_at"] = name(r.signed_at);
+  j["signed_at_source"] = name(r.signed_at_source);
   j["source"] = name(r.source);
   j["latency_ms"] = static_cast<double>(absl::ToInt64Microseconds(r.latency)) / 1000.0;
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);

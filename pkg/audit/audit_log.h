@@ -2,8 +2,8 @@
 //
 // A line answers "who asked for what, what was decided, and why" without the daemon's other
 // logs: time, CRI method, image, manifest digest, Kubernetes namespace, pod and container,
-// the decision and whether it was enforced, the reason, the matched policy and identity, where
-// the answer came from, and how long it took. Registry credentials never reach this file: an
+// the decision and whether it was enforced, the reason, the matched policy, every identity that
+// counted and the proven signing time, where the answer came from, and how long it took. Registry credentials never reach this file: an
 // AuditRecord has no field that could carry them.
 //
 // Line format (keys always present, in this order; strings JSON-escaped, so a value never ends
@@ -12,7 +12,7 @@
 //   {"time":"2026-11-22T23:30:00.123456Z","method":"PullImage","image":"docker.io/library/busybox:1.36",
 //    "digest":"sha256:…","namespace":"default","pod":"web-0","container":"",
 //    "decision":"deny","enforced":true,"reason":"no signatures","policy":"prod","identity":"",
-//    "source":"registry","latency_ms":12.345}
+//    "signed_at":"","signed_at_source":"","source":"registry","latency_ms":12.345}
 #ifndef SIGSHIM_PKG_AUDIT_AUDIT_LOG_H_
 #define SIGSHIM_PKG_AUDIT_AUDIT_LOG_H_
 
@@ -40,7 +40,13 @@ struct AuditRecord {
   bool enforced = true;
   std::string reason;          // for a person; for an allow, what it rests on
   std::string policy;          // matched [[policy]] name, "" when none
-  std::string identity;        // [[keys]] name whose signature was accepted, "" when none
+  // Every [[keys]] name whose signature counted, comma-separated; "" when none.
+  std::string identity;
+  // The earliest proven signing time of the signatures that counted, RFC 3339 UTC
+  // ("2026-01-01T00:00:00Z"); "" when unknown.
+  std::string signed_at;
+  // Where signed_at comes from: "tlog" (transparency log), "timestamp" (RFC 3161); "" when unknown.
+  std::string signed_at_source;
   // Where the answer came from: "registry" (verified now), "verdict" (a stored verdict re-checked
   // under the current policy), "config" (trusted as configured), "unmatched" (no policy matched).
   std::string source;

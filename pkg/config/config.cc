@@ -286,8 +286,30 @@ absl::Status ParseRegistry(const Reader& r, const Table& t, RegistryConfig& out)
   return absl::OkStatus();
 }
 
+// Returns the instant of a TOML offset datetime (`name = 2026-01-01T00:00:00Z`). A local
+// datetime, a date or a time alone is an error: a validity bound must name one instant on every
+// node, whatever its time zone.
+absl::StatusOr<absl::Time> KeyTime(const Reader& r, const toml::value& v, absl::string_view name) {
+  if (v.is_local_datetime() || v.is_local_date() || v.is_local_time()) {
+    return r.Error(v, absl::StrCat(name, " must be a date and time with a UTC offset, e.g. 2026-01-01T00:00:00Z "
+                                         "(a local date or time names no single instant)"));
+  }
+  if (!v.is_offset_datetime()) {
+    return r.Error(v, absl::StrCat(name, " must be a TOML date and time with offset (e.g. 2026-01-01T00:00:00Z), not ",
+                                   TypeName(v)));
+  }
+  const toml::offset_datetime& odt = v.as_offset_datetime();
+  // toml11 months count from 0.
+  const absl::CivilSecond civil(odt.date.year, static_cast<int>(odt.date.month) + 1, odt.date.day, odt.time.hour,
+                                odt.time.minute, odt.time.second);
+  absl::Time t = absl::FromCivil(civil, absl::UTCTimeZone()) - absl::Minutes(odt.offset.hour * 60 + odt.offset.minute) +
+                 absl::Milliseconds(odt.time.millisecond) + absl::Microseconds(odt.time.microsecond) +
+                 absl::Nanoseconds(odt.time.nanosecond);
+  return t;
+}
+
 absl::StatusOr<KeyConfig> ParseKey(const Reader& r, const Table& t) {
-  RETURN_IF_ERROR(r.CheckKeys(t, "[[keys]]", {"name", "path", "data"}));
+  RETURN_IF_ERROR(r.CheckKeys(t, "[[keys]]", {"name", "path", "data", "not_before", "not_after"}));
   KeyConfig key;
   key.origin = Where(t, r.path());
   if (!t.contains("name")) return r.Error(t, "[[keys]] entry has no name");
@@ -308,6 +330,17 @@ absl::StatusOr<KeyConfig> ParseKey(const Reader& r, const Table& t) {
   } else {
     ASSIGN_OR_RETURN(key.pem, r.NonEmptyString(t.at("data"), "keys.data"));
     key.source = "inline";
+  }
+  if (t.contains("not_before")) {
+    ASSIGN_OR_RETURN(key.not_before, KeyTime(r, t.at("not_before"), "keys.not_before"));
+  }
+  if (t.contains("not_after")) {
+    ASSIGN_OR_RETURN(key.not_after, KeyTime(r, t.at("not_after"), "keys.not_after"));
+  }
+  if (key.not_before > key.not_after) {
+    return r.Error(t.at("not_after"),
+                   absl::StrCat("key \"", key.name, "\": not_after (", absl::FormatTime(absl::RFC3339_full, key.not_after, absl::UTCTimeZone()),
+                                ") is before not_before (", absl::FormatTime(absl::RFC3339_full, key.not_before, absl::UTCTimeZone()), ")"));
   }
   return key;
 }

@@ -104,6 +104,12 @@ struct KeyConfig {
   std::string pem;
   // Where the PEM came from: the key file's path, or "inline".
   std::string source;
+  // not_before / not_after: the key's validity window, both ends inclusive, TOML offset datetimes
+  // (a local datetime without offset is refused). A signature counts only when its proven signing
+  // time, or else the time of the decision, lies inside. Default: no bound on either side
+  // (InfinitePast / InfiniteFuture). not_before after not_after is refused.
+  absl::Time not_before = absl::InfinitePast();
+  absl::Time not_after = absl::InfiniteFuture();
   // "<config file>:<line>" of this entry, for error messages.
   std::string origin;
 };

@@ -31,6 +31,13 @@ std::string PolicyDigest(const config::Config& config) {
   for (const config::KeyConfig* key : keys) {
     Field(&canonical, "key", key->name);
     Field(&canonical, "pem", absl::StripAsciiWhitespace(key->pem));
+    // Windows decide admission too; a key without one serialises as before windows existed.
+    if (key->not_before != absl::InfinitePast()) {
+      Field(&canonical, "not_before", absl::FormatTime(absl::RFC3339_full, key->not_before, absl::UTCTimeZone()));
+    }
+    if (key->not_after != absl::InfiniteFuture()) {
+      Field(&canonical, "not_after", absl::FormatTime(absl::RFC3339_full, key->not_after, absl::UTCTimeZone()));
+    }
   }
 
   absl::StrAppend(&canonical, "policies ", config.policies.size(), "\n");

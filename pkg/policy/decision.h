@@ -11,6 +11,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "pkg/verify/statement.h"
 
 namespace sigshim::policy {
 
@@ -21,14 +22,10 @@ enum class Outcome { kAllow, kDeny, kError };
 // Returns "allow", "deny" or "error".
 absl::string_view OutcomeName(Outcome outcome);
 
-// What the accepted signature showed.
+// A signed statement that counted for the matched rule.
 struct Evidence {
-  std::string layer_digest;     // digest of the signature layer (the payload blob)
-  std::string payload;          // the exact signed payload bytes
-  std::map<std::string, std::string> annotations;  // the layer's annotations (signature included)
-  std::string signed_reference;  // the payload's docker-reference
-  std::string key_fingerprint;  // PublicKey::Fingerprint of the key that verified
-  std::string key_description;  // PublicKey::Describe of that key
+  std::string identity;               // the [[keys]] name it counted for
+  verify::SignedStatement statement;  // signer, signing time, and the artifact as fetched
 };
 
 struct Decision {
@@ -45,9 +42,13 @@ struct Decision {
   std::string digest;          // the manifest digest decided on; "" when not established
   std::string policy;          // the matched [[policy]] name; "" when none matched
   std::string pattern;         // the glob of that policy that matched; "" when none
-  std::string identity;        // the [[keys]] name whose signature was accepted; "" otherwise
-  std::optional<Evidence> evidence;     // set when a signature was accepted
-  std::vector<std::string> rejections;  // one line per signature that was not accepted
+  // Every [[keys]] name whose signature counted, comma-separated in the order they counted; ""
+  // when none did.
+  std::string identity;
+  std::vector<Evidence> evidence;       // every statement that counted (empty unless allowed by signatures)
+  // The earliest proven signing time of the statements that counted; nullopt when unknown.
+  std::optional<verify::SigningTime> signed_at;
+  std::vector<std::string> rejections;  // one line per signature that did not count
   int unchecked_signatures = 0;         // signature layers beyond the limit, neither fetched nor checked
   // Registry HTTP requests made for this decision (token round trips included). Exact when no
   // other decision uses the same registry client at the same time.

@@ -6,8 +6,9 @@
 //   1  the manifest by tag (skipped when the reference carries a digest: the digest is what will
 //      be pulled, so it needs no resolving);
 //   1  the "sha256-<hex>.sig" manifest;
-//   1  per signature blob, fetched one at a time and checked at once: fetching stops at the first
-//      accepted signature, so a signed image costs exactly one blob request;
+//   1  per signature blob, fetched one at a time and turned into signed statements at once:
+//      fetching stops as soon as the statements so far satisfy the rule (one required key counted),
+//      so a signed image costs exactly one blob request;
 //   +2 on a registry with bearer auth (the first 401 and the token request; the token is then
 //      cached per repository and reused for the other requests); +1 with basic auth (the first
 //      401; the credentials are then sent with every request).
@@ -47,7 +48,8 @@ struct ImageVerifierOptions {
   // The registry client; shared so that one client (and its token cache) serves the daemon.
   // Required.
   std::shared_ptr<registry::RegistryClient> registry;
-  // The clock for decided_at and latency. Default null: absl::Now.
+  // The clock for decided_at, latency and key windows without a proven signing time. Default
+  // null: absl::Now.
   std::function<absl::Time()> now;
   // Signature layers fetched and checked per image; later ones are counted as unchecked (whoever
   // controls the registry chooses how many there are). Must be positive. Default 64.
@@ -60,12 +62,13 @@ struct ImageVerifierOptions {
 // Decides images against a Policy. Implementations are thread-safe.
 //
 // Outcomes, before audit mode (which turns a deny into an allow, keeping the verdict):
-//   allow  an accepted signature by one of the matched policy's keys, over this digest and this
-//          repository; or no policy matched and [enforcement] unmatched = "allow";
+//   allow  a signed statement by one of the matched policy's keys, over this digest and this
+//          repository, with the key's window holding at the proven signing time (else at the time
+//          of the decision, from `now`); or no policy matched and [enforcement] unmatched = "allow";
 //   deny   no policy matched (unmatched = "deny"); no ".sig" manifest ("no signatures"); a
 //          signature manifest without simple-signing layers or that does not parse; every
-//          signature rejected (unknown key, payload for another digest or repository, blob that
-//          does not match its descriptor, …), with each reason;
+//          signature rejected (unknown key, payload for another digest or repository, key outside
+//          its window, blob that does not match its descriptor, …), with each reason;
 //   error  the reference does not parse ("InvalidReference"); the registry cannot be reached
 //          ("RegistryUnavailable", after the client's retries); any other registry failure while
 //          resolving or fetching the signature manifest, e.g. credentials refused

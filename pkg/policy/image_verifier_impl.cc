@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "pkg/base/log.h"
+#include "pkg/policy/evaluation.h"
 #include "pkg/verify/signature_manifest.h"
 
 namespace sigshim::policy {
@@ -39,8 +40,6 @@ bool IsSignatureProblem(const absl::Status& status) {
   return absl::IsNotFound(status) || absl::IsDataLoss(status) || absl::IsResourceExhausted(status) ||
          absl::IsInvalidArgument(status);
 }
-
-std::string ShortDigest(absl::string_view digest) { return std::string(digest.substr(0, 7 + 12)); }
 
 }  // namespace
 
@@ -87,7 +86,7 @@ Decision RegistryImageVerifier::Decide(const Policy& policy, const VerifyRequest
     } else {
       decision.policy = match->rule->name;
       decision.pattern = match->glob->pattern();
-      DecideMatched(*match->rule, *image, request.credentials, request.budget, decision);
+      DecideMatched(*match->rule, *image, request.credentials, request.budget, start, decision);
     }
   }
 
@@ -106,7 +105,7 @@ Decision RegistryImageVerifier::Decide(const Policy& policy, const VerifyRequest
 
 void RegistryImageVerifier::DecideMatched(const Rule& rule, const reference::Reference& image,
                                           const registry::Credentials& credentials, const Budget* budget,
-                                          Decision& decision) const {
+                                          absl::Time now, Decision& decision) const {
   registry::RegistryClient& client = *options_.registry;
 
   // 1. The digest. A digest in the reference is what will be pulled: no request needed.
@@ -148,56 +147,47 @@ void RegistryImageVerifier::DecideMatched(const Rule& rule, const reference::Ref
                                        verify::kSimpleSigningMediaType, " layer"));
   }
 
-  // 3. Each signature, fetched and checked in turn; the first accepted one decides.
-  const verify::Target target{decision.digest, image};
-  absl::Status check_error;
+  // 3. Each signature, fetched and turned into signed statements in turn; fetching stops as soon
+  //    as the statements so far satisfy the rule.
+  const Target target{decision.digest, image};
+  if (absl::Status valid = RuleEvaluation::ValidateTarget(target); !valid.ok()) {
+    return Fail(decision, absl::StrCat("VerificationError: ", valid.message()));
+  }
+  RuleEvaluation evaluation(rule, target, now);
   const size_t limit = std::min(layers.size(), static_cast<size_t>(options_.max_signatures));
   decision.unchecked_signatures = static_cast<int>(layers.size() - limit);
-  for (size_t i = 0; i < limit; ++i) {
+  for (size_t i = 0; i < limit && !evaluation.Satisfied(); ++i) {
     const verify::Descriptor& layer = layers[i];
-    const std::string label = absl::StrCat("signature ", i + 1, " (", ShortDigest(layer.digest), "…)");
+    const std::string label = SignatureLabel(i + 1, layer.digest);
     absl::StatusOr<std::string> blob =
         registry::GetDescriptorBlob(client, image, layer, options_.max_payload_bytes, credentials, budget);
     if (!blob.ok()) {
       if (IsSignatureProblem(blob.status())) {
-        decision.rejections.push_back(absl::StrCat(label, ": payload blob unusable: ", blob.status().message()));
+        evaluation.AddRejection(label, absl::StrCat("payload blob unusable: ", blob.status().message()));
         continue;
       }
       return Fail(decision, RegistryFailure(absl::StrCat("fetching ", label), blob.status()));
     }
     absl::StatusOr<verify::Signature> signature = verify::SignatureFromLayer(layer, *std::move(blob));
     if (!signature.ok()) {
-      decision.rejections.push_back(absl::StrCat(label, ": ", signature.status().message()));
+      evaluation.AddRejection(label, signature.status().message());
       continue;
     }
-    absl::StatusOr<verify::SignatureVerdict> verdict = rule.verifier->CheckSignature(*signature, target);
-    if (!verdict.ok()) {
-      check_error = verdict.status();
-      decision.rejections.push_back(absl::StrCat(label, ": could not be checked: ", verdict.status().message()));
-      continue;
-    }
-    if (!verdict->accepted) {
-      decision.rejections.push_back(absl::StrCat(label, ": ", verdict->reason));
-      continue;
-    }
-    auto identity = rule.identities.find(verdict->key_fingerprint);
-    decision.identity = identity != rule.identities.end() ? identity->second : verdict->key_fingerprint;
-    Evidence& evidence = decision.evidence.emplace();
-    evidence.layer_digest = layer.digest;
-    evidence.payload = std::move(signature->payload);
-    evidence.annotations = std::move(signature->annotations);
-    evidence.signed_reference = verdict->payload.docker_reference;
-    evidence.key_fingerprint = verdict->key_fingerprint;
-    evidence.key_description = verdict->key_description;
+    evaluation.AddSignature(label, *signature);
+  }
+  decision.rejections = evaluation.rejections();
+  if (evaluation.Satisfied()) {
+    decision.identity = evaluation.Identities();
+    decision.evidence = evaluation.counted();
+    decision.signed_at = evaluation.EarliestSigningTime();
     decision.verdict = Outcome::kAllow;
-    decision.reason = absl::StrCat("signed by \"", decision.identity, "\" (", verdict->key_description,
-                                   ") for ", evidence.signed_reference);
+    decision.reason = evaluation.Explain();
     return;
   }
-  if (!check_error.ok()) {
-    return Fail(decision, absl::StrCat("VerificationError: ", check_error.message()));
+  if (!evaluation.error().ok()) {
+    return Fail(decision, absl::StrCat("VerificationError: ", evaluation.error().message()));
   }
-  std::string reason = absl::StrCat("no valid signature: ", absl::StrJoin(decision.rejections, "; "));
+  std::string reason = evaluation.Explain();
   if (decision.unchecked_signatures > 0) {
     absl::StrAppend(&reason, " (", decision.unchecked_signatures, " more signature(s) beyond the limit of ",
                     options_.max_signatures, " not checked)");

@@ -16,10 +16,11 @@ class RegistryImageVerifier final : public ImageVerifier {
   Decision Decide(const Policy& policy, const VerifyRequest& request) const override;
 
  private:
-  // Fills `decision` for an image `rule` matched: resolve, fetch, verify (before audit mode),
-  // every registry request within `budget` (may be null).
+  // Fills `decision` for an image `rule` matched: resolve, fetch, evaluate the signed statements
+  // (before audit mode), every registry request within `budget` (may be null). `now` is the time
+  // of the decision, for key validity windows when a signing time is not proven.
   void DecideMatched(const Rule& rule, const reference::Reference& image, const registry::Credentials& credentials,
-                     const Budget* budget, Decision& decision) const;
+                     const Budget* budget, absl::Time now, Decision& decision) const;
 
   const ImageVerifierOptions options_;
 };

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "pkg/base/status_macros.h"
-#include "pkg/verify/key_verifier.h"
+#include "pkg/policy/evaluation.h"
 
 namespace sigshim::policy {
 namespace {
@@ -48,6 +48,8 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Create(const config::Config& con
     trusted.origin = k.origin;
     trusted.source = k.source;
     trusted.key = *std::move(key);
+    trusted.window.start = k.not_before;
+    trusted.window.end = k.not_after;
   }
   for (const TrustedKey& trusted : policy->keys_) {
     if (by_name.count(trusted.name) > 0) {
@@ -82,19 +84,15 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Create(const config::Config& con
       rule.images.push_back(*std::move(glob));
     }
     if (p.require.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": require is empty"));
-    verify::KeyVerifierOptions options;
     for (const std::string& name : p.require) {
       auto it = by_name.find(name);
       if (it == by_name.end()) {
         return absl::InvalidArgumentError(absl::StrCat(where, ": requires key \"", name, "\", which no [[keys]] defines"));
       }
-      if (rule.identities.emplace(it->second->key->Fingerprint(), name).second) {
-        options.keys.push_back(it->second->key);
-      }
+      bool listed = false;
+      for (const TrustedKey& k : rule.keys) listed = listed || k.name == name;
+      if (!listed) rule.keys.push_back(*it->second);
     }
-    absl::StatusOr<std::unique_ptr<verify::KeyVerifier>> verifier = verify::KeyVerifier::Create(std::move(options));
-    if (!verifier.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": ", verifier.status().message()));
-    rule.verifier = *std::move(verifier);
     policy->rules_.push_back(std::move(rule));
   }
 
@@ -132,6 +130,9 @@ std::string Policy::Describe() const {
   for (const TrustedKey& k : keys_) {
     absl::StrAppend(&out, "  ", k.name, "  ", verify::KeyAlgorithmName(k.key->Algorithm()), "  ",
                     k.key->Fingerprint(), "  (", k.source, ", ", k.origin, ")\n");
+    if (k.window.start != absl::InfinitePast() || k.window.end != absl::InfiniteFuture()) {
+      absl::StrAppend(&out, "    valid ", DescribeWindow(k.window), "\n");
+    }
   }
   absl::StrAppend(&out,
                   "policies in precedence order (longest literal prefix, then fewest wildcards, then file "

@@ -28,8 +28,9 @@
 #include "pkg/config/config.h"
 #include "pkg/policy/glob.h"
 #include "pkg/reference/reference.h"
+#include "pkg/verify/identity.h"
 #include "pkg/verify/public_key.h"
-#include "pkg/verify/verifier.h"
+#include "pkg/verify/validity.h"
 
 namespace sigshim::policy {
 
@@ -39,6 +40,10 @@ struct TrustedKey {
   std::string origin;  // "<config file>:<line>"
   std::string source;  // the key file's path, or "inline"
   std::shared_ptr<const verify::PublicKey> key;
+  // [[keys]] not_before / not_after: a signature by this key counts only when its proven signing
+  // time, or else the time of the decision, lies in this window (both ends inclusive). Default:
+  // always.
+  verify::ValidityWindow window;
 };
 
 // A compiled [[policy]] entry.
@@ -48,10 +53,12 @@ struct Rule {
   size_t index = 0;              // position in the file, from 0
   std::vector<Glob> images;      // in the order written
   std::vector<std::string> require;  // [[keys]] names, in the order written
-  // Checks signatures against the required keys (identity rule: matchRepository). Never null.
-  std::shared_ptr<const verify::Verifier> verifier;
-  // Fingerprint (PublicKey::Fingerprint) → [[keys]] name, for the required keys.
-  std::map<std::string, std::string> identities;
+  // The required keys, in `require` order (copies of the Policy's TrustedKey entries, so that a
+  // Rule can be judged on its own).
+  std::vector<TrustedKey> keys;
+  // What a signature's docker-reference must be. matchRepository (the configuration has no
+  // setting for it yet).
+  verify::IdentityRule reference_rule;
 };
 
 // One line of the precedence order: `glob` of `rule`.
@@ -69,8 +76,8 @@ struct Match {
 // Immutable after Create; every method is thread-safe. Match pointers live as long as the Policy.
 class Policy {
  public:
-  // Compiles `config`: parses every [[keys]] PEM with pkg/verify and every [[policy]] glob.
-  // InvalidArgument starting with the entry's "<file>:<line>: " on any problem: a key of an
+  // Compiles `config`: parses every [[keys]] PEM with pkg/verify (with its validity window) and
+  // every [[policy]] glob. InvalidArgument starting with the entry's "<file>:<line>: " on any problem: a key of an
   // unsupported type (with pkg/verify's reason), the same key material under two names, an
   // invalid glob (with the reason), a policy requiring an unknown key.
   static absl::StatusOr<std::unique_ptr<Policy>> Create(const config::Config& config);
@@ -90,7 +97,7 @@ class Policy {
   const std::string& path() const { return path_; }
 
   // Returns the effective policy for a person, several lines: enforcement settings, the trusted
-  // keys with their algorithm and fingerprint, and the precedence order.
+  // keys with their algorithm, full fingerprint and validity window, and the precedence order.
   std::string Describe() const;
 
  private:

@@ -29,6 +29,17 @@ absl::StatusOr<std::string> StringField(const Json& object, const char* name) {
   return it->get<std::string>();
 }
 
+std::string Rfc3339(absl::Time t) { return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone()); }
+
+absl::StatusOr<absl::Time> ParseTime(const std::string& text, absl::string_view name) {
+  absl::Time t;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &error)) {
+    return Invalid(absl::StrCat(name, " \"", text.substr(0, 64), "\": ", error));
+  }
+  return t;
+}
+
 absl::Status CheckVerdict(const Verdict& v) {
   RETURN_IF_ERROR(ValidateDigest(v.digest));
   if (v.repository.empty()) return Invalid("verdict has no repository");
@@ -48,15 +59,31 @@ std::string EncodeVerdict(const Verdict& v) {
                             {"payload_base64", Base64Encode(s.payload)},
                             {"annotations", std::move(annotations)}});
   }
+  Json counted = Json::array();
+  for (const CountedStatement& c : v.counted) {
+    Json entry = {{"identity", c.identity},
+                  {"signer_type", c.signer_type},
+                  {"fingerprint", c.fingerprint},
+                  {"layer_digest", c.layer_digest},
+                  {"signed_at", ""},
+                  {"signed_at_source", ""},
+                  {"signed_at_authority", ""}};
+    if (c.signing_time.has_value()) {
+      entry["signed_at"] = Rfc3339(c.signing_time->time);
+      entry["signed_at_source"] = std::string(verify::TimeSourceName(c.signing_time->source));
+      entry["signed_at_authority"] = c.signing_time->authority;
+    }
+    counted.push_back(std::move(entry));
+  }
   Json j = {{"format", std::string(kFormat)},
             {"digest", v.digest},
             {"repository", v.repository},
             {"reference", v.reference},
             {"policy", v.policy},
             {"identity", v.identity},
-            {"key_fingerprint", v.key_fingerprint},
-            {"verified_at", absl::FormatTime(absl::RFC3339_full, v.verified_at, absl::UTCTimeZone())},
-            {"evidence", std::move(evidence)}};
+            {"verified_at", Rfc3339(v.verified_at)},
+            {"evidence", std::move(evidence)},
+            {"counted", std::move(counted)}};
   // Replace invalid UTF-8 rather than throw: payloads are checked JSON, but be safe.
   return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
@@ -66,19 +93,18 @@ absl::StatusOr<Verdict> DecodeVerdict(absl::string_view text) {
   if (j.is_discarded()) return Invalid("not valid JSON");
   if (!j.is_object()) return Invalid("not a JSON object");
   ASSIGN_OR_RETURN(std::string format, StringField(j, "format"));
-  if (format != kFormat) return Invalid(absl::StrCat("format is \"", format, "\", not \"", kFormat, "\""));
+  const bool v1 = format == kFormatV1;
+  if (format != kFormat && !v1) {
+    return Invalid(absl::StrCat("format is \"", format.substr(0, 64), "\", not \"", kFormat, "\" or \"", kFormatV1, "\""));
+  }
   Verdict v;
   ASSIGN_OR_RETURN(v.digest, StringField(j, "digest"));
   ASSIGN_OR_RETURN(v.repository, StringField(j, "repository"));
   ASSIGN_OR_RETURN(v.reference, StringField(j, "reference"));
   ASSIGN_OR_RETURN(v.policy, StringField(j, "policy"));
   ASSIGN_OR_RETURN(v.identity, StringField(j, "identity"));
-  ASSIGN_OR_RETURN(v.key_fingerprint, StringField(j, "key_fingerprint"));
   ASSIGN_OR_RETURN(std::string when, StringField(j, "verified_at"));
-  std::string error;
-  if (!absl::ParseTime(absl::RFC3339_full, when, &v.verified_at, &error)) {
-    return Invalid(absl::StrCat("verified_at \"", when, "\": ", error));
-  }
+  ASSIGN_OR_RETURN(v.verified_at, ParseTime(when, "verified_at"));
   auto evidence = j.find("evidence");
   if (evidence == j.end() || !evidence->is_array()) return Invalid("\"evidence\" is missing or not an array");
   for (const Json& e : *evidence) {
@@ -99,6 +125,41 @@ absl::StatusOr<Verdict> DecodeVerdict(absl::string_view text) {
       s.annotations[key] = value.get<std::string>();
     }
     v.evidence.push_back(std::move(s));
+  }
+  if (v1) {
+    // v1 kept the one key that verified, and no signing time.
+    CountedStatement& c = v.counted.emplace_back();
+    c.identity = v.identity;
+    c.signer_type = "key";
+    ASSIGN_OR_RETURN(c.fingerprint, StringField(j, "key_fingerprint"));
+    if (!v.evidence.empty()) c.layer_digest = v.evidence.front().layer_digest;
+  } else {
+    auto counted = j.find("counted");
+    if (counted == j.end() || !counted->is_array()) return Invalid("\"counted\" is missing or not an array");
+    for (const Json& e : *counted) {
+      if (!e.is_object()) return Invalid("a \"counted\" entry is not an object");
+      CountedStatement c;
+      ASSIGN_OR_RETURN(c.identity, StringField(e, "identity"));
+      ASSIGN_OR_RETURN(c.signer_type, StringField(e, "signer_type"));
+      ASSIGN_OR_RETURN(c.fingerprint, StringField(e, "fingerprint"));
+      ASSIGN_OR_RETURN(c.layer_digest, StringField(e, "layer_digest"));
+      ASSIGN_OR_RETURN(std::string signed_at, StringField(e, "signed_at"));
+      ASSIGN_OR_RETURN(std::string source, StringField(e, "signed_at_source"));
+      ASSIGN_OR_RETURN(std::string authority, StringField(e, "signed_at_authority"));
+      if (!signed_at.empty() || !source.empty()) {
+        verify::SigningTime& t = c.signing_time.emplace();
+        ASSIGN_OR_RETURN(t.time, ParseTime(signed_at, "signed_at"));
+        if (source == verify::TimeSourceName(verify::TimeSource::kTransparencyLog)) {
+          t.source = verify::TimeSource::kTransparencyLog;
+        } else if (source == verify::TimeSourceName(verify::TimeSource::kTimestamp)) {
+          t.source = verify::TimeSource::kTimestamp;
+        } else {
+          return Invalid(absl::StrCat("signed_at_source \"", source.substr(0, 64), "\" is not tlog or timestamp"));
+        }
+        t.authority = std::move(authority);
+      }
+      v.counted.push_back(std::move(c));
+    }
   }
   RETURN_IF_ERROR(CheckVerdict(v));
   return v;

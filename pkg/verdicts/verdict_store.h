@@ -1,10 +1,16 @@
 // The verdict store: what sigshim verified, kept as evidence under [server] state_dir.
 //
-// A verdict records an image manifest digest, the repository it was verified for, and the
-// signatures that verified it (exact payload bytes and annotations). It is evidence, not a flag:
-// before a stored verdict is used — at start-up, after every reload, and whenever the policy
-// changes — the enforcement layer checks the stored signatures again against the current keys,
-// offline. A tampered or foreign file therefore cannot create trust; it can only fail that check.
+// A verdict records an image manifest digest, the repository it was verified for, the signatures
+// that verified it (exact payload bytes and annotations, as fetched) and, for each signed
+// statement that counted, its signer and signing time. It is evidence, not a flag: before a
+// stored verdict is used — at start-up, after every reload, and whenever the policy changes — the
+// enforcement layer runs the stored signatures through the same statement producer and policy
+// evaluation again, offline, at the time of that check (signers and signing times are recomputed
+// from the signatures, never taken from the file). A tampered or foreign file therefore cannot
+// create trust; it can only fail that check.
+//
+// Formats: files are written as kFormat (sigshim.verdict.v2); kFormatV1 files (written before
+// signing times were recorded: one key fingerprint, no statements) are still read.
 //
 // One JSON file per (digest, repository) in <dir>, written atomically (temporary file, fsync,
 // rename, fsync of the folder). Files that cannot be read, are not regular files (FIFOs, devices,
@@ -31,21 +37,34 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "pkg/verify/signature_manifest.h"
+#include "pkg/verify/statement.h"
 
 namespace sigshim::verdicts {
 
-// The format tag of every stored file.
-inline constexpr absl::string_view kFormat = "sigshim.verdict.v1";
+// The format tag of the files written.
+inline constexpr absl::string_view kFormat = "sigshim.verdict.v2";
+// The earlier format tag, still read.
+inline constexpr absl::string_view kFormatV1 = "sigshim.verdict.v1";
+
+// A signed statement that counted when the verdict was made: who signed, and when (as proven).
+struct CountedStatement {
+  std::string identity;      // the [[keys]] name it counted for
+  std::string signer_type;   // "key" (certificate identities later)
+  std::string fingerprint;   // the signer's "sha256:<hex>" (a key's DER SubjectPublicKeyInfo)
+  std::string layer_digest;  // the signature (in `evidence`) it was produced from
+  std::optional<verify::SigningTime> signing_time;  // nullopt: not proven
+};
 
 struct Verdict {
-  std::string digest;           // image manifest digest that was verified, "sha256:<hex>"
-  std::string repository;       // normalised repository it was verified for, e.g. docker.io/library/busybox
-  std::string reference;        // the reference as requested, normalised (tag and/or digest)
-  std::string policy;           // name of the [[policy]] that matched at verification time
-  std::string identity;         // name of the [[keys]] entry that verified at that time
-  std::string key_fingerprint;  // "sha256:<hex>" of that key's DER SubjectPublicKeyInfo
+  std::string digest;      // image manifest digest that was verified, "sha256:<hex>"
+  std::string repository;  // normalised repository it was verified for, e.g. docker.io/library/busybox
+  std::string reference;   // the reference as requested, normalised (tag and/or digest)
+  std::string policy;      // name of the [[policy]] that matched at verification time
+  std::string identity;    // the [[keys]] names that counted at that time, comma-separated
   absl::Time verified_at;
   std::vector<verify::Signature> evidence;  // the signatures that verified, exactly as fetched
+  // Every statement that counted (a v1 file gives one, from its key fingerprint, without time).
+  std::vector<CountedStatement> counted;
 };
 
 struct StoreOptions {
@@ -113,11 +132,12 @@ class VerdictStore {
   absl::btree_map<std::pair<std::string, std::string>, Verdict> verdicts_ ABSL_GUARDED_BY(mu_);
 };
 
-// Returns the stored JSON form of `verdict`.
+// Returns the stored JSON form of `verdict` (format kFormat).
 std::string EncodeVerdict(const Verdict& verdict);
 
-// Parses the stored JSON form. InvalidArgument naming the problem for anything else (another
-// format tag, missing or mistyped fields, an invalid digest, bad base64, a bad time).
+// Parses the stored JSON form, kFormat or kFormatV1. InvalidArgument naming the problem for
+// anything else (another format tag, missing or mistyped fields, an invalid digest, bad base64, a
+// bad time, an unknown signing-time source).
 absl::StatusOr<Verdict> DecodeVerdict(absl::string_view json);
 
 }  // namespace sigshim::verdicts

@@ -7,7 +7,7 @@
 //  2. A cold PullImage (a new signed image each time) by tag, straight and through sigshim (and,
 //     for context, straight but pinned by digest, as sigshim forwards it), and the added time split
 //     into its parts, each measured alone against the same registry and containerd: registry round
-//     trips (RegistryClient: resolve, .sig manifest, payload blob), crypto (KeyVerifier: the
+//     trips (RegistryClient: resolve, .sig manifest, payload blob), crypto (statement producer + policy evaluation: the
 //     decision's check and the approval's re-check), the verdict file (VerdictStore::Put, fsync +
 //     rename) and the tag step (containerd record, then CRI ImageStatus polled until it shows the
 //     tag, as Enforcer::FinishPull does); "other" is what remains.
@@ -49,7 +49,7 @@
 #include "pkg/reference/reference.h"
 #include "pkg/registry/registry_client.h"
 #include "pkg/verdicts/verdict_store.h"
-#include "pkg/verify/key_verifier.h"
+#include "pkg/policy/evaluation.h"
 #include "pkg/verify/public_key.h"
 #include "pkg/verify/signature_manifest.h"
 #include "test/signer/signer.h"
@@ -445,7 +445,7 @@ absl::Status ColdPullBench(Bench& b, int cold) {
   if (!client.ok()) return client.status();
   std::vector<double> registry_us, resolve_us, sig_manifest_us, blob_us;
   std::optional<verify::Signature> signature;
-  std::optional<verify::Target> target;
+  std::optional<policy::Target> target;
   uint64_t requests_per_verification = 0;
   for (int pass = 0; pass < 3; ++pass) {
     for (const ColdImage& image : shim_images) {
@@ -478,7 +478,7 @@ absl::Status ColdPullBench(Bench& b, int cold) {
           auto sig = verify::SignatureFromLayer(layer, *std::move(blob));
           if (!sig.ok()) return void(failed = sig.status());
           signature = *std::move(sig);
-          target = verify::Target{resolved->digest, *ref};
+          target = policy::Target{resolved->digest, *ref};
         }
       });
       if (!failed.ok()) return failed;
@@ -487,21 +487,26 @@ absl::Status ColdPullBench(Bench& b, int cold) {
     }
   }
 
-  // Crypto alone: the decision's CheckSignature, and the approval's re-check (CheckImage over the
-  // stored evidence, Enforcer::CheckVerdict) that follows it in Enforcer::Record.
-  verify::KeyVerifierOptions verifier_options;
-  verifier_options.keys.push_back(b.public_key);
-  auto verifier = verify::KeyVerifier::Create(std::move(verifier_options));
-  if (!verifier.ok()) return verifier.status();
+  // Crypto alone: the decision's producer + evaluation of one signature, and the approval's
+  // re-check (EvaluateSignatures over the stored evidence, Enforcer::CheckVerdict) that follows it
+  // in Enforcer::Record.
+  policy::Rule rule;
+  rule.name = "bench";
+  rule.keys.push_back(policy::TrustedKey{"release", "", "inline", b.public_key, {}});
   if (!signature.has_value()) return absl::InternalError("no signature fetched");
   std::vector<double> check_us, recheck_us;
   for (int i = 0; i < 500; ++i) {
-    absl::StatusOr<verify::SignatureVerdict> verdict;
-    check_us.push_back(TimeMicros([&] { verdict = (*verifier)->CheckSignature(*signature, *target); }));
-    if (!verdict.ok() || !verdict->accepted) return absl::InternalError("the fetched signature does not verify");
-    absl::StatusOr<verify::ImageVerdict> image_verdict;
-    recheck_us.push_back(TimeMicros([&] { image_verdict = (*verifier)->CheckImage({*signature}, *target); }));
-    if (!image_verdict.ok() || !image_verdict->accepted) return absl::InternalError("CheckImage did not accept");
+    bool accepted = false;
+    check_us.push_back(TimeMicros([&] {
+      policy::RuleEvaluation evaluation(rule, *target, absl::Now());
+      evaluation.AddSignature("signature 1", *signature);
+      accepted = evaluation.Satisfied();
+    }));
+    if (!accepted) return absl::InternalError("the fetched signature does not verify");
+    recheck_us.push_back(TimeMicros([&] {
+      accepted = policy::EvaluateSignatures(rule, *target, {*signature}, absl::Now()).Satisfied();
+    }));
+    if (!accepted) return absl::InternalError("EvaluateSignatures did not accept");
   }
 
   // The verdict file alone (fsync + rename), in a store on the same file system as sigshim's.
@@ -515,7 +520,8 @@ absl::Status ColdPullBench(Bench& b, int cold) {
     v.reference = absl::StrCat(v.repository, ":c", i);
     v.policy = "bench";
     v.identity = "release";
-    v.key_fingerprint = b.public_key->Fingerprint();
+    v.counted.push_back(verdicts::CountedStatement{"release", "key", b.public_key->Fingerprint(),
+                                                   signature->layer_digest, std::nullopt});
     v.verified_at = absl::Now();
     v.evidence.push_back(*signature);
     absl::Status s;
@@ -586,8 +592,8 @@ absl::Status ColdPullBench(Bench& b, int cold) {
   PrintRow("  resolve tag (GET manifest)", resolve_us);
   PrintRow("  GET .sig manifest", sig_manifest_us);
   PrintRow("  GET signature payload blob", blob_us);
-  PrintRow("crypto: CheckSignature (decision)", check_us);
-  PrintRow("crypto: CheckImage (approval re-check)", recheck_us);
+  PrintRow("crypto: produce + evaluate (decision)", check_us);
+  PrintRow("crypto: EvaluateSignatures (approval re-check)", recheck_us);
   PrintRow("verdict file: VerdictStore::Put", put_us);
   PrintRow("tag step, FinishPull's backoff (2ms x2..100)", tag_backoff_us);
   PrintRow("tag step, 1 ms poll (CRI view catches up)", tag_tight_us);

@@ -1,5 +1,5 @@
 // Stored-signature verifications per second: what one cosign signature costs sigshim once its
-// payload and annotations are in memory (KeyVerifier::CheckSignature: key verification, payload
+// payload and annotations are in memory (the cosign producer + the policy evaluation: key verification, payload
 // parse, digest and identity checks), next to the bare PublicKey::Verify, for ECDSA P-256 and
 // Ed25519; and a whole decision (tag → digest, .sig manifest, payload blob, verify) against an
 // in-memory registry.
@@ -24,7 +24,7 @@
 #include "pkg/policy/image_verifier.h"
 #include "pkg/policy/policy.h"
 #include "pkg/reference/reference.h"
-#include "pkg/verify/key_verifier.h"
+#include "pkg/policy/evaluation.h"
 #include "pkg/verify/public_key.h"
 #include "pkg/verify/signature_manifest.h"
 #include "test/fakes/fake_registry.h"
@@ -40,9 +40,9 @@ constexpr char kRepository[] = "registry.test/team/app";
 // Everything a stored-signature check needs, built once per key type.
 struct Fixture {
   std::shared_ptr<const verify::PublicKey> key;
-  std::unique_ptr<verify::KeyVerifier> verifier;
+  policy::Rule rule;  // requires `key` as "release"
   verify::Signature signature;
-  verify::Target target;
+  policy::Target target;
   std::string raw_signature;
 };
 
@@ -61,9 +61,8 @@ Fixture MakeFixture(KeyType type) {
     std::abort();
   }
   f.key = *std::move(key);
-  verify::KeyVerifierOptions options;
-  options.keys.push_back(f.key);
-  f.verifier = *verify::KeyVerifier::Create(std::move(options));
+  f.rule.name = "bench";
+  f.rule.keys.push_back(policy::TrustedKey{"release", "", "inline", f.key, {}});
   f.signature.layer_digest = layer->payload.digest;
   f.signature.media_type = std::string(verify::kSimpleSigningMediaType);
   f.signature.payload = layer->payload.bytes;
@@ -77,9 +76,11 @@ Fixture MakeFixture(KeyType type) {
 void BM_StoredSignatureCheck(benchmark::State& state, KeyType type) {
   Fixture f = MakeFixture(type);
   for (auto _ : state) {
-    auto verdict = f.verifier->CheckSignature(f.signature, f.target);
-    if (!verdict.ok() || !verdict->accepted) state.SkipWithError("signature not accepted");
-    benchmark::DoNotOptimize(verdict);
+    policy::RuleEvaluation evaluation(f.rule, f.target, absl::UnixEpoch());
+    evaluation.AddSignature("signature 1", f.signature);
+    bool accepted = evaluation.Satisfied();
+    if (!accepted) state.SkipWithError("signature not accepted");
+    benchmark::DoNotOptimize(accepted);
   }
   state.SetItemsProcessed(state.iterations());
 }

@@ -171,8 +171,10 @@ class EnforcementTest : public ::testing::Test {
   // The config of the main sigshim: enforce, unmatched deny, the sandbox image pinned by digest,
   // keys release and team (team optional) trusted for the plain registry, release for the
   // private one.
-  static std::string MainConfig(bool with_team, const std::string& mode = "enforce") {
-    return ConfigText(main_->socket, main_->state_dir, main_->audit_path, with_team, mode, SandboxImage());
+  static std::string MainConfig(bool with_team, const std::string& mode = "enforce",
+                                const std::string& team_window = "") {
+    return ConfigText(main_->socket, main_->state_dir, main_->audit_path, with_team, mode, SandboxImage(),
+                      team_window);
   }
 
   // Returns the test bed's hand-imported sandbox image, pinned by its manifest digest.
@@ -181,7 +183,8 @@ class EnforcementTest : public ::testing::Test {
   }
 
   static std::string ConfigText(const std::string& socket, const std::string& state_dir, const std::string& audit,
-                                bool with_team, const std::string& mode, const std::string& sandbox_image) {
+                                bool with_team, const std::string& mode, const std::string& sandbox_image,
+                                const std::string& team_window = "") {
     EnforcingConfig config;
     config.socket = socket;
     config.runtime_endpoint = bed_->containerd()->socket_path();
@@ -193,6 +196,7 @@ class EnforcementTest : public ::testing::Test {
     config.auth_registry = auth_registry_->host_port();
     config.release_key_path = release_->public_path;
     if (with_team) config.team_key_path = team_->public_path;
+    config.team_key_window = team_window;
     return EnforcingConfigToml(config);
   }
 
@@ -738,6 +742,56 @@ TEST_F(EnforcementTest, RemovedKeyRefusesItsImagesAtTheNextCreateContainerAfterS
   }, absl::Seconds(30))) << "the key put back is not trusted again";
 }
 
+TEST_F(EnforcementTest, RetiredKeyRefusesItsImagesAtTheNextCreateContainerAfterSighup) {
+  const std::string image = Repo("e2e/retired:v1");
+  const std::string digest = PushSigned("e2e/retired", "v1", "signed by team, then retired", *team_);
+  const std::string other = Repo("e2e/retired-other:v1");
+  PushSigned("e2e/retired-other", "v1", "signed by release, kept", *release_);
+  std::string image_id;
+  ASSERT_TRUE(Pull(proxy(), image, &image_id).ok());
+  ASSERT_TRUE(Pull(proxy(), other).ok());
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod(proxy(), "retired", &pod));
+  EXPECT_THAT(RunContainer(pod, "before", image), HasSubstr("signed by team, then retired"));
+
+  // The key stays configured but its window closed an hour ago; its signatures have no proven
+  // signing time, so the window is judged at the time of the decision. The registry is not needed.
+  const std::string not_after = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now() - absl::Hours(1), absl::UTCTimeZone());
+  ASSERT_TRUE(WriteFileAtomic(main_->config_path,
+                              MainConfig(/*with_team=*/true, "enforce", absl::StrCat("not_after = ", not_after, "\n")),
+                              0644)
+                  .ok());
+  ASSERT_NO_FATAL_FAILURE(Reload());
+  grpc::Status status;
+  int attempt = 0;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        status = CreateContainer(proxy(), pod, absl::StrCat("after-", attempt++), image);
+        return !status.ok();
+      },
+      absl::Seconds(30)))
+      << "still allowed after the reload; sigshim's log:\n"
+      << testbed::FileTail(main_->log_path);
+  ExpectRefused(status, "SignatureValidationFailed: ", {image, digest});
+  {
+    SCOPED_TRACE("by image id");
+    ExpectRefused(CreateContainer(proxy(), pod, "after-by-id", image_id, nullptr, image), "SignatureValidationFailed: ",
+                  {digest});
+  }
+  // A pull asks the registry again and is refused for the same reason, named.
+  ExpectRefused(Pull(proxy(), image), "SignatureValidationFailed: ",
+                {image, digest, absl::StrCat("key \"team\" is valid until ", not_after,
+                                             "; no proven signing time, decided at ")});
+  // An image signed by a key whose window holds is not affected.
+  EXPECT_THAT(RunContainer(pod, "other", other), HasSubstr("signed by release, kept"));
+
+  ASSERT_TRUE(WriteFileAtomic(main_->config_path, MainConfig(/*with_team=*/true), 0644).ok());
+  ASSERT_NO_FATAL_FAILURE(Reload());
+  EXPECT_TRUE(Eventually([&] {
+    return CreateContainer(proxy(), pod, absl::StrCat("again-", attempt++), image).ok();
+  }, absl::Seconds(30))) << "the key's window reopened is not trusted again";
+}
+
 TEST_F(EnforcementTest, BadConfigOnSighupKeepsTheOldPolicyInForce) {
   auto read = ReadFile(main_->config_path, 1 << 20);
   ASSERT_TRUE(read.ok()) << read.status();
@@ -1005,7 +1059,7 @@ TEST_F(EnforcementTest, ZzEveryDecisionIsOneAuditLineWithEveryField) {
   for (const nlohmann::json& line : lines) {
     SCOPED_TRACE(line.dump());
     for (const char* key : {"time", "method", "image", "digest", "namespace", "pod", "container", "decision",
-                            "reason", "policy", "identity", "source"}) {
+                            "reason", "policy", "identity", "signed_at", "signed_at_source", "source"}) {
       EXPECT_TRUE(line.contains(key) && line[key].is_string()) << key;
     }
     EXPECT_TRUE(line.contains("enforced") && line["enforced"].is_boolean());

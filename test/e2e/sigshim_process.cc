@@ -70,7 +70,10 @@ std::string EnforcingConfigToml(const EnforcingConfig& config) {
       "insecure = [\"", config.registry, "\", \"", config.auth_registry, "\"]\n"
       "timeout = \"5s\"\n"
       "\n[[keys]]\nname = \"release\"\npath = \"", config.release_key_path, "\"\n");
-  if (with_team) absl::StrAppend(&text, "\n[[keys]]\nname = \"team\"\npath = \"", config.team_key_path, "\"\n");
+  if (with_team) {
+    absl::StrAppend(&text, "\n[[keys]]\nname = \"team\"\npath = \"", config.team_key_path, "\"\n",
+                    config.team_key_window);
+  }
   absl::StrAppend(&text, "\n[[policy]]\nname = \"e2e\"\nimages = [\"", config.registry,
                   "/**\"]\nrequire = [\"release\"", with_team ? ", \"team\"" : "", "]\n",
                   "\n[[policy]]\nname = \"private\"\nimages = [\"", config.auth_registry,

@@ -66,6 +66,7 @@ struct EnforcingConfig {
   std::string auth_registry;     // host:port of the registry with basic auth
   std::string release_key_path;  // PEM of key "release"; required
   std::string team_key_path;     // PEM of key "team"; "" leaves the key and its requirement out
+  std::string team_key_window;   // TOML lines added to key "team" (not_before / not_after); "" for none
   std::string extra;             // appended verbatim
 };
 

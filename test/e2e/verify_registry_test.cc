@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
@@ -201,7 +202,13 @@ TEST_F(VerifyRegistryTest, ImagesSignedWithEachKeyTypeAreAllowed) {
     EXPECT_THAT(by_tag.output, HasSubstr(absl::StrCat("digest:     ", digest, "\n")));
     EXPECT_THAT(by_tag.output, HasSubstr("decision:   allow\n"));
     EXPECT_THAT(by_tag.output, HasSubstr("policy:     e2e ("));
-    EXPECT_THAT(by_tag.output, HasSubstr(absl::StrCat("identity:   ", key.name, " (")));
+    EXPECT_THAT(by_tag.output, HasSubstr(absl::StrCat("identity:   ", key.name, "\n")));
+    // Per signature: the key's name, its full fingerprint, and its signing time (none proven).
+    auto public_key = verify::ParsePublicKeyPem(key.pair.public_pem);
+    ASSERT_TRUE(public_key.ok());
+    EXPECT_THAT(by_tag.output, HasSubstr(absl::StrCat("signature:  ", key.name, ": key ", (*public_key)->Fingerprint(),
+                                                      ", signed at unknown, for ", Repo(repository))));
+    EXPECT_THAT(by_tag.output, HasSubstr("signed at:  unknown\n"));
     EXPECT_THAT(by_tag.output, HasSubstr("namespace:  prod\n"));
     // The minimum: manifest by tag, .sig manifest, one payload blob (no auth on this registry).
     EXPECT_THAT(by_tag.output, HasSubstr("requests:   3 to the registry"));
@@ -209,6 +216,21 @@ TEST_F(VerifyRegistryTest, ImagesSignedWithEachKeyTypeAreAllowed) {
     Result by_digest = Sigshim({"verify", "--config", config, Repo(repository) + "@" + digest});
     EXPECT_EQ(by_digest.exit_code, 0) << Describe(by_digest);
     EXPECT_THAT(by_digest.output, HasSubstr("requests:   2 to the registry"));
+
+    // The same decision as one JSON object.
+    Result json = Sigshim({"verify", "--config", config, "--output", "json", Repo(repository) + "@" + digest});
+    EXPECT_EQ(json.exit_code, 0) << Describe(json);
+    nlohmann::json decision = nlohmann::json::parse(json.output, nullptr, false);
+    ASSERT_TRUE(decision.is_object()) << json.output;
+    EXPECT_EQ(decision.value("decision", ""), "allow");
+    EXPECT_EQ(decision.value("digest", ""), digest);
+    EXPECT_EQ(decision.value("identity", ""), key.name);
+    EXPECT_EQ(decision.value("signed_at", "x"), "");
+    ASSERT_TRUE(decision["signatures"].is_array() && decision["signatures"].size() == 1) << json.output;
+    EXPECT_EQ(decision["signatures"][0].value("identity", ""), key.name);
+    EXPECT_EQ(decision["signatures"][0].value("fingerprint", ""), (*public_key)->Fingerprint());
+    EXPECT_EQ(decision["signatures"][0].value("signed_at_source", "x"), "");
+    EXPECT_EQ(decision.value("registry_requests", 0), 2);
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,7 +17,9 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "pkg/base/digest.h"
+#include "pkg/base/file.h"
 #include "test/fakes/fake_registry.h"
 #include "test/pkg/policy/test_config.h"
 #include "test/testbed/temp_dir.h"
@@ -250,6 +253,7 @@ class EnforcerTest : public ::testing::Test {
       records_.push_back(r);
     };
     options.tag_wait = absl::Seconds(2);
+    options.now = [this] { return Now(); };
     auto enforcer = Enforcer::Create(std::move(options));
     ASSERT_TRUE(enforcer.ok()) << enforcer.status();
     enforcer_ = *std::move(enforcer);
@@ -265,7 +269,8 @@ class EnforcerTest : public ::testing::Test {
     std::string require;
     for (size_t i = 0; i < trusted.size(); ++i) {
       const std::string name = trusted[i] == &release_ ? "release" : "other";
-      absl::StrAppend(&text, policy::KeyTable(name, trusted[i]->pair.public_pem));
+      absl::StrAppend(&text, policy::KeyTable(name, trusted[i]->pair.public_pem),
+                      trusted[i] == &release_ ? release_window_ : "");
       absl::StrAppend(&require, i ? ", " : "", "\"", name, "\"");
     }
     absl::StrAppend(&text, policy::PolicyTable("team", "\"registry.test/team/**\"", require));
@@ -280,6 +285,7 @@ class EnforcerTest : public ::testing::Test {
     client_ = *std::move(client);
     policy::ImageVerifierOptions verifier_options;
     verifier_options.registry = client_;
+    verifier_options.now = [this] { return Now(); };
     auto verifier = policy::ImageVerifier::Create(std::move(verifier_options));
     EXPECT_TRUE(verifier.ok()) << verifier.status();
     return enforcer_->SetPolicy(std::shared_ptr<const policy::Policy>(*std::move(compiled)),
@@ -310,6 +316,16 @@ class EnforcerTest : public ::testing::Test {
     return plan;
   }
 
+  // The clock of the enforcer and of its verifier: real time unless a test set it.
+  absl::Time Now() {
+    absl::MutexLock lock(&clock_mu_);
+    return now_.value_or(absl::Now());
+  }
+  void SetNow(absl::Time t) {
+    absl::MutexLock lock(&clock_mu_);
+    now_ = t;
+  }
+
   audit::AuditRecord LastRecord() {
     absl::MutexLock lock(&mu_);
     EXPECT_FALSE(records_.empty());
@@ -330,8 +346,12 @@ class EnforcerTest : public ::testing::Test {
   RecheckReport last_report_;
   std::string signed_;
   std::string unsigned_;
+  // TOML lines added to the "release" [[keys]] table (its validity window), e.g. "not_after = …\n".
+  std::string release_window_;
   absl::Mutex mu_;
   std::vector<audit::AuditRecord> records_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex clock_mu_;
+  std::optional<absl::Time> now_ ABSL_GUARDED_BY(clock_mu_);
 };
 
 TEST_F(EnforcerTest, SignedPullIsPinnedToTheVerifiedDigestAndTheTagFollows) {
@@ -644,6 +664,68 @@ TEST_F(EnforcerTest, RemovingTheKeyRevokesStoredVerdictsWithoutTheRegistry) {
   // Putting the key back restores the verdict, still offline.
   EXPECT_EQ(Apply({&release_}).valid, 1);
   EXPECT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), absl::StrCat(kRepo, ":signed")).ok());
+}
+
+TEST_F(EnforcerTest, RetiringTheKeyRefusesStoredVerdictsWithoutTheRegistry) {
+  SetNow(absl::FromUnixSeconds(1767225600));  // 2026-01-01T00:00:00Z
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  transport_->down = true;
+  // The signature has no proven signing time: the window is judged by the time of the re-check.
+  release_window_ = "not_after = 2025-12-31T23:59:59Z\n";
+  RecheckReport report = Apply();
+  EXPECT_EQ(report.valid, 0);
+  ASSERT_THAT(report.invalid, SizeIs(1));
+  EXPECT_THAT(report.invalid[0], HasSubstr("key \"release\" is valid until 2025-12-31T23:59:59Z; no proven "
+                                           "signing time, decided at 2026-01-01T00:00:00Z"));
+  auto pinned = enforcer_->AdmitImage(Pod("CreateContainer"), absl::StrCat(kRepo, ":signed"));
+  ASSERT_FALSE(pinned.ok());
+  // The end is inclusive: a window that ends now still holds.
+  release_window_ = "not_after = 2026-01-01T00:00:00Z\n";
+  EXPECT_EQ(Apply().valid, 1);
+  EXPECT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), absl::StrCat(kRepo, ":signed")).ok());
+}
+
+TEST_F(EnforcerTest, AnApprovalRestingOnTheDecisionTimeLapsesAtTheKeysNotAfter) {
+  SetNow(absl::FromUnixSeconds(1767225600));  // 2026-01-01T00:00:00Z
+  release_window_ = "not_before = 2025-01-01T00:00:00Z\nnot_after = 2026-01-01T01:00:00Z\n";
+  Apply();
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  transport_->down = true;
+  const std::string id = Sha256Digest(signed_ + "-config");
+  ASSERT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), id).ok());
+  SetNow(absl::FromUnixSeconds(1767225600) + absl::Hours(1));  // not_after itself: still valid
+  EXPECT_TRUE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());
+  EXPECT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), id).ok());
+  SetNow(absl::FromUnixSeconds(1767225600) + absl::Hours(1) + absl::Seconds(1));  // past it, no reload
+  EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());
+  EXPECT_FALSE(enforcer_->AdmitImage(Pod("CreateContainer"), id).ok());
+}
+
+TEST_F(EnforcerTest, VerdictsStoredInTheV1FormatAreReadAndReChecked) {
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  std::optional<verdicts::Verdict> stored = store_->Get(signed_, kRepo);
+  ASSERT_TRUE(stored.has_value());
+  ASSERT_THAT(stored->counted, SizeIs(1));
+  EXPECT_EQ(stored->counted[0].identity, "release");
+  EXPECT_FALSE(stored->counted[0].signing_time.has_value());
+  // The file as the v1 code wrote it: one key fingerprint, no statements.
+  nlohmann::json v1 = nlohmann::json::parse(verdicts::EncodeVerdict(*stored));
+  v1["format"] = "sigshim.verdict.v1";
+  v1["key_fingerprint"] = stored->counted[0].fingerprint;
+  v1.erase("counted");
+  const std::string path = dir_->Path(absl::StrCat("verdicts/", verdicts::VerdictStore::FileName(signed_, kRepo)));
+  ASSERT_TRUE(WriteFileAtomic(path, v1.dump(2), 0600).ok());
+  OpenStore();
+  EXPECT_EQ(last_report_.valid, 1) << (last_report_.invalid.empty() ? "" : last_report_.invalid[0]);
+  transport_->down = true;
+  ASSERT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), absl::StrCat(kRepo, ":signed")).ok());
+  audit::AuditRecord r = LastRecord();
+  EXPECT_EQ(r.source, "verdict");
+  EXPECT_EQ(r.identity, "release");
+  EXPECT_EQ(r.signed_at, "");
+  EXPECT_EQ(r.signed_at_source, "");
+  // A v1 verdict is judged like any other: removing its key revokes it.
+  EXPECT_EQ(Apply({&other_}).valid, 0);
 }
 
 TEST_F(EnforcerTest, VerdictsSurviveARestart) {

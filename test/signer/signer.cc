@@ -308,4 +308,27 @@ absl::Status WriteOciLayout(const SignatureArtifact& artifact, absl::string_view
   return WriteFileAtomic(absl::StrCat(dir, "/index.json"), index.dump(), 0644);
 }
 
+absl::StatusOr<std::string> MakeRekorBundle(const Signer& log, absl::string_view signer_public_pem,
+                                            absl::string_view signature, absl::string_view payload,
+                                            int64_t integrated_time, int64_t log_index) {
+  nlohmann::json body = {
+      {"apiVersion", "0.0.1"},
+      {"kind", "hashedrekord"},
+      {"spec",
+       {{"data", {{"hash", {{"algorithm", "sha256"}, {"value", Sha256Hex(payload)}}}}},
+        {"signature",
+         {{"content", Base64Encode(signature)},
+          {"publicKey", {{"content", Base64Encode(signer_public_pem)}}}}}}}};
+  const std::string body_b64 = Base64Encode(body.dump());
+  const std::string log_id = Sha256Hex(log.public_pem());
+  // What the log signs: the canonical JSON of Payload (keys sorted, no spaces).
+  nlohmann::json canonical = {{"body", body_b64},
+                              {"integratedTime", integrated_time},
+                              {"logID", log_id},
+                              {"logIndex", log_index}};
+  ASSIGN_OR_RETURN(std::string set, log.Sign(canonical.dump()));
+  nlohmann::json bundle = {{"SignedEntryTimestamp", Base64Encode(set)}, {"Payload", canonical}};
+  return bundle.dump();
+}
+
 }  // namespace sigshim::test_signer

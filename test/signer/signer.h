@@ -4,6 +4,7 @@
 #ifndef SIGSHIM_TEST_SIGNER_SIGNER_H_
 #define SIGSHIM_TEST_SIGNER_SIGNER_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -113,6 +114,13 @@ absl::StatusOr<SignatureArtifact> BuildSignatureArtifact(absl::string_view manif
 // Signs (docker_reference, manifest_digest) and returns the one-signature artifact.
 absl::StatusOr<SignatureArtifact> SignImage(const Signer& signer, absl::string_view docker_reference,
                                             absl::string_view manifest_digest);
+
+// Returns a cosign bundle annotation (dev.sigstore.cosign/bundle): a Rekor SET that `log` signs
+// over a hashedrekord 0.0.1 entry recording sha256(`payload`), the raw `signature` and
+// `signer_public_pem`, integrated at `integrated_time` (Unix seconds) as entry `log_index`.
+absl::StatusOr<std::string> MakeRekorBundle(const Signer& log, absl::string_view signer_public_pem,
+                                            absl::string_view signature, absl::string_view payload,
+                                            int64_t integrated_time, int64_t log_index = 1);
 
 // Writes `artifact` as an OCI image layout in `dir` (oci-layout, index.json naming the manifest with
 // the artifact's tag, blobs/sha256/<hex> for the payloads, config and manifest), so that

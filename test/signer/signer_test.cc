@@ -1,5 +1,6 @@
-// Round trips: what the test signer produces, pkg/verify accepts — and it rejects, for the right
-// reason, what an attacker could make of it.
+// Round trips: what the test signer produces, the daemon's data path (the cosign simple-signing
+// producer, then the policy evaluation of a rule requiring the key) accepts — and it rejects, for
+// the right reason, what an attacker could make of it.
 #include "test/signer/signer.h"
 
 #include <filesystem>
@@ -15,7 +16,8 @@
 #include "pkg/base/digest.h"
 #include "pkg/base/file.h"
 #include "pkg/reference/reference.h"
-#include "pkg/verify/key_verifier.h"
+#include "pkg/policy/evaluation.h"
+#include "pkg/policy/policy.h"
 #include "pkg/verify/public_key.h"
 #include "pkg/verify/signature_manifest.h"
 #include "pkg/verify/simple_signing.h"
@@ -35,16 +37,21 @@ std::shared_ptr<const verify::PublicKey> LoadPublic(const std::string& pem) {
   return key.ok() ? std::shared_ptr<const verify::PublicKey>(*std::move(key)) : nullptr;
 }
 
-std::unique_ptr<verify::KeyVerifier> VerifierFor(const std::string& public_pem) {
-  verify::KeyVerifierOptions options;
-  options.keys.push_back(LoadPublic(public_pem));
-  auto verifier = verify::KeyVerifier::Create(std::move(options));
-  EXPECT_TRUE(verifier.ok()) << verifier.status();
-  return verifier.ok() ? *std::move(verifier) : nullptr;
+// The time of every decision here (the keys have no window).
+const absl::Time kNow = absl::FromUnixSeconds(1767225600);
+
+// A rule requiring the key `public_pem` as "release" (matchRepository).
+policy::Rule RuleFor(const std::string& public_pem) {
+  policy::Rule rule;
+  rule.name = "test";
+  policy::TrustedKey& key = rule.keys.emplace_back();
+  key.name = "release";
+  key.key = LoadPublic(public_pem);
+  return rule;
 }
 
-verify::Target TargetFor(const std::string& image, const std::string& digest) {
-  verify::Target target;
+policy::Target TargetFor(const std::string& image, const std::string& digest) {
+  policy::Target target;
   target.manifest_digest = digest;
   auto parsed = reference::Parse(image);
   EXPECT_TRUE(parsed.ok()) << parsed.status();
@@ -93,15 +100,16 @@ TEST_P(EveryKeyType, SignedImageIsAcceptedByVerify) {
   std::vector<verify::Signature> signatures = AsFetched(*artifact);
   ASSERT_EQ(signatures.size(), 1u);
 
-  auto verifier = VerifierFor(pair->public_pem);
-  ASSERT_NE(verifier, nullptr);
-  auto verdict = verifier->CheckImage(signatures, TargetFor(std::string(kRepository) + ":v1", kDigestA));
-  ASSERT_TRUE(verdict.ok()) << verdict.status();
-  EXPECT_TRUE(verdict->accepted) << verdict->Explain();
-  ASSERT_TRUE(verdict->accepted_by.has_value());
-  EXPECT_EQ(verdict->accepted_by->key_fingerprint, LoadPublic(pair->public_pem)->Fingerprint());
-  EXPECT_EQ(verdict->accepted_by->layer_digest, artifact->layers[0].payload.digest);
-  EXPECT_EQ(verdict->accepted_by->payload.manifest_digest, kDigestA);
+  const policy::Rule rule = RuleFor(pair->public_pem);
+  const policy::RuleEvaluation evaluation =
+      policy::EvaluateSignatures(rule, TargetFor(std::string(kRepository) + ":v1", kDigestA), signatures, kNow);
+  EXPECT_TRUE(evaluation.Satisfied()) << evaluation.Explain();
+  ASSERT_EQ(evaluation.counted().size(), 1u);
+  const verify::SignedStatement& statement = evaluation.counted()[0].statement;
+  EXPECT_EQ(verify::SignerFingerprint(statement.signer), LoadPublic(pair->public_pem)->Fingerprint());
+  EXPECT_EQ(statement.artifact.layer_digest, artifact->layers[0].payload.digest);
+  EXPECT_EQ(statement.subject_digest, kDigestA);
+  EXPECT_EQ(evaluation.Identities(), "release");
 }
 
 TEST_P(EveryKeyType, SignatureFromAnotherKeyOfTheSameTypeIsRejectedAsUnknownKey) {
@@ -113,13 +121,12 @@ TEST_P(EveryKeyType, SignatureFromAnotherKeyOfTheSameTypeIsRejectedAsUnknownKey)
   auto artifact = SignImage(**signer, kRepository, kDigestA);
   ASSERT_TRUE(artifact.ok()) << artifact.status();
 
-  auto verifier = VerifierFor(trusted->public_pem);
-  ASSERT_NE(verifier, nullptr);
-  auto verdict = verifier->CheckImage(AsFetched(*artifact), TargetFor(kRepository, kDigestA));
-  ASSERT_TRUE(verdict.ok()) << verdict.status();
-  EXPECT_FALSE(verdict->accepted);
-  ASSERT_EQ(verdict->rejected.size(), 1u);
-  EXPECT_THAT(verdict->rejected[0].reason, HasSubstr("signed by an unknown key"));
+  const policy::Rule rule = RuleFor(trusted->public_pem);
+  const policy::RuleEvaluation evaluation =
+      policy::EvaluateSignatures(rule, TargetFor(kRepository, kDigestA), AsFetched(*artifact), kNow);
+  EXPECT_FALSE(evaluation.Satisfied());
+  ASSERT_EQ(evaluation.rejections().size(), 1u);
+  EXPECT_THAT(evaluation.rejections()[0], HasSubstr("signed by an unknown key"));
 }
 
 INSTANTIATE_TEST_SUITE_P(KeyTypes, EveryKeyType, testing::ValuesIn(AllKeyTypes()),
@@ -140,21 +147,20 @@ class RoundTrip : public testing::Test {
     auto signer = Signer::Create(pair_.private_pem);
     ASSERT_TRUE(signer.ok()) << signer.status();
     signer_ = *std::move(signer);
-    verifier_ = VerifierFor(pair_.public_pem);
-    ASSERT_NE(verifier_, nullptr);
+    rule_ = RuleFor(pair_.public_pem);
   }
 
-  std::string RejectionReason(const SignatureLayer& layer, const verify::Target& target) {
-    auto verdict = verifier_->CheckSignature(AsSignature(layer), target);
-    EXPECT_TRUE(verdict.ok()) << verdict.status();
-    if (!verdict.ok()) return "";
-    EXPECT_FALSE(verdict->accepted);
-    return verdict->reason;
+  std::string RejectionReason(const SignatureLayer& layer, const policy::Target& target) {
+    const policy::RuleEvaluation evaluation = policy::EvaluateSignatures(rule_, target, {AsSignature(layer)}, kNow);
+    EXPECT_TRUE(evaluation.error().ok()) << evaluation.error();
+    EXPECT_FALSE(evaluation.Satisfied());
+    EXPECT_EQ(evaluation.rejections().size(), 1u);
+    return evaluation.rejections().empty() ? "" : evaluation.rejections()[0];
   }
 
   KeyPair pair_;
   std::unique_ptr<Signer> signer_;
-  std::unique_ptr<verify::KeyVerifier> verifier_;
+  policy::Rule rule_;
 };
 
 TEST_F(RoundTrip, SignatureOfImageAReplayedForImageBIsRejectedAsForAnotherDigest) {
@@ -215,12 +221,13 @@ TEST_F(RoundTrip, SeveralSignaturesAcceptTheImageWhenAnyIsValid) {
   ASSERT_TRUE(unknown.ok() && good.ok());
   auto artifact = BuildSignatureArtifact(kDigestA, {*unknown, *good});
   ASSERT_TRUE(artifact.ok()) << artifact.status();
-  auto verdict = verifier_->CheckImage(AsFetched(*artifact), TargetFor(kRepository, kDigestA));
-  ASSERT_TRUE(verdict.ok()) << verdict.status();
-  EXPECT_TRUE(verdict->accepted) << verdict->Explain();
-  ASSERT_EQ(verdict->rejected.size(), 1u);
-  EXPECT_THAT(verdict->rejected[0].reason, HasSubstr("unknown key"));
-  EXPECT_EQ(verdict->accepted_by->layer_digest, good->payload.digest);
+  const policy::RuleEvaluation evaluation =
+      policy::EvaluateSignatures(rule_, TargetFor(kRepository, kDigestA), AsFetched(*artifact), kNow);
+  EXPECT_TRUE(evaluation.Satisfied()) << evaluation.Explain();
+  ASSERT_EQ(evaluation.rejections().size(), 1u);
+  EXPECT_THAT(evaluation.rejections()[0], HasSubstr("unknown key"));
+  ASSERT_EQ(evaluation.counted().size(), 1u);
+  EXPECT_EQ(evaluation.counted()[0].statement.artifact.layer_digest, good->payload.digest);
 }
 
 TEST_F(RoundTrip, ManifestHasCosignShape) {

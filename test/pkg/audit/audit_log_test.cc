@@ -33,6 +33,18 @@ AuditRecord Record() {
   return r;
 }
 
+TEST(EncodeAuditLine, CarriesEveryIdentityAndTheSigningTimeInTheDocumentedOrder) {
+  AuditRecord r = Record();
+  r.decision = "allow";
+  r.identity = "release,ci";
+  r.signed_at = "2026-01-01T00:00:00Z";
+  r.signed_at_source = "tlog";
+  const std::string line = EncodeAuditLine(r);
+  EXPECT_THAT(line, HasSubstr(R"("identity":"release,ci","signed_at":"2026-01-01T00:00:00Z","signed_at_source":"tlog","source":"registry")"));
+  // Unknown signing time: both empty, never absent.
+  EXPECT_THAT(EncodeAuditLine(Record()), HasSubstr(R"("identity":"","signed_at":"","signed_at_source":"","source")"));
+}
+
 TEST(EncodeAuditLine, HugeNamesAreCutAtOneKibWithTheirLength) {
   AuditRecord r = Record();
   r.image = std::string(16 << 20, 'a');

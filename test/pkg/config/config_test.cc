@@ -107,6 +107,30 @@ require = ["release", "inline"]
   EXPECT_THAT(c.policies[0].origin, HasSubstr("config.toml:30"));
 }
 
+TEST_F(ConfigTest, ReadsKeyValidityWindowsWithTheirOffsets) {
+  auto cfg = Parse(R"([[keys]]
+name = "a"
+data = "x"
+not_before = 2026-01-01T02:00:00+02:00
+not_after = 2026-06-30T23:59:59.5Z
+[[keys]]
+name = "b"
+data = "y"
+not_after = 2026-01-01T00:00:00Z
+)");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  const Config& c = **cfg;
+  ASSERT_EQ(c.keys.size(), 2u);
+  EXPECT_EQ(c.keys[0].not_before, absl::FromUnixSeconds(1767225600));  // 2026-01-01T00:00:00Z
+  EXPECT_EQ(c.keys[0].not_after, absl::FromUnixSeconds(1782863999) + absl::Milliseconds(500));
+  EXPECT_EQ(c.keys[1].not_before, absl::InfinitePast());
+  EXPECT_EQ(c.keys[1].not_after, absl::FromUnixSeconds(1767225600));
+  // A window of one instant is allowed (both ends inclusive).
+  EXPECT_TRUE(Parse("[[keys]]\nname = \"k\"\ndata = \"x\"\nnot_before = 2026-01-01T00:00:00Z\n"
+                    "not_after = 2026-01-01T00:00:00Z\n")
+                  .ok());
+}
+
 struct BadCase {
   const char* name;
   const char* text;
@@ -152,6 +176,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"duplicate key", "[[keys]]\nname = \"k\"\ndata = \"x\"\n[[keys]]\nname = \"k\"\ndata = \"y\"\n",
                 "already used at"},
         BadCase{"unknown key field", "[[keys]]\nname = \"k\"\ndata = \"x\"\nkind = \"ecdsa\"\n", "unknown key \"kind\""},
+        BadCase{"key window local datetime", "[[keys]]\nname = \"k\"\ndata = \"x\"\nnot_after = 2026-01-01T00:00:00\n",
+                "config.toml:4: keys.not_after must be a date and time with a UTC offset"},
+        BadCase{"key window date only", "[[keys]]\nname = \"k\"\ndata = \"x\"\nnot_before = 2026-01-01\n",
+                "config.toml:4: keys.not_before must be a date and time with a UTC offset"},
+        BadCase{"key window string", "[[keys]]\nname = \"k\"\ndata = \"x\"\nnot_before = \"2026-01-01T00:00:00Z\"\n",
+                "config.toml:4: keys.not_before must be a TOML date and time with offset"},
+        BadCase{"key window reversed",
+                "[[keys]]\nname = \"k\"\ndata = \"x\"\nnot_before = 2026-01-02T00:00:00Z\nnot_after = 2026-01-01T00:00:00Z\n",
+                "config.toml:5: key \"k\": not_after (2026-01-01T00:00:00+00:00) is before not_before"},
         BadCase{"policy unknown key", "[[policy]]\nname = \"p\"\nimages = [\"a/**\"]\nrequire = [\"nobody\"]\n",
                 "requires \"nobody\", which no [[keys]] or [[identities]] entry defines"},
         BadCase{"policy no images", "[[keys]]\nname = \"k\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nrequire = [\"k\"]\n",

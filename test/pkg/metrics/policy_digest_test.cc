@@ -123,6 +123,8 @@ INSTANTIATE_TEST_SUITE_P(
         Change{"KeyAdded", "[[policy]]\nname = \"prod\"",
                "[[keys]]\nname = \"extra\"\ndata = \"x\"\n[[policy]]\nname = \"prod\""},
         Change{"KeyPem", "AAAA", "AAAB"},
+        Change{"KeyNotAfterAdded", "name = \"spare\"", "name = \"spare\"\nnot_after = 2027-01-01T00:00:00Z"},
+        Change{"KeyNotBeforeAdded", "name = \"spare\"", "name = \"spare\"\nnot_before = 2026-01-01T00:00:00Z"},
         Change{"PolicyName", "name = \"prod\"", "name = \"production\""},
         Change{"PolicyImage", "prod/**", "prod/*"},
         Change{"PolicyImageOrder", "\"registry.example.com/prod/**\", \"registry.example.com/base/*\"",

@@ -118,12 +118,17 @@ TEST_F(ImageVerifierTest, SignedImageIsAllowedWithEvidence) {
   EXPECT_EQ(d.pattern, "registry.test/team/**");
   EXPECT_EQ(d.identity, "release");
   EXPECT_THAT(d.reason, HasSubstr("signed by \"release\""));
-  ASSERT_TRUE(d.evidence.has_value());
-  EXPECT_EQ(d.evidence->payload, layer.payload.bytes);
-  EXPECT_EQ(d.evidence->layer_digest, layer.payload.digest);
-  EXPECT_EQ(d.evidence->annotations, layer.annotations);
-  EXPECT_EQ(d.evidence->signed_reference, "registry.test/team/app");
-  EXPECT_THAT(d.evidence->key_description, StartsWith("ecdsa-p256-sha256 sha256:"));
+  ASSERT_THAT(d.evidence, SizeIs(1));
+  const verify::SignedStatement& statement = d.evidence[0].statement;
+  EXPECT_EQ(d.evidence[0].identity, "release");
+  EXPECT_EQ(statement.subject_digest, digest_a_);
+  EXPECT_EQ(statement.artifact.payload, layer.payload.bytes);
+  EXPECT_EQ(statement.artifact.layer_digest, layer.payload.digest);
+  EXPECT_EQ(statement.artifact.annotations, layer.annotations);
+  EXPECT_EQ(statement.artifact.docker_reference, "registry.test/team/app");
+  EXPECT_THAT(verify::DescribeSigner(statement.signer), StartsWith("key ecdsa-p256-sha256 sha256:"));
+  EXPECT_FALSE(statement.signing_time.has_value());
+  EXPECT_FALSE(d.signed_at.has_value());
   EXPECT_THAT(d.rejections, IsEmpty());
   // The minimum: the manifest by tag, the .sig manifest, one payload blob.
   EXPECT_EQ(d.registry_requests, 3u);
@@ -177,7 +182,7 @@ TEST_F(ImageVerifierTest, MissingSignatureTagIsDeniedAsNoSignatures) {
   EXPECT_EQ(d.digest, digest_a_);
   EXPECT_EQ(d.policy, "team");
   EXPECT_EQ(d.identity, "");
-  EXPECT_FALSE(d.evidence.has_value());
+  EXPECT_THAT(d.evidence, IsEmpty());
   EXPECT_EQ(d.registry_requests, 2u);
 }
 

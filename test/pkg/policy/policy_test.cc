@@ -67,9 +67,13 @@ TEST_F(PolicyTest, CompilesKeysRulesAndIdentities) {
   const Rule& rule = policy->rules()[0];
   EXPECT_EQ(rule.name, "team");
   EXPECT_THAT(rule.require, ElementsAre("release", "other"));
-  ASSERT_NE(rule.verifier, nullptr);
-  EXPECT_EQ(rule.identities.at(policy->keys()[0].key->Fingerprint()), "release");
-  EXPECT_EQ(rule.identities.at(policy->keys()[1].key->Fingerprint()), "other");
+  ASSERT_EQ(rule.keys.size(), 2u);
+  EXPECT_EQ(rule.keys[0].name, "release");
+  EXPECT_EQ(rule.keys[0].key->Fingerprint(), policy->keys()[0].key->Fingerprint());
+  EXPECT_EQ(rule.keys[1].name, "other");
+  EXPECT_EQ(rule.keys[1].key->Fingerprint(), policy->keys()[1].key->Fingerprint());
+  EXPECT_EQ(rule.keys[0].window.start, absl::InfinitePast());
+  EXPECT_EQ(rule.keys[0].window.end, absl::InfiniteFuture());
   EXPECT_EQ(policy->mode(), config::Mode::kEnforce);
   EXPECT_EQ(policy->unmatched(), config::Unmatched::kDeny);
 }

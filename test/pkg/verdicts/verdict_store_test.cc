@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pkg/base/digest.h"
@@ -30,7 +31,9 @@ Verdict MakeVerdict(const std::string& content, const std::string& repository) {
   v.reference = repository + ":1.0";
   v.policy = "prod";
   v.identity = "release";
-  v.key_fingerprint = Sha256Digest("key");
+  v.counted.push_back(CountedStatement{"release", "key", Sha256Digest("key"), Sha256Digest("payload"),
+                                       verify::SigningTime{absl::FromUnixSeconds(1690000000),
+                                                           verify::TimeSource::kTransparencyLog, "rekor log ab index 7"}});
   v.verified_at = absl::FromUnixSeconds(1700000000) + absl::Milliseconds(250);
   verify::Signature s;
   s.layer_digest = Sha256Digest("payload");
@@ -74,7 +77,15 @@ TEST_F(VerdictStoreTest, KeepsEvidenceAcrossRestarts) {
   EXPECT_EQ(got->reference, v.reference);
   EXPECT_EQ(got->policy, "prod");
   EXPECT_EQ(got->identity, "release");
-  EXPECT_EQ(got->key_fingerprint, v.key_fingerprint);
+  ASSERT_THAT(got->counted, SizeIs(1));
+  EXPECT_EQ(got->counted[0].identity, "release");
+  EXPECT_EQ(got->counted[0].signer_type, "key");
+  EXPECT_EQ(got->counted[0].fingerprint, Sha256Digest("key"));
+  EXPECT_EQ(got->counted[0].layer_digest, Sha256Digest("payload"));
+  ASSERT_TRUE(got->counted[0].signing_time.has_value());
+  EXPECT_EQ(got->counted[0].signing_time->time, absl::FromUnixSeconds(1690000000));
+  EXPECT_EQ(got->counted[0].signing_time->source, verify::TimeSource::kTransparencyLog);
+  EXPECT_EQ(got->counted[0].signing_time->authority, "rekor log ab index 7");
   EXPECT_EQ(got->verified_at, v.verified_at);
   ASSERT_THAT(got->evidence, SizeIs(1));
   EXPECT_EQ(got->evidence[0].payload, v.evidence[0].payload);
@@ -283,6 +294,52 @@ TEST_F(VerdictStoreFolderTest, StoreFolderThatIsAFileIsRefused) {
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("not a directory"));
 }
 
+TEST(VerdictCodec, WritesV2AndReadsFilesTheV1CodeWrote) {
+  EXPECT_THAT(EncodeVerdict(MakeVerdict("image", "r/a")), HasSubstr("\"format\": \"sigshim.verdict.v2\""));
+  // Byte for byte what the v1 encoder wrote (nlohmann::json, sorted keys, two-space indent).
+  const std::string v1 = absl::StrCat(R"({
+  "digest": ")", Sha256Digest("image"), R"(",
+  "evidence": [
+    {
+      "annotations": {
+        "dev.cosignproject.cosign/signature": "MEUCIQ=="
+      },
+      "layer_digest": ")", Sha256Digest("payload"), R"(",
+      "media_type": "application/vnd.dev.cosign.simplesigning.v1+json",
+      "payload_base64": "eyJjcml0aWNhbCI6e319"
+    }
+  ],
+  "format": "sigshim.verdict.v1",
+  "identity": "release",
+  "key_fingerprint": ")", Sha256Digest("key"), R"(",
+  "policy": "prod",
+  "reference": "r/a:1.0",
+  "repository": "r/a",
+  "verified_at": "2023-11-14T22:13:20.25+00:00"
+}
+)");
+  auto decoded = DecodeVerdict(v1);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->identity, "release");
+  EXPECT_EQ(decoded->verified_at, absl::FromUnixSeconds(1700000000) + absl::Milliseconds(250));
+  ASSERT_THAT(decoded->evidence, SizeIs(1));
+  EXPECT_EQ(decoded->evidence[0].payload, "{\"critical\":{}}");
+  ASSERT_THAT(decoded->counted, SizeIs(1));
+  EXPECT_EQ(decoded->counted[0].identity, "release");
+  EXPECT_EQ(decoded->counted[0].signer_type, "key");
+  EXPECT_EQ(decoded->counted[0].fingerprint, Sha256Digest("key"));
+  EXPECT_EQ(decoded->counted[0].layer_digest, Sha256Digest("payload"));
+  EXPECT_FALSE(decoded->counted[0].signing_time.has_value());
+  // Re-encoded, it is a v2 file that reads back the same.
+  auto again = DecodeVerdict(EncodeVerdict(*decoded));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->counted[0].fingerprint, Sha256Digest("key"));
+  // A v1 file without its key fingerprint is refused.
+  std::string broken = v1;
+  broken.replace(broken.find("\"key_fingerprint\""), 17, "\"key_print\"");
+  EXPECT_FALSE(DecodeVerdict(broken).ok());
+}
+
 TEST(VerdictCodec, RejectsWrongShapes) {
   const std::string good = EncodeVerdict(MakeVerdict("image", "r/a"));
   ASSERT_TRUE(DecodeVerdict(good).ok());
@@ -294,6 +351,10 @@ TEST(VerdictCodec, RejectsWrongShapes) {
            {"\"verified_at\": \"", "\"verified_at\": \"yesterday", "verified_at"},
            {"\"payload_base64\": \"", "\"payload_base64\": \"!!", "evidence payload"},
            {"\"evidence\": [", "\"evidence\": 7, \"x\": [", "\"evidence\" is missing or not an array"},
+           {"\"counted\": [", "\"counted\": 7, \"x\": [", "\"counted\" is missing or not an array"},
+           {"\"signed_at_source\": \"tlog\"", "\"signed_at_source\": \"sundial\"", "is not tlog or timestamp"},
+           {"\"signed_at\": \"", "\"signed_at\": \"noon", "signed_at"},
+           {"sigshim.verdict.v2", "sigshim.verdict.v9", "format is"},
            {"\"dev.cosignproject.cosign/signature\": \"MEUCIQ==\"", "\"dev.cosignproject.cosign/signature\": 1",
             "is not a string"},
        }) {

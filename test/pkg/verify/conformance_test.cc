@@ -1,9 +1,10 @@
-// Runs the real cosign signatures of test/testdata/cosign-conformance/cases.toml through pkg/verify and
-// compares each verdict with the expected one: every key-based signature and image case, with or
-// without Rekor, the Rekor SET unit checks, and the certificate unit checks (a Fulcio leaf chained at
-// a given time, a private-PKI leaf chained with roots and intermediates, and their identities).
-// Signature and image cases signed by certificates need the whole certificate pipeline (not built
-// yet) and are listed as deferred, never counted as passed.
+// Runs the real cosign signatures of test/testdata/cosign-conformance/cases.toml through the daemon's
+// data path — the cosign simple-signing statement producer (pkg/verify), then the policy evaluation
+// of a rule requiring the case's keys (pkg/policy) — and compares each outcome with the expected one:
+// every key-based signature and image case, with or without Rekor, the Rekor SET unit checks, and
+// the certificate unit checks (a Fulcio leaf chained at a given time, a private-PKI leaf chained with
+// roots and intermediates, and their identities). Signature and image cases signed by certificates
+// need the whole certificate pipeline and are listed as deferred, never counted as passed.
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -27,10 +28,12 @@
 #include "pkg/base/file.h"
 #include "pkg/base/status_macros.h"
 #include "pkg/reference/reference.h"
+#include "pkg/policy/evaluation.h"
+#include "pkg/policy/policy.h"
 #include "pkg/verify/certificate.h"
 #include "pkg/verify/certificate_chain.h"
 #include "pkg/verify/certificate_identity.h"
-#include "pkg/verify/key_verifier.h"
+#include "pkg/verify/cosign_simple_signing.h"
 #include "pkg/verify/public_key.h"
 #include "pkg/verify/rekor.h"
 #include "pkg/verify/signature_manifest.h"
@@ -405,18 +408,29 @@ absl::StatusOr<Outcome> RunCertificateCase(const Case& c) {
   return outcome;
 }
 
+// The decision time of every case: the vectors carry no key windows, so any instant will do.
+const absl::Time kDecidedAt = absl::FromUnixSeconds(1767225600);  // 2026-01-01T00:00:00Z
+
 absl::StatusOr<Outcome> RunCase(const Case& c) {
   if (c.kind == "rekor-set") return RunRekorSetCase(c);
   if (c.kind == "fulcio-certificate-at-time" || c.kind == "pki-certificate") {
     return RunCertificateCase(c);
   }
-  KeyVerifierOptions options;
-  ASSIGN_OR_RETURN(options.keys, LoadKeys(c.keys));
-  ASSIGN_OR_RETURN(options.rekor_keys, LoadKeys(c.rekor_keys));
-  options.identity = RuleFor(c);
-  ASSIGN_OR_RETURN(std::unique_ptr<KeyVerifier> verifier, KeyVerifier::Create(std::move(options)));
+  SimpleSigningProducerOptions producer;
+  ASSIGN_OR_RETURN(producer.keys, LoadKeys(c.keys));
+  ASSIGN_OR_RETURN(producer.rekor_keys, LoadKeys(c.rekor_keys));
+  // A rule requiring every key of the case (no window), with the case's reference rule.
+  policy::Rule rule;
+  rule.name = c.name;
+  for (size_t i = 0; i < producer.keys.size(); ++i) {
+    policy::TrustedKey& key = rule.keys.emplace_back();
+    key.name = absl::StrCat("key", i + 1);
+    key.key = producer.keys[i];
+  }
+  rule.reference_rule = RuleFor(c);
+  RETURN_IF_ERROR(ValidateIdentityRule(rule.reference_rule));
 
-  Target target;
+  policy::Target target;
   ASSIGN_OR_RETURN(target.image, reference::Parse(c.image_reference));
   // The digest is computed from the manifest bytes, as the daemon does; no manifest leaves it empty.
   absl::StatusOr<std::string> manifest = ReadFixture(c.dir + "/manifest.json");
@@ -431,47 +445,51 @@ absl::StatusOr<Outcome> RunCase(const Case& c) {
   }
 
   Outcome outcome;
-  if (c.kind == "signature") {
-    ASSIGN_OR_RETURN(Signature signature, LoadSignature(c, c.signature));
-    absl::StatusOr<SignatureVerdict> verdict = verifier->CheckSignature(signature, target);
-    if (!verdict.ok()) {
-      outcome.explanation = absl::StrCat("error (fails closed): ", verdict.status().message());
-      return outcome;
-    }
-    outcome.accepted = verdict->accepted;
-    outcome.explanation = verdict->accepted ? absl::StrCat("accepted by ", verdict->key_description)
-                                            : verdict->reason;
+  if (absl::Status valid = policy::RuleEvaluation::ValidateTarget(target); !valid.ok()) {
+    outcome.explanation = absl::StrCat("error (fails closed): ", valid.message());
     return outcome;
-  }
-  // An image case goes the daemon's way: the fixture layers become a ".sig" manifest, which is
-  // parsed, and each layer's blob is checked against its descriptor before verification.
-  std::vector<test_signer::SignatureLayer> layers;
-  for (const std::string& n : SignatureFolders(c)) {
-    ASSIGN_OR_RETURN(Signature fixture, LoadSignature(c, n));
-    test_signer::SignatureLayer layer;
-    layer.payload = test_signer::MakeBlob(fixture.media_type, fixture.payload);
-    layer.annotations = fixture.annotations;
-    layers.push_back(std::move(layer));
-  }
-  ASSIGN_OR_RETURN(test_signer::SignatureArtifact artifact,
-                   test_signer::BuildSignatureArtifact(target.manifest_digest, layers));
-  ASSIGN_OR_RETURN(SignatureManifest sig_manifest, ParseSignatureManifest(artifact.manifest.bytes));
-  if (sig_manifest.layers.size() != layers.size()) {
-    return absl::InternalError("the signature manifest lost layers");
   }
   std::vector<Signature> signatures;
-  for (size_t i = 0; i < sig_manifest.layers.size(); ++i) {
-    ASSIGN_OR_RETURN(Signature signature,
-                     SignatureFromLayer(sig_manifest.layers[i], layers[i].payload.bytes));
+  if (c.kind == "signature") {
+    ASSIGN_OR_RETURN(Signature signature, LoadSignature(c, c.signature));
     signatures.push_back(std::move(signature));
+  } else {
+    // An image case goes the daemon's way: the fixture layers become a ".sig" manifest, which is
+    // parsed, and each layer's blob is checked against its descriptor before verification.
+    std::vector<test_signer::SignatureLayer> layers;
+    for (const std::string& n : SignatureFolders(c)) {
+      ASSIGN_OR_RETURN(Signature fixture, LoadSignature(c, n));
+      test_signer::SignatureLayer layer;
+      layer.payload = test_signer::MakeBlob(fixture.media_type, fixture.payload);
+      layer.annotations = fixture.annotations;
+      layers.push_back(std::move(layer));
+    }
+    ASSIGN_OR_RETURN(test_signer::SignatureArtifact artifact,
+                     test_signer::BuildSignatureArtifact(target.manifest_digest, layers));
+    ASSIGN_OR_RETURN(SignatureManifest sig_manifest, ParseSignatureManifest(artifact.manifest.bytes));
+    if (sig_manifest.layers.size() != layers.size()) {
+      return absl::InternalError("the signature manifest lost layers");
+    }
+    for (size_t i = 0; i < sig_manifest.layers.size(); ++i) {
+      ASSIGN_OR_RETURN(Signature signature,
+                       SignatureFromLayer(sig_manifest.layers[i], layers[i].payload.bytes));
+      signatures.push_back(std::move(signature));
+    }
   }
-  absl::StatusOr<ImageVerdict> verdict = verifier->CheckImage(signatures, target);
-  if (!verdict.ok()) {
-    outcome.explanation = absl::StrCat("error (fails closed): ", verdict.status().message());
+  // Each simple-signing layer through the producer (with the case's Rekor keys), then the rule.
+  policy::RuleEvaluation evaluation(rule, target, kDecidedAt);
+  size_t n = 0;
+  for (const Signature& signature : signatures) {
+    if (c.kind == "image" && signature.media_type != kSimpleSigningMediaType) continue;
+    evaluation.AddProduced(policy::SignatureLabel(++n, signature.layer_digest),
+                           ProduceSimpleSigningStatements(signature, producer));
+  }
+  if (!evaluation.Satisfied() && !evaluation.error().ok()) {
+    outcome.explanation = absl::StrCat("error (fails closed): ", evaluation.error().message());
     return outcome;
   }
-  outcome.accepted = verdict->accepted;
-  outcome.explanation = verdict->Explain();
+  outcome.accepted = evaluation.Satisfied();
+  outcome.explanation = evaluation.Explain();
   return outcome;
 }
 

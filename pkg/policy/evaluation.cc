@@ -1,0 +1,181 @@
+#include "pkg/policy/evaluation.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "pkg/base/digest.h"
+#include "pkg/verify/identity.h"
+
+namespace sigshim::policy {
+namespace {
+
+std::string ShortDigest(absl::string_view digest) {
+  if (digest.empty()) return "(no layer digest)";
+  return absl::StrCat(digest.substr(0, 7 + 12), "…");
+}
+
+}  // namespace
+
+std::string DescribeWindow(const verify::ValidityWindow& window) {
+  const bool has_start = window.start != absl::InfinitePast();
+  const bool has_end = window.end != absl::InfiniteFuture();
+  if (has_start && has_end) {
+    return absl::StrCat("from ", verify::FormatTimeUtc(window.start), " to ", verify::FormatTimeUtc(window.end));
+  }
+  if (has_start) return absl::StrCat("from ", verify::FormatTimeUtc(window.start));
+  if (has_end) return absl::StrCat("until ", verify::FormatTimeUtc(window.end));
+  return "always";
+}
+
+verify::SimpleSigningProducerOptions ProducerOptionsFor(const Rule& rule) {
+  verify::SimpleSigningProducerOptions options;
+  options.keys.reserve(rule.keys.size());
+  for (const TrustedKey& key : rule.keys) options.keys.push_back(key.key);
+  return options;
+}
+
+std::string SignatureLabel(size_t n, absl::string_view layer_digest) {
+  return absl::StrCat("signature ", n, " (", ShortDigest(layer_digest), ")");
+}
+
+RuleEvaluation::RuleEvaluation(const Rule& rule, Target target, absl::Time decided_at)
+    : rule_(rule), target_(std::move(target)), decided_at_(decided_at) {}
+
+absl::Status RuleEvaluation::ValidateTarget(const Target& target) {
+  if (absl::Status valid = ValidateDigest(target.manifest_digest); !valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("target manifest digest: ", valid.message()));
+  }
+  return absl::OkStatus();
+}
+
+void RuleEvaluation::AddSignature(absl::string_view label, const verify::Signature& signature) {
+  AddProduced(label, verify::ProduceSimpleSigningStatements(signature, ProducerOptionsFor(rule_)));
+}
+
+void RuleEvaluation::AddProduced(absl::string_view label,
+                                 const absl::StatusOr<verify::ProducedStatements>& produced) {
+  if (!produced.ok()) {
+    if (error_.ok()) error_ = produced.status();
+    rejections_.push_back(absl::StrCat(label, ": could not be checked: ", produced.status().message()));
+    return;
+  }
+  if (produced->statements.empty()) {
+    rejections_.push_back(absl::StrCat(label, ": ", produced->rejection));
+    return;
+  }
+  std::vector<std::string> reasons;
+  for (const verify::SignedStatement& statement : produced->statements) {
+    absl::StatusOr<const TrustedKey*> key = Judge(statement);
+    if (!key.ok()) {
+      reasons.push_back(std::string(key.status().message()));
+      continue;
+    }
+    counted_.push_back(Evidence{(*key)->name, statement});
+    counts_until_ = std::max(counts_until_,
+                             statement.signing_time.has_value() ? absl::InfiniteFuture() : (*key)->window.end);
+  }
+  if (reasons.size() == produced->statements.size()) {
+    rejections_.push_back(absl::StrCat(label, ": ", absl::StrJoin(reasons, "; ")));
+  }
+}
+
+void RuleEvaluation::AddRejection(absl::string_view label, absl::string_view reason) {
+  rejections_.push_back(absl::StrCat(label, ": ", reason));
+}
+
+absl::StatusOr<const TrustedKey*> RuleEvaluation::Judge(const verify::SignedStatement& statement) const {
+  if (statement.subject_digest != target_.manifest_digest) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("payload is for ", statement.subject_digest, ", not ", target_.manifest_digest));
+  }
+  const TrustedKey* key = nullptr;
+  for (const TrustedKey& k : rule_.keys) {
+    if (k.key->Fingerprint() == verify::SignerFingerprint(statement.signer)) key = &k;
+  }
+  if (key == nullptr) {
+    return absl::PermissionDeniedError(absl::StrCat("signed by an unknown key: ",
+                                                    verify::DescribeSigner(statement.signer),
+                                                    " is not required by policy \"", rule_.name, "\""));
+  }
+  if (absl::Status identity =
+          verify::MatchIdentity(rule_.reference_rule, statement.artifact.docker_reference, target_.image);
+      !identity.ok()) {
+    return identity;
+  }
+  if (statement.signing_time.has_value()) {
+    if (!key->window.Contains(statement.signing_time->time)) {
+      return absl::PermissionDeniedError(absl::StrCat("key \"", key->name, "\" is valid ",
+                                                      DescribeWindow(key->window), "; signed at ",
+                                                      verify::DescribeSigningTime(statement.signing_time)));
+    }
+  } else if (!key->window.Contains(decided_at_)) {
+    return absl::PermissionDeniedError(absl::StrCat("key \"", key->name, "\" is valid ", DescribeWindow(key->window),
+                                                    "; no proven signing time, decided at ",
+                                                    verify::FormatTimeUtc(decided_at_)));
+  }
+  return key;
+}
+
+std::string RuleEvaluation::Identities() const {
+  std::vector<std::string> names;
+  for (const Evidence& e : counted_) {
+    bool seen = false;
+    for (const std::string& n : names) seen = seen || n == e.identity;
+    if (!seen) names.push_back(e.identity);
+  }
+  return absl::StrJoin(names, ",");
+}
+
+std::optional<verify::SigningTime> RuleEvaluation::EarliestSigningTime() const {
+  std::optional<verify::SigningTime> earliest;
+  for (const Evidence& e : counted_) earliest = verify::EarlierSigningTime(earliest, e.statement.signing_time);
+  return earliest;
+}
+
+std::string RuleEvaluation::Explain() const {
+  if (Satisfied()) {
+    std::vector<std::string> parts;
+    for (const Evidence& e : counted_) {
+      std::string part = absl::StrCat("signed by \"", e.identity, "\" (", verify::DescribeSigner(e.statement.signer),
+                                       ") for ", e.statement.artifact.docker_reference);
+      if (e.statement.signing_time.has_value()) {
+        absl::StrAppend(&part, ", at ", verify::DescribeSigningTime(e.statement.signing_time));
+      }
+      parts.push_back(std::move(part));
+    }
+    return absl::StrJoin(parts, "; ");
+  }
+  if (rejections_.empty()) return "no signature";
+  return absl::StrCat("no valid signature: ", absl::StrJoin(rejections_, "; "));
+}
+
+RuleEvaluation EvaluateSignatures(const Rule& rule, const Target& target,
+                                  absl::Span<const verify::Signature> signatures, absl::Time decided_at,
+                                  int max_signatures, int* ignored) {
+  RuleEvaluation evaluation(rule, target, decided_at);
+  int skipped = 0;
+  int checked = 0;
+  int unchecked = 0;
+  for (const verify::Signature& signature : signatures) {
+    if (signature.media_type != verify::kSimpleSigningMediaType) {
+      ++skipped;
+      continue;
+    }
+    if (checked == max_signatures) {
+      ++unchecked;
+      continue;
+    }
+    ++checked;
+    evaluation.AddSignature(SignatureLabel(checked, signature.layer_digest), signature);
+  }
+  if (unchecked > 0) {
+    evaluation.AddRejection(absl::StrCat(unchecked, " further signature(s)"),
+                            absl::StrCat("not checked (limit of ", max_signatures, " reached)"));
+  }
+  if (ignored != nullptr) *ignored = skipped;
+  return evaluation;
+}
+
+}  // namespace sigshim::policy

@@ -1,0 +1,120 @@
+// Policy evaluation over signed statements: which of a rule's required signers vouch for an image.
+//
+// The formats (pkg/verify producers) turn fetched artifacts into signed statements; this is the
+// only place that decides whether a statement counts for a [[policy]] rule. A statement counts for
+// the required [[keys]] entry whose key signed it when
+//   1. its subject is the target manifest digest ("payload is for sha256:…, not sha256:…");
+//   2. its signer is one of the rule's required keys ("signed by an unknown key: …");
+//   3. its docker-reference satisfies the rule's reference rule ("reference mismatch: …");
+//   4. the key's validity window holds the proven signing time or, when there is none, the time
+//      of the decision ("key \"release\" is valid from … to …; signed at … (tlog)" / "…; no proven
+//      signing time, decided at …").
+// A rule is satisfied once one required entry counted (a threshold comes with a later issue).
+#ifndef SIGSHIM_PKG_POLICY_EVALUATION_H_
+#define SIGSHIM_PKG_POLICY_EVALUATION_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "pkg/policy/decision.h"
+#include "pkg/policy/policy.h"
+#include "pkg/reference/reference.h"
+#include "pkg/verify/cosign_simple_signing.h"
+#include "pkg/verify/signature_manifest.h"
+#include "pkg/verify/statement.h"
+#include "pkg/verify/validity.h"
+
+namespace sigshim::policy {
+
+// The image a statement must be about.
+struct Target {
+  std::string manifest_digest;  // the digest decided on (what will be pulled), "sha256:<hex>"
+  reference::Reference image;   // the image as named, normalised
+};
+
+// Returns e.g. "from 2026-01-01T00:00:00Z to 2027-01-01T00:00:00Z", "from …", "until …" or
+// "always".
+std::string DescribeWindow(const verify::ValidityWindow& window);
+
+// Returns the producer options for a rule: its required keys as the candidate signers.
+verify::SimpleSigningProducerOptions ProducerOptionsFor(const Rule& rule);
+
+// Accumulates the statements of an image's artifacts, one artifact at a time, and judges them
+// against one rule. Not thread-safe; `rule` must outlive it.
+class RuleEvaluation {
+ public:
+  // `decided_at` is the time of the decision (the injected clock), used for key windows when a
+  // statement has no proven signing time.
+  RuleEvaluation(const Rule& rule, Target target, absl::Time decided_at);
+
+  // Returns InvalidArgument ("target manifest digest: …") when `target` cannot be judged against.
+  static absl::Status ValidateTarget(const Target& target);
+
+  // Runs the cosign simple-signing producer over `signature` with the rule's keys
+  // (ProducerOptionsFor) and judges what it made. `label` names the artifact in rejections, e.g.
+  // "signature 1 (sha256:0123…)".
+  void AddSignature(absl::string_view label, const verify::Signature& signature);
+
+  // Judges what a producer made of one artifact (or records its error: a check that could not be
+  // made). Every statement that counts is kept; when none does, one rejection line gives the
+  // reasons.
+  void AddProduced(absl::string_view label, const absl::StatusOr<verify::ProducedStatements>& produced);
+
+  // Records an artifact that could not be used at all (e.g. a blob that does not match its
+  // descriptor): "<label>: <reason>".
+  void AddRejection(absl::string_view label, absl::string_view reason);
+
+  // Returns true when the rule is satisfied by what was added so far.
+  bool Satisfied() const { return !counted_.empty(); }
+
+  // Every statement that counted, in the order added, with the [[keys]] name it counted for.
+  const std::vector<Evidence>& counted() const { return counted_; }
+  // One line per artifact that did not count: "<label>: <why>".
+  const std::vector<std::string>& rejections() const { return rejections_; }
+  // The first check that could not be made (crypto failure); OK when none.
+  const absl::Status& error() const { return error_; }
+
+  // Returns the distinct [[keys]] names that counted, comma-separated, in the order they counted.
+  std::string Identities() const;
+  // Returns the earliest proven signing time of the statements that counted; nullopt when none
+  // has one.
+  std::optional<verify::SigningTime> EarliestSigningTime() const;
+  // Returns the last instant at which what counted still counts: InfiniteFuture once a statement
+  // with a proven signing time counted, else the latest not_after of the keys that counted (their
+  // windows were judged by the decision time); InfinitePast when nothing counted.
+  absl::Time CountsUntil() const { return counts_until_; }
+  // Returns why the rule is satisfied ("signed by \"release\" (key …) for …") or, when it is not,
+  // the reasons ("no signature" when nothing was added).
+  std::string Explain() const;
+
+ private:
+  // Returns the [[keys]] entry `statement` counts for, or the reason it does not.
+  absl::StatusOr<const TrustedKey*> Judge(const verify::SignedStatement& statement) const;
+
+  const Rule& rule_;
+  const Target target_;
+  const absl::Time decided_at_;
+  std::vector<Evidence> counted_;
+  std::vector<std::string> rejections_;
+  absl::Status error_;
+  absl::Time counts_until_ = absl::InfinitePast();
+};
+
+// Evaluates the signatures of one image at once, as stored in a verdict or given by a test:
+// layers that are not simple-signing signatures are skipped and counted in `ignored` (may be
+// null); at most `max_signatures` are checked. `target` must pass ValidateTarget.
+RuleEvaluation EvaluateSignatures(const Rule& rule, const Target& target,
+                                  absl::Span<const verify::Signature> signatures, absl::Time decided_at,
+                                  int max_signatures = 64, int* ignored = nullptr);
+
+// Returns "signature <n> (<12 hex digits of the digest>…)", the label of the n-th signature (from 1).
+std::string SignatureLabel(size_t n, absl::string_view layer_digest);
+
+}  // namespace sigshim::policy
+
+#endif  // SIGSHIM_PKG_POLICY_EVALUATION_H_

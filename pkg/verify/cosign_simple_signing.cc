@@ -1,0 +1,120 @@
+#include "pkg/verify/cosign_simple_signing.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "pkg/base/base64.h"
+#include "pkg/verify/rekor.h"
+#include "pkg/verify/simple_signing.h"
+
+namespace sigshim::verify {
+namespace {
+
+// The annotation names as std::string, built once, so that map lookups allocate nothing.
+const std::string& SignatureKey() {
+  static const std::string* const key = new std::string(kSignatureAnnotation);
+  return *key;
+}
+const std::string& BundleKey() {
+  static const std::string* const key = new std::string(kBundleAnnotation);
+  return *key;
+}
+
+ProducedStatements Reject(std::string reason) {
+  ProducedStatements produced;
+  produced.rejection = std::move(reason);
+  return produced;
+}
+
+}  // namespace
+
+absl::StatusOr<ProducedStatements> ProduceSimpleSigningStatements(const Signature& signature,
+                                                                  const SimpleSigningProducerOptions& options) {
+  if (signature.media_type != kSimpleSigningMediaType) {
+    return Reject(absl::StrCat("not a signature: layer media type \"", signature.media_type.substr(0, 100),
+                               "\", not ", kSimpleSigningMediaType));
+  }
+  auto annotation = signature.annotations.find(SignatureKey());
+  if (annotation == signature.annotations.end()) {
+    return Reject(absl::StrCat("no signature annotation (", kSignatureAnnotation, ")"));
+  }
+  if (annotation->second.empty()) {
+    return Reject(absl::StrCat("signature annotation (", kSignatureAnnotation, ") is empty"));
+  }
+  absl::StatusOr<std::string> raw = Base64Decode(annotation->second);
+  if (!raw.ok()) {
+    return Reject(absl::StrCat("signature annotation is not valid base64: ", raw.status().message()));
+  }
+
+  std::vector<const PublicKey*> signers;
+  for (const auto& key : options.keys) {
+    if (key == nullptr) return absl::InvalidArgumentError("null candidate key");
+    absl::Status verified = key->Verify(signature.payload, *raw);
+    if (verified.ok()) {
+      signers.push_back(key.get());
+      continue;
+    }
+    // PermissionDenied is "not this key"; anything else means the check itself failed.
+    if (verified.code() != absl::StatusCode::kPermissionDenied) return verified;
+  }
+  if (signers.empty()) {
+    return Reject(absl::StrCat("signed by an unknown key: the signature does not verify with any of the ",
+                               options.keys.size(),
+                               " trusted keys (another key made it, or the signature or payload was altered)"));
+  }
+
+  // Time evidence, per signer (a Rekor entry records one key).
+  std::vector<std::optional<SigningTime>> times(signers.size());
+  if (!options.rekor_keys.empty()) {
+    auto bundle = signature.annotations.find(BundleKey());
+    if (bundle == signature.annotations.end()) {
+      return Reject(absl::StrCat("no Rekor bundle annotation (", kBundleAnnotation,
+                                 "), but the policy requires a transparency-log proof"));
+    }
+    std::string first_failure;
+    std::vector<const PublicKey*> logged;
+    std::vector<std::optional<SigningTime>> logged_times;
+    for (const PublicKey* signer : signers) {
+      absl::StatusOr<RekorEntry> entry =
+          VerifyRekorSet(bundle->second, options.rekor_keys, signer->Der(), *raw, signature.payload);
+      if (!entry.ok()) {
+        if (entry.status().code() != absl::StatusCode::kPermissionDenied) return entry.status();
+        if (first_failure.empty()) first_failure = std::string(entry.status().message());
+        continue;
+      }
+      SigningTime& time = logged_times.emplace_back().emplace();
+      time.time = absl::FromUnixSeconds(entry->integrated_time);
+      time.source = TimeSource::kTransparencyLog;
+      time.authority = absl::StrCat("rekor log ", entry->log_id, " index ", entry->log_index);
+      logged.push_back(signer);
+    }
+    if (logged.empty()) return Reject(std::move(first_failure));
+    signers = std::move(logged);
+    times = std::move(logged_times);
+  }
+
+  // The payload is parsed only now that it is authenticated.
+  absl::StatusOr<SimpleSigningPayload> payload = ParseSimpleSigningPayload(signature.payload);
+  if (!payload.ok()) {
+    return Reject(absl::StrCat("signed payload is malformed: ", payload.status().message()));
+  }
+
+  ProducedStatements produced;
+  for (size_t i = 0; i < signers.size(); ++i) {
+    SignedStatement& statement = produced.statements.emplace_back();
+    statement.subject_digest = payload->manifest_digest;
+    statement.kind = StatementKind::kSignature;
+    statement.signer = KeySigner{signers[i]->Fingerprint(), signers[i]->Describe()};
+    statement.signing_time = times[i];
+    statement.artifact.format = std::string(kCosignSimpleSigningFormat);
+    statement.artifact.media_type = signature.media_type;
+    statement.artifact.layer_digest = signature.layer_digest;
+    statement.artifact.payload = signature.payload;
+    statement.artifact.annotations = signature.annotations;
+    statement.artifact.docker_reference = payload->docker_reference;
+  }
+  return produced;
+}
+
+}  // namespace sigshim::verify

@@ -1,0 +1,102 @@
+// Signed statements: what every signature format produces and the only thing the policy reads.
+//
+// A format (cosign simple signing today; sigstore bundles and attestations later) turns registry
+// bytes into statements once their cryptography holds; an identity type (a key today, a
+// certificate identity later) says who signed and, with transparency-log or timestamp evidence,
+// when. The policy (pkg/policy) then judges statements — approved signers, validity windows —
+// and never parses a format.
+#ifndef SIGSHIM_PKG_VERIFY_STATEMENT_H_
+#define SIGSHIM_PKG_VERIFY_STATEMENT_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace sigshim::verify {
+
+// What a statement asserts about its subject. Attestations (with a predicate type and a
+// predicate) come with the formats that carry them; cosign simple signing makes signatures only.
+enum class StatementKind { kSignature };
+
+// A signer identified by a trusted key: that key verified the signature.
+struct KeySigner {
+  std::string fingerprint;  // PublicKey::Fingerprint(): "sha256:" + hex of the DER SPKI
+  std::string description;  // PublicKey::Describe(), for people: "ecdsa-p256-sha256 sha256:0123…"
+};
+
+// Who signed. Certificate identities become a second alternative.
+using Signer = std::variant<KeySigner>;
+
+// Returns the signer's full fingerprint ("sha256:<hex>").
+const std::string& SignerFingerprint(const Signer& signer);
+
+// Returns the kind of signer: "key" (certificate identities later).
+absl::string_view SignerType(const Signer& signer);
+
+// Returns the signer for a person, e.g. "key ecdsa-p256-sha256 sha256:0123abcd…".
+std::string DescribeSigner(const Signer& signer);
+
+// Where a proven signing time comes from.
+enum class TimeSource {
+  kTransparencyLog,  // a transparency log recorded the signature (Rekor SET: integratedTime)
+  kTimestamp,        // an RFC 3161 timestamp authority countersigned it
+};
+
+// Returns "tlog" or "timestamp", the names audit lines and verdicts use.
+absl::string_view TimeSourceName(TimeSource source);
+
+// A signing time proven by verified evidence. A statement without one has an unknown signing time.
+struct SigningTime {
+  absl::Time time;
+  TimeSource source = TimeSource::kTransparencyLog;
+  // Which log or authority vouches for it, for people and evidence: for Rekor
+  // "rekor log <logID> index <logIndex>".
+  std::string authority;
+};
+
+// Returns `t` as RFC 3339 in UTC: "2026-01-01T00:00:00Z" (fractional seconds only when non-zero).
+std::string FormatTimeUtc(absl::Time t);
+
+// Returns "2026-01-01T00:00:00Z (tlog)", or "unknown" for nullopt.
+std::string DescribeSigningTime(const std::optional<SigningTime>& time);
+
+// Returns the earlier proven time of `a` and `b` (either may be unknown).
+std::optional<SigningTime> EarlierSigningTime(const std::optional<SigningTime>& a,
+                                              const std::optional<SigningTime>& b);
+
+// The artifact a statement was produced from, kept as evidence and for re-checking.
+struct StatementArtifact {
+  std::string format;        // the producer, e.g. kCosignSimpleSigningFormat
+  std::string media_type;    // the layer's media type, as fetched
+  std::string layer_digest;  // digest of the blob that was verified ("" in some tests)
+  std::string payload;       // the exact signed bytes
+  std::map<std::string, std::string> annotations;  // the layer's annotations, as fetched
+  // The docker-reference the signer wrote in the payload (not normalised); "" for formats that
+  // name no reference.
+  std::string docker_reference;
+};
+
+// A statement whose signature has been verified: `signer` says `kind` about `subject_digest`.
+struct SignedStatement {
+  std::string subject_digest;  // the manifest digest signed, "sha256:<hex>"
+  StatementKind kind = StatementKind::kSignature;
+  Signer signer;
+  std::optional<SigningTime> signing_time;  // nullopt: unknown (no verified time evidence)
+  StatementArtifact artifact;
+};
+
+// What a producer made of one artifact: one statement per trusted signer that verifies it, or,
+// when there is none, why the artifact yields nothing (a reason for a person).
+struct ProducedStatements {
+  std::vector<SignedStatement> statements;
+  std::string rejection;  // "" exactly when `statements` is non-empty
+};
+
+}  // namespace sigshim::verify
+
+#endif  // SIGSHIM_PKG_VERIFY_STATEMENT_H_

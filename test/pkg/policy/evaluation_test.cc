@@ -1,0 +1,211 @@
+#include "pkg/policy/evaluation.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pkg/base/digest.h"
+#include "pkg/verify/simple_signing.h"
+#include "test/pkg/policy/test_config.h"
+
+namespace sigshim::policy {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+constexpr char kRepository[] = "registry.test/team/app";
+const std::string kDigest = Sha256Digest("manifest");
+const absl::Time kJan1 = absl::FromUnixSeconds(1767225600);  // 2026-01-01T00:00:00Z
+const absl::Time kJul1 = absl::FromUnixSeconds(1782864000);  // 2026-07-01T00:00:00Z
+
+// Rules compiled from TOML, so that windows come the way the daemon reads them.
+class EvaluationTest : public ::testing::Test {
+ protected:
+  EvaluationTest() : release_(MakeTestKey()), other_(MakeTestKey(test_signer::KeyType::kEd25519)) {
+    auto image = reference::Parse(absl::StrCat(kRepository, ":v1"));
+    EXPECT_TRUE(image.ok());
+    target_ = Target{kDigest, *image};
+  }
+
+  // Compiles a policy requiring "release" (with `release_window` TOML lines) and "other".
+  const Rule& Compile(const std::string& release_window = "", const std::string& other_window = "") {
+    auto policy = Policy::Create(*MustParse(absl::StrCat(
+        KeyTable("release", release_.pair.public_pem), release_window, "\n", KeyTable("other", other_.pair.public_pem),
+        other_window, "\n", PolicyTable("team", "\"registry.test/team/**\"", "\"release\", \"other\""))));
+    EXPECT_TRUE(policy.ok()) << policy.status();
+    policy_ = *std::move(policy);
+    return policy_->rules()[0];
+  }
+
+  verify::Signature Signed(const TestKey& key, const std::string& digest = kDigest,
+                           const std::string& reference = kRepository) {
+    auto layer = test_signer::SignImageLayer(*key.signer, reference, digest);
+    EXPECT_TRUE(layer.ok()) << layer.status();
+    verify::Signature s;
+    s.layer_digest = layer->payload.digest;
+    s.media_type = layer->payload.media_type;
+    s.payload = layer->payload.bytes;
+    s.annotations = layer->annotations;
+    return s;
+  }
+
+  // The statements of `signature`, each with `time` as its proven signing time (nullopt: none).
+  verify::ProducedStatements Produced(const Rule& rule, const verify::Signature& signature,
+                                      std::optional<absl::Time> time) {
+    auto produced = verify::ProduceSimpleSigningStatements(signature, ProducerOptionsFor(rule));
+    EXPECT_TRUE(produced.ok()) << produced.status();
+    if (!produced.ok()) return {};
+    for (verify::SignedStatement& s : produced->statements) {
+      if (time.has_value()) s.signing_time = verify::SigningTime{*time, verify::TimeSource::kTransparencyLog, "test log"};
+    }
+    return *produced;
+  }
+
+  TestKey release_;
+  TestKey other_;
+  Target target_;
+  std::unique_ptr<Policy> policy_;
+};
+
+TEST_F(EvaluationTest, ASignatureByARequiredKeyCounts) {
+  const Rule& rule = Compile();
+  RuleEvaluation e(rule, target_, kJan1);
+  e.AddSignature("signature 1", Signed(release_));
+  EXPECT_TRUE(e.Satisfied());
+  EXPECT_EQ(e.Identities(), "release");
+  EXPECT_THAT(e.rejections(), IsEmpty());
+  EXPECT_FALSE(e.EarliestSigningTime().has_value());
+  EXPECT_EQ(e.CountsUntil(), absl::InfiniteFuture());
+  EXPECT_THAT(e.Explain(), HasSubstr("signed by \"release\" (key ecdsa-p256-sha256 sha256:"));
+}
+
+TEST_F(EvaluationTest, EveryRequiredKeyThatSignedIsReportedOnce) {
+  const Rule& rule = Compile();
+  RuleEvaluation e = EvaluateSignatures(rule, target_, {Signed(other_), Signed(release_), Signed(other_)}, kJan1);
+  EXPECT_TRUE(e.Satisfied());
+  EXPECT_THAT(e.counted(), SizeIs(3));
+  EXPECT_EQ(e.Identities(), "other,release");
+}
+
+TEST_F(EvaluationTest, StatementsAboutAnotherImageOrSignerDoNotCount) {
+  const Rule& rule = Compile();
+  RuleEvaluation e = EvaluateSignatures(
+      rule, target_,
+      {Signed(release_, Sha256Digest("other manifest")), Signed(release_, kDigest, "registry.test/team/other")},
+      kJan1);
+  EXPECT_FALSE(e.Satisfied());
+  ASSERT_THAT(e.rejections(), SizeIs(2));
+  EXPECT_THAT(e.rejections()[0], HasSubstr(absl::StrCat("payload is for ", Sha256Digest("other manifest"), ", not ", kDigest)));
+  EXPECT_THAT(e.rejections()[1], HasSubstr("reference mismatch"));
+  EXPECT_THAT(e.Explain(), HasSubstr("no valid signature: signature 1 ("));
+
+  // A statement by a key the rule does not require (another producer's candidates).
+  TestKey stranger = MakeTestKey();
+  auto stranger_key = verify::ParsePublicKeyPem(stranger.pair.public_pem);
+  ASSERT_TRUE(stranger_key.ok());
+  verify::SimpleSigningProducerOptions options;
+  options.keys.push_back(*std::move(stranger_key));
+  RuleEvaluation e2(rule, target_, kJan1);
+  e2.AddProduced("signature 1", verify::ProduceSimpleSigningStatements(Signed(stranger), options));
+  EXPECT_FALSE(e2.Satisfied());
+  ASSERT_THAT(e2.rejections(), SizeIs(1));
+  EXPECT_THAT(e2.rejections()[0], HasSubstr("is not required by policy \"team\""));
+}
+
+TEST_F(EvaluationTest, WithoutProvenTimeTheWindowIsJudgedAtTheDecisionTimeEdgesIncluded) {
+  const Rule& rule = Compile("not_before = 2026-01-01T00:00:00Z\nnot_after = 2026-07-01T00:00:00Z\n");
+  struct Case {
+    absl::Time at;
+    bool counts;
+  };
+  for (const Case& c : std::vector<Case>{{kJan1 - absl::Seconds(1), false},
+                                         {kJan1, true},
+                                         {kJul1, true},
+                                         {kJul1 + absl::Nanoseconds(1), false}}) {
+    RuleEvaluation e(rule, target_, c.at);
+    e.AddSignature("signature 1", Signed(release_));
+    EXPECT_EQ(e.Satisfied(), c.counts) << verify::FormatTimeUtc(c.at) << ": " << e.Explain();
+    if (c.counts) {
+      EXPECT_EQ(e.CountsUntil(), kJul1) << "an approval judged by the decision time ends with the window";
+    } else {
+      EXPECT_THAT(e.Explain(),
+                  HasSubstr(absl::StrCat("key \"release\" is valid from 2026-01-01T00:00:00Z to 2026-07-01T00:00:00Z; "
+                                         "no proven signing time, decided at ", verify::FormatTimeUtc(c.at))));
+    }
+  }
+}
+
+TEST_F(EvaluationTest, AProvenSigningTimeDecidesTheWindowWhateverTheDecisionTime) {
+  const Rule& rule = Compile("not_after = 2026-07-01T00:00:00Z\n");
+  const absl::Time long_after = kJul1 + absl::Hours(24 * 365);
+  // Signed inside the window, decided after it closed: counts, for good.
+  RuleEvaluation inside(rule, target_, long_after);
+  inside.AddProduced("signature 1", Produced(rule, Signed(release_), kJul1));
+  EXPECT_TRUE(inside.Satisfied()) << inside.Explain();
+  ASSERT_TRUE(inside.EarliestSigningTime().has_value());
+  EXPECT_EQ(inside.EarliestSigningTime()->time, kJul1);
+  EXPECT_EQ(inside.CountsUntil(), absl::InfiniteFuture());
+  EXPECT_THAT(inside.Explain(), HasSubstr("at 2026-07-01T00:00:00Z (tlog)"));
+  // Signed after the window, decided inside it: does not count.
+  RuleEvaluation outside(rule, target_, kJan1);
+  outside.AddProduced("signature 1", Produced(rule, Signed(release_), kJul1 + absl::Seconds(1)));
+  EXPECT_FALSE(outside.Satisfied());
+  EXPECT_THAT(outside.Explain(), HasSubstr("key \"release\" is valid until 2026-07-01T00:00:00Z; signed at "
+                                           "2026-07-01T00:00:01Z (tlog)"));
+}
+
+TEST_F(EvaluationTest, ARetiredKeyLeavesTheOtherRequiredKeyCounting) {
+  const Rule& rule = Compile("not_after = 2025-12-31T23:59:59Z\n");
+  RuleEvaluation e = EvaluateSignatures(rule, target_, {Signed(release_), Signed(other_)}, kJan1);
+  EXPECT_TRUE(e.Satisfied());
+  EXPECT_EQ(e.Identities(), "other");
+  ASSERT_THAT(e.rejections(), SizeIs(1));
+  EXPECT_THAT(e.rejections()[0], HasSubstr("key \"release\" is valid until 2025-12-31T23:59:59Z"));
+}
+
+TEST_F(EvaluationTest, EarliestSigningTimeAmongCountedStatements) {
+  const Rule& rule = Compile();
+  RuleEvaluation e(rule, target_, kJul1);
+  e.AddProduced("signature 1", Produced(rule, Signed(release_), kJul1));
+  e.AddProduced("signature 2", Produced(rule, Signed(other_), kJan1));
+  e.AddProduced("signature 3", Produced(rule, Signed(other_), std::nullopt));
+  EXPECT_EQ(e.Identities(), "release,other");
+  ASSERT_TRUE(e.EarliestSigningTime().has_value());
+  EXPECT_EQ(e.EarliestSigningTime()->time, kJan1);
+}
+
+TEST_F(EvaluationTest, ACheckThatCouldNotBeMadeIsAnErrorNotARejection) {
+  const Rule& rule = Compile();
+  RuleEvaluation e(rule, target_, kJan1);
+  e.AddProduced("signature 1", absl::InternalError("crypto library failed"));
+  EXPECT_FALSE(e.Satisfied());
+  EXPECT_EQ(e.error().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(RuleEvaluation::ValidateTarget(Target{"", target_.image}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(EvaluationTest, NoSignatureAndLayersBeyondTheLimit) {
+  const Rule& rule = Compile();
+  verify::Signature attachment = Signed(release_);
+  attachment.media_type = "text/plain";
+  int ignored = 0;
+  RuleEvaluation none = EvaluateSignatures(rule, target_, {attachment}, kJan1, 64, &ignored);
+  EXPECT_EQ(ignored, 1);
+  EXPECT_EQ(none.Explain(), "no signature");
+  RuleEvaluation limited = EvaluateSignatures(rule, target_, {Signed(other_, Sha256Digest("x")), Signed(release_)}, kJan1, 1);
+  EXPECT_FALSE(limited.Satisfied());
+  EXPECT_THAT(limited.Explain(), HasSubstr("1 further signature(s): not checked (limit of 1 reached)"));
+}
+
+TEST(DescribeWindow, NamesEachBound) {
+  EXPECT_EQ(DescribeWindow({}), "always");
+  EXPECT_EQ(DescribeWindow({kJan1, absl::InfiniteFuture()}), "from 2026-01-01T00:00:00Z");
+  EXPECT_EQ(DescribeWindow({absl::InfinitePast(), kJan1}), "until 2026-01-01T00:00:00Z");
+}
+
+}  // namespace
+}  // namespace sigshim::policy
