@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <string>
+#include <variant>
+#include <vector>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "pkg/base/log.h"
 #include "pkg/policy/policy.h"
@@ -49,11 +52,19 @@ std::string FormatDecision(const policy::Decision& d) {
   if (!d.evidence.empty()) Field(out, "signed at", verify::DescribeSigningTime(d.signed_at));
   for (const policy::Evidence& e : d.evidence) {
     const verify::SignedStatement& s = e.statement;
-    std::string line = absl::StrCat(e.identity, ": ", verify::SignerType(s.signer), " ",
-                                    verify::SignerFingerprint(s.signer), ", signed at ",
-                                    verify::DescribeSigningTime(s.signing_time));
+    std::string line =
+        std::holds_alternative<verify::CertificateSigner>(s.signer)
+            ? absl::StrCat(e.identity, ": ", verify::DescribeSigner(s.signer), ", signed at ",
+                           verify::DescribeSigningTime(s.signing_time))
+            : absl::StrCat(e.identity, ": ", verify::SignerType(s.signer), " ", verify::SignerFingerprint(s.signer),
+                           ", signed at ", verify::DescribeSigningTime(s.signing_time));
     if (s.signing_time.has_value() && !s.signing_time->authority.empty()) {
       absl::StrAppend(&line, " by ", s.signing_time->authority);
+    }
+    if (const auto* certificate = std::get_if<verify::CertificateSigner>(&s.signer)) {
+      std::vector<std::string> claims;
+      for (const auto& [name, value] : certificate->certificate.Claims()) claims.push_back(absl::StrCat(name, "=", value));
+      if (!claims.empty()) absl::StrAppend(&line, ", claims ", absl::StrJoin(claims, " "));
     }
     absl::StrAppend(&line, ", for ", s.artifact.docker_reference, ", layer ", s.artifact.layer_digest);
     Field(out, "signature", line);
@@ -78,6 +89,19 @@ std::string FormatDecisionJson(const policy::Decision& d) {
     one["signer_type"] = std::string(verify::SignerType(s.signer));
     one["fingerprint"] = verify::SignerFingerprint(s.signer);
     one["signer"] = verify::DescribeSigner(s.signer);
+    if (const auto* certificate = std::get_if<verify::CertificateSigner>(&s.signer)) {
+      const verify::Certificate& c = certificate->certificate;
+      one["issuer"] = c.OidcIssuer();
+      nlohmann::ordered_json sans = nlohmann::ordered_json::array();
+      for (const verify::SubjectAltName& san : c.SubjectAltNames()) {
+        sans.push_back(absl::StrCat(verify::SanKindName(san.kind), ":", san.value));
+      }
+      one["subject_alternative_names"] = std::move(sans);
+      one["claims"] = c.Claims();
+      one["trust_root"] = certificate->trust_root;
+      one["not_before"] = verify::FormatTimeUtc(c.NotBefore());
+      one["not_after"] = verify::FormatTimeUtc(c.NotAfter());
+    }
     one["layer_digest"] = s.artifact.layer_digest;
     one["docker_reference"] = s.artifact.docker_reference;
     one["signed_at"] = time(s.signing_time);

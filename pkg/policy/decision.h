@@ -24,7 +24,7 @@ absl::string_view OutcomeName(Outcome outcome);
 
 // A signed statement that counted for the matched rule.
 struct Evidence {
-  std::string identity;               // the [[keys]] name it counted for
+  std::string identity;               // the [[keys]] or [[identities]] name it counted for
   verify::SignedStatement statement;  // signer, signing time, and the artifact as fetched
 };
 
@@ -42,7 +42,7 @@ struct Decision {
   std::string digest;          // the manifest digest decided on; "" when not established
   std::string policy;          // the matched [[policy]] name; "" when none matched
   std::string pattern;         // the glob of that policy that matched; "" when none
-  // Every [[keys]] name whose signature counted, comma-separated in the order they counted; ""
+  // Every [[keys]] or [[identities]] name whose signature counted, comma-separated in the order they counted; ""
   // when none did.
   std::string identity;
   std::vector<Evidence> evidence;       // every statement that counted (empty unless allowed by signatures)

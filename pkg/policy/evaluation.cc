@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <utility>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "pkg/base/digest.h"
+#include "pkg/verify/certificate_identity.h"
 #include "pkg/verify/identity.h"
 
 namespace sigshim::policy {
@@ -33,6 +35,7 @@ verify::SimpleSigningProducerOptions ProducerOptionsFor(const Rule& rule) {
   verify::SimpleSigningProducerOptions options;
   options.keys.reserve(rule.keys.size());
   for (const TrustedKey& key : rule.keys) options.keys.push_back(key.key);
+  options.certificate_trust = rule.certificate_trust;
   return options;
 }
 
@@ -51,7 +54,9 @@ absl::Status RuleEvaluation::ValidateTarget(const Target& target) {
 }
 
 void RuleEvaluation::AddSignature(absl::string_view label, const verify::Signature& signature) {
-  AddProduced(label, verify::ProduceSimpleSigningStatements(signature, ProducerOptionsFor(rule_)));
+  verify::SimpleSigningProducerOptions options = ProducerOptionsFor(rule_);
+  options.now = decided_at_;
+  AddProduced(label, verify::ProduceSimpleSigningStatements(signature, options));
 }
 
 void RuleEvaluation::AddProduced(absl::string_view label,
@@ -67,14 +72,14 @@ void RuleEvaluation::AddProduced(absl::string_view label,
   }
   std::vector<std::string> reasons;
   for (const verify::SignedStatement& statement : produced->statements) {
-    absl::StatusOr<const TrustedKey*> key = Judge(statement);
-    if (!key.ok()) {
-      reasons.push_back(std::string(key.status().message()));
+    absl::StatusOr<Counted> counted = Judge(statement);
+    if (!counted.ok()) {
+      reasons.push_back(std::string(counted.status().message()));
       continue;
     }
-    counted_.push_back(Evidence{(*key)->name, statement});
+    counted_.push_back(Evidence{counted->name, statement});
     counts_until_ = std::max(counts_until_,
-                             statement.signing_time.has_value() ? absl::InfiniteFuture() : (*key)->window.end);
+                             statement.signing_time.has_value() ? absl::InfiniteFuture() : counted->valid_until);
   }
   if (reasons.size() == produced->statements.size()) {
     rejections_.push_back(absl::StrCat(label, ": ", absl::StrJoin(reasons, "; ")));
@@ -85,10 +90,13 @@ void RuleEvaluation::AddRejection(absl::string_view label, absl::string_view rea
   rejections_.push_back(absl::StrCat(label, ": ", reason));
 }
 
-absl::StatusOr<const TrustedKey*> RuleEvaluation::Judge(const verify::SignedStatement& statement) const {
+absl::StatusOr<RuleEvaluation::Counted> RuleEvaluation::Judge(const verify::SignedStatement& statement) const {
   if (statement.subject_digest != target_.manifest_digest) {
     return absl::PermissionDeniedError(
         absl::StrCat("payload is for ", statement.subject_digest, ", not ", target_.manifest_digest));
+  }
+  if (const auto* certificate = std::get_if<verify::CertificateSigner>(&statement.signer)) {
+    return JudgeCertificate(statement, *certificate);
   }
   const TrustedKey* key = nullptr;
   for (const TrustedKey& k : rule_.keys) {
@@ -115,7 +123,37 @@ absl::StatusOr<const TrustedKey*> RuleEvaluation::Judge(const verify::SignedStat
                                                     "; no proven signing time, decided at ",
                                                     verify::FormatTimeUtc(decided_at_)));
   }
-  return key;
+  return Counted{key->name, key->window.end};
+}
+
+absl::StatusOr<RuleEvaluation::Counted> RuleEvaluation::JudgeCertificate(
+    const verify::SignedStatement& statement, const verify::CertificateSigner& signer) const {
+  std::vector<std::string> reasons;
+  const TrustedIdentity* identity = nullptr;
+  for (const TrustedIdentity& i : rule_.identities) {
+    if (i.trust_root != signer.trust_root) continue;
+    absl::Status matched = verify::MatchCertificateIdentity(signer.certificate, i.identity);
+    if (matched.ok()) {
+      identity = &i;
+      break;
+    }
+    reasons.push_back(absl::StrCat("not identity \"", i.name, "\": ", matched.message()));
+  }
+  if (identity == nullptr) {
+    if (reasons.empty()) {
+      return absl::PermissionDeniedError(absl::StrCat(verify::DescribeSigner(statement.signer), " is not required by policy \"",
+                                                      rule_.name, "\""));
+    }
+    return absl::PermissionDeniedError(absl::StrJoin(reasons, "; "));
+  }
+  if (absl::Status reference =
+          verify::MatchIdentity(rule_.reference_rule, statement.artifact.docker_reference, target_.image);
+      !reference.ok()) {
+    return reference;
+  }
+  // Without a proven signing time (a private PKI), the chain was judged at the decision time: it
+  // counts until the leaf expires.
+  return Counted{identity->name, signer.certificate.NotAfter()};
 }
 
 std::string RuleEvaluation::Identities() const {

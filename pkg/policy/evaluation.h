@@ -9,6 +9,9 @@
 //   4. the key's validity window holds the proven signing time or, when there is none, the time
 //      of the decision ("key \"release\" is valid from … to …; signed at … (tlog)" / "…; no proven
 //      signing time, decided at …").
+// A statement signed by a certificate counts for the first required [[identities]] entry of the
+// trust root it chains to (certificate_signer.h checked the chain, signing time and SCTs) whose
+// issuer, subject and claims it matches, when 1 and 3 hold too.
 // A rule is satisfied once one required entry counted (a threshold comes with a later issue).
 #ifndef SIGSHIM_PKG_POLICY_EVALUATION_H_
 #define SIGSHIM_PKG_POLICY_EVALUATION_H_
@@ -72,14 +75,15 @@ class RuleEvaluation {
   // Returns true when the rule is satisfied by what was added so far.
   bool Satisfied() const { return !counted_.empty(); }
 
-  // Every statement that counted, in the order added, with the [[keys]] name it counted for.
+  // Every statement that counted, in the order added, with the [[keys]] or [[identities]] name it
+  // counted for.
   const std::vector<Evidence>& counted() const { return counted_; }
   // One line per artifact that did not count: "<label>: <why>".
   const std::vector<std::string>& rejections() const { return rejections_; }
   // The first check that could not be made (crypto failure); OK when none.
   const absl::Status& error() const { return error_; }
 
-  // Returns the distinct [[keys]] names that counted, comma-separated, in the order they counted.
+  // Returns the distinct [[keys]] and [[identities]] names that counted, comma-separated, in the order they counted.
   std::string Identities() const;
   // Returns the earliest proven signing time of the statements that counted; nullopt when none
   // has one.
@@ -93,8 +97,18 @@ class RuleEvaluation {
   std::string Explain() const;
 
  private:
-  // Returns the [[keys]] entry `statement` counts for, or the reason it does not.
-  absl::StatusOr<const TrustedKey*> Judge(const verify::SignedStatement& statement) const;
+  // What a statement counted for: the [[keys]] or [[identities]] name, and the last instant at
+  // which it counts when its signing time is not proven.
+  struct Counted {
+    std::string name;
+    absl::Time valid_until;
+  };
+  // Returns what `statement` counts for, or the reason it does not.
+  absl::StatusOr<Counted> Judge(const verify::SignedStatement& statement) const;
+  // The same for a statement signed by a certificate: the first of the rule's identities of the
+  // signer's trust root that the certificate matches.
+  absl::StatusOr<Counted> JudgeCertificate(const verify::SignedStatement& statement,
+                                           const verify::CertificateSigner& signer) const;
 
   const Rule& rule_;
   const Target target_;

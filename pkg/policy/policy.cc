@@ -7,14 +7,33 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "pkg/base/status_macros.h"
 #include "pkg/policy/evaluation.h"
+#include "pkg/trust/build.h"
+#include "pkg/trust/certificate_trust.h"
 
 namespace sigshim::policy {
 namespace {
 
 absl::string_view ModeName(config::Mode mode) { return mode == config::Mode::kEnforce ? "enforce" : "audit"; }
 absl::string_view UnmatchedName(config::Unmatched u) { return u == config::Unmatched::kDeny ? "deny" : "allow"; }
+
+// Returns e.g. "issuer https://x, subject_regex https://github\.com/acme/.*, claims
+// runner_environment=github-hosted".
+std::string DescribeIdentity(const verify::CertificateIdentity& identity) {
+  std::vector<std::string> parts;
+  if (!identity.issuer.empty()) parts.push_back(absl::StrCat("issuer ", identity.issuer));
+  if (!identity.issuer_regex.empty()) parts.push_back(absl::StrCat("issuer_regex ", identity.issuer_regex));
+  if (!identity.subject.empty()) parts.push_back(absl::StrCat("subject ", identity.subject));
+  if (!identity.subject_regex.empty()) parts.push_back(absl::StrCat("subject_regex ", identity.subject_regex));
+  if (!identity.claims.empty()) {
+    std::vector<std::string> claims;
+    for (const auto& [name, value] : identity.claims) claims.push_back(absl::StrCat(name, "=", value));
+    parts.push_back(absl::StrCat("claims ", absl::StrJoin(claims, ", ")));
+  }
+  return absl::StrJoin(parts, ", ");
+}
 
 }  // namespace
 
@@ -66,6 +85,42 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Create(const config::Config& con
     }
   }
 
+  ASSIGN_OR_RETURN(policy->trust_roots_, trust::BuildTrustRoots(config));
+  std::map<std::string, verify::CertificateTrust> trust_by_name;
+  for (const auto& root : policy->trust_roots_) {
+    absl::StatusOr<verify::CertificateTrust> trust = trust::CertificateTrustFor(*root);
+    if (!trust.ok()) return absl::InvalidArgumentError(absl::StrCat(root->origin, ": ", trust.status().message()));
+    trust_by_name.emplace(root->name, *std::move(trust));
+  }
+  std::map<std::string, const TrustedIdentity*> identity_by_name;
+  policy->identities_.reserve(config.identities.size());
+  for (const config::IdentityConfig& i : config.identities) {
+    const std::string where = absl::StrCat(i.origin, ": [[identities]] \"", i.name, "\"");
+    if (by_name.count(i.name) > 0) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": the name is already used by [[keys]] at ",
+                                                     by_name[i.name]->origin));
+    }
+    const trust::TrustRoot* root = nullptr;
+    for (const auto& r : policy->trust_roots_) {
+      if (r->name == i.trust_root) root = r.get();
+    }
+    if (root == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": trust_root \"", i.trust_root, "\" is not a [[trust_roots]] name"));
+    }
+    verify::CertificateIdentity identity;
+    identity.issuer = i.issuer;
+    identity.issuer_regex = i.issuer_regex;
+    identity.subject = i.subject;
+    identity.subject_regex = i.subject_regex;
+    for (const auto& [claim, value] : i.claims) identity.claims[claim] = value;
+    absl::StatusOr<verify::ValidatedCertificateIdentity> validated = verify::ValidateCertificateIdentity(
+        std::move(identity), {.issuer_required = root->kind == trust::TrustRootKind::kSigstore});
+    if (!validated.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": ", validated.status().message()));
+    policy->identities_.push_back(TrustedIdentity{i.name, i.origin, i.trust_root, *std::move(validated)});
+  }
+  for (const TrustedIdentity& identity : policy->identities_) identity_by_name[identity.name] = &identity;
+
   policy->rules_.reserve(config.policies.size());
   for (size_t index = 0; index < config.policies.size(); ++index) {
     const config::PolicyConfig& p = config.policies[index];
@@ -85,9 +140,22 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Create(const config::Config& con
     }
     if (p.require.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": require is empty"));
     for (const std::string& name : p.require) {
+      if (auto identity = identity_by_name.find(name); identity != identity_by_name.end()) {
+        bool listed = false;
+        for (const TrustedIdentity& i : rule.identities) listed = listed || i.name == name;
+        if (listed) continue;
+        rule.identities.push_back(*identity->second);
+        bool pooled = false;
+        for (const verify::CertificateTrust& t : rule.certificate_trust) {
+          pooled = pooled || t.name == identity->second->trust_root;
+        }
+        if (!pooled) rule.certificate_trust.push_back(trust_by_name.at(identity->second->trust_root));
+        continue;
+      }
       auto it = by_name.find(name);
       if (it == by_name.end()) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": requires key \"", name, "\", which no [[keys]] defines"));
+        return absl::InvalidArgumentError(absl::StrCat(where, ": requires \"", name,
+                                                       "\", which no [[keys]] or [[identities]] entry defines"));
       }
       bool listed = false;
       for (const TrustedKey& k : rule.keys) listed = listed || k.name == name;
@@ -134,6 +202,19 @@ std::string Policy::Describe() const {
       absl::StrAppend(&out, "    valid ", DescribeWindow(k.window), "\n");
     }
   }
+  absl::StrAppend(&out, "trust roots:\n");
+  if (trust_roots_.empty()) absl::StrAppend(&out, "  (none)\n");
+  for (const auto& root : trust_roots_) {
+    for (absl::string_view line : absl::StrSplit(root->Describe(), '\n', absl::SkipEmpty())) {
+      absl::StrAppend(&out, "  ", line, "\n");
+    }
+  }
+  absl::StrAppend(&out, "certificate identities:\n");
+  if (identities_.empty()) absl::StrAppend(&out, "  (none)\n");
+  for (const TrustedIdentity& i : identities_) {
+    absl::StrAppend(&out, "  ", i.name, "  trust root ", i.trust_root, "  (", i.origin, ")\n",
+                    "    ", DescribeIdentity(i.identity.identity()), "\n");
+  }
   absl::StrAppend(&out,
                   "policies in precedence order (longest literal prefix, then fewest wildcards, then file "
                   "order; the first matching line decides):\n");
@@ -143,6 +224,9 @@ std::string Policy::Describe() const {
     absl::StrAppend(&out, "  ", ++n, ". ", e.glob->pattern(), "  →  policy \"", e.rule->name, "\" (", e.rule->origin,
                     ")\n");
     for (const std::string& name : e.rule->require) {
+      for (const TrustedIdentity& i : identities_) {
+        if (i.name == name) absl::StrAppend(&out, "       requires ", name, "  certificate identity (trust root ", i.trust_root, ")\n");
+      }
       for (const TrustedKey& k : keys_) {
         if (k.name == name) {
           absl::StrAppend(&out, "       requires ", name, "  ", verify::KeyAlgorithmName(k.key->Algorithm()), "  ",

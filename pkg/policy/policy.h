@@ -29,6 +29,9 @@
 #include "pkg/policy/glob.h"
 #include "pkg/reference/reference.h"
 #include "pkg/verify/identity.h"
+#include "pkg/trust/trust_root.h"
+#include "pkg/verify/certificate_identity.h"
+#include "pkg/verify/certificate_signer.h"
 #include "pkg/verify/public_key.h"
 #include "pkg/verify/validity.h"
 
@@ -46,6 +49,15 @@ struct TrustedKey {
   verify::ValidityWindow window;
 };
 
+// An [[identities]] entry, compiled: who a certificate must name, and the trust root it must
+// chain to.
+struct TrustedIdentity {
+  std::string name;        // the [[identities]] name: the identity reported in decisions
+  std::string origin;      // "<config file>:<line>"
+  std::string trust_root;  // the [[trust_roots]] name
+  verify::ValidatedCertificateIdentity identity;
+};
+
 // A compiled [[policy]] entry.
 struct Rule {
   std::string name;
@@ -56,6 +68,10 @@ struct Rule {
   // The required keys, in `require` order (copies of the Policy's TrustedKey entries, so that a
   // Rule can be judged on its own).
   std::vector<TrustedKey> keys;
+  // The required certificate identities, in `require` order (copies), and the trust material of
+  // the trust roots they name (each root once).
+  std::vector<TrustedIdentity> identities;
+  std::vector<verify::CertificateTrust> certificate_trust;
   // What a signature's docker-reference must be. matchRepository (the configuration has no
   // setting for it yet).
   verify::IdentityRule reference_rule;
@@ -76,10 +92,12 @@ struct Match {
 // Immutable after Create; every method is thread-safe. Match pointers live as long as the Policy.
 class Policy {
  public:
-  // Compiles `config`: parses every [[keys]] PEM with pkg/verify (with its validity window) and
-  // every [[policy]] glob. InvalidArgument starting with the entry's "<file>:<line>: " on any problem: a key of an
-  // unsupported type (with pkg/verify's reason), the same key material under two names, an
-  // invalid glob (with the reason), a policy requiring an unknown key.
+  // Compiles `config`: parses every [[keys]] PEM with pkg/verify (with its validity window), builds
+  // every [[trust_roots]] entry (pkg/trust) and [[identities]] entry (RE2 regexes, claim names),
+  // and every [[policy]] glob. InvalidArgument starting with the entry's "<file>:<line>: " on any
+  // problem: a key of an unsupported type (with pkg/verify's reason), the same key material under
+  // two names, a trust root that does not build, an identity that does not compile, an invalid glob
+  // (with the reason), a policy requiring an unknown name.
   static absl::StatusOr<std::unique_ptr<Policy>> Create(const config::Config& config);
 
   // Returns the rule that decides `image` (see Precedence above), or nullopt when no glob
@@ -91,13 +109,16 @@ class Policy {
 
   const std::vector<Rule>& rules() const { return rules_; }
   const std::vector<TrustedKey>& keys() const { return keys_; }
+  const std::vector<TrustedIdentity>& identities() const { return identities_; }
+  const std::vector<std::shared_ptr<const trust::TrustRoot>>& trust_roots() const { return trust_roots_; }
   config::Mode mode() const { return mode_; }
   config::Unmatched unmatched() const { return unmatched_; }
   // The config file this was compiled from.
   const std::string& path() const { return path_; }
 
   // Returns the effective policy for a person, several lines: enforcement settings, the trusted
-  // keys with their algorithm, full fingerprint and validity window, and the precedence order.
+  // keys with their algorithm, full fingerprint and validity window, the trust roots with their
+  // authorities and logs, the identities, and the precedence order.
   std::string Describe() const;
 
  private:
@@ -107,6 +128,8 @@ class Policy {
   config::Mode mode_ = config::Mode::kEnforce;
   config::Unmatched unmatched_ = config::Unmatched::kDeny;
   std::vector<TrustedKey> keys_;
+  std::vector<std::shared_ptr<const trust::TrustRoot>> trust_roots_;
+  std::vector<TrustedIdentity> identities_;
   std::vector<Rule> rules_;
   std::vector<PrecedenceEntry> precedence_;
 };

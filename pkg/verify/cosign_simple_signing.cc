@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "pkg/base/status_macros.h"
 #include "pkg/base/base64.h"
 #include "pkg/verify/rekor.h"
 #include "pkg/verify/simple_signing.h"
@@ -19,6 +21,25 @@ const std::string& SignatureKey() {
 const std::string& BundleKey() {
   static const std::string* const key = new std::string(kBundleAnnotation);
   return *key;
+}
+
+const std::string& CertificateKey() {
+  static const std::string* const key = new std::string(kCertificateAnnotation);
+  return *key;
+}
+const std::string& ChainKey() {
+  static const std::string* const key = new std::string(kChainAnnotation);
+  return *key;
+}
+const std::string& TimestampKey() {
+  static const std::string* const key = new std::string(kTimestampAnnotation);
+  return *key;
+}
+
+// Returns the annotation `key` of `signature`, "" when absent.
+absl::string_view Annotation(const Signature& signature, const std::string& key) {
+  auto it = signature.annotations.find(key);
+  return it == signature.annotations.end() ? absl::string_view() : absl::string_view(it->second);
 }
 
 ProducedStatements Reject(std::string reason) {
@@ -58,15 +79,36 @@ absl::StatusOr<ProducedStatements> ProduceSimpleSigningStatements(const Signatur
     // PermissionDenied is "not this key"; anything else means the check itself failed.
     if (verified.code() != absl::StatusCode::kPermissionDenied) return verified;
   }
-  if (signers.empty()) {
-    return Reject(absl::StrCat("signed by an unknown key: the signature does not verify with any of the ",
-                               options.keys.size(),
-                               " trusted keys (another key made it, or the signature or payload was altered)"));
+  std::vector<std::string> reasons;
+  if (signers.empty() && (!options.keys.empty() || options.certificate_trust.empty())) {
+    reasons.push_back(absl::StrCat("signed by an unknown key: the signature does not verify with any of the ",
+                                   options.keys.size(),
+                                   " trusted keys (another key made it, or the signature or payload was altered)"));
   }
+
+  // Certificate signers: every trust root the signature's certificate chains to.
+  CertificateSignerResult certified;
+  if (!options.certificate_trust.empty()) {
+    auto certificate = signature.annotations.find(CertificateKey());
+    if (certificate == signature.annotations.end()) {
+      reasons.push_back(absl::StrCat("no certificate annotation (", kCertificateAnnotation, ")"));
+    } else {
+      CertificateSignatureInput input;
+      input.certificate_pem = certificate->second;
+      input.chain_pem = Annotation(signature, ChainKey());
+      input.signature = *raw;
+      input.signed_bytes = signature.payload;
+      input.rekor_bundle = Annotation(signature, BundleKey());
+      input.timestamp = Annotation(signature, TimestampKey());
+      ASSIGN_OR_RETURN(certified, CheckCertificateSignature(input, options.certificate_trust, options.now));
+      if (certified.signers.empty()) reasons.push_back(certified.rejection);
+    }
+  }
+  if (signers.empty() && certified.signers.empty()) return Reject(absl::StrJoin(reasons, "; "));
 
   // Time evidence, per signer (a Rekor entry records one key).
   std::vector<std::optional<SigningTime>> times(signers.size());
-  if (!options.rekor_keys.empty()) {
+  if (!options.rekor_keys.empty() && !signers.empty()) {
     auto bundle = signature.annotations.find(BundleKey());
     if (bundle == signature.annotations.end()) {
       return Reject(absl::StrCat("no Rekor bundle annotation (", kBundleAnnotation,
@@ -89,7 +131,7 @@ absl::StatusOr<ProducedStatements> ProduceSimpleSigningStatements(const Signatur
       time.authority = absl::StrCat("rekor log ", entry->log_id, " index ", entry->log_index);
       logged.push_back(signer);
     }
-    if (logged.empty()) return Reject(std::move(first_failure));
+    if (logged.empty() && certified.signers.empty()) return Reject(std::move(first_failure));
     signers = std::move(logged);
     times = std::move(logged_times);
   }
@@ -101,19 +143,23 @@ absl::StatusOr<ProducedStatements> ProduceSimpleSigningStatements(const Signatur
   }
 
   ProducedStatements produced;
-  for (size_t i = 0; i < signers.size(); ++i) {
+  auto add = [&](Signer signer, std::optional<SigningTime> time) {
     SignedStatement& statement = produced.statements.emplace_back();
     statement.subject_digest = payload->manifest_digest;
     statement.kind = StatementKind::kSignature;
-    statement.signer = KeySigner{signers[i]->Fingerprint(), signers[i]->Describe()};
-    statement.signing_time = times[i];
+    statement.signer = std::move(signer);
+    statement.signing_time = std::move(time);
     statement.artifact.format = std::string(kCosignSimpleSigningFormat);
     statement.artifact.media_type = signature.media_type;
     statement.artifact.layer_digest = signature.layer_digest;
     statement.artifact.payload = signature.payload;
     statement.artifact.annotations = signature.annotations;
     statement.artifact.docker_reference = payload->docker_reference;
+  };
+  for (size_t i = 0; i < signers.size(); ++i) {
+    add(KeySigner{signers[i]->Fingerprint(), signers[i]->Describe()}, times[i]);
   }
+  for (auto& [signer, time] : certified.signers) add(std::move(signer), std::move(time));
   return produced;
 }
 

@@ -1,6 +1,6 @@
 // The cosign simple-signing format as a statement producer: one `.sig` layer (payload blob and
-// annotations) in, signed statements out. Key signers only; certificate signers are a later
-// producer input.
+// annotations) in, signed statements out: by keys, and by certificates (the certificate identity
+// type, certificate_signer.h) when the layer carries dev.sigstore.cosign/certificate.
 #ifndef SIGSHIM_PKG_VERIFY_COSIGN_SIMPLE_SIGNING_H_
 #define SIGSHIM_PKG_VERIFY_COSIGN_SIMPLE_SIGNING_H_
 
@@ -9,6 +9,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "pkg/verify/certificate_signer.h"
 #include "pkg/verify/public_key.h"
 #include "pkg/verify/signature_manifest.h"
 #include "pkg/verify/statement.h"
@@ -28,6 +30,12 @@ struct SimpleSigningProducerOptions {
   // annotation whose SET verifies with one of these keys and records this payload, signature and
   // signer key; its integratedTime becomes the statement's signing time (source tlog).
   std::vector<std::shared_ptr<const PublicKey>> rekor_keys;
+  // The trust roots a certificate signature may chain to (certificate_signer.h). Default empty:
+  // the certificate annotations are not looked at.
+  std::vector<CertificateTrust> certificate_trust;
+  // The time of the decision: a private-PKI chain without a proven signing time is checked at it.
+  // Default InfinitePast (no certificate is valid then).
+  absl::Time now = absl::InfinitePast();
 };
 
 // Produces the statements of one cosign signature. Checks, in this order (the first failure is
@@ -37,8 +45,12 @@ struct SimpleSigningProducerOptions {
 //  3. keys verify it over the exact payload bytes ("signed by an unknown key: …" when none does);
 //  4. with Rekor keys: the bundle annotation's SET verifies and records this payload, signature
 //     and key ("no Rekor bundle annotation …", "Rekor SET: …");
-//  5. only then, the payload parses strictly as a simple-signing payload ("signed payload is
+//  5. with certificate trust: the certificate annotation's key verifies it and the certificate
+//     chains to a trust root, with the chain, Rekor bundle and timestamp annotations as evidence
+//     (CheckCertificateSignature; a statement per trust root that accepts it);
+//  6. only then, the payload parses strictly as a simple-signing payload ("signed payload is
 //     malformed: …").
+// When neither a key nor a certificate signer is found, the rejection gives the reason of each.
 // A statement's subject is the payload's docker-manifest-digest and its artifact carries the
 // docker-reference: whether they suit the image is the policy's question, not answered here.
 // Errors are not rejections: Internal when the crypto library fails (callers treat it as "could

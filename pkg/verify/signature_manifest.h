@@ -24,6 +24,7 @@ inline constexpr absl::string_view kSignatureAnnotation = "dev.cosignproject.cos
 inline constexpr absl::string_view kBundleAnnotation = "dev.sigstore.cosign/bundle";
 inline constexpr absl::string_view kCertificateAnnotation = "dev.sigstore.cosign/certificate";
 inline constexpr absl::string_view kChainAnnotation = "dev.sigstore.cosign/chain";
+inline constexpr absl::string_view kTimestampAnnotation = "dev.sigstore.cosign/rfc3161timestamp";
 // Manifest media types a signature manifest may declare (the registry package's constants).
 inline constexpr absl::string_view kOciManifestMediaType = registry::kMediaTypeOciManifest;
 inline constexpr absl::string_view kDockerManifestMediaType = registry::kMediaTypeDockerManifest;

@@ -1,6 +1,7 @@
 #include "pkg/verify/statement.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace sigshim::verify {
 namespace {
@@ -15,15 +16,34 @@ Overloaded(Ts...) -> Overloaded<Ts...>;
 }  // namespace
 
 const std::string& SignerFingerprint(const Signer& signer) {
-  return std::visit(Overloaded{[](const KeySigner& key) -> const std::string& { return key.fingerprint; }}, signer);
+  return std::visit(Overloaded{[](const KeySigner& key) -> const std::string& { return key.fingerprint; },
+                               [](const CertificateSigner& certificate) -> const std::string& {
+                                 return certificate.certificate.Fingerprint();
+                               }},
+                    signer);
 }
 
 absl::string_view SignerType(const Signer& signer) {
-  return std::visit(Overloaded{[](const KeySigner&) { return absl::string_view("key"); }}, signer);
+  return std::visit(Overloaded{[](const KeySigner&) { return absl::string_view("key"); },
+                               [](const CertificateSigner&) { return absl::string_view("certificate"); }},
+                    signer);
 }
 
 std::string DescribeSigner(const Signer& signer) {
-  return std::visit(Overloaded{[](const KeySigner& key) { return absl::StrCat("key ", key.description); }}, signer);
+  return std::visit(
+      Overloaded{[](const KeySigner& key) { return absl::StrCat("key ", key.description); },
+                 [](const CertificateSigner& signer) {
+                   const Certificate& c = signer.certificate;
+                   std::vector<std::string> sans;
+                   for (const SubjectAltName& san : c.SubjectAltNames()) {
+                     sans.push_back(absl::StrCat(SanKindName(san.kind), ":", san.value));
+                   }
+                   return absl::StrCat("certificate ",
+                                       c.OidcIssuer().empty() ? "" : absl::StrCat("issuer ", c.OidcIssuer(), " "),
+                                       "subject ", sans.empty() ? "(no SAN)" : absl::StrJoin(sans, ", "),
+                                       " (trust root ", signer.trust_root, ", ", c.Fingerprint(), ")");
+                 }},
+      signer);
 }
 
 absl::string_view TimeSourceName(TimeSource source) {

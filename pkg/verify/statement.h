@@ -16,6 +16,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "pkg/verify/certificate.h"
 
 namespace sigshim::verify {
 
@@ -29,16 +30,27 @@ struct KeySigner {
   std::string description;  // PublicKey::Describe(), for people: "ecdsa-p256-sha256 sha256:0123…"
 };
 
-// Who signed. Certificate identities become a second alternative.
-using Signer = std::variant<KeySigner>;
+// A signer identified by a certificate: its key verified the signature, and the certificate chains
+// to a trust root's certificate authorities at the signing time (certificate_signer.h). Which
+// [[identities]] entry it is, is the policy's question: it reads `certificate`.
+struct CertificateSigner {
+  Certificate certificate;               // the leaf, parsed (issuer, SANs, Fulcio claims)
+  std::string trust_root;                // the name of the trust root it chains to
+  std::vector<std::string> chain;        // the verified path, DER, leaf first, ending with the root
+  std::vector<std::string> scts;         // CT logs whose SCTs verified, "<log id hex> at <time>"
+};
+
+// Who signed.
+using Signer = std::variant<KeySigner, CertificateSigner>;
 
 // Returns the signer's full fingerprint ("sha256:<hex>").
 const std::string& SignerFingerprint(const Signer& signer);
 
-// Returns the kind of signer: "key" (certificate identities later).
+// Returns the kind of signer: "key" or "certificate".
 absl::string_view SignerType(const Signer& signer);
 
-// Returns the signer for a person, e.g. "key ecdsa-p256-sha256 sha256:0123abcd…".
+// Returns the signer for a person, e.g. "key ecdsa-p256-sha256 sha256:0123abcd…" or
+// "certificate issuer https://x subject URI:https://y (trust root sigstore)".
 std::string DescribeSigner(const Signer& signer);
 
 // Where a proven signing time comes from.

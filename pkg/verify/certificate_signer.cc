@@ -1,0 +1,173 @@
+#include "pkg/verify/certificate_signer.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "pkg/verify/certificate.h"
+#include "pkg/verify/rekor.h"
+
+namespace sigshim::verify {
+namespace {
+
+// The signing time a Rekor SET of one of `root`'s logs proves, or why there is none.
+absl::StatusOr<SigningTime> LogTime(const CertificateSignatureInput& input, const Certificate& leaf,
+                                    const CertificateTrust& root) {
+  if (input.rekor_bundle.empty()) {
+    return absl::PermissionDeniedError("the signature has no Rekor bundle (transparency-log entry)");
+  }
+  if (root.transparency_logs.empty()) {
+    return absl::PermissionDeniedError(absl::StrCat("trust root \"", root.name, "\" lists no transparency log"));
+  }
+  std::vector<std::shared_ptr<const PublicKey>> keys;
+  keys.reserve(root.transparency_logs.size());
+  for (const TransparencyLogInput& log : root.transparency_logs) keys.push_back(log.key);
+  absl::StatusOr<RekorEntry> entry =
+      VerifyRekorSet(input.rekor_bundle, keys, leaf.Der(), input.signature, input.signed_bytes);
+  if (!entry.ok()) {
+    return entry.status();  // PermissionDenied: why the SET does not count, already "Rekor SET: …"
+  }
+  const absl::Time integrated = absl::FromUnixSeconds(entry->integrated_time);
+  for (const TransparencyLogInput& log : root.transparency_logs) {
+    if (log.key->Fingerprint() != entry->rekor_key) continue;
+    if (!log.window.Contains(integrated)) {
+      return absl::PermissionDeniedError(absl::StrCat("Rekor entry integrated at ", FormatTimeUtc(integrated),
+                                                      ", outside the validity of log ", log.name, " (",
+                                                      log.window.Describe(), ")"));
+    }
+    SigningTime time;
+    time.time = integrated;
+    time.source = TimeSource::kTransparencyLog;
+    time.authority = absl::StrCat("rekor log ", entry->log_id, " index ", entry->log_index);
+    return time;
+  }
+  return absl::InternalError("the Rekor key that verified the SET is not one of the trust root's logs");
+}
+
+// The signing time an RFC 3161 timestamp of one of `root`'s authorities proves, or why there is none.
+absl::StatusOr<SigningTime> TimestampTime(const CertificateSignatureInput& input, const CertificateTrust& root) {
+  if (input.timestamp.empty()) return absl::PermissionDeniedError("the signature has no RFC 3161 timestamp");
+  if (root.timestamp_authorities.empty()) {
+    return absl::PermissionDeniedError(absl::StrCat("trust root \"", root.name, "\" lists no timestamp authority"));
+  }
+  absl::StatusOr<std::string> der = ParseCosignTimestampAnnotation(input.timestamp);
+  if (!der.ok()) return absl::PermissionDeniedError(absl::StrCat("timestamp: ", der.status().message()));
+  // cosign timestamps the signature bytes.
+  absl::StatusOr<VerifiedTimestamp> verified =
+      VerifyRfc3161Timestamp(*der, input.signature, root.timestamp_authorities);
+  if (!verified.ok()) {
+    if (verified.status().code() == absl::StatusCode::kPermissionDenied) {
+      return absl::PermissionDeniedError(absl::StrCat("timestamp: ", verified.status().message()));
+    }
+    return verified.status();
+  }
+  SigningTime time;
+  time.time = verified->gen_time;
+  time.source = TimeSource::kTimestamp;
+  time.authority = absl::StrCat("timestamp authority ", verified->authority);
+  return time;
+}
+
+// Returns who signed and when under `root`, or why the signature does not count for it.
+absl::StatusOr<std::pair<CertificateSigner, std::optional<SigningTime>>> CheckUnderRoot(
+    const CertificateSignatureInput& input, const Certificate& leaf, const std::vector<std::string>& chain,
+    const CertificateTrust& root, absl::Time now) {
+  absl::StatusOr<SigningTime> logged = LogTime(input, leaf, root);
+  if (!logged.ok() && logged.status().code() != absl::StatusCode::kPermissionDenied) return logged.status();
+  absl::StatusOr<SigningTime> stamped = TimestampTime(input, root);
+  if (!stamped.ok() && stamped.status().code() != absl::StatusCode::kPermissionDenied) return stamped.status();
+  if (root.require_transparency_log && !logged.ok()) {
+    return absl::PermissionDeniedError(absl::StrCat("trust root \"", root.name,
+                                                    "\" requires a transparency-log entry: ",
+                                                    logged.status().message()));
+  }
+  std::optional<SigningTime> signed_at;
+  if (logged.ok()) signed_at = *logged;
+  if (stamped.ok()) signed_at = EarlierSigningTime(signed_at, *stamped);
+  if (!signed_at.has_value() && root.short_lived) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "no proven signing time (", logged.status().message(), "; ", stamped.status().message(),
+        "): a certificate of trust root \"", root.name,
+        "\" counts only with a transparency-log entry or timestamp proving it was used while valid"));
+  }
+  const absl::Time at = signed_at.has_value() ? signed_at->time : now;
+  if (root.certificate_authorities == nullptr) {
+    return absl::PermissionDeniedError(absl::StrCat("trust root \"", root.name, "\" lists no certificate authority"));
+  }
+  absl::StatusOr<std::vector<std::string>> path =
+      VerifyCertificateChain(leaf, chain, *root.certificate_authorities, at);
+  if (!path.ok()) {
+    if (path.status().code() == absl::StatusCode::kPermissionDenied ||
+        path.status().code() == absl::StatusCode::kInvalidArgument) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          path.status().message(),
+          signed_at.has_value() ? absl::StrCat(" (at the signing time, ", DescribeSigningTime(signed_at), ")")
+                                : absl::StrCat(" (no proven signing time: checked at ", FormatTimeUtc(now), ")")));
+    }
+    return path.status();
+  }
+  CertificateSigner signer{leaf, root.name, *std::move(path), {}};
+  if (!root.ct_logs.empty()) {
+    if (signer.chain.size() < 2) {
+      return absl::PermissionDeniedError("certificate chain has no issuer to check the embedded SCTs against");
+    }
+    absl::StatusOr<std::vector<VerifiedSct>> scts = VerifyEmbeddedScts(leaf.Der(), signer.chain[1], root.ct_logs);
+    if (!scts.ok()) {
+      if (scts.status().code() == absl::StatusCode::kPermissionDenied) {
+        return absl::PermissionDeniedError(absl::StrCat("certificate transparency: ", scts.status().message()));
+      }
+      return scts.status();
+    }
+    for (const VerifiedSct& sct : *scts) {
+      signer.scts.push_back(absl::StrCat(sct.log_id_hex, " at ", FormatTimeUtc(sct.timestamp)));
+    }
+  }
+  return std::make_pair(std::move(signer), signed_at);
+}
+
+}  // namespace
+
+absl::StatusOr<CertificateSignerResult> CheckCertificateSignature(const CertificateSignatureInput& input,
+                                                                  absl::Span<const CertificateTrust> roots,
+                                                                  absl::Time now) {
+  CertificateSignerResult result;
+  absl::StatusOr<Certificate> leaf = ParseCertificatePem(input.certificate_pem);
+  if (!leaf.ok()) {
+    result.rejection = absl::StrCat("certificate annotation: ", leaf.status().message());
+    return result;
+  }
+  absl::Status verified = leaf->SubjectPublicKey()->Verify(input.signed_bytes, input.signature);
+  if (!verified.ok()) {
+    if (verified.code() != absl::StatusCode::kPermissionDenied) return verified;
+    result.rejection = absl::StrCat("the signature does not verify with the key of its certificate ",
+                                    leaf->Fingerprint(), " (the signature or payload was altered)");
+    return result;
+  }
+  std::vector<std::string> chain;
+  if (!input.chain_pem.empty()) {
+    absl::StatusOr<std::vector<std::string>> parsed = ParseCertificateChainPem(input.chain_pem);
+    if (!parsed.ok()) {
+      result.rejection = absl::StrCat("chain annotation: ", parsed.status().message());
+      return result;
+    }
+    chain = *std::move(parsed);
+  }
+  std::vector<std::string> reasons;
+  for (const CertificateTrust& root : roots) {
+    absl::StatusOr<std::pair<CertificateSigner, std::optional<SigningTime>>> checked =
+        CheckUnderRoot(input, *leaf, chain, root, now);
+    if (checked.ok()) {
+      result.signers.push_back(*std::move(checked));
+      continue;
+    }
+    if (checked.status().code() != absl::StatusCode::kPermissionDenied) return checked.status();
+    reasons.push_back(absl::StrCat("trust root \"", root.name, "\": ", checked.status().message()));
+  }
+  if (result.signers.empty()) {
+    result.rejection = roots.empty() ? "no trust root is configured for certificate signatures"
+                                     : absl::StrCat(leaf->Describe(), ": ", absl::StrJoin(reasons, "; "));
+  }
+  return result;
+}
+
+}  // namespace sigshim::verify

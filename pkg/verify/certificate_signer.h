@@ -1,0 +1,83 @@
+// The certificate identity type: given a signature made with the key of a certificate (keyless
+// Fulcio or a private PKI) and the trust material of a trust root, says who signed — the
+// certificate, chained to the root's certificate authorities — and when, as a transparency log or
+// timestamp authority of that root proves it. Plain inputs (pkg/trust builds them from
+// [[trust_roots]]); it never decides whether the signer is one a policy wants.
+#ifndef SIGSHIM_PKG_VERIFY_CERTIFICATE_SIGNER_H_
+#define SIGSHIM_PKG_VERIFY_CERTIFICATE_SIGNER_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "pkg/verify/certificate_chain.h"
+#include "pkg/verify/public_key.h"
+#include "pkg/verify/sct.h"
+#include "pkg/verify/statement.h"
+#include "pkg/verify/timestamp.h"
+#include "pkg/verify/validity.h"
+
+namespace sigshim::verify {
+
+// A transparency log (Rekor) of a trust root.
+struct TransparencyLogInput {
+  std::string name;                       // for messages, e.g. the log's base URL
+  std::shared_ptr<const PublicKey> key;   // verifies its signed entry timestamps
+  ValidityWindow window;                  // an entry counts only when integrated inside it
+};
+
+// The trust material of one trust root, as the certificate identity type needs it.
+struct CertificateTrust {
+  std::string name;  // the [[trust_roots]] name, reported as CertificateSigner::trust_root
+  // The certificate authorities; a leaf must chain to one of them at the signing time.
+  std::shared_ptr<const CaPool> certificate_authorities;
+  std::vector<TransparencyLogInput> transparency_logs;
+  std::vector<TimestampAuthorityInput> timestamp_authorities;
+  std::vector<CtLogInput> ct_logs;  // non-empty: the leaf must carry a verifying SCT from one
+  // A certificate signature needs a verified entry in one of transparency_logs (a timestamp alone
+  // is not enough).
+  bool require_transparency_log = false;
+  // The certificates are short-lived (a sigstore trusted_root.json): the chain is checked only at
+  // a proven signing time, never at the time of the decision. False for a private PKI, whose chain
+  // is checked at the time of the decision when no signing time is proven.
+  bool short_lived = false;
+};
+
+// One signature made with a certificate's key, as a format carries it.
+struct CertificateSignatureInput {
+  absl::string_view certificate_pem;  // the leaf (cosign: dev.sigstore.cosign/certificate)
+  absl::string_view chain_pem;        // untrusted intermediates, "" when none (…/chain)
+  absl::string_view signature;        // the raw signature bytes
+  absl::string_view signed_bytes;     // what was signed (the payload)
+  absl::string_view rekor_bundle;     // the Rekor SET JSON, "" when none (…/bundle)
+  absl::string_view timestamp;        // the RFC 3161 timestamp annotation JSON, "" when none
+};
+
+// Who signed and when, for each trust root the signature's certificate chains to.
+struct CertificateSignerResult {
+  std::vector<std::pair<CertificateSigner, std::optional<SigningTime>>> signers;
+  std::string rejection;  // "" exactly when `signers` is non-empty
+};
+
+// Checks, in this order (the first failure is the reason given):
+//  1. the certificate parses, and its key verifies `signature` over `signed_bytes`;
+//  2. per trust root: the signing time, the earliest of a Rekor SET that verifies with one of its
+//     logs (inside that log's window, recording this certificate, signature and payload) and an
+//     RFC 3161 timestamp over the signature from one of its authorities; a log entry when the
+//     root requires one; the chain to its authorities at the signing time — or, for a private PKI
+//     without one, at `now`; a short-lived certificate without a proven signing time counts for
+//     nothing; a verifying embedded SCT when the root lists CT logs.
+// Returns the roots that accept it, or the reasons of every root. Errors are not rejections:
+// Internal when the crypto library fails.
+absl::StatusOr<CertificateSignerResult> CheckCertificateSignature(const CertificateSignatureInput& input,
+                                                                  absl::Span<const CertificateTrust> roots,
+                                                                  absl::Time now);
+
+}  // namespace sigshim::verify
+
+#endif  // SIGSHIM_PKG_VERIFY_CERTIFICATE_SIGNER_H_
