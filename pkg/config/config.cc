@@ -309,7 +309,7 @@ absl::StatusOr<absl::Time> KeyTime(const Reader& r, const toml::value& v, absl::
 }
 
 absl::StatusOr<KeyConfig> ParseKey(const Reader& r, const Table& t) {
-  RETURN_IF_ERROR(r.CheckKeys(t, "[[keys]]", {"name", "path", "data", "not_before", "not_after"}));
+  RETURN_IF_ERROR(r.CheckKeys(t, "[[keys]]", {"name", "path", "data", "not_before", "not_after", "transparency_log"}));
   KeyConfig key;
   key.origin = Where(t, r.path());
   if (!t.contains("name")) return r.Error(t, "[[keys]] entry has no name");
@@ -336,6 +336,9 @@ absl::StatusOr<KeyConfig> ParseKey(const Reader& r, const Table& t) {
   }
   if (t.contains("not_after")) {
     ASSIGN_OR_RETURN(key.not_after, KeyTime(r, t.at("not_after"), "keys.not_after"));
+  }
+  if (t.contains("transparency_log")) {
+    ASSIGN_OR_RETURN(key.transparency_log, r.NonEmptyString(t.at("transparency_log"), "keys.transparency_log"));
   }
   if (key.not_before > key.not_after) {
     return r.Error(t.at("not_after"),
@@ -551,6 +554,15 @@ absl::Status ParseRoot(const Reader& r, const toml::value& root, Config& cfg) {
     if (key == "registry") RETURN_IF_ERROR(ParseRegistry(r, v, cfg.registry));
     if (key == "audit") RETURN_IF_ERROR(ParseAudit(r, v, cfg.audit));
     if (key == "metrics") RETURN_IF_ERROR(ParseMetrics(r, v, cfg.metrics));
+  }
+  for (const KeyConfig& k : cfg.keys) {
+    if (k.transparency_log.empty()) continue;
+    bool found = false;
+    for (const TrustRootConfig& t : cfg.trust_roots) found = found || t.name == k.transparency_log;
+    if (!found) {
+      return absl::InvalidArgumentError(absl::StrCat(k.origin, ": key \"", k.name, "\" names transparency_log \"",
+                                                     k.transparency_log, "\", which no [[trust_roots]] entry defines"));
+    }
   }
   // [[keys]] and [[identities]] share one namespace of names (DESIGN.md "Names").
   for (const IdentityConfig& identity : cfg.identities) {

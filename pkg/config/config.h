@@ -110,6 +110,10 @@ struct KeyConfig {
   // (InfinitePast / InfiniteFuture). not_before after not_after is refused.
   absl::Time not_before = absl::InfinitePast();
   absl::Time not_after = absl::InfiniteFuture();
+  // transparency_log: a [[trust_roots]] name. When set, a signature by this key counts only with a
+  // Rekor entry (SET) of one of that root's transparency logs or an RFC 3161 timestamp of one of
+  // its timestamp authorities, and the key's window is judged by the time it proves. Default "".
+  std::string transparency_log;
   // "<config file>:<line>" of this entry, for error messages.
   std::string origin;
 };

@@ -34,7 +34,10 @@ std::string DescribeWindow(const verify::ValidityWindow& window) {
 verify::SimpleSigningProducerOptions ProducerOptionsFor(const Rule& rule) {
   verify::SimpleSigningProducerOptions options;
   options.keys.reserve(rule.keys.size());
-  for (const TrustedKey& key : rule.keys) options.keys.push_back(key.key);
+  for (const TrustedKey& key : rule.keys) {
+    options.keys.push_back(key.key);
+    if (key.time_evidence.has_value()) options.key_time_evidence[key.key->Fingerprint()] = *key.time_evidence;
+  }
   options.certificate_trust = rule.certificate_trust;
   return options;
 }
@@ -111,6 +114,12 @@ absl::StatusOr<RuleEvaluation::Counted> RuleEvaluation::Judge(const verify::Sign
           verify::MatchIdentity(rule_.reference_rule, statement.artifact.docker_reference, target_.image);
       !identity.ok()) {
     return identity;
+  }
+  if (!key->transparency_log.empty() &&
+      (!statement.signing_time.has_value() || statement.signing_time->trust_root != key->transparency_log)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "key \"", key->name, "\" counts only with a transparency-log entry or timestamp of trust root \"",
+        key->transparency_log, "\", and this signature carries none that verifies"));
   }
   if (statement.signing_time.has_value()) {
     if (!key->window.Contains(statement.signing_time->time)) {

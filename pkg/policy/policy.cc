@@ -53,6 +53,13 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Create(const config::Config& con
   policy->mode_ = config.enforcement.mode;
   policy->unmatched_ = config.enforcement.unmatched;
 
+  ASSIGN_OR_RETURN(policy->trust_roots_, trust::BuildTrustRoots(config));
+  std::map<std::string, verify::CertificateTrust> trust_by_name;
+  for (const auto& root : policy->trust_roots_) {
+    absl::StatusOr<verify::CertificateTrust> trust = trust::CertificateTrustFor(*root);
+    if (!trust.ok()) return absl::InvalidArgumentError(absl::StrCat(root->origin, ": ", trust.status().message()));
+    trust_by_name.emplace(root->name, *std::move(trust));
+  }
   std::map<std::string, const TrustedKey*> by_name;
   std::map<std::string, const TrustedKey*> by_fingerprint;
   policy->keys_.reserve(config.keys.size());
@@ -69,6 +76,21 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Create(const config::Config& con
     trusted.key = *std::move(key);
     trusted.window.start = k.not_before;
     trusted.window.end = k.not_after;
+    if (!k.transparency_log.empty()) {
+      auto root = trust_by_name.find(k.transparency_log);
+      if (root == trust_by_name.end()) {
+        return absl::InvalidArgumentError(absl::StrCat(k.origin, ": [[keys]] \"", k.name, "\": transparency_log \"",
+                                                       k.transparency_log, "\" is not a [[trust_roots]] name"));
+      }
+      if (root->second.transparency_logs.empty() && root->second.timestamp_authorities.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            k.origin, ": [[keys]] \"", k.name, "\": transparency_log \"", k.transparency_log,
+            "\" lists neither a transparency log nor a timestamp authority: no signature could ever count"));
+      }
+      trusted.transparency_log = k.transparency_log;
+      trusted.time_evidence = verify::SimpleSigningProducerOptions::KeyTimeEvidence{
+          k.transparency_log, root->second.transparency_logs, root->second.timestamp_authorities};
+    }
   }
   for (const TrustedKey& trusted : policy->keys_) {
     if (by_name.count(trusted.name) > 0) {
@@ -85,13 +107,6 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Create(const config::Config& con
     }
   }
 
-  ASSIGN_OR_RETURN(policy->trust_roots_, trust::BuildTrustRoots(config));
-  std::map<std::string, verify::CertificateTrust> trust_by_name;
-  for (const auto& root : policy->trust_roots_) {
-    absl::StatusOr<verify::CertificateTrust> trust = trust::CertificateTrustFor(*root);
-    if (!trust.ok()) return absl::InvalidArgumentError(absl::StrCat(root->origin, ": ", trust.status().message()));
-    trust_by_name.emplace(root->name, *std::move(trust));
-  }
   std::map<std::string, const TrustedIdentity*> identity_by_name;
   policy->identities_.reserve(config.identities.size());
   for (const config::IdentityConfig& i : config.identities) {
@@ -200,6 +215,9 @@ std::string Policy::Describe() const {
                     k.key->Fingerprint(), "  (", k.source, ", ", k.origin, ")\n");
     if (k.window.start != absl::InfinitePast() || k.window.end != absl::InfiniteFuture()) {
       absl::StrAppend(&out, "    valid ", DescribeWindow(k.window), "\n");
+    }
+    if (!k.transparency_log.empty()) {
+      absl::StrAppend(&out, "    signing time proven by trust root ", k.transparency_log, "\n");
     }
   }
   absl::StrAppend(&out, "trust roots:\n");

@@ -32,6 +32,7 @@
 #include "pkg/trust/trust_root.h"
 #include "pkg/verify/certificate_identity.h"
 #include "pkg/verify/certificate_signer.h"
+#include "pkg/verify/cosign_simple_signing.h"
 #include "pkg/verify/public_key.h"
 #include "pkg/verify/validity.h"
 
@@ -47,6 +48,11 @@ struct TrustedKey {
   // time, or else the time of the decision, lies in this window (both ends inclusive). Default:
   // always.
   verify::ValidityWindow window;
+  // [[keys]] transparency_log: the trust root whose transparency logs or timestamp authorities
+  // must prove when this key signed (the window is then judged by that time); "" when none is
+  // required. `time_evidence` holds that root's logs and authorities.
+  std::string transparency_log;
+  std::optional<verify::SimpleSigningProducerOptions::KeyTimeEvidence> time_evidence;
 };
 
 // An [[identities]] entry, compiled: who a certificate must name, and the trust root it must

@@ -5,76 +5,21 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "pkg/verify/certificate.h"
+#include "pkg/base/status_macros.h"
 #include "pkg/verify/rekor.h"
 
 namespace sigshim::verify {
 namespace {
 
-// The signing time a Rekor SET of one of `root`'s logs proves, or why there is none.
-absl::StatusOr<SigningTime> LogTime(const CertificateSignatureInput& input, const Certificate& leaf,
-                                    const CertificateTrust& root) {
-  if (input.rekor_bundle.empty()) {
-    return absl::PermissionDeniedError("the signature has no Rekor bundle (transparency-log entry)");
-  }
-  if (root.transparency_logs.empty()) {
-    return absl::PermissionDeniedError(absl::StrCat("trust root \"", root.name, "\" lists no transparency log"));
-  }
-  std::vector<std::shared_ptr<const PublicKey>> keys;
-  keys.reserve(root.transparency_logs.size());
-  for (const TransparencyLogInput& log : root.transparency_logs) keys.push_back(log.key);
-  absl::StatusOr<RekorEntry> entry =
-      VerifyRekorSet(input.rekor_bundle, keys, leaf.Der(), input.signature, input.signed_bytes);
-  if (!entry.ok()) {
-    return entry.status();  // PermissionDenied: why the SET does not count, already "Rekor SET: …"
-  }
-  const absl::Time integrated = absl::FromUnixSeconds(entry->integrated_time);
-  for (const TransparencyLogInput& log : root.transparency_logs) {
-    if (log.key->Fingerprint() != entry->rekor_key) continue;
-    if (!log.window.Contains(integrated)) {
-      return absl::PermissionDeniedError(absl::StrCat("Rekor entry integrated at ", FormatTimeUtc(integrated),
-                                                      ", outside the validity of log ", log.name, " (",
-                                                      log.window.Describe(), ")"));
-    }
-    SigningTime time;
-    time.time = integrated;
-    time.source = TimeSource::kTransparencyLog;
-    time.authority = absl::StrCat("rekor log ", entry->log_id, " index ", entry->log_index);
-    return time;
-  }
-  return absl::InternalError("the Rekor key that verified the SET is not one of the trust root's logs");
-}
-
-// The signing time an RFC 3161 timestamp of one of `root`'s authorities proves, or why there is none.
-absl::StatusOr<SigningTime> TimestampTime(const CertificateSignatureInput& input, const CertificateTrust& root) {
-  if (input.timestamp.empty()) return absl::PermissionDeniedError("the signature has no RFC 3161 timestamp");
-  if (root.timestamp_authorities.empty()) {
-    return absl::PermissionDeniedError(absl::StrCat("trust root \"", root.name, "\" lists no timestamp authority"));
-  }
-  absl::StatusOr<std::string> der = ParseCosignTimestampAnnotation(input.timestamp);
-  if (!der.ok()) return absl::PermissionDeniedError(absl::StrCat("timestamp: ", der.status().message()));
-  // cosign timestamps the signature bytes.
-  absl::StatusOr<VerifiedTimestamp> verified =
-      VerifyRfc3161Timestamp(*der, input.signature, root.timestamp_authorities);
-  if (!verified.ok()) {
-    if (verified.status().code() == absl::StatusCode::kPermissionDenied) {
-      return absl::PermissionDeniedError(absl::StrCat("timestamp: ", verified.status().message()));
-    }
-    return verified.status();
-  }
-  SigningTime time;
-  time.time = verified->gen_time;
-  time.source = TimeSource::kTimestamp;
-  time.authority = absl::StrCat("timestamp authority ", verified->authority);
-  return time;
-}
-
 // Returns who signed and when under `root`, or why the signature does not count for it.
 absl::StatusOr<std::pair<CertificateSigner, std::optional<SigningTime>>> CheckUnderRoot(
     const CertificateSignatureInput& input, const Certificate& leaf, const std::vector<std::string>& chain,
     const CertificateTrust& root, absl::Time now) {
-  absl::StatusOr<SigningTime> logged = LogTime(input, leaf, root);
+  absl::StatusOr<SigningTime> logged = ProveByTransparencyLog(input.rekor_bundle, leaf.Der(), input.signature,
+                                                              input.signed_bytes, root.name, root.transparency_logs);
   if (!logged.ok() && logged.status().code() != absl::StatusCode::kPermissionDenied) return logged.status();
-  absl::StatusOr<SigningTime> stamped = TimestampTime(input, root);
+  absl::StatusOr<SigningTime> stamped =
+      ProveByTimestamp(input.timestamp, input.signature, root.name, root.timestamp_authorities);
   if (!stamped.ok() && stamped.status().code() != absl::StatusCode::kPermissionDenied) return stamped.status();
   if (root.require_transparency_log && !logged.ok()) {
     return absl::PermissionDeniedError(absl::StrCat("trust root \"", root.name,
@@ -126,6 +71,63 @@ absl::StatusOr<std::pair<CertificateSigner, std::optional<SigningTime>>> CheckUn
 }
 
 }  // namespace
+
+absl::StatusOr<SigningTime> ProveByTransparencyLog(absl::string_view rekor_bundle, absl::string_view signer_der,
+                                                   absl::string_view signature, absl::string_view signed_bytes,
+                                                   absl::string_view root_name,
+                                                   absl::Span<const TransparencyLogInput> logs) {
+  if (rekor_bundle.empty()) {
+    return absl::PermissionDeniedError("the signature has no Rekor bundle (transparency-log entry)");
+  }
+  if (logs.empty()) {
+    return absl::PermissionDeniedError(absl::StrCat("trust root \"", root_name, "\" lists no transparency log"));
+  }
+  std::vector<std::shared_ptr<const PublicKey>> keys;
+  keys.reserve(logs.size());
+  for (const TransparencyLogInput& log : logs) keys.push_back(log.key);
+  // PermissionDenied: why the SET does not count, already "Rekor SET: …".
+  ASSIGN_OR_RETURN(RekorEntry entry, VerifyRekorSet(rekor_bundle, keys, signer_der, signature, signed_bytes));
+  const absl::Time integrated = absl::FromUnixSeconds(entry.integrated_time);
+  for (const TransparencyLogInput& log : logs) {
+    if (log.key->Fingerprint() != entry.rekor_key) continue;
+    if (!log.window.Contains(integrated)) {
+      return absl::PermissionDeniedError(absl::StrCat("Rekor entry integrated at ", FormatTimeUtc(integrated),
+                                                      ", outside the validity of log ", log.name, " (",
+                                                      log.window.Describe(), ")"));
+    }
+    SigningTime time;
+    time.time = integrated;
+    time.source = TimeSource::kTransparencyLog;
+    time.authority = absl::StrCat("rekor log ", entry.log_id, " index ", entry.log_index);
+    time.trust_root = std::string(root_name);
+    return time;
+  }
+  return absl::InternalError("the Rekor key that verified the SET is not one of the trust root's logs");
+}
+
+absl::StatusOr<SigningTime> ProveByTimestamp(absl::string_view timestamp_annotation, absl::string_view signature,
+                                             absl::string_view root_name,
+                                             absl::Span<const TimestampAuthorityInput> authorities) {
+  if (timestamp_annotation.empty()) return absl::PermissionDeniedError("the signature has no RFC 3161 timestamp");
+  if (authorities.empty()) {
+    return absl::PermissionDeniedError(absl::StrCat("trust root \"", root_name, "\" lists no timestamp authority"));
+  }
+  absl::StatusOr<std::string> der = ParseCosignTimestampAnnotation(timestamp_annotation);
+  if (!der.ok()) return absl::PermissionDeniedError(absl::StrCat("timestamp: ", der.status().message()));
+  absl::StatusOr<VerifiedTimestamp> verified = VerifyRfc3161Timestamp(*der, signature, authorities);
+  if (!verified.ok()) {
+    if (verified.status().code() == absl::StatusCode::kPermissionDenied) {
+      return absl::PermissionDeniedError(absl::StrCat("timestamp: ", verified.status().message()));
+    }
+    return verified.status();
+  }
+  SigningTime time;
+  time.time = verified->gen_time;
+  time.source = TimeSource::kTimestamp;
+  time.authority = absl::StrCat("timestamp authority ", verified->authority);
+  time.trust_root = std::string(root_name);
+  return time;
+}
 
 absl::StatusOr<CertificateSignerResult> CheckCertificateSignature(const CertificateSignatureInput& input,
                                                                   absl::Span<const CertificateTrust> roots,

@@ -64,6 +64,23 @@ struct CertificateSignerResult {
   std::string rejection;  // "" exactly when `signers` is non-empty
 };
 
+// The signing time a Rekor SET of one of `logs` (the trust root `root_name`'s) proves for a
+// signature whose log entry must record `signer_der` (the signer's DER: a key's SubjectPublicKeyInfo
+// or a certificate), the raw `signature` and `signed_bytes`; the entry must be integrated inside
+// that log's window. PermissionDenied with the reason when there is no such proof (no bundle, a SET
+// that does not verify, …); Internal when the crypto library fails.
+absl::StatusOr<SigningTime> ProveByTransparencyLog(absl::string_view rekor_bundle, absl::string_view signer_der,
+                                                   absl::string_view signature, absl::string_view signed_bytes,
+                                                   absl::string_view root_name,
+                                                   absl::Span<const TransparencyLogInput> logs);
+
+// The signing time an RFC 3161 timestamp (cosign's annotation JSON) of one of `authorities` proves
+// for the raw `signature` (cosign timestamps the signature bytes). PermissionDenied with the reason
+// when there is no such proof; Internal when the crypto library fails.
+absl::StatusOr<SigningTime> ProveByTimestamp(absl::string_view timestamp_annotation, absl::string_view signature,
+                                             absl::string_view root_name,
+                                             absl::Span<const TimestampAuthorityInput> authorities);
+
 // Checks, in this order (the first failure is the reason given):
 //  1. the certificate parses, and its key verifies `signature` over `signed_bytes`;
 //  2. per trust root: the signing time, the earliest of a Rekor SET that verifies with one of its

@@ -136,6 +136,21 @@ absl::StatusOr<ProducedStatements> ProduceSimpleSigningStatements(const Signatur
     times = std::move(logged_times);
   }
 
+  // Time evidence of the keys' own trust roots ([[keys]] transparency_log).
+  for (size_t i = 0; i < signers.size(); ++i) {
+    auto evidence = options.key_time_evidence.find(signers[i]->Fingerprint());
+    if (evidence == options.key_time_evidence.end()) continue;
+    const SimpleSigningProducerOptions::KeyTimeEvidence& e = evidence->second;
+    absl::StatusOr<SigningTime> logged = ProveByTransparencyLog(
+        Annotation(signature, BundleKey()), signers[i]->Der(), *raw, signature.payload, e.trust_root, e.transparency_logs);
+    if (!logged.ok() && logged.status().code() != absl::StatusCode::kPermissionDenied) return logged.status();
+    absl::StatusOr<SigningTime> stamped =
+        ProveByTimestamp(Annotation(signature, TimestampKey()), *raw, e.trust_root, e.timestamp_authorities);
+    if (!stamped.ok() && stamped.status().code() != absl::StatusCode::kPermissionDenied) return stamped.status();
+    if (logged.ok()) times[i] = EarlierSigningTime(times[i], *logged);
+    if (stamped.ok()) times[i] = EarlierSigningTime(times[i], *stamped);
+  }
+
   // The payload is parsed only now that it is authenticated.
   absl::StatusOr<SimpleSigningPayload> payload = ParseSimpleSigningPayload(signature.payload);
   if (!payload.ok()) {

@@ -4,7 +4,9 @@
 #ifndef SIGSHIM_PKG_VERIFY_COSIGN_SIMPLE_SIGNING_H_
 #define SIGSHIM_PKG_VERIFY_COSIGN_SIMPLE_SIGNING_H_
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -30,6 +32,16 @@ struct SimpleSigningProducerOptions {
   // annotation whose SET verifies with one of these keys and records this payload, signature and
   // signer key; its integratedTime becomes the statement's signing time (source tlog).
   std::vector<std::shared_ptr<const PublicKey>> rekor_keys;
+  // Time evidence for signatures by particular keys ([[keys]] transparency_log), by key
+  // fingerprint: the trust root whose Rekor logs and timestamp authorities may prove when that
+  // key signed. A statement by such a key carries the earliest time they prove (SigningTime's
+  // trust_root names the root), or none; whether a key needs one is the policy's question.
+  struct KeyTimeEvidence {
+    std::string trust_root;
+    std::vector<TransparencyLogInput> transparency_logs;
+    std::vector<TimestampAuthorityInput> timestamp_authorities;
+  };
+  std::map<std::string, KeyTimeEvidence> key_time_evidence;
   // The trust roots a certificate signature may chain to (certificate_signer.h). Default empty:
   // the certificate annotations are not looked at.
   std::vector<CertificateTrust> certificate_trust;

@@ -69,6 +69,9 @@ struct SigningTime {
   // Which log or authority vouches for it, for people and evidence: for Rekor
   // "rekor log <logID> index <logIndex>".
   std::string authority;
+  // The [[trust_roots]] name whose log or authority proved it; "" when the proof came from Rekor
+  // keys given without a trust root.
+  std::string trust_root;
 };
 
 // Returns `t` as RFC 3339 in UTC: "2026-01-01T00:00:00Z" (fractional seconds only when non-zero).

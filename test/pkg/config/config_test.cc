@@ -278,6 +278,10 @@ TEST_F(ConfigTest, RefusesIdentitiesItCannotUnderstand) {
        "identity name \"i\" is already used at"},
       {"[[keys]]\nname = \"i\"\npath = \"release.pub\"\n[[identities]]\nname = \"i\"\ntrust_root = \"corp\"\nsubject = \"a\"\n",
        "identity name \"i\" is already used by the [[keys]] entry at"},
+      {"[[keys]]\nname = \"k\"\npath = \"release.pub\"\ntransparency_log = \"nope\"\n",
+       "config.toml:7: key \"k\" names transparency_log \"nope\", which no [[trust_roots]] entry defines"},
+      {"[[keys]]\nname = \"k\"\npath = \"release.pub\"\ntransparency_log = 5\n",
+       "config.toml:10: keys.transparency_log must be a string"},
   };
   for (const Case& c : cases) {
     auto cfg = Parse(roots + c.text);

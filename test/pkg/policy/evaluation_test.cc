@@ -1,12 +1,18 @@
 #include "pkg/policy/evaluation.h"
 
+#include <stdlib.h>
+
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "pkg/base/base64.h"
+#include "pkg/base/file.h"
 #include "pkg/base/digest.h"
 #include "pkg/verify/simple_signing.h"
 #include "test/pkg/policy/test_config.h"
@@ -157,6 +163,73 @@ TEST_F(EvaluationTest, AProvenSigningTimeDecidesTheWindowWhateverTheDecisionTime
   EXPECT_FALSE(outside.Satisfied());
   EXPECT_THAT(outside.Explain(), HasSubstr("key \"release\" is valid until 2026-07-01T00:00:00Z; signed at "
                                            "2026-07-01T00:00:01Z (tlog)"));
+}
+
+// [[keys]] transparency_log: a real Rekor SET of the named trust root's log proves when the key
+// signed; the window is judged by that time, and without such proof the signature counts for
+// nothing.
+TEST_F(EvaluationTest, AKeyWithATransparencyLogCountsOnlyWithItsProofJudgedAtThatTime) {
+  TestKey log = MakeTestKey();
+  auto log_key = verify::ParsePublicKeyPem(log.pair.public_pem);
+  ASSERT_TRUE(log_key.ok()) << log_key.status();
+  const std::string log_id = absl::HexStringToBytes(Sha256Hex((*log_key)->Der()));
+  const std::string root_json = absl::StrCat(
+      R"({"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1","tlogs":[{"baseUrl":"https://rekor.test",)",
+      R"("hashAlgorithm":"SHA2_256","publicKey":{"rawBytes":")", Base64Encode((*log_key)->Der()),
+      R"(","keyDetails":"PKIX_ECDSA_P256_SHA_256","validFor":{"start":"2020-01-01T00:00:00Z"}},)",
+      R"("logId":{"keyId":")", Base64Encode(log_id), R"("}}]})");
+  char folder[] = "/tmp/sigshim-evaluation-XXXXXX";
+  ASSERT_NE(mkdtemp(folder), nullptr);
+  const std::string root_path = absl::StrCat(folder, "/rekor.json");
+  ASSERT_TRUE(WriteFileAtomic(root_path, root_json).ok());
+  auto policy = Policy::Create(*MustParse(absl::StrCat(
+      "[[trust_roots]]\nname = \"rekor\"\ntrusted_root = \"", root_path, "\"\n\n",
+      KeyTable("release", release_.pair.public_pem), "not_after = 2026-07-01T00:00:00Z\ntransparency_log = \"rekor\"\n\n",
+      PolicyTable("team", "\"registry.test/team/**\"", "\"release\""))));
+  std::system(absl::StrCat("rm -rf ", folder).c_str());
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  const Rule& rule = (*policy)->rules()[0];
+  const absl::Time long_after = kJul1 + absl::Hours(24 * 365);
+
+  auto logged = [&](absl::Time integrated) {
+    verify::Signature signature = Signed(release_);
+    auto raw = Base64Decode(signature.annotations.at(std::string(verify::kSignatureAnnotation)));
+    EXPECT_TRUE(raw.ok());
+    auto bundle = test_signer::MakeRekorBundle(*log.signer, release_.pair.public_pem, *raw, signature.payload,
+                                               absl::ToUnixSeconds(integrated));
+    EXPECT_TRUE(bundle.ok()) << bundle.status();
+    signature.annotations[std::string(verify::kBundleAnnotation)] = *bundle;
+    return signature;
+  };
+  // Logged inside the window, decided a year after it closed: counts, at the logged time.
+  RuleEvaluation inside(rule, target_, long_after);
+  inside.AddSignature("signature 1", logged(kJan1));
+  EXPECT_TRUE(inside.Satisfied()) << inside.Explain();
+  ASSERT_TRUE(inside.EarliestSigningTime().has_value());
+  EXPECT_EQ(inside.EarliestSigningTime()->time, kJan1);
+  EXPECT_EQ(inside.EarliestSigningTime()->trust_root, "rekor");
+  // Logged after the window: does not count.
+  RuleEvaluation late(rule, target_, kJan1);
+  late.AddSignature("signature 1", logged(kJul1 + absl::Seconds(1)));
+  EXPECT_FALSE(late.Satisfied());
+  EXPECT_THAT(late.Explain(), HasSubstr("key \"release\" is valid until 2026-07-01T00:00:00Z; signed at"));
+  // No log entry: counts for nothing, even inside the window.
+  RuleEvaluation unlogged(rule, target_, kJan1);
+  unlogged.AddSignature("signature 1", Signed(release_));
+  EXPECT_FALSE(unlogged.Satisfied());
+  EXPECT_THAT(unlogged.Explain(), HasSubstr("counts only with a transparency-log entry or timestamp of trust root \"rekor\""));
+  // A SET signed by another log: the same.
+  TestKey stranger = MakeTestKey();
+  verify::Signature forged = Signed(release_);
+  auto raw = Base64Decode(forged.annotations.at(std::string(verify::kSignatureAnnotation)));
+  ASSERT_TRUE(raw.ok());
+  auto bundle = test_signer::MakeRekorBundle(*stranger.signer, release_.pair.public_pem, *raw, forged.payload,
+                                             absl::ToUnixSeconds(kJan1));
+  ASSERT_TRUE(bundle.ok());
+  forged.annotations[std::string(verify::kBundleAnnotation)] = *bundle;
+  RuleEvaluation other_log(rule, target_, kJan1);
+  other_log.AddSignature("signature 1", forged);
+  EXPECT_FALSE(other_log.Satisfied());
 }
 
 TEST_F(EvaluationTest, ARetiredKeyLeavesTheOtherRequiredKeyCounting) {
