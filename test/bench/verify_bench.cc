@@ -39,7 +39,9 @@
 #include "pkg/trust/certificate_trust.h"
 #include "pkg/trust/trusted_root_json.h"
 #include "pkg/verify/cosign_simple_signing.h"
+#include "pkg/verify/certificate.h"
 #include "pkg/verify/public_key.h"
+#include "pkg/verify/sct.h"
 #include "pkg/verify/signature_manifest.h"
 #include "test/fakes/fake_registry.h"
 #include "pkg/verify/simple_signing.h"
@@ -173,6 +175,9 @@ struct KeylessFixture {
   verify::SimpleSigningProducerOptions options;  // certificate_trust: the mock's trusted_root.json
   verify::Signature chain_set_sct;               // certificate, chain, Rekor SET (SCT in the leaf)
   verify::Signature chain_set_sct_timestamp;     // the same + an RFC 3161 timestamp from the mock's TSA
+  std::string leaf_pem;                          // chain_set_sct's certificate
+  std::string leaf_der;
+  std::string issuer_der;                        // the first certificate of its chain (the mock's root)
 };
 
 verify::Signature KeylessSignature(const testbed::SigstoreMock& mock, const std::string& payload,
@@ -240,6 +245,16 @@ const KeylessFixture& GetKeylessFixture() {
     timestamp_only.certificate_trust[0].transparency_logs.clear();
     timestamp_only.certificate_trust[0].require_transparency_log = false;
     CheckKeylessPath(f->chain_set_sct_timestamp, timestamp_only);
+
+    f->leaf_pem = f->chain_set_sct.annotations.at(std::string(verify::kCertificateAnnotation));
+    absl::StatusOr<verify::Certificate> leaf = verify::ParseCertificatePem(f->leaf_pem);
+    if (!leaf.ok()) SetupFailed(leaf.status());
+    f->leaf_der = leaf->Der();
+    absl::StatusOr<std::vector<std::string>> chain =
+        verify::ParseCertificateChainPem(f->chain_set_sct.annotations.at(std::string(verify::kChainAnnotation)));
+    if (!chain.ok()) SetupFailed(chain.status());
+    if (chain->empty()) SetupFailed(absl::InternalError("the keyless signature has no chain"));
+    f->issuer_der = (*chain)[0];
     return f;
   }();
   return *fixture;
@@ -280,6 +295,53 @@ void BM_ProduceStatements_KeylessTimestamp(benchmark::State& state) {
   ProduceLoop(state, f.chain_set_sct_timestamp, f.options);
 }
 BENCHMARK(BM_ProduceStatements_KeylessTimestamp)->Name("BM_ProduceStatements/keyless_chain_set_sct_timestamp");
+
+// Parts of the keyless path, each alone, to say where its time goes (run with
+// --benchmark_filter=KeylessPart). Each decodes public keys through OpenSSL as the full path does.
+
+// One certificate parsed from PEM (the leaf annotation), with its claims and SANs.
+void BM_KeylessPart_ParseLeafCertificate(benchmark::State& state) {
+  const KeylessFixture& f = GetKeylessFixture();
+  for (auto _ : state) {
+    absl::StatusOr<verify::Certificate> leaf = verify::ParseCertificatePem(f.leaf_pem);
+    if (!leaf.ok()) {
+      state.SkipWithError("leaf does not parse");
+      break;
+    }
+    benchmark::DoNotOptimize(leaf);
+  }
+}
+BENCHMARK(BM_KeylessPart_ParseLeafCertificate)->Name("BM_KeylessPart/parse_leaf_certificate");
+
+// One DER SubjectPublicKeyInfo (the Rekor log's ECDSA P-256 key) decoded into a PublicKey.
+void BM_KeylessPart_ParsePublicKeyDer(benchmark::State& state) {
+  const KeylessFixture& f = GetKeylessFixture();
+  const std::string der = f.options.certificate_trust[0].transparency_logs[0].key->Der();
+  for (auto _ : state) {
+    absl::StatusOr<std::unique_ptr<const verify::PublicKey>> key = verify::ParsePublicKeyDer(der);
+    if (!key.ok()) {
+      state.SkipWithError("key does not parse");
+      break;
+    }
+    benchmark::DoNotOptimize(key);
+  }
+}
+BENCHMARK(BM_KeylessPart_ParsePublicKeyDer)->Name("BM_KeylessPart/parse_public_key_der");
+
+// The embedded SCT of the leaf checked against the trusted root's CT logs.
+void BM_KeylessPart_EmbeddedScts(benchmark::State& state) {
+  const KeylessFixture& f = GetKeylessFixture();
+  const auto& ct_logs = f.options.certificate_trust[0].ct_logs;
+  for (auto _ : state) {
+    absl::StatusOr<std::vector<verify::VerifiedSct>> scts = verify::VerifyEmbeddedScts(f.leaf_der, f.issuer_der, ct_logs);
+    if (!scts.ok() || scts->empty()) {
+      state.SkipWithError("SCT does not verify");
+      break;
+    }
+    benchmark::DoNotOptimize(scts);
+  }
+}
+BENCHMARK(BM_KeylessPart_EmbeddedScts)->Name("BM_KeylessPart/embedded_scts");
 
 }  // namespace
 }  // namespace sigshim
