@@ -97,14 +97,15 @@ class KeylessNodeTest : public ::testing::Test {
   }
 
   // The node's configuration: the mock's trusted root, identity "ci" = (GitHub's issuer, `subject`),
-  // required for every image of the registry.
+  // required for every image of the registry. No [registry] section: the plain-HTTP registry on
+  // 127.0.0.1 is reached by the loopback convention alone, as containerd reaches it.
   static std::string Config(const std::string& subject) {
     return absl::StrCat(
         "[server]\nlisten = \"", *socket_, "\"\nruntime_endpoint = \"", bed_->containerd()->socket_path(),
         "\"\nstate_dir = \"", bed_->dir().Path("sigshim-state"), "\"\n[log]\nlevel = \"debug\"\n",
         "[enforcement]\nmode = \"enforce\"\nunmatched = \"deny\"\nsandbox_image = \"",
         bed_->containerd()->sandbox_image(), "@", bed_->sandbox_image_digest(), "\"\n[audit]\npath = \"",
-        bed_->dir().Path("audit.log"), "\"\n[metrics]\nlisten = \"\"\n[registry]\ntimeout = \"5s\"\n",
+        bed_->dir().Path("audit.log"), "\"\n[metrics]\nlisten = \"\"\n",
         "[[trust_roots]]\nname = \"sigstore\"\ntrusted_root = \"", mock_->trusted_root_path(), "\"\n",
         "[[identities]]\nname = \"ci\"\ntrust_root = \"sigstore\"\nissuer = \"", kIssuer, "\"\nsubject = \"", subject,
         "\"\n[[policy]]\nname = \"keyless\"\nimages = [\"", bed_->registry()->host_port(),
