@@ -110,7 +110,7 @@ bench: deps
 	cmake --build $(BUILD) -j$(JOBS)
 	$(BUILD)/test/bench/proxy_bench
 
-demo: deps build
+demo: deps node-deps build
 	$(BUILD)/test/demo/sigshim-demo --sigshim $(BUILD)/shim/sigshim
 
 clean:

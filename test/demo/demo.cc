@@ -3,11 +3,17 @@
 //
 // In a temporary folder it starts a docker-registry and containerd 1.6 (test/testbed), builds two
 // busybox images with umoci, pushes them, signs one with a freshly generated key (test/signer,
-// cosign format), writes a config and starts the sigshim binary. Then, through sigshim's CRI
-// socket, as kubelet would: pulls and runs the signed image, shows the refusal of the unsigned
-// one, moves the signed image's tag to unsigned content and shows that this pull is refused too,
-// and prints the audit log. Everything is stopped and the folder removed at the end, also after a
-// failure or Ctrl-C (SIGSHIM_TESTBED_KEEP=1 keeps the folder).
+// cosign format); starts sigstore-js with a mock Fulcio and Rekor on 127.0.0.1
+// (test/testbed/sigstore_mock.h, a Node.js child process; `make node-deps`), pushes two more
+// images and signs them keyless (cosign format, certificate + Rekor SET), one by a release
+// workflow and one by a nightly workflow; writes a config (the key, the mock's trusted_root.json,
+// the certificate identity of the release workflow) and starts the sigshim binary. Then, through
+// sigshim's CRI socket, as kubelet would: pulls and runs the key-signed image, shows the refusal of
+// the unsigned one, moves the signed image's tag to unsigned content and shows that this pull is
+// refused too; pulls and runs the release workflow's keyless image (printing the identity and the
+// signing time of its audit line) and shows the refusal of the nightly workflow's; and prints the
+// audit log. Everything (sigshim, the mock, containerd, the registry) is stopped and the folder
+// removed at the end, also after a failure or Ctrl-C (SIGSHIM_TESTBED_KEEP=1 keeps the folder).
 //
 // Exit status: 0 when every expectation held, 1 when one did not, 2 when the demo could not run,
 // 130 when interrupted.
@@ -19,11 +25,13 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -34,11 +42,13 @@
 #include "absl/time/time.h"
 #include "pkg/base/file.h"
 #include "pkg/cri/api.grpc.pb.h"
+#include "pkg/verify/simple_signing.h"
 #include "test/e2e/attack_images.h"
 #include "test/e2e/sigshim_process.h"
 #include "test/signer/signer.h"
 #include "test/testbed/images.h"
 #include "test/testbed/poll.h"
+#include "test/testbed/sigstore_mock.h"
 #include "test/testbed/subprocess.h"
 #include "test/testbed/testbed.h"
 
@@ -51,6 +61,17 @@ constexpr char kSignedRepository[] = "demo/hello";
 constexpr char kUnsignedRepository[] = "demo/unsigned";
 constexpr char kSignedOutput[] = "Hello from a signed image";
 constexpr char kUnsignedOutput[] = "Hello from an UNSIGNED image";
+// Keyless: both images are in this repository, which policy "keyless" covers; only the release
+// workflow's identity is trusted for it.
+constexpr char kKeylessRepository[] = "demo/keyless";
+constexpr char kKeylessOutput[] = "Hello from an image signed by the release workflow";
+constexpr char kNightlyOutput[] = "Hello from an image signed by the nightly workflow";
+constexpr char kIdentity[] = "ci-release";
+constexpr char kIssuer[] = "https://token.actions.githubusercontent.com";
+constexpr char kSourceRepository[] = "acme/app";  // the GitHub repository that ran the workflows
+constexpr char kRef[] = "refs/heads/main";
+constexpr char kReleaseWorkflow[] = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
+constexpr char kNightlyWorkflow[] = "https://github.com/acme/app/.github/workflows/nightly.yml@refs/heads/main";
 
 std::atomic<bool> interrupted{false};
 
@@ -124,10 +145,12 @@ class Demo {
     std::string dir = bed_ == nullptr ? "" : bed_->dir().path();
     if (sigshim_ != nullptr) (void)sigshim_->Stop(absl::Seconds(15));
     sigshim_.reset();
+    if (mock_ != nullptr) (void)mock_->Stop();
+    mock_.reset();
     bed_.reset();
     if (!dir.empty()) {
       const char* keep = std::getenv("SIGSHIM_TESTBED_KEEP");
-      steps_.Say(absl::StrCat("Stopped sigshim, containerd and the registry; ",
+      steps_.Say(absl::StrCat("Stopped sigshim, the sigstore mock, containerd and the registry; ",
                               keep != nullptr && std::string(keep) == "1" ? "kept " : "removed ", dir));
     }
     if (status == 0 && steps_.failed()) status = 1;
@@ -144,11 +167,15 @@ class Demo {
   int RunSteps() {
     if (!StartTestBed() || interrupted) return 2;
     if (!PushImages() || interrupted) return 2;
+    if (!PushKeylessImages() || interrupted) return 2;
     if (!StartSigshim() || interrupted) return 2;
     if (!PullAndRunSigned() || interrupted) return 2;
     ShowUnsignedRefused();
     if (interrupted) return 2;
     if (!MoveTagAndShowRefusal() || interrupted) return 2;
+    if (!PullAndRunKeyless() || interrupted) return 2;
+    ShowOtherWorkflowRefused();
+    if (interrupted) return 2;
     PrintAudit();
     return 0;
   }
@@ -174,6 +201,7 @@ class Demo {
     auto unsigned_image = bed_->BuildImage("unsigned", {"/bin/echo", kUnsignedOutput}, "unsigned");
     if (!unsigned_image.ok()) return Error("building the second image with umoci", unsigned_image.status());
     unsigned_image_ = *unsigned_image;
+    signed_image_ = *signed_image;
     auto signed_digest = testbed::PushImage(*signed_image, *bed_->registry(), kSignedRepository, "1");
     if (!signed_digest.ok()) return Error("pushing the first image", signed_digest.status());
     signed_digest_ = *signed_digest;
@@ -197,6 +225,54 @@ class Demo {
     return true;
   }
 
+  // Starts the sigstore mock, pushes the two keyless images and signs them, one per workflow.
+  bool PushKeylessImages() {
+    testbed::SigstoreMockOptions options;
+    options.dir = bed_->dir().Path("sigstore");
+    auto mock = testbed::SigstoreMock::Start(options);
+    if (!mock.ok()) return Error("starting sigstore-js's mock Fulcio and Rekor (make node-deps)", mock.status());
+    mock_ = *std::move(mock);
+    steps_.Say(absl::StrCat("Started sigstore-js (@sigstore/sign) with a mock Fulcio and Rekor on ", mock_->url(),
+                            " (Node.js, pid ", mock_->pid(), "); their trusted root: ", mock_->trusted_root_path()));
+
+    auto release = PushKeylessSigned("1", kKeylessOutput, kReleaseWorkflow);
+    if (!release.ok()) return Error("pushing and signing the release workflow's image", release.status());
+    keyless_digest_ = *release;
+    auto nightly = PushKeylessSigned("nightly", kNightlyOutput, kNightlyWorkflow);
+    if (!nightly.ok()) return Error("pushing and signing the nightly workflow's image", nightly.status());
+    nightly_digest_ = *nightly;
+    steps_.Say(absl::StrCat("Pushed two more images and signed them keyless (cosign format: a Fulcio certificate "
+                            "for the workflow's identity, logged in Rekor): ",
+                            KeylessImage(), " (", Short(keyless_digest_), "…) by ", kReleaseWorkflow, ", ",
+                            NightlyImage(), " (", Short(nightly_digest_), "…) by ", kNightlyWorkflow));
+    return true;
+  }
+
+  // Pushes a variant of the first image printing `output` as demo/keyless:`tag`, signs it keyless
+  // as workflow `subject` of kSourceRepository on kRef, and pushes the signature. Returns the digest.
+  absl::StatusOr<std::string> PushKeylessSigned(const std::string& tag, const std::string& output,
+                                                const std::string& subject) {
+    auto image = testbed::CmdVariant(signed_image_, absl::StrCat("keyless-", tag), {"/bin/echo", output});
+    if (!image.ok()) return image.status();
+    auto digest = testbed::PushImage(*image, *bed_->registry(), kKeylessRepository, tag);
+    if (!digest.ok()) return digest.status();
+    auto payload = verify::BuildSimpleSigningPayload(Repository(kKeylessRepository), *digest);
+    if (!payload.ok()) return payload.status();
+    testbed::KeylessSignOptions options;
+    options.issuer = kIssuer;
+    options.subject = subject;
+    options.claims = {{"repository", kSourceRepository}, {"ref", kRef}};
+    auto signature = mock_->Sign(*payload, options);
+    if (!signature.ok()) return signature.status();
+    std::vector<test_signer::SignatureLayer> layers;
+    layers.push_back(test_signer::LayerWithAnnotations(*payload, signature->annotations));
+    auto artifact = test_signer::BuildSignatureArtifact(*digest, std::move(layers));
+    if (!artifact.ok()) return artifact.status();
+    absl::Status pushed = e2e::PushSignatureArtifact(*bed_->registry(), kKeylessRepository, *artifact);
+    if (!pushed.ok()) return pushed;
+    return *digest;
+  }
+
   bool StartSigshim() {
     socket_ = bed_->dir().Path("sigshim.sock");
     audit_path_ = bed_->dir().Path("audit.log");
@@ -217,8 +293,16 @@ class Demo {
         "[registry]\n"
         "insecure = [\"", bed_->registry()->host_port(), "\"]\n"
         "\n[[keys]]\nname = \"release\"\npath = \"", key_path_, "\"\n"
+        "\n[[trust_roots]]\nname = \"sigstore\"\ntrusted_root = \"", mock_->trusted_root_path(), "\"\n"
+        "\n[[identities]]\nname = \"", kIdentity, "\"\ntrust_root = \"sigstore\"\n"
+        "issuer = \"", kIssuer, "\"\nsubject = \"", kReleaseWorkflow, "\"\n"
+        "[identities.claims]\nsource_repository_uri = \"https://github.com/", kSourceRepository, "\"\n"
+        "source_repository_ref = \"", kRef, "\"\n"
         "\n[[policy]]\nname = \"demo\"\nimages = [\"", bed_->registry()->host_port(), "/**\"]\n"
-        "require = [\"release\"]\n");
+        "require = [\"release\"]\n"
+        // More specific than "demo"'s glob, so it decides for this repository.
+        "\n[[policy]]\nname = \"keyless\"\nimages = [\"", Repository(kKeylessRepository), "\"]\n"
+        "require = [\"", kIdentity, "\"]\n");
     absl::Status written = WriteFileAtomic(config_path, config, 0644);
     if (!written.ok()) return Error("writing sigshim's config", written);
     auto process = e2e::StartSigshim(
@@ -229,7 +313,11 @@ class Demo {
     runtime_ = RuntimeService::NewStub(channel_);
     images_ = ImageService::NewStub(channel_);
     steps_.Say(absl::StrCat("Started sigshim on ", socket_, ": enforce mode, policy \"demo\" (",
-                            bed_->registry()->host_port(), "/** must be signed by key \"release\")"));
+                            bed_->registry()->host_port(), "/** must be signed by key \"release\"), policy \"keyless\" (",
+                            Repository(kKeylessRepository), " must be signed by identity \"", kIdentity,
+                            "\": issuer ", kIssuer, ", subject ", kReleaseWorkflow, ", claims source_repository_uri https://github.com/",
+                            kSourceRepository, " and source_repository_ref ", kRef,
+                            "; trust root: the mock's trusted_root.json)"));
     return true;
   }
 
@@ -253,32 +341,39 @@ class Demo {
     }
     steps_.Say(absl::StrCat("PullImage ", SignedImage(), " → allowed; containerd pulled it pinned to ",
                             Short(signed_digest_), "… (image id ", Short(image_ref), "…)"));
+    return RunInPod("hello", SignedImage(), image_ref, kSignedOutput);
+  }
 
+  // Runs `image` (pulled as `image_ref`) in a new pod `name` through sigshim, prints what the
+  // container wrote, expects `output_expected` in it and exit 0, and removes the pod. False when a step could not
+  // be carried out.
+  bool RunInPod(const std::string& name, const std::string& image, const std::string& image_ref,
+                const std::string& output_expected) {
     PodSandboxConfig sandbox;
-    sandbox.mutable_metadata()->set_name("hello");
-    sandbox.mutable_metadata()->set_uid("hello-uid");
+    sandbox.mutable_metadata()->set_name(name);
+    sandbox.mutable_metadata()->set_uid(name + "-uid");
     sandbox.mutable_metadata()->set_namespace_("demo");
-    sandbox.set_log_directory(bed_->dir().Path("pods/hello"));
+    sandbox.set_log_directory(bed_->dir().Path("pods/" + name));
     sandbox.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(NODE);
     absl::Status made = MakeDirs(sandbox.log_directory());
     if (!made.ok()) return Error("creating the pod's log folder", made);
     RunPodSandboxRequest run;
     *run.mutable_config() = sandbox;
     RunPodSandboxResponse pod;
-    status = runtime_->RunPodSandbox(Context(absl::Seconds(120)).get(), run, &pod);
+    grpc::Status status = runtime_->RunPodSandbox(Context(absl::Seconds(120)).get(), run, &pod);
     if (!status.ok()) return Error("RunPodSandbox", absl::UnknownError(Describe(status)));
 
     CreateContainerRequest create;
     create.set_pod_sandbox_id(pod.pod_sandbox_id());
-    create.mutable_config()->mutable_metadata()->set_name("hello");
+    create.mutable_config()->mutable_metadata()->set_name(name);
     create.mutable_config()->mutable_image()->set_image(image_ref);  // as kubelet does: the image id
-    create.mutable_config()->mutable_image()->set_user_specified_image(SignedImage());
-    create.mutable_config()->set_log_path("hello_0.log");
+    create.mutable_config()->mutable_image()->set_user_specified_image(image);
+    create.mutable_config()->set_log_path(name + "_0.log");
     *create.mutable_sandbox_config() = sandbox;
     CreateContainerResponse created;
     status = runtime_->CreateContainer(Context().get(), create, &created);
     if (!status.ok()) {
-      steps_.Fail(absl::StrCat("CreateContainer of the signed image: ", Describe(status)));
+      steps_.Fail(absl::StrCat("CreateContainer of ", image, ": ", Describe(status)));
       return StopPod(pod.pod_sandbox_id());
     }
     StartContainerRequest start;
@@ -296,13 +391,13 @@ class Demo {
           return s.ok() && final_status.status().state() == CONTAINER_EXITED;
         },
         absl::Seconds(60), absl::Milliseconds(100));
-    auto log = ReadFile(bed_->dir().Path("pods/hello/hello_0.log"), 1 << 20);
+    auto log = ReadFile(bed_->dir().Path(absl::StrCat("pods/", name, "/", name, "_0.log")), 1 << 20);
     const std::string output = log.ok() ? ContainerOutput(*log) : "";
     steps_.Say(absl::StrCat("Ran it in a pod through sigshim (RunPodSandbox, CreateContainer, StartContainer); "
                             "the container printed: ",
                             output));
     steps_.Expect(exited && final_status.status().exit_code() == 0, "the container did not exit 0");
-    steps_.Expect(absl::StrContains(output, kSignedOutput), absl::StrCat("expected \"", kSignedOutput, "\""));
+    steps_.Expect(absl::StrContains(output, output_expected), absl::StrCat("expected \"", output_expected, "\""));
     return StopPod(pod.pod_sandbox_id());
   }
 
@@ -362,6 +457,43 @@ class Demo {
     return true;
   }
 
+  bool PullAndRunKeyless() {
+    std::string image_ref;
+    grpc::Status status = Pull(KeylessImage(), &image_ref);
+    if (!status.ok()) {
+      steps_.Say(absl::StrCat("PullImage ", KeylessImage(), " → ", Describe(status)));
+      steps_.Fail("the image signed by the release workflow was not allowed");
+      return true;  // the refusal of the other workflow is still worth showing
+    }
+    // The audit line of this pull names the identity and the signing time Rekor proved.
+    nlohmann::json line;
+    testbed::Eventually(
+        [&] {
+          for (const nlohmann::json& entry : e2e::ReadAuditLog(audit_path_, nullptr)) {
+            if (entry.value("method", "") == "PullImage" && entry.value("digest", "") == keyless_digest_) line = entry;
+          }
+          return !line.is_null() || interrupted;
+        },
+        absl::Seconds(10), absl::Milliseconds(100));
+    const std::string identity = line.is_object() ? line.value("identity", "") : "";
+    const std::string signed_at = line.is_object() ? line.value("signed_at", "") : "";
+    const std::string source = line.is_object() ? line.value("signed_at_source", "") : "";
+    steps_.Say(absl::StrCat("PullImage ", KeylessImage(), " → allowed; containerd pulled it pinned to ",
+                            Short(keyless_digest_), "…; the audit line says identity \"", identity,
+                            "\", signed at ", signed_at.empty() ? "(none)" : signed_at, " (proven by ",
+                            source.empty() ? "nothing" : source, ")"));
+    steps_.Expect(!line.is_null(), "no audit line for this pull");
+    steps_.Expect(identity == kIdentity, absl::StrCat("expected identity \"", kIdentity, "\""));
+    steps_.Expect(!signed_at.empty() && source == "tlog", "expected a signing time proven by the Rekor log (tlog)");
+    return RunInPod("keyless", KeylessImage(), image_ref, kKeylessOutput);
+  }
+
+  void ShowOtherWorkflowRefused() {
+    ExpectRefusal(NightlyImage(), nightly_digest_,
+                  absl::StrCat("not identity \"", kIdentity, "\": no SAN is ", kReleaseWorkflow, " (SANs: URI:",
+                               kNightlyWorkflow, ")"));
+  }
+
   void PrintAudit() {
     absl::SleepFor(absl::Milliseconds(200));  // the last line may still be on its way
     auto audit = ReadFile(audit_path_, 16 << 20);
@@ -378,8 +510,8 @@ class Demo {
       if (absl::StrContains(line, "\"decision\":\"allow\"")) ++allows;
       if (absl::StrContains(line, "\"decision\":\"deny\"")) ++denies;
     }
-    steps_.Expect(allows >= 3, "expected the pull, the pod and the container allowed");
-    steps_.Expect(denies >= 2, "expected both refused pulls");
+    steps_.Expect(allows >= 6, "expected both pulls, both pods and both containers allowed");
+    steps_.Expect(denies >= 3, "expected the three refused pulls");
   }
 
   std::string Repository(const std::string& repository) const {
@@ -387,17 +519,23 @@ class Demo {
   }
   std::string SignedImage() const { return Repository(kSignedRepository) + ":1"; }
   std::string UnsignedImage() const { return Repository(kUnsignedRepository) + ":1"; }
+  std::string KeylessImage() const { return Repository(kKeylessRepository) + ":1"; }
+  std::string NightlyImage() const { return Repository(kKeylessRepository) + ":nightly"; }
 
   const std::string sigshim_binary_;
   Steps steps_;
   std::unique_ptr<testbed::TestBed> bed_;
+  std::unique_ptr<testbed::SigstoreMock> mock_;
   std::unique_ptr<testbed::Subprocess> sigshim_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<RuntimeService::Stub> runtime_;
   std::unique_ptr<ImageService::Stub> images_;
+  testbed::OciImage signed_image_;
   testbed::OciImage unsigned_image_;
   std::string signed_digest_;
   std::string unsigned_digest_;
+  std::string keyless_digest_;
+  std::string nightly_digest_;
   std::string key_path_;
   std::string socket_;
   std::string audit_path_;
