@@ -8,9 +8,11 @@
 #               Each test is built and run once per build that needs it: the unit tests are not
 #               built in build/ (SIGSHIM_UNIT_TESTS=OFF there), which kept the whole run on a 2-core
 #               machine under the 25 minutes CI allows.
-#   make demo   build, then start a registry, containerd and sigshim in a temporary folder: a signed
-#               image is pulled and run, an unsigned one and a moved tag are refused, the audit log
-#               is printed, and everything is stopped and removed (also on failure or Ctrl-C).
+#   make demo   build, then start a registry, containerd, sigshim and a mock sigstore (sigstore-js)
+#               in a temporary folder: a key-signed and a keyless-signed image are pulled and run,
+#               an unsigned one, another workflow's keyless one and a moved tag are refused, the
+#               audit log is printed, and everything is stopped and removed (also on failure or
+#               Ctrl-C).
 # Other targets: deps, node-deps, build, test-main, test-asan, test-tsan, test-fuzz, bench, install,
 # clean. Needs root on Debian 12 (apt-get, containerd).
 
