@@ -21,8 +21,9 @@
 //     for arm/vN the lower arm variants down to v5; for arm64 (vN) arm/vN down to arm/v5;
 //   - among the index's entries, the one matching the best of those wins; at equal rank the
 //     entry listed first.
-// sigshim is stricter than containerd where containerd guesses: an entry without a platform is
-// never chosen (containerd would take it as a last resort), a nested index is not followed (its
+// sigshim is stricter than containerd where containerd guesses: an entry without a platform, or
+// with an empty os, is never chosen (containerd would take the first as a last resort and read an
+// empty os as its own), a nested index is not followed (its
 // manifests would need the nested index's platform filtering; sign the nested index, or pull by
 // the manifest's digest), and neither is an entry of another media type or one naming the index
 // itself. Only the first kMaxIndexEntriesExamined entries are examined; a match beyond them is

@@ -222,6 +222,14 @@ TEST(ChoosePlatformManifest, NestedIndexesAndEntriesWithoutPlatformOrOfOtherType
   EXPECT_EQ(chosen->manifest.digest, D("docker"));
 }
 
+TEST(ChoosePlatformManifest, AnEntryWithAnEmptyOsIsNotTakenForLinux) {
+  // containerd would read "" as its own OS; sigshim chooses only what the index says is linux.
+  registry::Manifest index = ParseIndex(IndexJson({Entry(D("noos"), PlatformJson("", "amd64"))}));
+  auto choice = ChoosePlatformManifest(index, D("index"), kAmd64);
+  ASSERT_FALSE(choice.ok());
+  EXPECT_THAT(choice.status().message(), HasSubstr("(it lists: /amd64 "));
+}
+
 TEST(ChoosePlatformManifest, AnEntryNamingTheIndexItselfIsNeverChosen) {
   // No real document can list its own digest; one that claims to is not followed.
   registry::Manifest index = ParseIndex(IndexJson({Entry(D("self"), PlatformJson("linux", "amd64"))}));
@@ -418,6 +426,27 @@ TEST_F(IndexDecisionTest, ARegistryFailureOnThePlatformManifestIsAnError) {
   EXPECT_EQ(d.outcome, Outcome::kError);
   EXPECT_THAT(d.reason, StartsWith("RegistryUnavailable: fetching registry.test/team/app:sha256-"));
   EXPECT_THAT(d.reason, HasSubstr(absl::StrCat("checking the linux/amd64 manifest ", amd64_)));
+}
+
+TEST_F(IndexDecisionTest, AMalformedIndexEntryMakesTheWholeIndexAnErrorNotASkippedEntry) {
+  // The registry client's parser refuses the whole document: nothing in it is chosen or trusted.
+  Sign(amd64_);
+  for (const std::string& bad_entry :
+       {absl::StrCat(R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")", amd64_,
+                     R"(","size":100,"platform":"linux/amd64"})"),
+        absl::StrCat(R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")", amd64_,
+                     R"(","size":100,"platform":{"os":"linux"}})"),
+        std::string(R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:abc","size":1,)"
+                    R"("platform":{"os":"linux","architecture":"amd64"}})")}) {
+    SCOPED_TRACE(bad_entry);
+    registry_->PutManifest("team/app", "bad",
+                           IndexJson({Entry(amd64_, PlatformJson("linux", "amd64")), bad_entry}),
+                           "application/vnd.oci.image.index.v1+json");
+    Decision d = Decide("registry.test/team/app:bad", /*platform_signatures=*/true);
+    EXPECT_EQ(d.verdict, Outcome::kError) << d.reason;
+    EXPECT_THAT(d.reason, StartsWith("RegistryError: resolving registry.test/team/app:bad: INVALID_ARGUMENT: "));
+    EXPECT_THAT(d.reason, HasSubstr("manifests[1]"));
+  }
 }
 
 TEST_F(IndexDecisionTest, AWrongSignatureOnTheIndexStillLetsThePlatformManifestDecide) {
