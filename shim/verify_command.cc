@@ -41,6 +41,10 @@ std::string FormatDecision(const policy::Decision& d) {
   Field(out, "image", d.image);
   if (!d.namespace_name.empty()) Field(out, "namespace", d.namespace_name);
   Field(out, "digest", d.digest);
+  if (!d.index_digest.empty()) {
+    Field(out, "index", absl::StrCat(d.index_digest, " (an image index not signed; its ", d.platform,
+                                     " manifest, the digest above, was verified)"));
+  }
   std::string decision(policy::OutcomeName(d.outcome));
   if (d.audited()) {
     absl::StrAppend(&decision, " (audit mode; enforce mode would ", policy::OutcomeName(d.verdict), ")");
@@ -113,6 +117,8 @@ std::string FormatDecisionJson(const policy::Decision& d) {
   j["image"] = d.image;
   j["namespace"] = d.namespace_name;
   j["digest"] = d.digest;
+  j["index_digest"] = d.index_digest;  // "" unless a platform manifest of an unsigned index decided
+  j["platform"] = d.platform;
   j["decision"] = std::string(policy::OutcomeName(d.outcome));
   j["verdict"] = std::string(policy::OutcomeName(d.verdict));
   j["enforced"] = !d.audited();

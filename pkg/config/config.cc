@@ -461,7 +461,7 @@ absl::StatusOr<TrustRootConfig> ParseTrustRoot(const Reader& r, const Table& t) 
 }
 
 absl::StatusOr<PolicyConfig> ParsePolicy(const Reader& r, const Table& t) {
-  RETURN_IF_ERROR(r.CheckKeys(t, "[[policy]]", {"name", "images", "require"}));
+  RETURN_IF_ERROR(r.CheckKeys(t, "[[policy]]", {"name", "images", "require", "platform_signatures"}));
   PolicyConfig policy;
   policy.origin = Where(t, r.path());
   if (!t.contains("name")) return r.Error(t, "[[policy]] entry has no name");
@@ -476,6 +476,13 @@ absl::StatusOr<PolicyConfig> ParsePolicy(const Reader& r, const Table& t) {
   if (policy.images.empty()) return r.Error(t.at("images"), absl::StrCat("policy \"", policy.name, "\" lists no images"));
   if (policy.require.empty()) {
     return r.Error(t.at("require"), absl::StrCat("policy \"", policy.name, "\" requires no key"));
+  }
+  if (t.contains("platform_signatures")) {
+    const toml::value& v = t.at("platform_signatures");
+    if (!v.is_boolean()) {
+      return r.Error(v, absl::StrCat("policy.platform_signatures must be a boolean (true or false), not ", TypeName(v)));
+    }
+    policy.platform_signatures = v.as_boolean();
   }
   return policy;
 }

@@ -188,6 +188,11 @@ struct PolicyConfig {
   // Names of [[keys]] and [[identities]]; a signature by any one suffices. Required, non-empty,
   // each must exist.
   std::vector<std::string> require;
+  // platform_signatures: when a tag resolves to an image index that no signature of `require`
+  // covers, accept a signature over the index's manifest for the node's platform instead, and pin
+  // the pull to that manifest (see pkg/policy/platform.h). Default false: the index itself must
+  // be signed.
+  bool platform_signatures = false;
   // "<config file>:<line>" of this entry, for error messages.
   std::string origin;
 };

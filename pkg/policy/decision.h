@@ -39,7 +39,12 @@ struct Decision {
 
   std::string image;           // the normalised reference (":latest" added when it had neither tag nor digest); "" when it did not parse
   std::string namespace_name;  // the Kubernetes namespace asked about ("" when none)
-  std::string digest;          // the manifest digest decided on; "" when not established
+  std::string digest;          // the manifest digest decided on (what a pull is pinned to); "" when not established
+  // Set when the tag resolved to an image index and a signature over the node's platform manifest
+  // admitted it ([[policy]] platform_signatures, pkg/policy/platform.h): the index's digest, and
+  // that manifest's platform ("linux/amd64"). `digest` is then the manifest's. "" otherwise.
+  std::string index_digest;
+  std::string platform;
   std::string policy;          // the matched [[policy]] name; "" when none matched
   std::string pattern;         // the glob of that policy that matched; "" when none
   // Every [[keys]] or [[identities]] name whose signature counted, comma-separated in the order they counted; ""

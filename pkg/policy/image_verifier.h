@@ -15,6 +15,9 @@
 // So the minimum for an image signed once is 3 requests by tag (2 by digest), 5 (4) with bearer
 // auth, 4 (3) with basic auth; an unsigned image costs 2 (1). An image no policy matches costs
 // none. test/pkg/policy/image_verifier_test.cc and test/e2e/verify_registry_test.cc pin these.
+// A tag resolving to an image index not signed, under [[policy]] platform_signatures = true, adds
+// the platform manifest's ".sig" manifest and its signature blobs (platform.h): 4 for a signed
+// platform manifest; test/pkg/policy/platform_test.cc pins them.
 #ifndef SIGSHIM_PKG_POLICY_IMAGE_VERIFIER_H_
 #define SIGSHIM_PKG_POLICY_IMAGE_VERIFIER_H_
 
@@ -27,6 +30,7 @@
 #include "absl/time/time.h"
 #include "pkg/base/budget.h"
 #include "pkg/policy/decision.h"
+#include "pkg/policy/platform.h"
 #include "pkg/policy/policy.h"
 #include "pkg/registry/registry_client.h"
 #include "pkg/verify/simple_signing.h"
@@ -57,6 +61,9 @@ struct ImageVerifierOptions {
   // Largest signature payload fetched; a layer declaring more is rejected without a request.
   // Default verify::kMaxPayloadBytes (64 KiB).
   size_t max_payload_bytes = verify::kMaxPayloadBytes;
+  // The node's platform, for choosing the manifest of an image index (pkg/policy/platform.h).
+  // Default HostPlatform(): linux and the architecture sigshim was built for.
+  Platform platform = HostPlatform();
 };
 
 // Decides images against a Policy. Implementations are thread-safe.

@@ -86,7 +86,17 @@ Decision RegistryImageVerifier::Decide(const Policy& policy, const VerifyRequest
     } else {
       decision.policy = match->rule->name;
       decision.pattern = match->glob->pattern();
-      DecideMatched(*match->rule, *image, request.credentials, request.budget, start, decision);
+      std::optional<registry::FetchedManifest> resolved;
+      DecideMatched(*match->rule, *image, request.credentials, request.budget, start, decision, &resolved);
+      if (decision.verdict == Outcome::kDeny && resolved.has_value() && resolved->manifest.IsIndex()) {
+        // Multi-arch: the tag named an index its signatures do not cover (pkg/policy/platform.h).
+        DecideIndexByPlatform(
+            *match->rule, *resolved, *image, options_.platform,
+            [&](const reference::Reference& manifest, Decision& d) {
+              DecideMatched(*match->rule, manifest, request.credentials, request.budget, start, d);
+            },
+            decision);
+      }
     }
   }
 
@@ -105,7 +115,8 @@ Decision RegistryImageVerifier::Decide(const Policy& policy, const VerifyRequest
 
 void RegistryImageVerifier::DecideMatched(const Rule& rule, const reference::Reference& image,
                                           const registry::Credentials& credentials, const Budget* budget,
-                                          absl::Time now, Decision& decision) const {
+                                          absl::Time now, Decision& decision,
+                                          std::optional<registry::FetchedManifest>* resolved) const {
   registry::RegistryClient& client = *options_.registry;
 
   // 1. The digest. A digest in the reference is what will be pulled: no request needed.
@@ -118,6 +129,7 @@ void RegistryImageVerifier::DecideMatched(const Rule& rule, const reference::Ref
                                             manifest.status()));
     }
     decision.digest = manifest->digest;
+    if (resolved != nullptr) *resolved = *std::move(manifest);
   }
 
   // 2. The signature manifest.

@@ -2,6 +2,7 @@
 #ifndef SIGSHIM_PKG_POLICY_IMAGE_VERIFIER_IMPL_H_
 #define SIGSHIM_PKG_POLICY_IMAGE_VERIFIER_IMPL_H_
 
+#include <optional>
 #include <utility>
 
 #include "pkg/policy/image_verifier.h"
@@ -18,9 +19,11 @@ class RegistryImageVerifier final : public ImageVerifier {
  private:
   // Fills `decision` for an image `rule` matched: resolve, fetch, evaluate the signed statements
   // (before audit mode), every registry request within `budget` (may be null). `now` is the time
-  // of the decision, for key validity windows when a signing time is not proven.
+  // of the decision, for key validity windows when a signing time is not proven. When `resolved`
+  // is not null and the tag was resolved, receives the manifest it resolved to.
   void DecideMatched(const Rule& rule, const reference::Reference& image, const registry::Credentials& credentials,
-                     const Budget* budget, absl::Time now, Decision& decision) const;
+                     const Budget* budget, absl::Time now, Decision& decision,
+                     std::optional<registry::FetchedManifest>* resolved = nullptr) const;
 
   const ImageVerifierOptions options_;
 };

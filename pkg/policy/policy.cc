@@ -144,6 +144,7 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Create(const config::Config& con
     rule.origin = p.origin;
     rule.index = index;
     rule.require = p.require;
+    rule.platform_signatures = p.platform_signatures;
     const std::string where = absl::StrCat(p.origin, ": [[policy]] \"", p.name, "\"");
     if (p.images.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": images is empty"));
     for (size_t i = 0; i < p.images.size(); ++i) {

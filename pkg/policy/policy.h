@@ -81,6 +81,9 @@ struct Rule {
   // What a signature's docker-reference must be. matchRepository (the configuration has no
   // setting for it yet).
   verify::IdentityRule reference_rule;
+  // [[policy]] platform_signatures: a tag resolving to an index not signed may be admitted by a
+  // signature over the node's platform manifest (pkg/policy/platform.h).
+  bool platform_signatures = false;
 };
 
 // One line of the precedence order: `glob` of `rule`.

@@ -117,6 +117,45 @@ absl::StatusOr<OciImage> CmdVariant(const OciImage& image, const std::string& ta
   return out;
 }
 
+absl::StatusOr<OciImage> PlatformVariant(const OciImage& image, const std::string& tag, const std::string& os,
+                                         const std::string& architecture, const std::vector<std::string>& cmd) {
+  std::vector<std::string> config = {"umoci", "config", "--image", absl::StrCat(image.layout_dir, ":", image.tag),
+                                     "--tag", tag, "--os", os, "--architecture", architecture,
+                                     "--clear=config.cmd"};
+  for (const std::string& arg : cmd) {
+    config.push_back("--config.cmd");
+    config.push_back(arg);
+  }
+  RETURN_IF_ERROR(Run(config));
+  OciImage out;
+  out.layout_dir = image.layout_dir;
+  out.tag = tag;
+  ASSIGN_OR_RETURN(out.manifest_digest, LayoutDigest(image.layout_dir, tag));
+  return out;
+}
+
+absl::StatusOr<std::string> PushIndex(const Registry& registry, absl::string_view repository, absl::string_view tag,
+                                      const std::vector<IndexEntry>& entries) {
+  nlohmann::json manifests = nlohmann::json::array();
+  for (const IndexEntry& entry : entries) {
+    std::string media_type;
+    ASSIGN_OR_RETURN(std::string bytes, registry.GetManifest(repository, entry.digest, &media_type));
+    if (Sha256Digest(bytes) != entry.digest) {
+      return absl::DataLossError(absl::StrCat("the registry served other bytes for ", entry.digest));
+    }
+    nlohmann::json platform = {{"architecture", entry.architecture}, {"os", entry.os}};
+    if (!entry.variant.empty()) platform["variant"] = entry.variant;
+    manifests.push_back({{"mediaType", media_type.substr(0, media_type.find(';'))},
+                         {"digest", entry.digest},
+                         {"size", bytes.size()},
+                         {"platform", platform}});
+  }
+  nlohmann::json index = {{"schemaVersion", 2},
+                          {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                          {"manifests", manifests}};
+  return registry.PushManifest(repository, tag, "application/vnd.oci.image.index.v1+json", index.dump());
+}
+
 absl::StatusOr<std::string> PushImage(const OciImage& image, const Registry& registry,
                                       absl::string_view repository, absl::string_view tag) {
   std::string destination = absl::StrCat("docker://", registry.host_port(), "/", repository, ":", tag);

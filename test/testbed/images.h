@@ -50,6 +50,30 @@ absl::StatusOr<OciImage> BuildBusyboxImage(const BusyboxImageOptions& options);
 absl::StatusOr<OciImage> CmdVariant(const OciImage& image, const std::string& tag,
                                     const std::vector<std::string>& cmd);
 
+// Writes a copy of `image` under `tag` in the same layout whose config says it runs on
+// `os`/`architecture` (`umoci config --os --architecture`, no unpacking), with Cmd `cmd`: the same
+// layer, its own config and manifest digest. The binaries stay the build machine's: it is an image
+// "for another platform" to list beside a real one in an index, never to be run. (The variant is
+// not in the config; an index entry states it.)
+absl::StatusOr<OciImage> PlatformVariant(const OciImage& image, const std::string& tag, const std::string& os,
+                                         const std::string& architecture, const std::vector<std::string>& cmd);
+
+// One manifest listed in an image index: a manifest already in the registry repository, and the
+// platform the index says it runs on.
+struct IndexEntry {
+  std::string digest;        // "sha256:…" of the manifest in the repository
+  std::string os = "linux";
+  std::string architecture;  // "amd64", "arm64", "s390x", …
+  std::string variant;       // "" for none, "v8", …
+};
+
+// Pushes to `registry`, as `repository`:`tag`, an OCI image index
+// (application/vnd.oci.image.index.v1+json) listing `entries` in order with their platforms; each
+// manifest's media type and size are read from the registry. Returns the index's digest (the
+// sha256 of the exact bytes pushed).
+absl::StatusOr<std::string> PushIndex(const Registry& registry, absl::string_view repository, absl::string_view tag,
+                                      const std::vector<IndexEntry>& entries);
+
 // Copies `image` to `registry` as `repository`:`tag` with skopeo (plain HTTP). Returns the manifest
 // digest the registry serves (the sha256 of the exact bytes pushed).
 absl::StatusOr<std::string> PushImage(const OciImage& image, const Registry& registry,

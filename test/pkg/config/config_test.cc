@@ -191,7 +191,11 @@ INSTANTIATE_TEST_SUITE_P(
                 "has no images"},
         BadCase{"policy empty require",
                 "[[policy]]\nname = \"p\"\nimages = [\"a\"]\nrequire = []\n", "requires no key"},
-        BadCase{"policy as table", "[policy]\nname = \"p\"\n", "array of tables"}),
+        BadCase{"policy as table", "[policy]\nname = \"p\"\n", "array of tables"},
+        BadCase{"platform_signatures not a boolean",
+                "[[keys]]\nname = \"k\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nimages = [\"a\"]\nrequire = [\"k\"]\n"
+                "platform_signatures = \"yes\"\n",
+                "config.toml:8: policy.platform_signatures must be a boolean (true or false), not a string"}),
     [](const ::testing::TestParamInfo<BadCase>& info) {
       std::string n = info.param.name;
       for (char& c : n) {
@@ -317,6 +321,35 @@ TEST(ShippedConfig, ExampleParsesToTheDocumentedDefaults) {
   EXPECT_EQ(a.metrics.listen, b.metrics.listen);
   EXPECT_TRUE(a.keys.empty());
   EXPECT_TRUE(a.policies.empty());
+}
+
+TEST_F(ConfigTest, PlatformSignaturesIsOffUnlessAPolicySaysTrue) {
+  auto cfg = Parse(R"([[keys]]
+name = "release"
+path = "release.pub"
+
+[[policy]]
+name = "strict"
+images = ["registry.example.com/strict/**"]
+require = ["release"]
+
+[[policy]]
+name = "multiarch"
+images = ["registry.example.com/multiarch/**"]
+require = ["release"]
+platform_signatures = true
+
+[[policy]]
+name = "explicit"
+images = ["registry.example.com/explicit/**"]
+require = ["release"]
+platform_signatures = false
+)");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  ASSERT_EQ((*cfg)->policies.size(), 3u);
+  EXPECT_FALSE((*cfg)->policies[0].platform_signatures);
+  EXPECT_TRUE((*cfg)->policies[1].platform_signatures);
+  EXPECT_FALSE((*cfg)->policies[2].platform_signatures);
 }
 
 TEST_F(ConfigTest, ReadsEnforcementAuditAndMetricsSettings) {
