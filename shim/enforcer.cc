@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <variant>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
@@ -241,6 +242,9 @@ void Enforcer::Record(const policy::Decision& decision, const reference::Referen
     counted.identity = e.identity;
     counted.signer_type = std::string(verify::SignerType(e.statement.signer));
     counted.fingerprint = verify::SignerFingerprint(e.statement.signer);
+    if (const auto* certificate = std::get_if<verify::CertificateSigner>(&e.statement.signer)) {
+      counted.trust_root = certificate->trust_root;
+    }
     counted.layer_digest = artifact.layer_digest;
     counted.signing_time = e.statement.signing_time;
   }

@@ -64,6 +64,7 @@ std::string EncodeVerdict(const Verdict& v) {
     Json entry = {{"identity", c.identity},
                   {"signer_type", c.signer_type},
                   {"fingerprint", c.fingerprint},
+                  {"trust_root", c.trust_root},
                   {"layer_digest", c.layer_digest},
                   {"signed_at", ""},
                   {"signed_at_source", ""},
@@ -72,6 +73,7 @@ std::string EncodeVerdict(const Verdict& v) {
       entry["signed_at"] = Rfc3339(c.signing_time->time);
       entry["signed_at_source"] = std::string(verify::TimeSourceName(c.signing_time->source));
       entry["signed_at_authority"] = c.signing_time->authority;
+      entry["signed_at_trust_root"] = c.signing_time->trust_root;
     }
     counted.push_back(std::move(entry));
   }
@@ -143,6 +145,10 @@ absl::StatusOr<Verdict> DecodeVerdict(absl::string_view text) {
       ASSIGN_OR_RETURN(c.signer_type, StringField(e, "signer_type"));
       ASSIGN_OR_RETURN(c.fingerprint, StringField(e, "fingerprint"));
       ASSIGN_OR_RETURN(c.layer_digest, StringField(e, "layer_digest"));
+      // Optional: recorded since certificate identities (evidence only; re-checks recompute it).
+      if (e.contains("trust_root")) {
+        ASSIGN_OR_RETURN(c.trust_root, StringField(e, "trust_root"));
+      }
       ASSIGN_OR_RETURN(std::string signed_at, StringField(e, "signed_at"));
       ASSIGN_OR_RETURN(std::string source, StringField(e, "signed_at_source"));
       ASSIGN_OR_RETURN(std::string authority, StringField(e, "signed_at_authority"));
@@ -157,6 +163,9 @@ absl::StatusOr<Verdict> DecodeVerdict(absl::string_view text) {
           return Invalid(absl::StrCat("signed_at_source \"", source.substr(0, 64), "\" is not tlog or timestamp"));
         }
         t.authority = std::move(authority);
+        if (e.contains("signed_at_trust_root")) {
+          ASSIGN_OR_RETURN(t.trust_root, StringField(e, "signed_at_trust_root"));
+        }
       }
       v.counted.push_back(std::move(c));
     }

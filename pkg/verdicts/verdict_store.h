@@ -48,9 +48,12 @@ inline constexpr absl::string_view kFormatV1 = "sigshim.verdict.v1";
 
 // A signed statement that counted when the verdict was made: who signed, and when (as proven).
 struct CountedStatement {
-  std::string identity;      // the [[keys]] name it counted for
-  std::string signer_type;   // "key" (certificate identities later)
-  std::string fingerprint;   // the signer's "sha256:<hex>" (a key's DER SubjectPublicKeyInfo)
+  std::string identity;      // the [[keys]] or [[identities]] name it counted for
+  std::string signer_type;   // "key" or "certificate"
+  std::string fingerprint;   // the signer's "sha256:<hex>" (a key's DER SubjectPublicKeyInfo, a certificate's DER)
+  // For a certificate: the trust root it chained to; "" for a key. Files written before it was
+  // recorded read as "".
+  std::string trust_root;
   std::string layer_digest;  // the signature (in `evidence`) it was produced from
   std::optional<verify::SigningTime> signing_time;  // nullopt: not proven
 };

@@ -520,7 +520,7 @@ absl::Status ColdPullBench(Bench& b, int cold) {
     v.reference = absl::StrCat(v.repository, ":c", i);
     v.policy = "bench";
     v.identity = "release";
-    v.counted.push_back(verdicts::CountedStatement{"release", "key", b.public_key->Fingerprint(),
+    v.counted.push_back(verdicts::CountedStatement{"release", "key", b.public_key->Fingerprint(), "",
                                                    signature->layer_digest, std::nullopt});
     v.verified_at = absl::Now();
     v.evidence.push_back(*signature);

@@ -67,7 +67,7 @@ class EvaluationTest : public ::testing::Test {
     EXPECT_TRUE(produced.ok()) << produced.status();
     if (!produced.ok()) return {};
     for (verify::SignedStatement& s : produced->statements) {
-      if (time.has_value()) s.signing_time = verify::SigningTime{*time, verify::TimeSource::kTransparencyLog, "test log"};
+      if (time.has_value()) s.signing_time = verify::SigningTime{*time, verify::TimeSource::kTransparencyLog, "test log", ""};
     }
     return *produced;
   }

@@ -31,9 +31,11 @@ Verdict MakeVerdict(const std::string& content, const std::string& repository) {
   v.reference = repository + ":1.0";
   v.policy = "prod";
   v.identity = "release";
-  v.counted.push_back(CountedStatement{"release", "key", Sha256Digest("key"), Sha256Digest("payload"),
+  v.counted.push_back(CountedStatement{"release", "certificate", Sha256Digest("key"), "sigstore",
+                                       Sha256Digest("payload"),
                                        verify::SigningTime{absl::FromUnixSeconds(1690000000),
-                                                           verify::TimeSource::kTransparencyLog, "rekor log ab index 7"}});
+                                                           verify::TimeSource::kTransparencyLog, "rekor log ab index 7",
+                                                           "sigstore"}});
   v.verified_at = absl::FromUnixSeconds(1700000000) + absl::Milliseconds(250);
   verify::Signature s;
   s.layer_digest = Sha256Digest("payload");
@@ -79,13 +81,15 @@ TEST_F(VerdictStoreTest, KeepsEvidenceAcrossRestarts) {
   EXPECT_EQ(got->identity, "release");
   ASSERT_THAT(got->counted, SizeIs(1));
   EXPECT_EQ(got->counted[0].identity, "release");
-  EXPECT_EQ(got->counted[0].signer_type, "key");
+  EXPECT_EQ(got->counted[0].signer_type, "certificate");
   EXPECT_EQ(got->counted[0].fingerprint, Sha256Digest("key"));
+  EXPECT_EQ(got->counted[0].trust_root, "sigstore");
   EXPECT_EQ(got->counted[0].layer_digest, Sha256Digest("payload"));
   ASSERT_TRUE(got->counted[0].signing_time.has_value());
   EXPECT_EQ(got->counted[0].signing_time->time, absl::FromUnixSeconds(1690000000));
   EXPECT_EQ(got->counted[0].signing_time->source, verify::TimeSource::kTransparencyLog);
   EXPECT_EQ(got->counted[0].signing_time->authority, "rekor log ab index 7");
+  EXPECT_EQ(got->counted[0].signing_time->trust_root, "sigstore");
   EXPECT_EQ(got->verified_at, v.verified_at);
   ASSERT_THAT(got->evidence, SizeIs(1));
   EXPECT_EQ(got->evidence[0].payload, v.evidence[0].payload);
