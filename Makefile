@@ -20,7 +20,7 @@ BUILD       ?= build
 ASAN_BUILD  ?= build-asan
 TSAN_BUILD  ?= build-tsan
 JOBS        ?= $(shell nproc)
-FUZZ_SECONDS ?= 10
+FUZZ_SECONDS ?= 5
 
 # Everything the build, the tests and the demo use, from Debian 12.
 DEB_PACKAGES := cmake ninja-build g++ clang libclang-rt-14-dev pkg-config libcli11-dev \
