@@ -12,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/ascii.h"
 #include "pkg/base/file.h"
+#include "pkg/base/toml_type_name.h"
 #include "pkg/base/status_macros.h"
 #include "pkg/reference/reference.h"
 
@@ -30,27 +31,6 @@ std::string Where(const toml::value& v, absl::string_view fallback_file) {
                                 : loc.file_name();
   if (loc.line() == 0) return file;
   return absl::StrCat(file, ":", loc.line());
-}
-
-absl::string_view TypeName(const toml::value& v) {
-  switch (v.type()) {
-    case toml::value_t::boolean:
-      return "a boolean";
-    case toml::value_t::integer:
-      return "an integer";
-    case toml::value_t::floating:
-      return "a float";
-    case toml::value_t::string:
-      return "a string";
-    case toml::value_t::array:
-      return "an array";
-    case toml::value_t::table:
-      return "a table";
-    case toml::value_t::empty:
-      return "empty";
-    default:
-      return "a date/time";
-  }
 }
 
 // Builds errors that name the file and line of the offending value.
@@ -77,7 +57,7 @@ class Reader {
   }
 
   absl::StatusOr<std::string> String(const toml::value& v, absl::string_view name) const {
-    if (!v.is_string()) return Error(v, absl::StrCat(name, " must be a string, not ", TypeName(v)));
+    if (!v.is_string()) return Error(v, absl::StrCat(name, " must be a string, not ", TomlTypeName(v)));
     return v.as_string().str;
   }
 
@@ -88,7 +68,7 @@ class Reader {
   }
 
   absl::StatusOr<std::vector<std::string>> StringList(const toml::value& v, absl::string_view name) const {
-    if (!v.is_array()) return Error(v, absl::StrCat(name, " must be an array of strings, not ", TypeName(v)));
+    if (!v.is_array()) return Error(v, absl::StrCat(name, " must be an array of strings, not ", TomlTypeName(v)));
     std::vector<std::string> out;
     for (const toml::value& item : v.as_array()) {
       ASSIGN_OR_RETURN(std::string s, NonEmptyString(item, absl::StrCat("each entry of ", name)));
@@ -296,7 +276,7 @@ absl::StatusOr<absl::Time> KeyTime(const Reader& r, const toml::value& v, absl::
   }
   if (!v.is_offset_datetime()) {
     return r.Error(v, absl::StrCat(name, " must be a TOML date and time with offset (e.g. 2026-01-01T00:00:00Z), not ",
-                                   TypeName(v)));
+                                   TomlTypeName(v)));
   }
   const toml::offset_datetime& odt = v.as_offset_datetime();
   // toml11 months count from 0.
@@ -393,7 +373,7 @@ absl::StatusOr<IdentityConfig> ParseIdentity(const Reader& r, const Table& t) {
     const toml::value& claims = t.at("claims");
     if (!claims.is_table()) {
       return r.Error(claims, absl::StrCat(what, ": claims must be a table ([identities.claims]), not ",
-                                          TypeName(claims)));
+                                          TomlTypeName(claims)));
     }
     for (const auto& [claim, value] : claims.as_table()) {
       ASSIGN_OR_RETURN(std::string text, r.NonEmptyString(value, absl::StrCat("identities.claims.", claim)));
@@ -446,7 +426,7 @@ absl::StatusOr<TrustRootConfig> ParseTrustRoot(const Reader& r, const Table& t) 
   if (t.contains("require_transparency_log")) {
     const toml::value& v = t.at("require_transparency_log");
     if (!v.is_boolean()) {
-      return r.Error(v, absl::StrCat("trust_roots.require_transparency_log must be a boolean, not ", TypeName(v)));
+      return r.Error(v, absl::StrCat("trust_roots.require_transparency_log must be a boolean, not ", TomlTypeName(v)));
     }
     root.require_transparency_log = v.as_boolean();
     // A private PKI's logs are its rekor_keys, known here; a trusted_root.json's are checked
@@ -480,7 +460,7 @@ absl::StatusOr<PolicyConfig> ParsePolicy(const Reader& r, const Table& t) {
   if (t.contains("platform_signatures")) {
     const toml::value& v = t.at("platform_signatures");
     if (!v.is_boolean()) {
-      return r.Error(v, absl::StrCat("policy.platform_signatures must be a boolean (true or false), not ", TypeName(v)));
+      return r.Error(v, absl::StrCat("policy.platform_signatures must be a boolean (true or false), not ", TomlTypeName(v)));
     }
     policy.platform_signatures = v.as_boolean();
   }

@@ -24,6 +24,7 @@
 #include "absl/strings/strip.h"
 #include "pkg/base/digest.h"
 #include "pkg/base/file.h"
+#include "pkg/base/toml_type_name.h"
 #include "pkg/base/log.h"
 #include "pkg/base/status_macros.h"
 #include "pkg/registry/url.h"
@@ -49,27 +50,6 @@ std::string JoinPath(absl::string_view folder, absl::string_view name) {
 std::string Where(const toml::value& v, const std::string& file) {
   const size_t line = v.location().line();
   return line == 0 ? file : absl::StrCat(file, ":", line);
-}
-
-absl::string_view TypeName(const toml::value& v) {
-  switch (v.type()) {
-    case toml::value_t::boolean:
-      return "a boolean";
-    case toml::value_t::integer:
-      return "an integer";
-    case toml::value_t::floating:
-      return "a float";
-    case toml::value_t::string:
-      return "a string";
-    case toml::value_t::array:
-      return "an array";
-    case toml::value_t::table:
-      return "a table";
-    case toml::value_t::empty:
-      return "empty";
-    default:
-      return "a date/time";
-  }
 }
 
 // Refuses text nested too deep for toml11 (see kMaxNesting). Strings and comments are skipped.
@@ -244,10 +224,10 @@ class TableReader {
     bool has_capabilities = false;
     for (const auto& [key, v] : table.as_table()) {
       if (key == "capabilities") {
-        if (!v.is_array()) return Error(v, absl::StrCat(section, "capabilities must be an array of strings, not ", TypeName(v)));
+        if (!v.is_array()) return Error(v, absl::StrCat(section, "capabilities must be an array of strings, not ", TomlTypeName(v)));
         uint32_t caps = 0;
         for (const toml::value& item : v.as_array()) {
-          if (!item.is_string()) return Error(item, absl::StrCat(section, "capabilities must hold strings, not ", TypeName(item)));
+          if (!item.is_string()) return Error(item, absl::StrCat(section, "capabilities must hold strings, not ", TomlTypeName(item)));
           const std::string name = absl::AsciiStrToLower(item.as_string().str);
           if (name == "pull") {
             caps |= kCapabilityPull;
@@ -270,10 +250,10 @@ class TableReader {
         } else if (v.is_array()) {
           for (const toml::value& item : v.as_array()) items.push_back(&item);
         } else {
-          return Error(v, absl::StrCat(section, "ca must be a string or an array of strings, not ", TypeName(v)));
+          return Error(v, absl::StrCat(section, "ca must be a string or an array of strings, not ", TomlTypeName(v)));
         }
         for (const toml::value* item : items) {
-          if (!item->is_string()) return Error(*item, absl::StrCat(section, "ca must hold strings, not ", TypeName(*item)));
+          if (!item->is_string()) return Error(*item, absl::StrCat(section, "ca must hold strings, not ", TomlTypeName(*item)));
           const std::string path = JoinPath(folder_, item->as_string().str);
           ASSIGN_OR_RETURN(std::string pem, ReadNamedFile(*item, "ca", path));
           if (CountCertificates(pem) == 0) return Error(*item, absl::StrCat("ca \"", path, "\" holds no PEM certificate"));
@@ -283,11 +263,11 @@ class TableReader {
         tls.configured = true;
         RETURN_IF_ERROR(ReadClient(v, section, tls));
       } else if (key == "skip_verify") {
-        if (!v.is_boolean()) return Error(v, absl::StrCat(section, "skip_verify must be a boolean, not ", TypeName(v)));
+        if (!v.is_boolean()) return Error(v, absl::StrCat(section, "skip_verify must be a boolean, not ", TomlTypeName(v)));
         tls.configured = true;
         tls.skip_verify = v.as_boolean();
       } else if (key == "override_path") {
-        if (!v.is_boolean()) return Error(v, absl::StrCat(section, "override_path must be a boolean, not ", TypeName(v)));
+        if (!v.is_boolean()) return Error(v, absl::StrCat(section, "override_path must be a boolean, not ", TomlTypeName(v)));
         override_path = v.as_boolean();
       } else if (key == "header") {
         RETURN_IF_ERROR(ReadHeader(v, section, out));
@@ -341,11 +321,11 @@ class TableReader {
           }
           pairs.emplace_back(&pair[0], &pair[1]);
         } else {
-          return Error(item, absl::StrCat(section, "client must hold strings or [certificate, key] pairs, not ", TypeName(item)));
+          return Error(item, absl::StrCat(section, "client must hold strings or [certificate, key] pairs, not ", TomlTypeName(item)));
         }
       }
     } else {
-      return Error(v, absl::StrCat(section, "client must be a string or an array, not ", TypeName(v)));
+      return Error(v, absl::StrCat(section, "client must be a string or an array, not ", TomlTypeName(v)));
     }
     for (size_t i = 0; i < pairs.size(); ++i) {
       const std::string cert_path = JoinPath(folder_, pairs[i].first->as_string().str);
@@ -370,7 +350,7 @@ class TableReader {
   }
 
   absl::Status ReadHeader(const toml::value& v, absl::string_view section, HostEndpoint& out) const {
-    if (!v.is_table()) return Error(v, absl::StrCat(section, "header must be a table, not ", TypeName(v)));
+    if (!v.is_table()) return Error(v, absl::StrCat(section, "header must be a table, not ", TomlTypeName(v)));
     for (const auto& [name, value] : v.as_table()) {
       if (name.empty() || !std::all_of(name.begin(), name.end(), IsTokenChar)) {
         return Error(value, absl::StrCat("header name \"", absl::CHexEscape(name.substr(0, 60)), "\" is not an HTTP field name"));
@@ -381,11 +361,11 @@ class TableReader {
       } else if (value.is_array()) {
         for (const toml::value& item : value.as_array()) items.push_back(&item);
       } else {
-        return Error(value, absl::StrCat("header ", name, " must be a string or an array of strings, not ", TypeName(value)));
+        return Error(value, absl::StrCat("header ", name, " must be a string or an array of strings, not ", TomlTypeName(value)));
       }
       for (const toml::value* item : items) {
         if (!item->is_string()) {
-          return Error(*item, absl::StrCat("header ", name, " must hold strings, not ", TypeName(*item)));
+          return Error(*item, absl::StrCat("header ", name, " must hold strings, not ", TomlTypeName(*item)));
         }
         const std::string& text = item->as_string().str;
         // The value is never quoted: it may be a credential.
@@ -467,7 +447,7 @@ absl::StatusOr<std::vector<HostEndpoint>> ParseHostsToml(absl::string_view text,
                 "decode hosts.toml\" and ignores the file); give the server its own [host.\"<url>\"] table"));
     }
     const toml::value& hosts = root.at("host");
-    if (!hosts.is_table()) return reader.Error(hosts, absl::StrCat("host must be a table of [host.\"<url>\"] tables, not ", TypeName(hosts)));
+    if (!hosts.is_table()) return reader.Error(hosts, absl::StrCat("host must be a table of [host.\"<url>\"] tables, not ", TomlTypeName(hosts)));
     std::vector<std::pair<std::string, const toml::value*>> ordered;
     for (const auto& [url, table] : hosts.as_table()) ordered.emplace_back(url, &table);
     if (ordered.size() > kMaxHostTables) {
@@ -480,7 +460,7 @@ absl::StatusOr<std::vector<HostEndpoint>> ParseHostsToml(absl::string_view text,
       return std::make_pair(la.line(), la.column()) < std::make_pair(lb.line(), lb.column());
     });
     for (const auto& [url, table] : ordered) {
-      if (!table->is_table()) return reader.Error(*table, absl::StrCat("host \"", absl::CHexEscape(url.substr(0, 100)), "\" must be a table, not ", TypeName(*table)));
+      if (!table->is_table()) return reader.Error(*table, absl::StrCat("host \"", absl::CHexEscape(url.substr(0, 100)), "\" must be a table, not ", TomlTypeName(*table)));
       HostEndpoint endpoint;
       endpoint.origin = Where(*table, file);
       const std::string section = absl::StrCat("[host.\"", absl::CHexEscape(url.substr(0, 100)), "\"] ");
@@ -497,7 +477,7 @@ absl::StatusOr<std::vector<HostEndpoint>> ParseHostsToml(absl::string_view text,
     RETURN_IF_ERROR(reader.ReadEndpoint(root, "", true, server, override_path));
     if (root.contains("server")) {
       const toml::value& v = root.at("server");
-      if (!v.is_string()) return reader.Error(v, absl::StrCat("server must be a string, not ", TypeName(v)));
+      if (!v.is_string()) return reader.Error(v, absl::StrCat("server must be a string, not ", TomlTypeName(v)));
       server.origin = Where(v, file);
       if (!v.as_string().str.empty()) RETURN_IF_ERROR(reader.ReadUrl(v, "server", v.as_string().str, override_path, server));
     }
