@@ -1,13 +1,10 @@
 // Certificate identities end to end: images in a real docker-registry signed in the cosign format
 // by an independent implementation — sigstore-js with a mock Fulcio, Rekor and TSA on 127.0.0.1
-// (test/testbed/sigstore_mock.h) — and decided by the real sigshim binary: `sigshim verify` for
-// each identity case, and the daemon in front of a real containerd for the node path.
+// (test/testbed/sigstore_mock.h) — and decided by the real sigshim binary's `sigshim verify`, one
+// identity case per test (keyless_node_test.cc takes the node path, through a real containerd).
 //
-// One registry, one mock, one containerd and two busybox images serve the whole suite; each test
-// uses its own repositories and config files.
-#include <stdio.h>
-#include <sys/wait.h>
-
+// One registry, one mock and one busybox image serve the whole suite; each test uses its own
+// repositories and config files.
 #include <fstream>
 #include <memory>
 #include <string>
@@ -16,7 +13,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pkg/verify/simple_signing.h"
@@ -39,31 +35,12 @@ using testbed::SigstoreAuthority;
 constexpr char kIssuer[] = "https://token.actions.githubusercontent.com";
 constexpr char kSubject[] = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
 
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
+using Result = CommandRun;
 
-std::string Quote(const std::string& arg) {
-  return absl::StrCat("'", absl::StrReplaceAll(arg, {{"'", "'\\''"}}), "'");
-}
+// Runs the sigshim binary with `args` and returns its exit code and output.
+Result Sigshim(const std::vector<std::string>& args) { return RunSigshimCommand(SIGSHIM_BINARY, args); }
 
-Result Sigshim(const std::vector<std::string>& args) {
-  std::vector<std::string> quoted = {Quote(SIGSHIM_BINARY)};
-  for (const std::string& a : args) quoted.push_back(Quote(a));
-  const std::string command = absl::StrCat(absl::StrJoin(quoted, " "), " 2>&1");
-  Result run;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.output.append(buffer, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
-
-std::string Describe(const Result& run) { return absl::StrCat("exit ", run.exit_code, ", output:\n", run.output); }
+std::string Describe(const Result& run) { return DescribeRun(run); }
 
 KeylessSignOptions Release() {
   KeylessSignOptions options;

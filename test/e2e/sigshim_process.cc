@@ -1,13 +1,39 @@
 #include "test/e2e/sigshim_process.h"
 
+#include <stdio.h>
+#include <sys/wait.h>
+
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "pkg/base/file.h"
 
 namespace sigshim::e2e {
+
+CommandRun RunSigshimCommand(const std::string& binary, const std::vector<std::string>& args) {
+  auto quote = [](const std::string& arg) { return absl::StrCat("'", absl::StrReplaceAll(arg, {{"'", "'\\''"}}), "'"); };
+  std::vector<std::string> quoted = {quote(binary)};
+  for (const std::string& a : args) quoted.push_back(quote(a));
+  const std::string command = absl::StrCat(absl::StrJoin(quoted, " "), " 2>&1");
+  CommandRun run;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return run;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.output.append(buffer, n);
+  const int status = pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+std::string DescribeRun(const CommandRun& run) {
+  return absl::StrCat("exit ", run.exit_code, ", output:\n", run.output);
+}
 
 testbed::SubprocessOptions SigshimCommand(const std::string& binary, const std::string& config_path,
                                           const std::string& log_path, const std::string& working_dir) {

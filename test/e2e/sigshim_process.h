@@ -24,6 +24,19 @@ namespace sigshim::e2e {
 testbed::SubprocessOptions SigshimCommand(const std::string& binary, const std::string& config_path,
                                           const std::string& log_path, const std::string& working_dir);
 
+// What a sigshim command (verify, check-config) did.
+struct CommandRun {
+  int exit_code = -1;  // -1 when it did not exit normally or could not be started
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `binary` with `args` through the shell (each argument quoted) to completion and returns its
+// exit code and output, whatever the exit code: a denial (1) is an answer here, not an error.
+CommandRun RunSigshimCommand(const std::string& binary, const std::vector<std::string>& args);
+
+// Returns "exit <code>, output:\n<output>", for assertion messages.
+std::string DescribeRun(const CommandRun& run);
+
 // Starts `options` and waits up to `timeout` for the unix socket `socket` to accept connections.
 // Returns the running process, owned by the caller; an error when it did not start or its socket did
 // not come up in time (the process is then stopped; the message has the end of its log).

@@ -5,9 +5,6 @@
 //
 // One registry and two busybox images (A and B, different digests) serve the whole suite; each
 // test uses its own repositories and config files.
-#include <stdio.h>
-#include <sys/wait.h>
-
 #include <fstream>
 #include <memory>
 #include <string>
@@ -25,6 +22,7 @@
 #include "pkg/policy/policy.h"
 #include "pkg/registry/registry_client.h"
 #include "pkg/verify/public_key.h"
+#include "test/e2e/sigshim_process.h"
 #include "test/signer/signer.h"
 #include "test/testbed/images.h"
 #include "test/testbed/registry.h"
@@ -37,32 +35,12 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using test_signer::KeyType;
 
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-std::string Quote(const std::string& arg) {
-  return absl::StrCat("'", absl::StrReplaceAll(arg, {{"'", "'\\''"}}), "'");
-}
+using Result = CommandRun;
 
 // Runs the sigshim binary with `args` and returns its exit code and output.
-Result Sigshim(const std::vector<std::string>& args) {
-  std::vector<std::string> quoted = {Quote(SIGSHIM_BINARY)};
-  for (const std::string& a : args) quoted.push_back(Quote(a));
-  const std::string command = absl::StrCat(absl::StrJoin(quoted, " "), " 2>&1");
-  Result run;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.output.append(buffer, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+Result Sigshim(const std::vector<std::string>& args) { return RunSigshimCommand(SIGSHIM_BINARY, args); }
 
-std::string Describe(const Result& run) { return absl::StrCat("exit ", run.exit_code, ", output:\n", run.output); }
+std::string Describe(const Result& run) { return DescribeRun(run); }
 
 struct Key {
   std::string name;
