@@ -2,9 +2,14 @@
 // sent straight to containerd and through sigshim, side by side in one run, with 1 and with 64
 // concurrent clients (one channel each, as separate kubelet-like clients).
 //
-//   build/test/bench/proxy_bench [--calls N] [--rounds R] [--clients C]
+//   build/test/bench/proxy_bench [--calls N] [--rounds R] [--clients C] [--callgrind DIR]
 //
 // --clients runs only that number of clients (for profiling one cell) instead of 1 and 64.
+// --callgrind DIR runs sigshim under `valgrind --tool=callgrind` and, instead of timing, counts the
+// instructions sigshim executes per proxied call (callgrind's Ir, zeroed before the measured calls
+// and dumped right after them: start-up, warm-up and shutdown are not counted). Instruction counts do not move with the
+// load of a shared machine, so a change to the proxy can be compared run against run. Each cell's
+// profile is written to DIR (created if missing) for callgrind_annotate.
 //
 // Needs root (it starts a real containerd and sigshim under a temporary folder, both on unix
 // sockets). Each (method, clients) cell alternates direct and proxied rounds so that drift of a
@@ -20,10 +25,13 @@
 #include <string>
 #include <mutex>
 #include <thread>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "pkg/base/file.h"
 #include "test/bench/bench_util.h"
@@ -106,14 +114,78 @@ Sample Run(const std::string& socket, const std::string& method, const std::stri
   return sample;
 }
 
+// Runs `callgrind_control <args>` for the process `pid`; false when it fails.
+bool CallgrindControl(pid_t pid, const std::string& args) {
+  const std::string command = absl::StrCat("callgrind_control ", args, " ", pid, " >/dev/null 2>&1");
+  return std::system(command.c_str()) == 0;
+}
+
+// Returns the instruction count (Ir) on the "summary:" or "totals:" line of a callgrind output
+// file; -1 when there is none.
+double CallgrindInstructions(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile(path, 64 << 20);
+  if (!text.ok()) return -1;
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    for (absl::string_view prefix : {"summary:", "totals:"}) {
+      if (!absl::ConsumePrefix(&line, prefix)) continue;
+      double ir = 0;
+      if (absl::SimpleAtod(absl::StripAsciiWhitespace(line), &ir)) return ir;
+    }
+  }
+  return -1;
+}
+
+// --callgrind: one cell per (method, clients), instructions per call in sigshim.
+int MeasureInstructions(const std::string& direct, const std::string& image, int calls,
+                        const std::vector<int>& client_counts, const std::string& config_path,
+                        const std::string& shim_socket, const std::string& dir) {
+  printf("# proxy_bench --callgrind: %d proxied calls per cell; instructions executed by sigshim per call\n",
+         calls);
+  printf("%-15s %7s | %14s | %s\n", "method", "clients", "instr/call", "profile");
+  for (const char* method : {"ImageStatus", "ListContainers"}) {
+    for (int clients : client_counts) {
+      const std::string out = absl::StrCat(dir, "/callgrind.", method, ".", clients, ".out");
+      testbed::SubprocessOptions options;
+      options.argv = {"valgrind", "--tool=callgrind", absl::StrCat("--callgrind-out-file=", out), SIGSHIM_BINARY,
+                      "--config", config_path};
+      options.log_path = absl::StrCat(dir, "/sigshim.callgrind.log");
+      (void)std::remove(shim_socket.c_str());
+      auto shim = testbed::Subprocess::Start(options);
+      if (!shim.ok() || !(*shim)->WaitForUnixSocket(shim_socket, absl::Seconds(120)).ok()) {
+        fprintf(stderr, "cannot start sigshim under valgrind (is valgrind installed?)\n");
+        return 1;
+      }
+      Run(direct, method, image, clients, 5);
+      Run(shim_socket, method, image, clients, 20);  // Warm-up: connections, first allocations.
+      const int per_client = std::max(1, calls / clients);
+      if (!CallgrindControl((*shim)->pid(), "-z")) {
+        fprintf(stderr, "callgrind_control -z failed\n");
+        return 1;
+      }
+      Sample s = Run(shim_socket, method, image, clients, per_client);
+      const bool dumped = CallgrindControl((*shim)->pid(), "-d");  // Writes "<out>.1".
+      (void)(*shim)->Stop();
+      const double ir = dumped ? CallgrindInstructions(absl::StrCat(out, ".1")) : -1;
+      const double ops = static_cast<double>(s.latencies_us.size());
+      printf("%-15s %7d | %14.0f | %s.1%s\n", method, clients, ir < 0 ? -1 : ir / ops, out.c_str(),
+             s.errors ? "  ERRORS" : "");
+      if (s.errors) printf("  %d errors, first: %s\n", s.errors, s.first_error.c_str());
+      fflush(stdout);
+    }
+  }
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   int calls = 4000;  // Per (side, method, clients) cell, spread over the rounds and clients.
   int rounds = 4;
   std::vector<int> client_counts = {1, 64};
+  std::string callgrind_dir;  // --callgrind DIR: count instructions instead of timing
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--calls") && i + 1 < argc) calls = atoi(argv[++i]);
     if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
     if (!strcmp(argv[i], "--clients") && i + 1 < argc) client_counts = {atoi(argv[++i])};
+    if (!strcmp(argv[i], "--callgrind") && i + 1 < argc) callgrind_dir = argv[++i];
   }
   testbed::TestBedOptions tb_options;
   tb_options.registry = false;
@@ -130,6 +202,11 @@ int Main(int argc, char** argv) {
                                 (*tb)->containerd()->socket_path(), "\"\nstate_dir = \"",
                                 (*tb)->dir().Path("state"), "\"\n[log]\nlevel = \"info\"\n[metrics]\nlisten = \"\"\n"));
   if (!written.ok()) return 1;
+  if (!callgrind_dir.empty()) {
+    (void)mkdir(callgrind_dir.c_str(), 0755);
+    return MeasureInstructions((*tb)->containerd()->socket_path(), (*tb)->containerd()->sandbox_image(), calls,
+                               client_counts, config_path, shim_socket, callgrind_dir);
+  }
   testbed::SubprocessOptions shim_options;
   shim_options.argv = {SIGSHIM_BINARY, "--config", config_path};
   shim_options.log_path = (*tb)->dir().Path("sigshim.log");
