@@ -1,22 +1,39 @@
-// Certificate identities on a real node: a real containerd 1.6, the test bed's docker-registry and
-// the sigshim binary, with images signed keyless (cosign format) by sigstore-js against a mock
-// Fulcio, Rekor and TSA on 127.0.0.1 (test/testbed/sigstore_mock.h). The node trusts the mock's
-// trusted_root.json and one identity (issuer + release workflow). A keyless-signed image is
-// pulled through sigshim's CRI socket and a container is made from it; an image signed by another
-// workflow is refused at the pull; once the identity is changed and sigshim reloaded, the image it
-// admitted before is refused at the next CreateContainer, by the stored evidence. Needs root.
+// Certificate identities and key validity windows on a real node: a real containerd 1.6, the test
+// bed's docker-registry and the sigshim binary, every image pulled through sigshim's CRI socket and
+// a container made from it.
+//
+// Keyless: images signed (cosign format) by sigstore-js against a mock Fulcio, Rekor and TSA on
+// 127.0.0.1 (test/testbed/sigstore_mock.h). The node trusts the mock's trusted_root.json and one
+// identity (issuer + release workflow). A keyless-signed image is pulled and run; an image signed
+// by another workflow is refused at the pull; once the identity is changed and sigshim reloaded,
+// the image it admitted before is refused at the next CreateContainer, by the stored evidence.
+//
+// Private PKI: a root and an intermediate CA made with the openssl command when the suite starts
+// ([[trust_roots]] ca_roots / ca_intermediates) and an identity for a leaf's SAN email; a
+// signature whose certificate and chain annotations hold such a leaf is allowed, another SAN or a
+// leaf of another root (same email) refused.
+//
+// Key validity window: a [[keys]] entry retired an hour ago (not_after) whose signatures count only
+// with a log entry of the mock's trusted root (transparency_log): a signature logged in the mock
+// Rekor two hours ago is allowed, one without a log entry or logged now refused. Needs root.
 #include <signal.h>
 #include <unistd.h>
 
 #include <iostream>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "pkg/base/base64.h"
 #include "pkg/base/file.h"
+#include "pkg/verify/signature_manifest.h"
 #include "pkg/verify/simple_signing.h"
 #include "test/e2e/attack_images.h"
 #include "test/e2e/cri_client.h"
@@ -38,7 +55,90 @@ constexpr char kIssuer[] = "https://token.actions.githubusercontent.com";
 constexpr char kRelease[] = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
 constexpr char kOther[] = "https://github.com/acme/app/.github/workflows/nightly.yml@refs/heads/main";
 
+// The private PKI's leaf SAN that identity "corp-release" names, and another one of the same CA.
+constexpr char kCorpEmail[] = "release@corp.example";
+constexpr char kOtherEmail[] = "intern@corp.example";
+
 std::string Describe(const grpc::Status& status) { return testbed::DescribeStatus(status); }
+
+// One signing certificate of a private PKI: its key and its certificate, PEM.
+struct PkiLeaf {
+  std::string key_pem;
+  std::string certificate_pem;
+};
+
+// A private PKI made with the openssl command: root CA -> intermediate CA -> code-signing leaves
+// with an email SAN, all ECDSA P-256, valid from now for two days (the leaves: one day).
+struct PrivatePki {
+  std::string root_path;          // the root CA certificate, PEM (what ca_roots names)
+  std::string intermediate_path;  // the intermediate CA certificate, PEM (ca_intermediates)
+  std::string chain_pem;          // intermediate then root: the dev.sigstore.cosign/chain annotation
+  std::map<std::string, PkiLeaf> leaves;  // by SAN email
+};
+
+// Runs the openssl command with `args`; an error names the command and its output.
+absl::Status Openssl(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"openssl"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return testbed::RunCommand(argv, absl::Seconds(60)).status();
+}
+
+// Makes, in folder `dir` (created), a PKI whose CAs are named after `name` and one leaf per email.
+absl::StatusOr<PrivatePki> MakePrivatePki(const std::string& dir, const std::string& name,
+                                          const std::vector<std::string>& emails) {
+  if (absl::Status made = MakeDirs(dir); !made.ok()) return made;
+  std::string extensions =
+      "[ca]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n";
+  for (size_t i = 0; i < emails.size(); ++i) {
+    absl::StrAppend(&extensions, "[leaf", i, "]\nbasicConstraints = critical, CA:FALSE\n",
+                    "keyUsage = critical, digitalSignature\nextendedKeyUsage = codeSigning\n",
+                    "subjectAltName = email:", emails[i], "\n");
+  }
+  const std::string ext = dir + "/ext.cnf";
+  if (absl::Status written = WriteFileAtomic(ext, extensions, 0644); !written.ok()) return written;
+  auto key = [&](const std::string& file) {
+    return Openssl({"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", dir + "/" + file});
+  };
+  auto request = [&](const std::string& key_file, const std::string& subject, const std::string& out) {
+    return Openssl({"req", "-new", "-key", dir + "/" + key_file, "-subj", subject, "-out", dir + "/" + out});
+  };
+  PrivatePki pki;
+  pki.root_path = dir + "/root.pem";
+  pki.intermediate_path = dir + "/intermediate.pem";
+  for (absl::Status step : {key("root.key"), request("root.key", "/O=sigshim e2e/CN=" + name + " Root", "root.csr"),
+                            Openssl({"x509", "-req", "-in", dir + "/root.csr", "-signkey", dir + "/root.key", "-days",
+                                     "2", "-extfile", ext, "-extensions", "ca", "-out", pki.root_path}),
+                            key("intermediate.key"),
+                            request("intermediate.key", "/O=sigshim e2e/CN=" + name + " Intermediate",
+                                    "intermediate.csr"),
+                            Openssl({"x509", "-req", "-in", dir + "/intermediate.csr", "-CA", pki.root_path, "-CAkey",
+                                     dir + "/root.key", "-set_serial", "2", "-days", "2", "-extfile", ext,
+                                     "-extensions", "ca", "-out", pki.intermediate_path})}) {
+    if (!step.ok()) return step;
+  }
+  for (size_t i = 0; i < emails.size(); ++i) {
+    const std::string leaf = absl::StrCat("leaf", i);
+    for (absl::Status step : {key(leaf + ".key"), request(leaf + ".key", "/O=sigshim e2e/CN=" + emails[i], leaf + ".csr"),
+                              Openssl({"x509", "-req", "-in", dir + "/" + leaf + ".csr", "-CA", pki.intermediate_path,
+                                       "-CAkey", dir + "/intermediate.key", "-set_serial", absl::StrCat(10 + i),
+                                       "-days", "1", "-extfile", ext, "-extensions", leaf, "-out",
+                                       dir + "/" + leaf + ".pem"})}) {
+      if (!step.ok()) return step;
+    }
+    PkiLeaf& out = pki.leaves[emails[i]];
+    for (auto [file, text] : {std::pair{leaf + ".key", &out.key_pem}, std::pair{leaf + ".pem", &out.certificate_pem}}) {
+      absl::StatusOr<std::string> read = ReadFile(dir + "/" + file, 1 << 20);
+      if (!read.ok()) return read.status();
+      *text = *std::move(read);
+    }
+  }
+  absl::StatusOr<std::string> intermediate = ReadFile(pki.intermediate_path, 1 << 20);
+  if (!intermediate.ok()) return intermediate.status();
+  absl::StatusOr<std::string> root = ReadFile(pki.root_path, 1 << 20);
+  if (!root.ok()) return root.status();
+  pki.chain_pem = *intermediate + *root;
+  return pki;
+}
 
 class KeylessNodeTest : public ::testing::Test {
  protected:
@@ -55,6 +155,17 @@ class KeylessNodeTest : public ::testing::Test {
     auto base = bed_->BuildImage("base", {"/bin/sh"}, "keyless");
     ASSERT_TRUE(base.ok()) << base.status();
     base_ = new testbed::OciImage(*base);
+    auto corp = MakePrivatePki(bed_->dir().Path("pki/corp"), "Corp", {kCorpEmail, kOtherEmail});
+    ASSERT_TRUE(corp.ok()) << corp.status();
+    corp_ = new PrivatePki(*std::move(corp));
+    auto foreign = MakePrivatePki(bed_->dir().Path("pki/foreign"), "Foreign", {kCorpEmail});
+    ASSERT_TRUE(foreign.ok()) << foreign.status();
+    foreign_ = new PrivatePki(*std::move(foreign));
+    auto retired = GenerateKey("retired", test_signer::KeyType::kEcdsaP256, bed_->dir().Path("retired.pub"));
+    ASSERT_TRUE(retired.ok()) << retired.status();
+    retired_ = retired->release();
+    // Whole seconds, as TOML datetimes and sigshim's messages write them.
+    retired_at_ = new absl::Time(absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now() - absl::Hours(1))));
     socket_ = new std::string(bed_->dir().Path("sigshim.sock"));
     config_path_ = new std::string(bed_->dir().Path("sigshim.toml"));
     ASSERT_TRUE(WriteFileAtomic(*config_path_, Config(kRelease), 0644).ok());
@@ -78,6 +189,13 @@ class KeylessNodeTest : public ::testing::Test {
     base_ = nullptr;
     delete mock_;
     mock_ = nullptr;
+    delete corp_;
+    delete foreign_;
+    corp_ = foreign_ = nullptr;
+    delete retired_;
+    retired_ = nullptr;
+    delete retired_at_;
+    retired_at_ = nullptr;
     delete socket_;
     delete config_path_;
     socket_ = config_path_ = nullptr;
@@ -96,20 +214,154 @@ class KeylessNodeTest : public ::testing::Test {
     }
   }
 
-  // The node's configuration: the mock's trusted root, identity "ci" = (GitHub's issuer, `subject`),
-  // required for every image of the registry. No [registry] section: the plain-HTTP registry on
-  // 127.0.0.1 is reached by the loopback convention alone, as containerd reaches it.
+  // The node's configuration: the mock's trusted root "sigstore", identity "ci" = (GitHub's issuer,
+  // `subject`), required for every image under e2e/; the private PKI "corp-pki" (the corp CAs) and
+  // identity "corp-release" (its leaf with SAN kCorpEmail), required under pki/; key "retired",
+  // valid until retired_at_ and counting only with time evidence of "sigstore", required under
+  // retired/. No [registry] section: the plain-HTTP registry on 127.0.0.1 is reached by the
+  // loopback convention alone, as containerd reaches it.
   static std::string Config(const std::string& subject) {
+    const std::string registry = bed_->registry()->host_port();
     return absl::StrCat(
         "[server]\nlisten = \"", *socket_, "\"\nruntime_endpoint = \"", bed_->containerd()->socket_path(),
         "\"\nstate_dir = \"", bed_->dir().Path("sigshim-state"), "\"\n[log]\nlevel = \"debug\"\n",
         "[enforcement]\nmode = \"enforce\"\nunmatched = \"deny\"\nsandbox_image = \"",
         bed_->containerd()->sandbox_image(), "@", bed_->sandbox_image_digest(), "\"\n[audit]\npath = \"",
         bed_->dir().Path("audit.log"), "\"\n[metrics]\nlisten = \"\"\n",
+        "[[keys]]\nname = \"retired\"\npath = \"", retired_->public_path, "\"\nnot_after = ", RetiredAt(),
+        "\ntransparency_log = \"sigstore\"\n",
         "[[trust_roots]]\nname = \"sigstore\"\ntrusted_root = \"", mock_->trusted_root_path(), "\"\n",
+        "[[trust_roots]]\nname = \"corp-pki\"\nca_roots = \"", corp_->root_path, "\"\nca_intermediates = \"",
+        corp_->intermediate_path, "\"\n",
         "[[identities]]\nname = \"ci\"\ntrust_root = \"sigstore\"\nissuer = \"", kIssuer, "\"\nsubject = \"", subject,
-        "\"\n[[policy]]\nname = \"keyless\"\nimages = [\"", bed_->registry()->host_port(),
-        "/e2e/**\"]\nrequire = [\"ci\"]\n");
+        "\"\n[[identities]]\nname = \"corp-release\"\ntrust_root = \"corp-pki\"\nsubject = \"", kCorpEmail, "\"\n",
+        "[[policy]]\nname = \"keyless\"\nimages = [\"", registry, "/e2e/**\"]\nrequire = [\"ci\"]\n",
+        "[[policy]]\nname = \"pki\"\nimages = [\"", registry, "/pki/**\"]\nrequire = [\"corp-release\"]\n",
+        "[[policy]]\nname = \"retired\"\nimages = [\"", registry, "/retired/**\"]\nrequire = [\"retired\"]\n");
+  }
+
+  // Returns key "retired"'s not_after as the config and sigshim's messages write it.
+  static std::string RetiredAt() { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", *retired_at_, absl::UTCTimeZone()); }
+
+  // Pushes a new image as <repository>:v1 (repository with its folder, e.g. "pki/a") and returns
+  // its digest and the simple-signing payload for it, or "" on failure (a test failure is added).
+  static std::pair<std::string, std::string> PushImageAndPayload(const std::string& repository) {
+    auto image = testbed::CmdVariant(*base_, absl::StrCat("node-", repository), {"/bin/echo", repository});
+    EXPECT_TRUE(image.ok()) << image.status();
+    if (!image.ok()) return {};
+    auto digest = testbed::PushImage(*image, *bed_->registry(), repository, "v1");
+    EXPECT_TRUE(digest.ok()) << digest.status();
+    if (!digest.ok()) return {};
+    auto payload = verify::BuildSimpleSigningPayload(absl::StrCat(bed_->registry()->host_port(), "/", repository),
+                                                     *digest);
+    EXPECT_TRUE(payload.ok()) << payload.status();
+    if (!payload.ok()) return {};
+    return {*digest, *payload};
+  }
+
+  // Pushes the .sig of `digest` in `repository`: one layer, `payload` with `annotations`.
+  static void PushSignatureLayer(const std::string& repository, const std::string& digest, const std::string& payload,
+                                 std::map<std::string, std::string> annotations) {
+    std::vector<test_signer::SignatureLayer> layers;
+    layers.push_back(test_signer::LayerWithAnnotations(payload, std::move(annotations)));
+    auto artifact = test_signer::BuildSignatureArtifact(digest, std::move(layers));
+    ASSERT_TRUE(artifact.ok()) << artifact.status();
+    absl::Status pushed = PushSignatureArtifact(*bed_->registry(), repository, *artifact);
+    ASSERT_TRUE(pushed.ok()) << pushed;
+  }
+
+  // Pushes a new image as <repository>:v1 signed in the cosign format with `leaf`'s key, the
+  // signature carrying `leaf`'s certificate and `chain_pem` (no log entry, no timestamp).
+  // Returns the image's digest ("" on failure).
+  static std::string PushPkiSigned(const std::string& repository, const PkiLeaf& leaf, const std::string& chain_pem) {
+    auto [digest, payload] = PushImageAndPayload(repository);
+    if (digest.empty()) return "";
+    auto signer = test_signer::Signer::Create(leaf.key_pem);
+    EXPECT_TRUE(signer.ok()) << signer.status();
+    if (!signer.ok()) return "";
+    auto signature = (*signer)->Sign(payload);
+    EXPECT_TRUE(signature.ok()) << signature.status();
+    if (!signature.ok()) return "";
+    PushSignatureLayer(repository, digest, payload,
+                       {{std::string(verify::kSignatureAnnotation), Base64Encode(*signature)},
+                        {std::string(verify::kCertificateAnnotation), leaf.certificate_pem},
+                        {std::string(verify::kChainAnnotation), chain_pem}});
+    return digest;
+  }
+
+  // Pushes a new image as <repository>:v1 signed with key "retired". With `log_clock_offset`, the
+  // signature is logged in the mock's main Rekor (the log of trust root "sigstore") with the log's
+  // clock moved by that much, and carries the SET the log answered (dev.sigstore.cosign/bundle);
+  // without, it has no log entry. Returns the image's digest ("" on failure).
+  static std::string PushKeySigned(const std::string& repository, std::optional<absl::Duration> log_clock_offset) {
+    auto [digest, payload] = PushImageAndPayload(repository);
+    if (digest.empty()) return "";
+    auto signature = retired_->signer->Sign(payload);
+    EXPECT_TRUE(signature.ok()) << signature.status();
+    if (!signature.ok()) return "";
+    std::map<std::string, std::string> annotations = {
+        {std::string(verify::kSignatureAnnotation), Base64Encode(*signature)}};
+    if (log_clock_offset.has_value()) {
+      auto bundle = mock_->LogKeySignature(payload, *signature, retired_->signer->public_pem(),
+                                           testbed::SigstoreAuthority::kMain, *log_clock_offset);
+      EXPECT_TRUE(bundle.ok()) << bundle.status();
+      if (!bundle.ok()) return "";
+      annotations[std::string(verify::kBundleAnnotation)] = *bundle;
+    }
+    PushSignatureLayer(repository, digest, payload, std::move(annotations));
+    return digest;
+  }
+
+  // Pulls `repository`:v1 through sigshim, runs a pod named `name` and in it a container of the
+  // image, through sigshim; expects every step to succeed and the container to print `repository`
+  // (what PushImageAndPayload's image echoes) and exit 0. Removes the pod. Returns the audit line of
+  // the pull of `digest` (null when there is none: a test failure is added).
+  static nlohmann::json PullAndRun(const std::string& name, const std::string& repository, const std::string& digest) {
+    const std::string image = absl::StrCat(bed_->registry()->host_port(), "/", repository, ":v1");
+    grpc::Status pulled = Pull(image);
+    EXPECT_TRUE(pulled.ok()) << Describe(pulled);
+    PodRun pod;
+    pod.config = HostNetworkPod(name, kNamespace, bed_->dir().Path("pods/" + name));
+    grpc::Status ran = RunPodSandbox(*client_, pod.config, &pod.sandbox_id);
+    EXPECT_TRUE(ran.ok()) << Describe(ran);
+    if (ran.ok()) {
+      CreateContainerResponse created;
+      grpc::Status status = client_->runtime().CreateContainer(
+          Context().get(), ContainerRequest(pod.sandbox_id, pod.config, "c", image), &created);
+      std::cout << "  CreateContainer " << image << ": " << Describe(status).substr(0, 600) << std::endl;
+      EXPECT_TRUE(status.ok()) << Describe(status);
+      if (status.ok()) {
+        StartContainerRequest start;
+        start.set_container_id(created.container_id());
+        StartContainerResponse started;
+        status = client_->runtime().StartContainer(Context().get(), start, &started);
+        EXPECT_TRUE(status.ok()) << "StartContainer: " << Describe(status);
+        ContainerStatusResponse final_status;
+        EXPECT_TRUE(status.ok() && WaitForExit(*client_, created.container_id(), &final_status))
+            << "container " << created.container_id() << " never exited";
+        EXPECT_EQ(final_status.status().exit_code(), 0);
+        auto log = ReadFile(absl::StrCat(pod.config.log_directory(), "/c_0.log"), 1 << 20);
+        EXPECT_TRUE(log.ok()) << log.status();
+        EXPECT_THAT(log.ok() ? *log : "", HasSubstr(repository));
+      }
+      grpc::Status removed = RemovePod(*client_, pod.sandbox_id);
+      EXPECT_TRUE(removed.ok()) << Describe(removed);
+    }
+    nlohmann::json found;
+    for (nlohmann::json& line : ReadAuditLog(bed_->dir().Path("audit.log"), nullptr)) {
+      if (line.value("method", "") == "PullImage" && line.value("digest", "") == digest) found = std::move(line);
+    }
+    EXPECT_FALSE(found.is_null()) << "no audit line for the pull of " << digest;
+    return found;
+  }
+
+  // Pulls `repository`:v1 through sigshim, expects a refusal and returns its message.
+  static std::string PullRefused(const std::string& repository) {
+    grpc::Status status = Pull(absl::StrCat(bed_->registry()->host_port(), "/", repository, ":v1"));
+    EXPECT_FALSE(status.ok()) << "pulled";
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN) << Describe(status);
+    EXPECT_THAT(status.error_message(), HasSubstr("SignatureValidationFailed")) << Describe(status);
+    return status.error_message();
   }
 
   // Pushes a new image as e2e/<repository>:v1 and a keyless signature of it by workflow `subject`.
@@ -163,6 +415,10 @@ class KeylessNodeTest : public ::testing::Test {
   static inline testbed::OciImage* base_ = nullptr;
   static inline std::string* socket_ = nullptr;
   static inline std::string* config_path_ = nullptr;
+  static inline PrivatePki* corp_ = nullptr;
+  static inline PrivatePki* foreign_ = nullptr;
+  static inline Key* retired_ = nullptr;
+  static inline absl::Time* retired_at_ = nullptr;
   static inline testbed::Subprocess* sigshim_ = nullptr;
   static inline CriClient* client_ = nullptr;
 };
@@ -216,6 +472,81 @@ TEST_F(KeylessNodeTest, ImageSignedByTheApprovedWorkflowIsPulledAndRuns) {
   EXPECT_THAT(status.error_message(), HasSubstr("SignatureValidationFailed")) << Describe(status);
   grpc::Status removed = RemovePod(*client_, pod.sandbox_id);
   EXPECT_TRUE(removed.ok()) << Describe(removed);
+}
+
+// What a private-PKI signature needs to count (pkg/verify/certificate_signer.cc, CheckUnderRoot;
+// pkg/trust/pki.cc): the leaf must chain through ca_intermediates (or the chain annotation) to a
+// ca_roots certificate and allow code signing; a PKI without rekor_keys requires no log entry and
+// its certificates are not short-lived, so no proven signing time is needed either: the chain is
+// judged at the proven signing time when a timestamp of its timestamp_authorities (or a SET of its
+// rekor_keys) gives one, else at the time of the decision. These signatures carry neither, so the
+// chain is judged at the decision time, while the leaf (valid for a day from now) is valid; the
+// identity is the leaf's SAN email (no issuer is configured, so none is required).
+TEST_F(KeylessNodeTest, PrivatePkiSignatureByTheApprovedEmailIsPulledAndRuns) {
+  const std::string digest = PushPkiSigned("pki/release", corp_->leaves.at(kCorpEmail), corp_->chain_pem);
+  ASSERT_FALSE(digest.empty());
+  nlohmann::json audit = PullAndRun("pki-pod", "pki/release", digest);
+  EXPECT_EQ(audit.value("decision", ""), "allow") << audit.dump();
+  EXPECT_EQ(audit.value("identity", ""), "corp-release") << audit.dump();
+  EXPECT_EQ(audit.value("signed_at_source", "?"), "") << "no log entry or timestamp proves a time: " << audit.dump();
+}
+
+TEST_F(KeylessNodeTest, PrivatePkiSignatureWithAnotherSanIsRefusedAtPull) {
+  // The same CA, another person: the chain is good, the SAN is not the identity's.
+  ASSERT_FALSE(PushPkiSigned("pki/intern", corp_->leaves.at(kOtherEmail), corp_->chain_pem).empty());
+  const std::string message = PullRefused("pki/intern");
+  EXPECT_THAT(message, HasSubstr("refused by policy \"pki\"")) << message;
+  EXPECT_THAT(message, HasSubstr(absl::StrCat("not identity \"corp-release\": no SAN is ", kCorpEmail,
+                                              " (SANs: email:", kOtherEmail, ")")))
+      << message;
+}
+
+TEST_F(KeylessNodeTest, PrivatePkiLeafOfAnotherRootIsRefusedAtPull) {
+  // The approved email, but certified by a CA the node does not trust (its chain annotation holds
+  // that CA's intermediate and root, which must lend it nothing).
+  ASSERT_FALSE(PushPkiSigned("pki/foreign", foreign_->leaves.at(kCorpEmail), foreign_->chain_pem).empty());
+  const std::string message = PullRefused("pki/foreign");
+  EXPECT_THAT(message, HasSubstr("refused by policy \"pki\"")) << message;
+  EXPECT_THAT(message, HasSubstr("trust root \"corp-pki\": certificate chain")) << message;
+  EXPECT_THAT(message, HasSubstr("no proven signing time: checked at")) << message;
+}
+
+// Key "retired" left service an hour ago (not_after) and names trust root "sigstore" as its
+// transparency_log. The SETs here are made by the mock Rekor of @sigstore/mock (its v1 API takes
+// the hashedrekord entry cosign proposes for a key signature and signs a SET over it with the log
+// key that the mock's trusted_root.json lists): real SETs in the real format, verified by sigshim
+// against that trusted root. The mock does not check the entry's signature as real Rekor would.
+TEST_F(KeylessNodeTest, RetiredKeySignatureLoggedInsideItsWindowIsPulledAndRuns) {
+  const std::string digest = PushKeySigned("retired/logged", absl::Hours(-2));
+  ASSERT_FALSE(digest.empty());
+  nlohmann::json audit = PullAndRun("retired-pod", "retired/logged", digest);
+  EXPECT_EQ(audit.value("decision", ""), "allow") << audit.dump();
+  EXPECT_EQ(audit.value("identity", ""), "retired") << audit.dump();
+  EXPECT_EQ(audit.value("signed_at_source", ""), "tlog") << audit.dump();
+  absl::Time signed_at;
+  std::string error;
+  ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, audit.value("signed_at", ""), &signed_at, &error))
+      << error << ": " << audit.dump();
+  EXPECT_LT(signed_at, *retired_at_) << audit.dump();
+}
+
+TEST_F(KeylessNodeTest, RetiredKeySignatureWithoutALogEntryIsRefusedAtPull) {
+  ASSERT_FALSE(PushKeySigned("retired/unlogged", std::nullopt).empty());
+  const std::string message = PullRefused("retired/unlogged");
+  EXPECT_THAT(message, HasSubstr("refused by policy \"retired\"")) << message;
+  EXPECT_THAT(message, HasSubstr("key \"retired\" counts only with a transparency-log entry or timestamp of trust "
+                                 "root \"sigstore\", and this signature carries none that verifies"))
+      << message;
+}
+
+TEST_F(KeylessNodeTest, RetiredKeySignatureLoggedAfterNotAfterIsRefusedAtPull) {
+  // A real log entry, of the right log, that proves the key signed after it retired.
+  ASSERT_FALSE(PushKeySigned("retired/late", absl::ZeroDuration()).empty());
+  const std::string message = PullRefused("retired/late");
+  EXPECT_THAT(message, HasSubstr("refused by policy \"retired\"")) << message;
+  EXPECT_THAT(message, HasSubstr(absl::StrCat("key \"retired\" is valid until ", RetiredAt(), "; signed at ")))
+      << message;
+  EXPECT_THAT(message, HasSubstr("tlog")) << message;
 }
 
 }  // namespace
