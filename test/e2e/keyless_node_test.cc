@@ -61,6 +61,14 @@ constexpr char kOtherEmail[] = "intern@corp.example";
 
 std::string Describe(const grpc::Status& status) { return testbed::DescribeStatus(status); }
 
+// One signing certificate of a private PKI to make: the SAN email and the validity.
+struct PkiLeafSpec {
+  std::string label;  // its name in PrivatePki::leaves
+  std::string email;
+  absl::Time not_before;
+  absl::Time not_after;
+};
+
 // One signing certificate of a private PKI: its key and its certificate, PEM.
 struct PkiLeaf {
   std::string key_pem;
@@ -68,12 +76,12 @@ struct PkiLeaf {
 };
 
 // A private PKI made with the openssl command: root CA -> intermediate CA -> code-signing leaves
-// with an email SAN, all ECDSA P-256, valid from now for two days (the leaves: one day).
+// with an email SAN, all ECDSA P-256; the CAs valid from a day ago for three days.
 struct PrivatePki {
   std::string root_path;          // the root CA certificate, PEM (what ca_roots names)
   std::string intermediate_path;  // the intermediate CA certificate, PEM (ca_intermediates)
   std::string chain_pem;          // intermediate then root: the dev.sigstore.cosign/chain annotation
-  std::map<std::string, PkiLeaf> leaves;  // by SAN email
+  std::map<std::string, PkiLeaf> leaves;  // by PkiLeafSpec::label
 };
 
 // Runs the openssl command with `args`; an error names the command and its output.
@@ -83,50 +91,67 @@ absl::Status Openssl(const std::vector<std::string>& args) {
   return testbed::RunCommand(argv, absl::Seconds(60)).status();
 }
 
-// Makes, in folder `dir` (created), a PKI whose CAs are named after `name` and one leaf per email.
+// Returns `t` as openssl ca's -startdate/-enddate take it (GeneralizedTime).
+std::string OpensslTime(absl::Time t) { return absl::FormatTime("%Y%m%d%H%M%SZ", t, absl::UTCTimeZone()); }
+
+// Makes, in folder `dir` (created), a PKI whose CAs are named after `name`, with `leaves`. Uses
+// `openssl ca` (not `openssl x509`, whose OpenSSL 3.0 cannot set a start date) so that a leaf can
+// be valid only in the past.
 absl::StatusOr<PrivatePki> MakePrivatePki(const std::string& dir, const std::string& name,
-                                          const std::vector<std::string>& emails) {
+                                          const std::vector<PkiLeafSpec>& leaves) {
   if (absl::Status made = MakeDirs(dir); !made.ok()) return made;
-  std::string extensions =
-      "[ca]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n";
-  for (size_t i = 0; i < emails.size(); ++i) {
-    absl::StrAppend(&extensions, "[leaf", i, "]\nbasicConstraints = critical, CA:FALSE\n",
+  std::string config = absl::StrCat(
+      "[ca]\ndefault_ca = dflt\n[dflt]\ndatabase = ", dir, "/index.txt\nnew_certs_dir = ", dir,
+      "\ndefault_md = sha256\npolicy = any\nunique_subject = no\nrand_serial = yes\nemail_in_dn = no\n",
+      "[any]\norganizationName = optional\ncommonName = supplied\n",
+      "[ca_cert]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n");
+  for (const PkiLeafSpec& leaf : leaves) {
+    absl::StrAppend(&config, "[leaf_", leaf.label, "]\nbasicConstraints = critical, CA:FALSE\n",
                     "keyUsage = critical, digitalSignature\nextendedKeyUsage = codeSigning\n",
-                    "subjectAltName = email:", emails[i], "\n");
+                    "subjectAltName = email:", leaf.email, "\n");
   }
-  const std::string ext = dir + "/ext.cnf";
-  if (absl::Status written = WriteFileAtomic(ext, extensions, 0644); !written.ok()) return written;
-  auto key = [&](const std::string& file) {
-    return Openssl({"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", dir + "/" + file});
+  const std::string cnf = dir + "/ca.cnf";
+  for (absl::Status step : {WriteFileAtomic(cnf, config, 0644), WriteFileAtomic(dir + "/index.txt", "", 0644)}) {
+    if (!step.ok()) return step;
+  }
+  auto key = [&](const std::string& base) {
+    return Openssl({"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", dir + "/" + base + ".key"});
   };
-  auto request = [&](const std::string& key_file, const std::string& subject, const std::string& out) {
-    return Openssl({"req", "-new", "-key", dir + "/" + key_file, "-subj", subject, "-out", dir + "/" + out});
+  auto request = [&](const std::string& base, const std::string& common_name) {
+    return Openssl({"req", "-new", "-key", dir + "/" + base + ".key", "-subj", "/O=sigshim e2e/CN=" + common_name, "-out",
+                    dir + "/" + base + ".csr"});
   };
+  // Signs base.csr into base.pem with the issuer's key (`issuer` "" for self-signed).
+  auto issue = [&](const std::string& base, const std::string& issuer, const std::string& extensions, absl::Time from,
+                   absl::Time until) {
+    std::vector<std::string> args = {"ca", "-batch", "-notext", "-config", cnf, "-in", dir + "/" + base + ".csr",
+                                     "-out", dir + "/" + base + ".pem", "-extensions", extensions,
+                                     "-startdate", OpensslTime(from), "-enddate", OpensslTime(until)};
+    if (issuer.empty()) {
+      args.insert(args.end(), {"-selfsign", "-keyfile", dir + "/" + base + ".key"});
+    } else {
+      args.insert(args.end(), {"-cert", dir + "/" + issuer + ".pem", "-keyfile", dir + "/" + issuer + ".key"});
+    }
+    return Openssl(args);
+  };
+  const absl::Time now = absl::Now();
+  for (absl::Status step :
+       {key("root"), request("root", name + " Root"), issue("root", "", "ca_cert", now - absl::Hours(24), now + absl::Hours(48)),
+        key("intermediate"), request("intermediate", name + " Intermediate"),
+        issue("intermediate", "root", "ca_cert", now - absl::Hours(24), now + absl::Hours(48))}) {
+    if (!step.ok()) return step;
+  }
   PrivatePki pki;
   pki.root_path = dir + "/root.pem";
   pki.intermediate_path = dir + "/intermediate.pem";
-  for (absl::Status step : {key("root.key"), request("root.key", "/O=sigshim e2e/CN=" + name + " Root", "root.csr"),
-                            Openssl({"x509", "-req", "-in", dir + "/root.csr", "-signkey", dir + "/root.key", "-days",
-                                     "2", "-extfile", ext, "-extensions", "ca", "-out", pki.root_path}),
-                            key("intermediate.key"),
-                            request("intermediate.key", "/O=sigshim e2e/CN=" + name + " Intermediate",
-                                    "intermediate.csr"),
-                            Openssl({"x509", "-req", "-in", dir + "/intermediate.csr", "-CA", pki.root_path, "-CAkey",
-                                     dir + "/root.key", "-set_serial", "2", "-days", "2", "-extfile", ext,
-                                     "-extensions", "ca", "-out", pki.intermediate_path})}) {
-    if (!step.ok()) return step;
-  }
-  for (size_t i = 0; i < emails.size(); ++i) {
-    const std::string leaf = absl::StrCat("leaf", i);
-    for (absl::Status step : {key(leaf + ".key"), request(leaf + ".key", "/O=sigshim e2e/CN=" + emails[i], leaf + ".csr"),
-                              Openssl({"x509", "-req", "-in", dir + "/" + leaf + ".csr", "-CA", pki.intermediate_path,
-                                       "-CAkey", dir + "/intermediate.key", "-set_serial", absl::StrCat(10 + i),
-                                       "-days", "1", "-extfile", ext, "-extensions", leaf, "-out",
-                                       dir + "/" + leaf + ".pem"})}) {
+  for (const PkiLeafSpec& leaf : leaves) {
+    const std::string base = "leaf_" + leaf.label;
+    for (absl::Status step : {key(base), request(base, leaf.email),
+                              issue(base, "intermediate", base, leaf.not_before, leaf.not_after)}) {
       if (!step.ok()) return step;
     }
-    PkiLeaf& out = pki.leaves[emails[i]];
-    for (auto [file, text] : {std::pair{leaf + ".key", &out.key_pem}, std::pair{leaf + ".pem", &out.certificate_pem}}) {
+    PkiLeaf& out = pki.leaves[leaf.label];
+    for (auto [file, text] : {std::pair{base + ".key", &out.key_pem}, std::pair{base + ".pem", &out.certificate_pem}}) {
       absl::StatusOr<std::string> read = ReadFile(dir + "/" + file, 1 << 20);
       if (!read.ok()) return read.status();
       *text = *std::move(read);
@@ -138,6 +163,33 @@ absl::StatusOr<PrivatePki> MakePrivatePki(const std::string& dir, const std::str
   if (!root.ok()) return root.status();
   pki.chain_pem = *intermediate + *root;
   return pki;
+}
+
+// Returns the first timestamp authority of the trusted_root.json at `path` as the PEM chain a
+// private PKI's timestamp_authorities takes (its certificates in the file's order: leaf first).
+absl::StatusOr<std::string> TimestampAuthorityPem(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile(path, 1 << 20);
+  if (!text.ok()) return text.status();
+  const nlohmann::json root = nlohmann::json::parse(*text, nullptr, false);
+  const nlohmann::json* certificates = nullptr;
+  if (root.is_object() && root.contains("timestampAuthorities") && root["timestampAuthorities"].is_array() &&
+      !root["timestampAuthorities"].empty()) {
+    const nlohmann::json& tsa = root["timestampAuthorities"][0];
+    if (tsa.contains("certChain") && tsa["certChain"].contains("certificates")) {
+      certificates = &tsa["certChain"]["certificates"];
+    }
+  }
+  if (certificates == nullptr || !certificates->is_array()) {
+    return absl::DataLossError(absl::StrCat(path, ": no timestampAuthorities[0].certChain.certificates"));
+  }
+  std::string pem;
+  for (const nlohmann::json& certificate : *certificates) {
+    const std::string der_base64 = certificate.value("rawBytes", "");
+    absl::StrAppend(&pem, "-----BEGIN CERTIFICATE-----\n");
+    for (size_t i = 0; i < der_base64.size(); i += 64) absl::StrAppend(&pem, der_base64.substr(i, 64), "\n");
+    absl::StrAppend(&pem, "-----END CERTIFICATE-----\n");
+  }
+  return pem;
 }
 
 class KeylessNodeTest : public ::testing::Test {
@@ -155,12 +207,21 @@ class KeylessNodeTest : public ::testing::Test {
     auto base = bed_->BuildImage("base", {"/bin/sh"}, "keyless");
     ASSERT_TRUE(base.ok()) << base.status();
     base_ = new testbed::OciImage(*base);
-    auto corp = MakePrivatePki(bed_->dir().Path("pki/corp"), "Corp", {kCorpEmail, kOtherEmail});
+    const absl::Time now = absl::Now();
+    auto corp = MakePrivatePki(bed_->dir().Path("pki/corp"), "Corp",
+                               {{"release", kCorpEmail, now - absl::Hours(1), now + absl::Hours(24)},
+                                {"intern", kOtherEmail, now - absl::Hours(1), now + absl::Hours(24)},
+                                {"expired", kCorpEmail, now - absl::Hours(3), now - absl::Hours(1)}});
     ASSERT_TRUE(corp.ok()) << corp.status();
     corp_ = new PrivatePki(*std::move(corp));
-    auto foreign = MakePrivatePki(bed_->dir().Path("pki/foreign"), "Foreign", {kCorpEmail});
+    auto foreign = MakePrivatePki(bed_->dir().Path("pki/foreign"), "Foreign",
+                                  {{"release", kCorpEmail, now - absl::Hours(1), now + absl::Hours(24)}});
     ASSERT_TRUE(foreign.ok()) << foreign.status();
     foreign_ = new PrivatePki(*std::move(foreign));
+    auto tsa = TimestampAuthorityPem(mock_->trusted_root_path());
+    ASSERT_TRUE(tsa.ok()) << tsa.status();
+    corp_tsa_path_ = new std::string(bed_->dir().Path("pki/corp/tsa.pem"));
+    ASSERT_TRUE(WriteFileAtomic(*corp_tsa_path_, *tsa, 0644).ok());
     auto retired = GenerateKey("retired", test_signer::KeyType::kEcdsaP256, bed_->dir().Path("retired.pub"));
     ASSERT_TRUE(retired.ok()) << retired.status();
     retired_ = retired->release();
@@ -192,6 +253,8 @@ class KeylessNodeTest : public ::testing::Test {
     delete corp_;
     delete foreign_;
     corp_ = foreign_ = nullptr;
+    delete corp_tsa_path_;
+    corp_tsa_path_ = nullptr;
     delete retired_;
     retired_ = nullptr;
     delete retired_at_;
@@ -215,8 +278,9 @@ class KeylessNodeTest : public ::testing::Test {
   }
 
   // The node's configuration: the mock's trusted root "sigstore", identity "ci" = (GitHub's issuer,
-  // `subject`), required for every image under e2e/; the private PKI "corp-pki" (the corp CAs) and
-  // identity "corp-release" (its leaf with SAN kCorpEmail), required under pki/; key "retired",
+  // `subject`), required for every image under e2e/; the private PKI "corp-pki" (the corp CAs, and
+  // the mock's main TSA as its timestamp authority) and identity "corp-release" (a leaf with SAN
+  // kCorpEmail), required under pki/; key "retired",
   // valid until retired_at_ and counting only with time evidence of "sigstore", required under
   // retired/. No [registry] section: the plain-HTTP registry on 127.0.0.1 is reached by the
   // loopback convention alone, as containerd reaches it.
@@ -232,7 +296,7 @@ class KeylessNodeTest : public ::testing::Test {
         "\ntransparency_log = \"sigstore\"\n",
         "[[trust_roots]]\nname = \"sigstore\"\ntrusted_root = \"", mock_->trusted_root_path(), "\"\n",
         "[[trust_roots]]\nname = \"corp-pki\"\nca_roots = \"", corp_->root_path, "\"\nca_intermediates = \"",
-        corp_->intermediate_path, "\"\n",
+        corp_->intermediate_path, "\"\ntimestamp_authorities = \"", *corp_tsa_path_, "\"\n",
         "[[identities]]\nname = \"ci\"\ntrust_root = \"sigstore\"\nissuer = \"", kIssuer, "\"\nsubject = \"", subject,
         "\"\n[[identities]]\nname = \"corp-release\"\ntrust_root = \"corp-pki\"\nsubject = \"", kCorpEmail, "\"\n",
         "[[policy]]\nname = \"keyless\"\nimages = [\"", registry, "/e2e/**\"]\nrequire = [\"ci\"]\n",
@@ -271,9 +335,11 @@ class KeylessNodeTest : public ::testing::Test {
   }
 
   // Pushes a new image as <repository>:v1 signed in the cosign format with `leaf`'s key, the
-  // signature carrying `leaf`'s certificate and `chain_pem` (no log entry, no timestamp).
-  // Returns the image's digest ("" on failure).
-  static std::string PushPkiSigned(const std::string& repository, const PkiLeaf& leaf, const std::string& chain_pem) {
+  // signature carrying `leaf`'s certificate and `chain_pem`, no log entry and, with
+  // `tsa_clock_offset`, an RFC 3161 timestamp of the signature by the mock's main TSA with its
+  // clock moved by that much (without, no timestamp). Returns the image's digest ("" on failure).
+  static std::string PushPkiSigned(const std::string& repository, const PkiLeaf& leaf, const std::string& chain_pem,
+                                   std::optional<absl::Duration> tsa_clock_offset = std::nullopt) {
     auto [digest, payload] = PushImageAndPayload(repository);
     if (digest.empty()) return "";
     auto signer = test_signer::Signer::Create(leaf.key_pem);
@@ -282,10 +348,17 @@ class KeylessNodeTest : public ::testing::Test {
     auto signature = (*signer)->Sign(payload);
     EXPECT_TRUE(signature.ok()) << signature.status();
     if (!signature.ok()) return "";
-    PushSignatureLayer(repository, digest, payload,
-                       {{std::string(verify::kSignatureAnnotation), Base64Encode(*signature)},
-                        {std::string(verify::kCertificateAnnotation), leaf.certificate_pem},
-                        {std::string(verify::kChainAnnotation), chain_pem}});
+    std::map<std::string, std::string> annotations = {
+        {std::string(verify::kSignatureAnnotation), Base64Encode(*signature)},
+        {std::string(verify::kCertificateAnnotation), leaf.certificate_pem},
+        {std::string(verify::kChainAnnotation), chain_pem}};
+    if (tsa_clock_offset.has_value()) {
+      auto timestamp = mock_->Timestamp(*signature, testbed::SigstoreAuthority::kMain, *tsa_clock_offset);
+      EXPECT_TRUE(timestamp.ok()) << timestamp.status();
+      if (!timestamp.ok()) return "";
+      annotations[std::string(verify::kTimestampAnnotation)] = *timestamp;
+    }
+    PushSignatureLayer(repository, digest, payload, std::move(annotations));
     return digest;
   }
 
@@ -417,6 +490,7 @@ class KeylessNodeTest : public ::testing::Test {
   static inline std::string* config_path_ = nullptr;
   static inline PrivatePki* corp_ = nullptr;
   static inline PrivatePki* foreign_ = nullptr;
+  static inline std::string* corp_tsa_path_ = nullptr;
   static inline Key* retired_ = nullptr;
   static inline absl::Time* retired_at_ = nullptr;
   static inline testbed::Subprocess* sigshim_ = nullptr;
@@ -476,14 +550,15 @@ TEST_F(KeylessNodeTest, ImageSignedByTheApprovedWorkflowIsPulledAndRuns) {
 
 // What a private-PKI signature needs to count (pkg/verify/certificate_signer.cc, CheckUnderRoot;
 // pkg/trust/pki.cc): the leaf must chain through ca_intermediates (or the chain annotation) to a
-// ca_roots certificate and allow code signing; a PKI without rekor_keys requires no log entry and
-// its certificates are not short-lived, so no proven signing time is needed either: the chain is
-// judged at the proven signing time when a timestamp of its timestamp_authorities (or a SET of its
-// rekor_keys) gives one, else at the time of the decision. These signatures carry neither, so the
-// chain is judged at the decision time, while the leaf (valid for a day from now) is valid; the
-// identity is the leaf's SAN email (no issuer is configured, so none is required).
+// ca_roots certificate, valid at the time the chain is judged, and allow code signing; the
+// identity is the leaf's SAN email (no issuer is configured, so none is required). A PKI without
+// rekor_keys requires no log entry, and its certificates are not short-lived, so no proven signing
+// time is needed: the chain is judged at the signing time when a timestamp of its
+// timestamp_authorities (or a SET of its rekor_keys) proves one, else at the time of the decision.
+// Here: a leaf valid now counts without evidence (judged at the decision time); a leaf that
+// expired an hour ago counts only with a timestamp from the time it was valid.
 TEST_F(KeylessNodeTest, PrivatePkiSignatureByTheApprovedEmailIsPulledAndRuns) {
-  const std::string digest = PushPkiSigned("pki/release", corp_->leaves.at(kCorpEmail), corp_->chain_pem);
+  const std::string digest = PushPkiSigned("pki/release", corp_->leaves.at("release"), corp_->chain_pem);
   ASSERT_FALSE(digest.empty());
   nlohmann::json audit = PullAndRun("pki-pod", "pki/release", digest);
   EXPECT_EQ(audit.value("decision", ""), "allow") << audit.dump();
@@ -493,7 +568,7 @@ TEST_F(KeylessNodeTest, PrivatePkiSignatureByTheApprovedEmailIsPulledAndRuns) {
 
 TEST_F(KeylessNodeTest, PrivatePkiSignatureWithAnotherSanIsRefusedAtPull) {
   // The same CA, another person: the chain is good, the SAN is not the identity's.
-  ASSERT_FALSE(PushPkiSigned("pki/intern", corp_->leaves.at(kOtherEmail), corp_->chain_pem).empty());
+  ASSERT_FALSE(PushPkiSigned("pki/intern", corp_->leaves.at("intern"), corp_->chain_pem).empty());
   const std::string message = PullRefused("pki/intern");
   EXPECT_THAT(message, HasSubstr("refused by policy \"pki\"")) << message;
   EXPECT_THAT(message, HasSubstr(absl::StrCat("not identity \"corp-release\": no SAN is ", kCorpEmail,
@@ -504,11 +579,44 @@ TEST_F(KeylessNodeTest, PrivatePkiSignatureWithAnotherSanIsRefusedAtPull) {
 TEST_F(KeylessNodeTest, PrivatePkiLeafOfAnotherRootIsRefusedAtPull) {
   // The approved email, but certified by a CA the node does not trust (its chain annotation holds
   // that CA's intermediate and root, which must lend it nothing).
-  ASSERT_FALSE(PushPkiSigned("pki/foreign", foreign_->leaves.at(kCorpEmail), foreign_->chain_pem).empty());
+  ASSERT_FALSE(PushPkiSigned("pki/foreign", foreign_->leaves.at("release"), foreign_->chain_pem).empty());
   const std::string message = PullRefused("pki/foreign");
   EXPECT_THAT(message, HasSubstr("refused by policy \"pki\"")) << message;
   EXPECT_THAT(message, HasSubstr("trust root \"corp-pki\": certificate chain")) << message;
   EXPECT_THAT(message, HasSubstr("no proven signing time: checked at")) << message;
+}
+
+TEST_F(KeylessNodeTest, PrivatePkiSignatureOfAnExpiredLeafCountsWhenATimestampProvesItWasValid) {
+  // The leaf was valid from three hours ago to one hour ago; the mock TSA, listed in corp-pki's
+  // timestamp_authorities, stamps the signature as made two hours ago.
+  const std::string digest =
+      PushPkiSigned("pki/stamped", corp_->leaves.at("expired"), corp_->chain_pem, absl::Hours(-2));
+  ASSERT_FALSE(digest.empty());
+  nlohmann::json audit = PullAndRun("stamped-pod", "pki/stamped", digest);
+  EXPECT_EQ(audit.value("decision", ""), "allow") << audit.dump();
+  EXPECT_EQ(audit.value("identity", ""), "corp-release") << audit.dump();
+  EXPECT_EQ(audit.value("signed_at_source", ""), "timestamp") << audit.dump();
+}
+
+TEST_F(KeylessNodeTest, PrivatePkiSignatureOfAnExpiredLeafWithoutATimestampIsRefusedAtPull) {
+  ASSERT_FALSE(PushPkiSigned("pki/expired", corp_->leaves.at("expired"), corp_->chain_pem).empty());
+  const std::string message = PullRefused("pki/expired");
+  EXPECT_THAT(message, HasSubstr("refused by policy \"pki\"")) << message;
+  EXPECT_THAT(message, HasSubstr("trust root \"corp-pki\": certificate chain: the leaf certificate is not valid at "))
+      << message;
+  EXPECT_THAT(message, HasSubstr("(no proven signing time: checked at")) << message;
+}
+
+TEST_F(KeylessNodeTest, PrivatePkiTimestampFromBeforeTheLeafWasValidDoesNotHelp) {
+  // A real timestamp of the trusted TSA, but from before the leaf's notBefore: the chain is judged
+  // at that time and the leaf was not valid yet.
+  ASSERT_FALSE(
+      PushPkiSigned("pki/early", corp_->leaves.at("expired"), corp_->chain_pem, absl::Hours(-4)).empty());
+  const std::string message = PullRefused("pki/early");
+  EXPECT_THAT(message, HasSubstr("trust root \"corp-pki\": certificate chain: the leaf certificate is not valid at "))
+      << message;
+  EXPECT_THAT(message, HasSubstr("(at the signing time, ")) << message;
+  EXPECT_THAT(message, HasSubstr("(timestamp)")) << message;
 }
 
 // Key "retired" left service an hour ago (not_after) and names trust root "sigstore" as its

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -227,6 +228,24 @@ absl::StatusOr<std::string> SigstoreMock::LogKeySignature(absl::string_view payl
                                    {"logIndex", entry["logIndex"]},
                                    {"logID", entry["logID"]}}}};
   return bundle.dump();
+}
+
+absl::StatusOr<std::string> SigstoreMock::Timestamp(absl::string_view data, SigstoreAuthority tsa,
+                                                    absl::Duration clock_offset) const {
+  if (tsa == SigstoreAuthority::kNone) return absl::InvalidArgumentError("Timestamp needs a TSA, not kNone");
+  // The request @sigstore/mock's TSA handler reads (what sigstore-js's TSAWitness sends).
+  const nlohmann::json request = {{"artifactHash", Base64Encode(absl::HexStringToBytes(Sha256Hex(data)))},
+                                  {"hashAlgorithm", "sha256"},
+                                  {"certificates", true}};
+  const int64_t offset = absl::ToInt64Seconds(clock_offset);
+  const std::string url = absl::StrCat(url_, "/", AuthorityName(tsa), "/tsa",
+                                       offset == 0 ? "" : absl::StrCat("@", offset), "/api/v1/timestamp");
+  ASSIGN_OR_RETURN(auto answer, PostJson(url, request.dump()));
+  if (answer.first != 201) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mock TSA refused the request (HTTP ", answer.first, "): ", answer.second.substr(0, 512)));
+  }
+  return nlohmann::json{{"SignedRFC3161Timestamp", Base64Encode(answer.second)}}.dump();
 }
 
 }  // namespace sigshim::testbed

@@ -128,6 +128,14 @@ class SigstoreMock {
                                               SigstoreAuthority log = SigstoreAuthority::kMain,
                                               absl::Duration clock_offset = absl::ZeroDuration()) const;
 
+  // Asks `tsa`'s mock timestamp authority for an RFC 3161 timestamp over SHA-256 of `data` (for a
+  // cosign signature: the raw signature bytes), its signing certificate included, with the TSA's
+  // clock moved by `clock_offset` (whole seconds). Returns the cosign timestamp annotation
+  // (dev.sigstore.cosign/rfc3161timestamp): {"SignedRFC3161Timestamp": base64 of the response}.
+  // InvalidArgument for `tsa` kNone or when the mock refuses.
+  absl::StatusOr<std::string> Timestamp(absl::string_view data, SigstoreAuthority tsa = SigstoreAuthority::kMain,
+                                        absl::Duration clock_offset = absl::ZeroDuration()) const;
+
   // Stops the process (SIGTERM, then SIGKILL). OK when it had stopped already.
   absl::Status Stop();
 
