@@ -9,9 +9,10 @@
 // the image it admitted before is refused at the next CreateContainer, by the stored evidence.
 //
 // Private PKI: a root and an intermediate CA made with the openssl command when the suite starts
-// ([[trust_roots]] ca_roots / ca_intermediates) and an identity for a leaf's SAN email; a
-// signature whose certificate and chain annotations hold such a leaf is allowed, another SAN or a
-// leaf of another root (same email) refused.
+// ([[trust_roots]] ca_roots / ca_intermediates, and the mock's TSA as timestamp_authorities) and an
+// identity for a leaf's SAN email; a signature whose certificate and chain annotations hold such a
+// leaf is allowed, another SAN or a leaf of another root (same email) refused; a leaf that expired
+// an hour ago counts only with a timestamp from while it was valid.
 //
 // Key validity window: a [[keys]] entry retired an hour ago (not_after) whose signatures count only
 // with a log entry of the mock's trusted root (transparency_log): a signature logged in the mock
