@@ -16,7 +16,8 @@
 //
 // Key validity window: a [[keys]] entry retired an hour ago (not_after) whose signatures count only
 // with a log entry of the mock's trusted root (transparency_log): a signature logged in the mock
-// Rekor two hours ago is allowed, one without a log entry or logged now refused. Needs root.
+// Rekor two hours ago is allowed; one without a log entry, logged now, or logged two hours ago by
+// a log the trust root does not list, refused. Needs root.
 #include <signal.h>
 #include <unistd.h>
 
@@ -281,10 +282,10 @@ class KeylessNodeTest : public ::testing::Test {
   // The node's configuration: the mock's trusted root "sigstore", identity "ci" = (GitHub's issuer,
   // `subject`), required for every image under e2e/; the private PKI "corp-pki" (the corp CAs, and
   // the mock's main TSA as its timestamp authority) and identity "corp-release" (a leaf with SAN
-  // kCorpEmail), required under pki/; key "retired",
-  // valid until retired_at_ and counting only with time evidence of "sigstore", required under
-  // retired/. No [registry] section: the plain-HTTP registry on 127.0.0.1 is reached by the
-  // loopback convention alone, as containerd reaches it.
+  // kCorpEmail), required under pki/; key "retired", valid until retired_at_ and counting only
+  // with time evidence of "sigstore", required under retired/. No [registry] section: the
+  // plain-HTTP registry on 127.0.0.1 is reached by the loopback convention alone, as containerd
+  // reaches it.
   static std::string Config(const std::string& subject) {
     const std::string registry = bed_->registry()->host_port();
     return absl::StrCat(
@@ -364,10 +365,12 @@ class KeylessNodeTest : public ::testing::Test {
   }
 
   // Pushes a new image as <repository>:v1 signed with key "retired". With `log_clock_offset`, the
-  // signature is logged in the mock's main Rekor (the log of trust root "sigstore") with the log's
-  // clock moved by that much, and carries the SET the log answered (dev.sigstore.cosign/bundle);
-  // without, it has no log entry. Returns the image's digest ("" on failure).
-  static std::string PushKeySigned(const std::string& repository, std::optional<absl::Duration> log_clock_offset) {
+  // signature is logged in `log`'s mock Rekor (kMain's is the log of trust root "sigstore") with the
+  // log's clock moved by that much, and carries the SET the log answered
+  // (dev.sigstore.cosign/bundle); without, it has no log entry. Returns the image's digest ("" on
+  // failure).
+  static std::string PushKeySigned(const std::string& repository, std::optional<absl::Duration> log_clock_offset,
+                                   testbed::SigstoreAuthority log = testbed::SigstoreAuthority::kMain) {
     auto [digest, payload] = PushImageAndPayload(repository);
     if (digest.empty()) return "";
     auto signature = retired_->signer->Sign(payload);
@@ -376,8 +379,7 @@ class KeylessNodeTest : public ::testing::Test {
     std::map<std::string, std::string> annotations = {
         {std::string(verify::kSignatureAnnotation), Base64Encode(*signature)}};
     if (log_clock_offset.has_value()) {
-      auto bundle = mock_->LogKeySignature(payload, *signature, retired_->signer->public_pem(),
-                                           testbed::SigstoreAuthority::kMain, *log_clock_offset);
+      auto bundle = mock_->LogKeySignature(payload, *signature, retired_->signer->public_pem(), log, *log_clock_offset);
       EXPECT_TRUE(bundle.ok()) << bundle.status();
       if (!bundle.ok()) return "";
       annotations[std::string(verify::kBundleAnnotation)] = *bundle;
@@ -643,6 +645,15 @@ TEST_F(KeylessNodeTest, RetiredKeySignatureWithoutALogEntryIsRefusedAtPull) {
   ASSERT_FALSE(PushKeySigned("retired/unlogged", std::nullopt).empty());
   const std::string message = PullRefused("retired/unlogged");
   EXPECT_THAT(message, HasSubstr("refused by policy \"retired\"")) << message;
+  EXPECT_THAT(message, HasSubstr("key \"retired\" counts only with a transparency-log entry or timestamp of trust "
+                                 "root \"sigstore\", and this signature carries none that verifies"))
+      << message;
+}
+
+TEST_F(KeylessNodeTest, RetiredKeySignatureLoggedInsideItsWindowByAnUntrustedLogIsRefusedAtPull) {
+  // A real SET from inside the window, but by the mock's other Rekor, which "sigstore" does not list.
+  ASSERT_FALSE(PushKeySigned("retired/other-log", absl::Hours(-2), testbed::SigstoreAuthority::kOther).empty());
+  const std::string message = PullRefused("retired/other-log");
   EXPECT_THAT(message, HasSubstr("key \"retired\" counts only with a transparency-log entry or timestamp of trust "
                                  "root \"sigstore\", and this signature carries none that verifies"))
       << message;
