@@ -27,7 +27,7 @@ DEB_PACKAGES := cmake ninja-build g++ clang libclang-rt-14-dev pkg-config libcli
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
   libssl-dev libsodium-dev libtoml11-dev nlohmann-json3-dev libcurl4-openssl-dev \
   libgtest-dev libgmock-dev libbenchmark-dev libsystemd-dev libcpp-httplib-dev prometheus-cpp-dev \
-  containerd runc docker-registry umoci busybox-static skopeo \
+  containerd runc docker-registry umoci busybox-static skopeo openssl \
   systemd python3-yaml shellcheck
 
 CTEST := ctest --output-on-failure --no-tests=error

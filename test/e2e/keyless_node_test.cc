@@ -1,22 +1,41 @@
-// Certificate identities on a real node: a real containerd 1.6, the test bed's docker-registry and
-// the sigshim binary, with images signed keyless (cosign format) by sigstore-js against a mock
-// Fulcio, Rekor and TSA on 127.0.0.1 (test/testbed/sigstore_mock.h). The node trusts the mock's
-// trusted_root.json and one identity (issuer + release workflow). A keyless-signed image is
-// pulled through sigshim's CRI socket and a container is made from it; an image signed by another
-// workflow is refused at the pull; once the identity is changed and sigshim reloaded, the image it
-// admitted before is refused at the next CreateContainer, by the stored evidence. Needs root.
+// Certificate identities and key validity windows on a real node: a real containerd 1.6, the test
+// bed's docker-registry and the sigshim binary, every image pulled through sigshim's CRI socket and
+// a container made from it.
+//
+// Keyless: images signed (cosign format) by sigstore-js against a mock Fulcio, Rekor and TSA on
+// 127.0.0.1 (test/testbed/sigstore_mock.h). The node trusts the mock's trusted_root.json and one
+// identity (issuer + release workflow). A keyless-signed image is pulled and run; an image signed
+// by another workflow is refused at the pull; once the identity is changed and sigshim reloaded,
+// the image it admitted before is refused at the next CreateContainer, by the stored evidence.
+//
+// Private PKI: a root and an intermediate CA made with the openssl command when the suite starts
+// ([[trust_roots]] ca_roots / ca_intermediates, and the mock's TSA as timestamp_authorities) and an
+// identity for a leaf's SAN email; a signature whose certificate and chain annotations hold such a
+// leaf is allowed, another SAN or a leaf of another root (same email) refused; a leaf that expired
+// an hour ago counts only with a timestamp from while it was valid.
+//
+// Key validity window: a [[keys]] entry retired an hour ago (not_after) whose signatures count only
+// with a log entry of the mock's trusted root (transparency_log): a signature logged in the mock
+// Rekor two hours ago is allowed; one without a log entry, logged now, or logged two hours ago by
+// a log the trust root does not list, refused. Needs root.
 #include <signal.h>
 #include <unistd.h>
 
 #include <iostream>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "pkg/base/base64.h"
 #include "pkg/base/file.h"
+#include "pkg/verify/signature_manifest.h"
 #include "pkg/verify/simple_signing.h"
 #include "test/e2e/attack_images.h"
 #include "test/e2e/cri_client.h"
@@ -38,7 +57,142 @@ constexpr char kIssuer[] = "https://token.actions.githubusercontent.com";
 constexpr char kRelease[] = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
 constexpr char kOther[] = "https://github.com/acme/app/.github/workflows/nightly.yml@refs/heads/main";
 
+// The private PKI's leaf SAN that identity "corp-release" names, and another one of the same CA.
+constexpr char kCorpEmail[] = "release@corp.example";
+constexpr char kOtherEmail[] = "intern@corp.example";
+
 std::string Describe(const grpc::Status& status) { return testbed::DescribeStatus(status); }
+
+// One signing certificate of a private PKI to make: the SAN email and the validity.
+struct PkiLeafSpec {
+  std::string label;  // its name in PrivatePki::leaves
+  std::string email;
+  absl::Time not_before;
+  absl::Time not_after;
+};
+
+// One signing certificate of a private PKI: its key and its certificate, PEM.
+struct PkiLeaf {
+  std::string key_pem;
+  std::string certificate_pem;
+};
+
+// A private PKI made with the openssl command: root CA -> intermediate CA -> code-signing leaves
+// with an email SAN, all ECDSA P-256; the CAs valid from a day ago for three days.
+struct PrivatePki {
+  std::string root_path;          // the root CA certificate, PEM (what ca_roots names)
+  std::string intermediate_path;  // the intermediate CA certificate, PEM (ca_intermediates)
+  std::string chain_pem;          // intermediate then root: the dev.sigstore.cosign/chain annotation
+  std::map<std::string, PkiLeaf> leaves;  // by PkiLeafSpec::label
+};
+
+// Runs the openssl command with `args`; an error names the command and its output.
+absl::Status Openssl(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"openssl"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return testbed::RunCommand(argv, absl::Seconds(60)).status();
+}
+
+// Returns `t` as openssl ca's -startdate/-enddate take it (GeneralizedTime).
+std::string OpensslTime(absl::Time t) { return absl::FormatTime("%Y%m%d%H%M%SZ", t, absl::UTCTimeZone()); }
+
+// Makes, in folder `dir` (created), a PKI whose CAs are named after `name`, with `leaves`. Uses
+// `openssl ca` (not `openssl x509`, whose OpenSSL 3.0 cannot set a start date) so that a leaf can
+// be valid only in the past.
+absl::StatusOr<PrivatePki> MakePrivatePki(const std::string& dir, const std::string& name,
+                                          const std::vector<PkiLeafSpec>& leaves) {
+  if (absl::Status made = MakeDirs(dir); !made.ok()) return made;
+  std::string config = absl::StrCat(
+      "[ca]\ndefault_ca = dflt\n[dflt]\ndatabase = ", dir, "/index.txt\nnew_certs_dir = ", dir,
+      "\ndefault_md = sha256\npolicy = any\nunique_subject = no\nrand_serial = yes\nemail_in_dn = no\n",
+      "[any]\norganizationName = optional\ncommonName = supplied\n",
+      "[ca_cert]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n");
+  for (const PkiLeafSpec& leaf : leaves) {
+    absl::StrAppend(&config, "[leaf_", leaf.label, "]\nbasicConstraints = critical, CA:FALSE\n",
+                    "keyUsage = critical, digitalSignature\nextendedKeyUsage = codeSigning\n",
+                    "subjectAltName = email:", leaf.email, "\n");
+  }
+  const std::string cnf = dir + "/ca.cnf";
+  for (absl::Status step : {WriteFileAtomic(cnf, config, 0644), WriteFileAtomic(dir + "/index.txt", "", 0644)}) {
+    if (!step.ok()) return step;
+  }
+  auto key = [&](const std::string& base) {
+    return Openssl({"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", dir + "/" + base + ".key"});
+  };
+  auto request = [&](const std::string& base, const std::string& common_name) {
+    return Openssl({"req", "-new", "-key", dir + "/" + base + ".key", "-subj", "/O=sigshim e2e/CN=" + common_name, "-out",
+                    dir + "/" + base + ".csr"});
+  };
+  // Signs base.csr into base.pem with the issuer's key (`issuer` "" for self-signed).
+  auto issue = [&](const std::string& base, const std::string& issuer, const std::string& extensions, absl::Time from,
+                   absl::Time until) {
+    std::vector<std::string> args = {"ca", "-batch", "-notext", "-config", cnf, "-in", dir + "/" + base + ".csr",
+                                     "-out", dir + "/" + base + ".pem", "-extensions", extensions,
+                                     "-startdate", OpensslTime(from), "-enddate", OpensslTime(until)};
+    if (issuer.empty()) {
+      args.insert(args.end(), {"-selfsign", "-keyfile", dir + "/" + base + ".key"});
+    } else {
+      args.insert(args.end(), {"-cert", dir + "/" + issuer + ".pem", "-keyfile", dir + "/" + issuer + ".key"});
+    }
+    return Openssl(args);
+  };
+  const absl::Time now = absl::Now();
+  for (absl::Status step :
+       {key("root"), request("root", name + " Root"), issue("root", "", "ca_cert", now - absl::Hours(24), now + absl::Hours(48)),
+        key("intermediate"), request("intermediate", name + " Intermediate"),
+        issue("intermediate", "root", "ca_cert", now - absl::Hours(24), now + absl::Hours(48))}) {
+    if (!step.ok()) return step;
+  }
+  PrivatePki pki;
+  pki.root_path = dir + "/root.pem";
+  pki.intermediate_path = dir + "/intermediate.pem";
+  for (const PkiLeafSpec& leaf : leaves) {
+    const std::string base = "leaf_" + leaf.label;
+    for (absl::Status step : {key(base), request(base, leaf.email),
+                              issue(base, "intermediate", base, leaf.not_before, leaf.not_after)}) {
+      if (!step.ok()) return step;
+    }
+    PkiLeaf& out = pki.leaves[leaf.label];
+    for (auto [file, text] : {std::pair{base + ".key", &out.key_pem}, std::pair{base + ".pem", &out.certificate_pem}}) {
+      absl::StatusOr<std::string> read = ReadFile(dir + "/" + file, 1 << 20);
+      if (!read.ok()) return read.status();
+      *text = *std::move(read);
+    }
+  }
+  absl::StatusOr<std::string> intermediate = ReadFile(pki.intermediate_path, 1 << 20);
+  if (!intermediate.ok()) return intermediate.status();
+  absl::StatusOr<std::string> root = ReadFile(pki.root_path, 1 << 20);
+  if (!root.ok()) return root.status();
+  pki.chain_pem = *intermediate + *root;
+  return pki;
+}
+
+// Returns the first timestamp authority of the trusted_root.json at `path` as the PEM chain a
+// private PKI's timestamp_authorities takes (its certificates in the file's order: leaf first).
+absl::StatusOr<std::string> TimestampAuthorityPem(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile(path, 1 << 20);
+  if (!text.ok()) return text.status();
+  const nlohmann::json root = nlohmann::json::parse(*text, nullptr, false);
+  const nlohmann::json* certificates = nullptr;
+  if (root.is_object() && root.contains("timestampAuthorities") && root["timestampAuthorities"].is_array() &&
+      !root["timestampAuthorities"].empty()) {
+    const nlohmann::json& tsa = root["timestampAuthorities"][0];
+    if (tsa.contains("certChain") && tsa["certChain"].contains("certificates")) {
+      certificates = &tsa["certChain"]["certificates"];
+    }
+  }
+  if (certificates == nullptr || !certificates->is_array()) {
+    return absl::DataLossError(absl::StrCat(path, ": no timestampAuthorities[0].certChain.certificates"));
+  }
+  std::string pem;
+  for (const nlohmann::json& certificate : *certificates) {
+    const std::string der_base64 = certificate.value("rawBytes", "");
+    absl::StrAppend(&pem, "-----BEGIN CERTIFICATE-----\n");
+    for (size_t i = 0; i < der_base64.size(); i += 64) absl::StrAppend(&pem, der_base64.substr(i, 64), "\n");
+    absl::StrAppend(&pem, "-----END CERTIFICATE-----\n");
+  }
+  return pem;
+}
 
 class KeylessNodeTest : public ::testing::Test {
  protected:
@@ -55,6 +209,26 @@ class KeylessNodeTest : public ::testing::Test {
     auto base = bed_->BuildImage("base", {"/bin/sh"}, "keyless");
     ASSERT_TRUE(base.ok()) << base.status();
     base_ = new testbed::OciImage(*base);
+    const absl::Time now = absl::Now();
+    auto corp = MakePrivatePki(bed_->dir().Path("pki/corp"), "Corp",
+                               {{"release", kCorpEmail, now - absl::Hours(1), now + absl::Hours(24)},
+                                {"intern", kOtherEmail, now - absl::Hours(1), now + absl::Hours(24)},
+                                {"expired", kCorpEmail, now - absl::Hours(3), now - absl::Hours(1)}});
+    ASSERT_TRUE(corp.ok()) << corp.status();
+    corp_ = new PrivatePki(*std::move(corp));
+    auto foreign = MakePrivatePki(bed_->dir().Path("pki/foreign"), "Foreign",
+                                  {{"release", kCorpEmail, now - absl::Hours(1), now + absl::Hours(24)}});
+    ASSERT_TRUE(foreign.ok()) << foreign.status();
+    foreign_ = new PrivatePki(*std::move(foreign));
+    auto tsa = TimestampAuthorityPem(mock_->trusted_root_path());
+    ASSERT_TRUE(tsa.ok()) << tsa.status();
+    corp_tsa_path_ = new std::string(bed_->dir().Path("pki/corp/tsa.pem"));
+    ASSERT_TRUE(WriteFileAtomic(*corp_tsa_path_, *tsa, 0644).ok());
+    auto retired = GenerateKey("retired", test_signer::KeyType::kEcdsaP256, bed_->dir().Path("retired.pub"));
+    ASSERT_TRUE(retired.ok()) << retired.status();
+    retired_ = retired->release();
+    // Whole seconds, as TOML datetimes and sigshim's messages write them.
+    retired_at_ = new absl::Time(absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now() - absl::Hours(1))));
     socket_ = new std::string(bed_->dir().Path("sigshim.sock"));
     config_path_ = new std::string(bed_->dir().Path("sigshim.toml"));
     ASSERT_TRUE(WriteFileAtomic(*config_path_, Config(kRelease), 0644).ok());
@@ -78,6 +252,15 @@ class KeylessNodeTest : public ::testing::Test {
     base_ = nullptr;
     delete mock_;
     mock_ = nullptr;
+    delete corp_;
+    delete foreign_;
+    corp_ = foreign_ = nullptr;
+    delete corp_tsa_path_;
+    corp_tsa_path_ = nullptr;
+    delete retired_;
+    retired_ = nullptr;
+    delete retired_at_;
+    retired_at_ = nullptr;
     delete socket_;
     delete config_path_;
     socket_ = config_path_ = nullptr;
@@ -96,20 +279,165 @@ class KeylessNodeTest : public ::testing::Test {
     }
   }
 
-  // The node's configuration: the mock's trusted root, identity "ci" = (GitHub's issuer, `subject`),
-  // required for every image of the registry. No [registry] section: the plain-HTTP registry on
-  // 127.0.0.1 is reached by the loopback convention alone, as containerd reaches it.
+  // The node's configuration: the mock's trusted root "sigstore", identity "ci" = (GitHub's issuer,
+  // `subject`), required for every image under e2e/; the private PKI "corp-pki" (the corp CAs, and
+  // the mock's main TSA as its timestamp authority) and identity "corp-release" (a leaf with SAN
+  // kCorpEmail), required under pki/; key "retired", valid until retired_at_ and counting only
+  // with time evidence of "sigstore", required under retired/. No [registry] section: the
+  // plain-HTTP registry on 127.0.0.1 is reached by the loopback convention alone, as containerd
+  // reaches it.
   static std::string Config(const std::string& subject) {
+    const std::string registry = bed_->registry()->host_port();
     return absl::StrCat(
         "[server]\nlisten = \"", *socket_, "\"\nruntime_endpoint = \"", bed_->containerd()->socket_path(),
         "\"\nstate_dir = \"", bed_->dir().Path("sigshim-state"), "\"\n[log]\nlevel = \"debug\"\n",
         "[enforcement]\nmode = \"enforce\"\nunmatched = \"deny\"\nsandbox_image = \"",
         bed_->containerd()->sandbox_image(), "@", bed_->sandbox_image_digest(), "\"\n[audit]\npath = \"",
         bed_->dir().Path("audit.log"), "\"\n[metrics]\nlisten = \"\"\n",
+        "[[keys]]\nname = \"retired\"\npath = \"", retired_->public_path, "\"\nnot_after = ", RetiredAt(),
+        "\ntransparency_log = \"sigstore\"\n",
         "[[trust_roots]]\nname = \"sigstore\"\ntrusted_root = \"", mock_->trusted_root_path(), "\"\n",
+        "[[trust_roots]]\nname = \"corp-pki\"\nca_roots = \"", corp_->root_path, "\"\nca_intermediates = \"",
+        corp_->intermediate_path, "\"\ntimestamp_authorities = \"", *corp_tsa_path_, "\"\n",
         "[[identities]]\nname = \"ci\"\ntrust_root = \"sigstore\"\nissuer = \"", kIssuer, "\"\nsubject = \"", subject,
-        "\"\n[[policy]]\nname = \"keyless\"\nimages = [\"", bed_->registry()->host_port(),
-        "/e2e/**\"]\nrequire = [\"ci\"]\n");
+        "\"\n[[identities]]\nname = \"corp-release\"\ntrust_root = \"corp-pki\"\nsubject = \"", kCorpEmail, "\"\n",
+        "[[policy]]\nname = \"keyless\"\nimages = [\"", registry, "/e2e/**\"]\nrequire = [\"ci\"]\n",
+        "[[policy]]\nname = \"pki\"\nimages = [\"", registry, "/pki/**\"]\nrequire = [\"corp-release\"]\n",
+        "[[policy]]\nname = \"retired\"\nimages = [\"", registry, "/retired/**\"]\nrequire = [\"retired\"]\n");
+  }
+
+  // Returns key "retired"'s not_after as the config and sigshim's messages write it.
+  static std::string RetiredAt() { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", *retired_at_, absl::UTCTimeZone()); }
+
+  // Pushes a new image as <repository>:v1 (repository with its folder, e.g. "pki/a") and returns
+  // its digest and the simple-signing payload for it, or "" on failure (a test failure is added).
+  static std::pair<std::string, std::string> PushImageAndPayload(const std::string& repository) {
+    auto image = testbed::CmdVariant(*base_, absl::StrCat("node-", repository), {"/bin/echo", repository});
+    EXPECT_TRUE(image.ok()) << image.status();
+    if (!image.ok()) return {};
+    auto digest = testbed::PushImage(*image, *bed_->registry(), repository, "v1");
+    EXPECT_TRUE(digest.ok()) << digest.status();
+    if (!digest.ok()) return {};
+    auto payload = verify::BuildSimpleSigningPayload(absl::StrCat(bed_->registry()->host_port(), "/", repository),
+                                                     *digest);
+    EXPECT_TRUE(payload.ok()) << payload.status();
+    if (!payload.ok()) return {};
+    return {*digest, *payload};
+  }
+
+  // Pushes the .sig of `digest` in `repository`: one layer, `payload` with `annotations`.
+  static void PushSignatureLayer(const std::string& repository, const std::string& digest, const std::string& payload,
+                                 std::map<std::string, std::string> annotations) {
+    std::vector<test_signer::SignatureLayer> layers;
+    layers.push_back(test_signer::LayerWithAnnotations(payload, std::move(annotations)));
+    auto artifact = test_signer::BuildSignatureArtifact(digest, std::move(layers));
+    ASSERT_TRUE(artifact.ok()) << artifact.status();
+    absl::Status pushed = PushSignatureArtifact(*bed_->registry(), repository, *artifact);
+    ASSERT_TRUE(pushed.ok()) << pushed;
+  }
+
+  // Pushes a new image as <repository>:v1 signed in the cosign format with `leaf`'s key, the
+  // signature carrying `leaf`'s certificate and `chain_pem`, no log entry and, with
+  // `tsa_clock_offset`, an RFC 3161 timestamp of the signature by the mock's main TSA with its
+  // clock moved by that much (without, no timestamp). Returns the image's digest ("" on failure).
+  static std::string PushPkiSigned(const std::string& repository, const PkiLeaf& leaf, const std::string& chain_pem,
+                                   std::optional<absl::Duration> tsa_clock_offset = std::nullopt) {
+    auto [digest, payload] = PushImageAndPayload(repository);
+    if (digest.empty()) return "";
+    auto signer = test_signer::Signer::Create(leaf.key_pem);
+    EXPECT_TRUE(signer.ok()) << signer.status();
+    if (!signer.ok()) return "";
+    auto signature = (*signer)->Sign(payload);
+    EXPECT_TRUE(signature.ok()) << signature.status();
+    if (!signature.ok()) return "";
+    std::map<std::string, std::string> annotations = {
+        {std::string(verify::kSignatureAnnotation), Base64Encode(*signature)},
+        {std::string(verify::kCertificateAnnotation), leaf.certificate_pem},
+        {std::string(verify::kChainAnnotation), chain_pem}};
+    if (tsa_clock_offset.has_value()) {
+      auto timestamp = mock_->Timestamp(*signature, testbed::SigstoreAuthority::kMain, *tsa_clock_offset);
+      EXPECT_TRUE(timestamp.ok()) << timestamp.status();
+      if (!timestamp.ok()) return "";
+      annotations[std::string(verify::kTimestampAnnotation)] = *timestamp;
+    }
+    PushSignatureLayer(repository, digest, payload, std::move(annotations));
+    return digest;
+  }
+
+  // Pushes a new image as <repository>:v1 signed with key "retired". With `log_clock_offset`, the
+  // signature is logged in `log`'s mock Rekor (kMain's is the log of trust root "sigstore") with the
+  // log's clock moved by that much, and carries the SET the log answered
+  // (dev.sigstore.cosign/bundle); without, it has no log entry. Returns the image's digest ("" on
+  // failure).
+  static std::string PushKeySigned(const std::string& repository, std::optional<absl::Duration> log_clock_offset,
+                                   testbed::SigstoreAuthority log = testbed::SigstoreAuthority::kMain) {
+    auto [digest, payload] = PushImageAndPayload(repository);
+    if (digest.empty()) return "";
+    auto signature = retired_->signer->Sign(payload);
+    EXPECT_TRUE(signature.ok()) << signature.status();
+    if (!signature.ok()) return "";
+    std::map<std::string, std::string> annotations = {
+        {std::string(verify::kSignatureAnnotation), Base64Encode(*signature)}};
+    if (log_clock_offset.has_value()) {
+      auto bundle = mock_->LogKeySignature(payload, *signature, retired_->signer->public_pem(), log, *log_clock_offset);
+      EXPECT_TRUE(bundle.ok()) << bundle.status();
+      if (!bundle.ok()) return "";
+      annotations[std::string(verify::kBundleAnnotation)] = *bundle;
+    }
+    PushSignatureLayer(repository, digest, payload, std::move(annotations));
+    return digest;
+  }
+
+  // Pulls `repository`:v1 through sigshim, runs a pod named `name` and in it a container of the
+  // image, through sigshim; expects every step to succeed and the container to print `repository`
+  // (what PushImageAndPayload's image echoes) and exit 0. Removes the pod. Returns the audit line of
+  // the pull of `digest` (null when there is none: a test failure is added).
+  static nlohmann::json PullAndRun(const std::string& name, const std::string& repository, const std::string& digest) {
+    const std::string image = absl::StrCat(bed_->registry()->host_port(), "/", repository, ":v1");
+    grpc::Status pulled = Pull(image);
+    EXPECT_TRUE(pulled.ok()) << Describe(pulled);
+    PodRun pod;
+    pod.config = HostNetworkPod(name, kNamespace, bed_->dir().Path("pods/" + name));
+    grpc::Status ran = RunPodSandbox(*client_, pod.config, &pod.sandbox_id);
+    EXPECT_TRUE(ran.ok()) << Describe(ran);
+    if (ran.ok()) {
+      CreateContainerResponse created;
+      grpc::Status status = client_->runtime().CreateContainer(
+          Context().get(), ContainerRequest(pod.sandbox_id, pod.config, "c", image), &created);
+      std::cout << "  CreateContainer " << image << ": " << Describe(status).substr(0, 600) << std::endl;
+      EXPECT_TRUE(status.ok()) << Describe(status);
+      if (status.ok()) {
+        StartContainerRequest start;
+        start.set_container_id(created.container_id());
+        StartContainerResponse started;
+        status = client_->runtime().StartContainer(Context().get(), start, &started);
+        EXPECT_TRUE(status.ok()) << "StartContainer: " << Describe(status);
+        ContainerStatusResponse final_status;
+        EXPECT_TRUE(status.ok() && WaitForExit(*client_, created.container_id(), &final_status))
+            << "container " << created.container_id() << " never exited";
+        EXPECT_EQ(final_status.status().exit_code(), 0);
+        auto log = ReadFile(absl::StrCat(pod.config.log_directory(), "/c_0.log"), 1 << 20);
+        EXPECT_TRUE(log.ok()) << log.status();
+        EXPECT_THAT(log.ok() ? *log : "", HasSubstr(repository));
+      }
+      grpc::Status removed = RemovePod(*client_, pod.sandbox_id);
+      EXPECT_TRUE(removed.ok()) << Describe(removed);
+    }
+    nlohmann::json found;
+    for (nlohmann::json& line : ReadAuditLog(bed_->dir().Path("audit.log"), nullptr)) {
+      if (line.value("method", "") == "PullImage" && line.value("digest", "") == digest) found = std::move(line);
+    }
+    EXPECT_FALSE(found.is_null()) << "no audit line for the pull of " << digest;
+    return found;
+  }
+
+  // Pulls `repository`:v1 through sigshim, expects a refusal and returns its message.
+  static std::string PullRefused(const std::string& repository) {
+    grpc::Status status = Pull(absl::StrCat(bed_->registry()->host_port(), "/", repository, ":v1"));
+    EXPECT_FALSE(status.ok()) << "pulled";
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN) << Describe(status);
+    EXPECT_THAT(status.error_message(), HasSubstr("SignatureValidationFailed")) << Describe(status);
+    return status.error_message();
   }
 
   // Pushes a new image as e2e/<repository>:v1 and a keyless signature of it by workflow `subject`.
@@ -163,6 +491,11 @@ class KeylessNodeTest : public ::testing::Test {
   static inline testbed::OciImage* base_ = nullptr;
   static inline std::string* socket_ = nullptr;
   static inline std::string* config_path_ = nullptr;
+  static inline PrivatePki* corp_ = nullptr;
+  static inline PrivatePki* foreign_ = nullptr;
+  static inline std::string* corp_tsa_path_ = nullptr;
+  static inline Key* retired_ = nullptr;
+  static inline absl::Time* retired_at_ = nullptr;
   static inline testbed::Subprocess* sigshim_ = nullptr;
   static inline CriClient* client_ = nullptr;
 };
@@ -216,6 +549,124 @@ TEST_F(KeylessNodeTest, ImageSignedByTheApprovedWorkflowIsPulledAndRuns) {
   EXPECT_THAT(status.error_message(), HasSubstr("SignatureValidationFailed")) << Describe(status);
   grpc::Status removed = RemovePod(*client_, pod.sandbox_id);
   EXPECT_TRUE(removed.ok()) << Describe(removed);
+}
+
+// What a private-PKI signature needs to count (pkg/verify/certificate_signer.cc, CheckUnderRoot;
+// pkg/trust/pki.cc): the leaf must chain through ca_intermediates (or the chain annotation) to a
+// ca_roots certificate, valid at the time the chain is judged, and allow code signing; the
+// identity is the leaf's SAN email (no issuer is configured, so none is required). A PKI without
+// rekor_keys requires no log entry, and its certificates are not short-lived, so no proven signing
+// time is needed: the chain is judged at the signing time when a timestamp of its
+// timestamp_authorities (or a SET of its rekor_keys) proves one, else at the time of the decision.
+// Here: a leaf valid now counts without evidence (judged at the decision time); a leaf that
+// expired an hour ago counts only with a timestamp from the time it was valid.
+TEST_F(KeylessNodeTest, PrivatePkiSignatureByTheApprovedEmailIsPulledAndRuns) {
+  const std::string digest = PushPkiSigned("pki/release", corp_->leaves.at("release"), corp_->chain_pem);
+  ASSERT_FALSE(digest.empty());
+  nlohmann::json audit = PullAndRun("pki-pod", "pki/release", digest);
+  EXPECT_EQ(audit.value("decision", ""), "allow") << audit.dump();
+  EXPECT_EQ(audit.value("identity", ""), "corp-release") << audit.dump();
+  EXPECT_EQ(audit.value("signed_at_source", "?"), "") << "no log entry or timestamp proves a time: " << audit.dump();
+}
+
+TEST_F(KeylessNodeTest, PrivatePkiSignatureWithAnotherSanIsRefusedAtPull) {
+  // The same CA, another person: the chain is good, the SAN is not the identity's.
+  ASSERT_FALSE(PushPkiSigned("pki/intern", corp_->leaves.at("intern"), corp_->chain_pem).empty());
+  const std::string message = PullRefused("pki/intern");
+  EXPECT_THAT(message, HasSubstr("refused by policy \"pki\"")) << message;
+  EXPECT_THAT(message, HasSubstr(absl::StrCat("not identity \"corp-release\": no SAN is ", kCorpEmail,
+                                              " (SANs: email:", kOtherEmail, ")")))
+      << message;
+}
+
+TEST_F(KeylessNodeTest, PrivatePkiLeafOfAnotherRootIsRefusedAtPull) {
+  // The approved email, but certified by a CA the node does not trust (its chain annotation holds
+  // that CA's intermediate and root, which must lend it nothing).
+  ASSERT_FALSE(PushPkiSigned("pki/foreign", foreign_->leaves.at("release"), foreign_->chain_pem).empty());
+  const std::string message = PullRefused("pki/foreign");
+  EXPECT_THAT(message, HasSubstr("refused by policy \"pki\"")) << message;
+  EXPECT_THAT(message, HasSubstr("trust root \"corp-pki\": certificate chain")) << message;
+  EXPECT_THAT(message, HasSubstr("no proven signing time: checked at")) << message;
+}
+
+TEST_F(KeylessNodeTest, PrivatePkiSignatureOfAnExpiredLeafCountsWhenATimestampProvesItWasValid) {
+  // The leaf was valid from three hours ago to one hour ago; the mock TSA, listed in corp-pki's
+  // timestamp_authorities, stamps the signature as made two hours ago.
+  const std::string digest =
+      PushPkiSigned("pki/stamped", corp_->leaves.at("expired"), corp_->chain_pem, absl::Hours(-2));
+  ASSERT_FALSE(digest.empty());
+  nlohmann::json audit = PullAndRun("stamped-pod", "pki/stamped", digest);
+  EXPECT_EQ(audit.value("decision", ""), "allow") << audit.dump();
+  EXPECT_EQ(audit.value("identity", ""), "corp-release") << audit.dump();
+  EXPECT_EQ(audit.value("signed_at_source", ""), "timestamp") << audit.dump();
+}
+
+TEST_F(KeylessNodeTest, PrivatePkiSignatureOfAnExpiredLeafWithoutATimestampIsRefusedAtPull) {
+  ASSERT_FALSE(PushPkiSigned("pki/expired", corp_->leaves.at("expired"), corp_->chain_pem).empty());
+  const std::string message = PullRefused("pki/expired");
+  EXPECT_THAT(message, HasSubstr("refused by policy \"pki\"")) << message;
+  EXPECT_THAT(message, HasSubstr("trust root \"corp-pki\": certificate chain: the leaf certificate is not valid at "))
+      << message;
+  EXPECT_THAT(message, HasSubstr("(no proven signing time: checked at")) << message;
+}
+
+TEST_F(KeylessNodeTest, PrivatePkiTimestampFromBeforeTheLeafWasValidDoesNotHelp) {
+  // A real timestamp of the trusted TSA, but from before the leaf's notBefore: the chain is judged
+  // at that time and the leaf was not valid yet.
+  ASSERT_FALSE(
+      PushPkiSigned("pki/early", corp_->leaves.at("expired"), corp_->chain_pem, absl::Hours(-4)).empty());
+  const std::string message = PullRefused("pki/early");
+  EXPECT_THAT(message, HasSubstr("trust root \"corp-pki\": certificate chain: the leaf certificate is not valid at "))
+      << message;
+  EXPECT_THAT(message, HasSubstr("(at the signing time, ")) << message;
+  EXPECT_THAT(message, HasSubstr("(timestamp)")) << message;
+}
+
+// Key "retired" left service an hour ago (not_after) and names trust root "sigstore" as its
+// transparency_log. The SETs here are made by the mock Rekor of @sigstore/mock (its v1 API takes
+// the hashedrekord entry cosign proposes for a key signature and signs a SET over it with the log
+// key that the mock's trusted_root.json lists): real SETs in the real format, verified by sigshim
+// against that trusted root. The mock does not check the entry's signature as real Rekor would.
+TEST_F(KeylessNodeTest, RetiredKeySignatureLoggedInsideItsWindowIsPulledAndRuns) {
+  const std::string digest = PushKeySigned("retired/logged", absl::Hours(-2));
+  ASSERT_FALSE(digest.empty());
+  nlohmann::json audit = PullAndRun("retired-pod", "retired/logged", digest);
+  EXPECT_EQ(audit.value("decision", ""), "allow") << audit.dump();
+  EXPECT_EQ(audit.value("identity", ""), "retired") << audit.dump();
+  EXPECT_EQ(audit.value("signed_at_source", ""), "tlog") << audit.dump();
+  absl::Time signed_at;
+  std::string error;
+  ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, audit.value("signed_at", ""), &signed_at, &error))
+      << error << ": " << audit.dump();
+  EXPECT_LT(signed_at, *retired_at_) << audit.dump();
+}
+
+TEST_F(KeylessNodeTest, RetiredKeySignatureWithoutALogEntryIsRefusedAtPull) {
+  ASSERT_FALSE(PushKeySigned("retired/unlogged", std::nullopt).empty());
+  const std::string message = PullRefused("retired/unlogged");
+  EXPECT_THAT(message, HasSubstr("refused by policy \"retired\"")) << message;
+  EXPECT_THAT(message, HasSubstr("key \"retired\" counts only with a transparency-log entry or timestamp of trust "
+                                 "root \"sigstore\", and this signature carries none that verifies"))
+      << message;
+}
+
+TEST_F(KeylessNodeTest, RetiredKeySignatureLoggedInsideItsWindowByAnUntrustedLogIsRefusedAtPull) {
+  // A real SET from inside the window, but by the mock's other Rekor, which "sigstore" does not list.
+  ASSERT_FALSE(PushKeySigned("retired/other-log", absl::Hours(-2), testbed::SigstoreAuthority::kOther).empty());
+  const std::string message = PullRefused("retired/other-log");
+  EXPECT_THAT(message, HasSubstr("key \"retired\" counts only with a transparency-log entry or timestamp of trust "
+                                 "root \"sigstore\", and this signature carries none that verifies"))
+      << message;
+}
+
+TEST_F(KeylessNodeTest, RetiredKeySignatureLoggedAfterNotAfterIsRefusedAtPull) {
+  // A real log entry, of the right log, that proves the key signed after it retired.
+  ASSERT_FALSE(PushKeySigned("retired/late", absl::ZeroDuration()).empty());
+  const std::string message = PullRefused("retired/late");
+  EXPECT_THAT(message, HasSubstr("refused by policy \"retired\"")) << message;
+  EXPECT_THAT(message, HasSubstr(absl::StrCat("key \"retired\" is valid until ", RetiredAt(), "; signed at ")))
+      << message;
+  EXPECT_THAT(message, HasSubstr("tlog")) << message;
 }
 
 }  // namespace

@@ -8,10 +8,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "pkg/base/base64.h"
+#include "pkg/base/digest.h"
 #include "pkg/base/file.h"
 #include "pkg/base/status_macros.h"
 #include "test/testbed/poll.h"
@@ -184,6 +186,66 @@ absl::StatusOr<KeylessSignature> SigstoreMock::Sign(absl::string_view payload, c
     if (value.is_string()) out.annotations[name] = value.get<std::string>();
   }
   return out;
+}
+
+absl::StatusOr<std::string> SigstoreMock::LogKeySignature(absl::string_view payload, absl::string_view signature,
+                                                          absl::string_view public_pem, SigstoreAuthority log,
+                                                          absl::Duration clock_offset) const {
+  if (log == SigstoreAuthority::kNone) return absl::InvalidArgumentError("LogKeySignature needs a log, not kNone");
+  // What cosign proposes for a key signature (rekor pkg/types/hashedrekord/v0.0.1).
+  const nlohmann::json proposed = {
+      {"apiVersion", "0.0.1"},
+      {"kind", "hashedrekord"},
+      {"spec",
+       {{"data", {{"hash", {{"algorithm", "sha256"}, {"value", Sha256Hex(payload)}}}}},
+        {"signature",
+         {{"content", Base64Encode(signature)}, {"publicKey", {{"content", Base64Encode(public_pem)}}}}}}}};
+  const int64_t offset = absl::ToInt64Seconds(clock_offset);
+  const std::string url = absl::StrCat(url_, "/", AuthorityName(log), "/rekor",
+                                       offset == 0 ? "" : absl::StrCat("@", offset), "/api/v1/log/entries");
+  ASSIGN_OR_RETURN(auto answer, PostJson(url, proposed.dump()));
+  if (answer.first != 201) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mock Rekor refused the entry (HTTP ", answer.first, "): ", answer.second.substr(0, 512)));
+  }
+  // {"<uuid>": {"body", "integratedTime", "logID", "logIndex", "verification": {"signedEntryTimestamp", …}}}
+  const nlohmann::json reply = nlohmann::json::parse(answer.second, nullptr, false);
+  if (!reply.is_object() || reply.size() != 1 || !reply.begin()->is_object()) {
+    return absl::DataLossError(absl::StrCat("mock Rekor answered no single entry: ", answer.second.substr(0, 512)));
+  }
+  const nlohmann::json& entry = *reply.begin();
+  const std::string set = entry.contains("verification") ? StringField(entry["verification"], "signedEntryTimestamp") : "";
+  if (set.empty() || StringField(entry, "body").empty() || StringField(entry, "logID").empty() ||
+      !entry.contains("integratedTime") || !entry["integratedTime"].is_number_integer() ||
+      !entry.contains("logIndex") || !entry["logIndex"].is_number_integer()) {
+    return absl::DataLossError(absl::StrCat("mock Rekor's entry lacks a field of the SET: ", entry.dump().substr(0, 512)));
+  }
+  // cosign's RekorBundle (pkg/cosign/bundle): the SET and the payload it signs.
+  const nlohmann::json bundle = {{"SignedEntryTimestamp", set},
+                                 {"Payload",
+                                  {{"body", entry["body"]},
+                                   {"integratedTime", entry["integratedTime"]},
+                                   {"logIndex", entry["logIndex"]},
+                                   {"logID", entry["logID"]}}}};
+  return bundle.dump();
+}
+
+absl::StatusOr<std::string> SigstoreMock::Timestamp(absl::string_view data, SigstoreAuthority tsa,
+                                                    absl::Duration clock_offset) const {
+  if (tsa == SigstoreAuthority::kNone) return absl::InvalidArgumentError("Timestamp needs a TSA, not kNone");
+  // The request @sigstore/mock's TSA handler reads (what sigstore-js's TSAWitness sends).
+  const nlohmann::json request = {{"artifactHash", Base64Encode(absl::HexStringToBytes(Sha256Hex(data)))},
+                                  {"hashAlgorithm", "sha256"},
+                                  {"certificates", true}};
+  const int64_t offset = absl::ToInt64Seconds(clock_offset);
+  const std::string url = absl::StrCat(url_, "/", AuthorityName(tsa), "/tsa",
+                                       offset == 0 ? "" : absl::StrCat("@", offset), "/api/v1/timestamp");
+  ASSIGN_OR_RETURN(auto answer, PostJson(url, request.dump()));
+  if (answer.first != 201) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mock TSA refused the request (HTTP ", answer.first, "): ", answer.second.substr(0, 512)));
+  }
+  return nlohmann::json{{"SignedRFC3161Timestamp", Base64Encode(answer.second)}}.dump();
 }
 
 }  // namespace sigshim::testbed

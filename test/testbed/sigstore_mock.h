@@ -115,6 +115,27 @@ class SigstoreMock {
   // refuses the request.
   absl::StatusOr<KeylessSignature> Sign(absl::string_view payload, const KeylessSignOptions& options = {}) const;
 
+  // Logs a key signature in `log`'s mock Rekor (v1 API), as cosign does when it signs with a key:
+  // a proposed hashedrekord 0.0.1 entry holding sha256(`payload`), the raw `signature` and
+  // `public_pem`, with the log's clock moved by `clock_offset` (whole seconds) for this entry.
+  // Returns the cosign bundle annotation (dev.sigstore.cosign/bundle) made from the log's answer:
+  // its SignedEntryTimestamp and the body, integratedTime, logIndex and logID it signed. The mock
+  // logs what it is sent without checking the signature or the key (real Rekor would refuse an
+  // entry whose signature does not verify). InvalidArgument for `log` kNone or when the mock
+  // refuses; DataLoss when its answer is not one log entry.
+  absl::StatusOr<std::string> LogKeySignature(absl::string_view payload, absl::string_view signature,
+                                              absl::string_view public_pem,
+                                              SigstoreAuthority log = SigstoreAuthority::kMain,
+                                              absl::Duration clock_offset = absl::ZeroDuration()) const;
+
+  // Asks `tsa`'s mock timestamp authority for an RFC 3161 timestamp over SHA-256 of `data` (for a
+  // cosign signature: the raw signature bytes), its signing certificate included, with the TSA's
+  // clock moved by `clock_offset` (whole seconds). Returns the cosign timestamp annotation
+  // (dev.sigstore.cosign/rfc3161timestamp): {"SignedRFC3161Timestamp": base64 of the response}.
+  // InvalidArgument for `tsa` kNone or when the mock refuses.
+  absl::StatusOr<std::string> Timestamp(absl::string_view data, SigstoreAuthority tsa = SigstoreAuthority::kMain,
+                                        absl::Duration clock_offset = absl::ZeroDuration()) const;
+
   // Stops the process (SIGTERM, then SIGKILL). OK when it had stopped already.
   absl::Status Stop();
 

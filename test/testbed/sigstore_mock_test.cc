@@ -1,6 +1,7 @@
 // Checks the keyless test bed (sigstore-js with a mock Fulcio, Rekor and TSA) against OpenSSL,
 // @sigstore/verify and a real registry: what it signs carries the requested identity, its SET and
-// timestamp verify with the keys of the trusted root it wrote, and its bad material is bad.
+// timestamp verify with the keys of the trusted root it wrote, and its bad material is bad; key
+// signatures it logs and bytes it timestamps get real SETs and timestamps at the moved time.
 #include "test/testbed/sigstore_mock.h"
 
 #include <openssl/bio.h>
@@ -264,6 +265,73 @@ TEST_F(SigstoreMockTest, TimestampIsAnRfc3161ResponseOverTheSignature) {
   const ASN1_GENERALIZEDTIME* when = TS_TST_INFO_get_time(info);
   ASSERT_NE(when, nullptr);
   EXPECT_LE(X509_cmp_current_time(when), 0) << "genTime is in the future";
+}
+
+TEST_F(SigstoreMockTest, LoggedKeySignatureHasASetOverItsHashedrekordAtTheMovedTime) {
+  auto key = test_signer::GenerateSigningKey(test_signer::KeyType::kEcdsaP256);
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto signature = key->signer->Sign(Payload());
+  ASSERT_TRUE(signature.ok()) << signature.status();
+  auto logged = mock_->LogKeySignature(Payload(), *signature, key->pair.public_pem, SigstoreAuthority::kMain,
+                                       absl::Hours(-2));
+  ASSERT_TRUE(logged.ok()) << logged.status();
+  nlohmann::json set = nlohmann::json::parse(*logged);
+  const nlohmann::json& payload = set["Payload"];
+  std::string canonical = nlohmann::json{{"body", payload["body"]},
+                                         {"integratedTime", payload["integratedTime"]},
+                                         {"logID", payload["logID"]},
+                                         {"logIndex", payload["logIndex"]}}
+                              .dump();
+  PkeyPtr log_key = ParseSpki(Base64DecodeOrDie(trusted_root_["tlogs"][0]["publicKey"]["rawBytes"].get<std::string>()));
+  ASSERT_NE(log_key, nullptr);
+  EXPECT_TRUE(VerifySha256(log_key.get(), canonical, Base64DecodeOrDie(set["SignedEntryTimestamp"].get<std::string>())));
+  // The log's clock was moved two hours back (an hour of margin for a slow machine).
+  EXPECT_LT(payload["integratedTime"].get<int64_t>(), absl::ToUnixSeconds(absl::Now() - absl::Hours(1)));
+
+  // The body is the hashedrekord cosign proposes for a key signature: payload hash, signature, key.
+  nlohmann::json body = nlohmann::json::parse(Base64DecodeOrDie(payload["body"].get<std::string>()));
+  EXPECT_EQ(body["kind"], "hashedrekord");
+  EXPECT_EQ(body["apiVersion"], "0.0.1");
+  EXPECT_EQ(body["spec"]["data"]["hash"]["algorithm"], "sha256");
+  EXPECT_EQ(body["spec"]["data"]["hash"]["value"], Sha256Hex(Payload()));
+  EXPECT_EQ(Base64DecodeOrDie(body["spec"]["signature"]["content"].get<std::string>()), *signature);
+  EXPECT_EQ(Base64DecodeOrDie(body["spec"]["signature"]["publicKey"]["content"].get<std::string>()),
+            key->pair.public_pem);
+
+  // The other log's SET does not verify with the trusted root's log key.
+  auto other = mock_->LogKeySignature(Payload(), *signature, key->pair.public_pem, SigstoreAuthority::kOther);
+  ASSERT_TRUE(other.ok()) << other.status();
+  nlohmann::json other_set = nlohmann::json::parse(*other);
+  const nlohmann::json& p = other_set["Payload"];
+  EXPECT_FALSE(VerifySha256(log_key.get(),
+                            nlohmann::json{{"body", p["body"]},
+                                           {"integratedTime", p["integratedTime"]},
+                                           {"logID", p["logID"]},
+                                           {"logIndex", p["logIndex"]}}
+                                .dump(),
+                            Base64DecodeOrDie(other_set["SignedEntryTimestamp"].get<std::string>())));
+}
+
+TEST_F(SigstoreMockTest, TimestampOfBytesIsOverTheirHashAtTheMovedTime) {
+  const std::string data = "raw signature bytes";
+  auto stamped = mock_->Timestamp(data, SigstoreAuthority::kMain, absl::Hours(-2));
+  ASSERT_TRUE(stamped.ok()) << stamped.status();
+  nlohmann::json timestamp = nlohmann::json::parse(*stamped);
+  std::string der = Base64DecodeOrDie(timestamp["SignedRFC3161Timestamp"].get<std::string>());
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  std::unique_ptr<TS_RESP, TsRespFree> response(d2i_TS_RESP(nullptr, &p, static_cast<long>(der.size())));
+  ASSERT_NE(response, nullptr) << "not a DER TimeStampResp";
+  TS_TST_INFO* info = TS_RESP_get_tst_info(response.get());
+  ASSERT_NE(info, nullptr);
+  ASN1_OCTET_STRING* imprint = TS_MSG_IMPRINT_get_msg(TS_TST_INFO_get_msg_imprint(info));
+  EXPECT_EQ(HexOf(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(imprint)), ASN1_STRING_length(imprint))),
+            Sha256Hex(data));
+  // The TSA's clock was moved two hours back (an hour of margin for a slow machine).
+  const ASN1_GENERALIZEDTIME* when = TS_TST_INFO_get_time(info);
+  ASSERT_NE(when, nullptr);
+  struct tm gen_time = {};
+  ASSERT_EQ(ASN1_TIME_to_tm(when, &gen_time), 1) << "genTime does not parse";
+  EXPECT_LT(absl::FromTM(gen_time, absl::UTCTimeZone()), absl::Now() - absl::Hours(1)) << "genTime is not two hours back";
 }
 
 TEST_F(SigstoreMockTest, BundleVerifiesWithSigstoreJsAgainstTheWrittenTrustedRoot) {
