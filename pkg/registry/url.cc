@@ -122,6 +122,9 @@ absl::StatusOr<Url> FromHandle(CURLU* handle, absl::string_view written) {
 }
 
 absl::Status UnusableUrl(absl::string_view text, CURLUcode code) {
+  if (!absl::StrContains(text, "://")) {  // libcurl would only say "Bad scheme"
+    return absl::InvalidArgumentError(absl::StrCat("URL \"", RedactUrl(text), "\" is not absolute (scheme://host/…)"));
+  }
   return absl::InvalidArgumentError(
       absl::StrCat("URL \"", RedactUrl(text), "\" is unusable: ", curl_url_strerror(code)));
 }

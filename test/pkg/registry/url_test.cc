@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace sigshim::registry {
@@ -20,7 +21,8 @@ TEST(Url, ParsesAbsoluteHttpAndHttps) {
 TEST(Url, RefusesOtherSchemesUserInfoAndControlCharacters) {
   EXPECT_FALSE(ParseUrl("ftp://h/x").ok());
   EXPECT_FALSE(ParseUrl("file:///etc/passwd").ok());
-  EXPECT_FALSE(ParseUrl("/relative").ok());
+  EXPECT_THAT(std::string(ParseUrl("/relative").status().message()), ::testing::HasSubstr("is not absolute"));
+  EXPECT_THAT(std::string(ParseUrl("https://h:99999/x").status().message()), ::testing::HasSubstr("Port number"));
   absl::StatusOr<Url> userinfo = ParseUrl("https://user:secret@h/x");
   ASSERT_FALSE(userinfo.ok());
   EXPECT_EQ(std::string(userinfo.status().message()).find("secret"), std::string::npos);
