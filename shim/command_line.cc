@@ -48,8 +48,9 @@ Subcommand AddCheckConfig(CLI::App& root) {
   auto command = std::make_shared<CheckConfigCommand>();
   CLI::App* app = AddCommand(root, "check-config", "Validate a configuration file and print what it puts in force.");
   AddConfigOption(*app, command->config, "The configuration file (TOML) to check.")->required();
-  app->footer(Footer("Prints every setting with its value, the trusted keys with their fingerprints and the "
-                     "policies in the order they take precedence.",
+  app->footer(Footer("Prints every setting with its value, the trusted keys with their fingerprints, the "
+                     "policies in the order they take precedence, and the registry endpoints [registry] "
+                     "config_path gives each host folder, in the order a pull tries them.",
                      {{0, "the configuration is valid (printed on stdout)"},
                       {2, "bad usage, or the configuration is not valid (stderr names the file and line)"}}));
   return {app, [command] { return Command(*command); }};

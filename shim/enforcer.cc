@@ -384,13 +384,17 @@ void Enforcer::StartPull(const Caller& caller, const std::string& image, const r
   {
     absl::MutexLock lock(&flights_mu_);
     auto [it, inserted] = flights_.try_emplace(key);
-    if (!inserted) {
+    if (inserted) {
+      it->second = flight = std::make_shared<Flight>();
+      flight->waiters.push_back(Flight::Waiter{caller, start, std::move(done)});
+    } else {
       it->second->waiters.push_back(Flight::Waiter{caller, start, std::move(done)});
-      return;
     }
-    it->second = flight = std::make_shared<Flight>();
-    flight->waiters.push_back(Flight::Waiter{caller, start, std::move(done)});
   }
+  // (Tests read these to know that every pull of a burst has reached the enforcer.)
+  SIGSHIM_LOG(kDebug, "PullImage ", log::QuoteName(image),
+              flight == nullptr ? ": joins the verification in flight" : ": starts a verification");
+  if (flight == nullptr) return;
   // Takes the flight's waiters out; later pulls start a verification of their own.
   auto land = [this, key] {
     absl::MutexLock lock(&flights_mu_);

@@ -109,8 +109,14 @@ int CheckConfig(const shim::CheckConfigCommand& args) {
     fprintf(stderr, "sigshim: %s\n", std::string(effective_policy.status().message()).c_str());
     return kExitUsage;
   }
+  absl::StatusOr<std::string> registry_hosts = shim::DescribeRegistryHosts(**cfg);
+  if (!registry_hosts.ok()) {
+    fprintf(stderr, "sigshim: %s\n", std::string(registry_hosts.status().message()).c_str());
+    return kExitUsage;
+  }
   PrintConfig(**cfg);
   printf("\n%s", effective_policy->c_str());
+  printf("\n%s", registry_hosts->c_str());
   return kExitOk;
 }
 

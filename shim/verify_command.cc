@@ -11,6 +11,7 @@
 #include "nlohmann/json.hpp"
 #include "pkg/base/log.h"
 #include "pkg/policy/policy.h"
+#include "pkg/registry/hosts.h"
 
 namespace sigshim::shim {
 namespace {
@@ -194,6 +195,89 @@ absl::StatusOr<std::string> DescribeEffectivePolicy(const config::Config& config
   absl::StatusOr<std::unique_ptr<policy::Policy>> compiled = policy::Policy::Create(config);
   if (!compiled.ok()) return compiled.status();
   return (*compiled)->Describe();
+}
+
+namespace {
+
+std::string CapabilityNames(uint32_t capabilities) {
+  std::vector<std::string> names;
+  if ((capabilities & registry::kCapabilityPull) != 0) names.push_back("pull");
+  if ((capabilities & registry::kCapabilityResolve) != 0) names.push_back("resolve");
+  if ((capabilities & registry::kCapabilityPush) != 0) names.push_back("push");
+  return names.empty() ? "none" : absl::StrJoin(names, ", ");
+}
+
+void DescribeEndpoint(std::string& out, int n, const registry::HostEndpoint& e) {
+  absl::StrAppend(&out, "    ", n, ". ", e.scheme, "://", e.host, e.path, "  ", e.server ? "server" : "mirror", "  (",
+                  e.origin, ")\n");
+  absl::StrAppend(&out, "       capabilities: ", CapabilityNames(e.capabilities), "\n");
+  if (e.http_fallback) absl::StrAppend(&out, "       HTTPS first, plain HTTP when the server answers in HTTP\n");
+  if (e.tls == nullptr) {
+    absl::StrAppend(&out, "       tls: the system's CAs and [registry] ca_file, no client certificate, verified\n");
+  } else {
+    absl::StrAppend(&out, "       tls: ca ",
+                    e.ca_files.empty() ? std::string("(none added)") : absl::StrJoin(e.ca_files, ", "), "; client ");
+    if (e.client_files.empty()) absl::StrAppend(&out, "(none)");
+    for (size_t i = 0; i < e.client_files.size(); ++i) {
+      const auto& [cert, key] = e.client_files[i];
+      absl::StrAppend(&out, i == 0 ? "" : ", ", cert, cert == key ? " (key in the same file)" : absl::StrCat(" (key ", key, ")"),
+                      i == 0 && e.client_files.size() > 1 ? " [presented]" : "");
+    }
+    absl::StrAppend(&out, "; skip_verify ", e.tls->skip_verify ? "true" : "false", "\n");
+  }
+  absl::StrAppend(&out, "       override_path: ", e.override_path ? "true" : "false", "\n");
+  if (!e.headers.empty()) {
+    std::vector<std::string> names;
+    for (const auto& [name, value] : e.headers) names.push_back(name);
+    absl::StrAppend(&out, "       headers: ", absl::StrJoin(names, ", "), " (values not shown)\n");
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> DescribeRegistryHosts(const config::Config& config) {
+  const std::string& config_path = config.registry.config_path;
+  if (config_path.empty()) {
+    return std::string(
+        "# registry hosts: [registry] config_path is not set; every registry is reached at its own name "
+        "([registry] insecure, ca_file)\n");
+  }
+  absl::StatusOr<std::shared_ptr<const registry::RegistryHosts>> hosts =
+      registry::RegistryHosts::Load({.config_path = config_path});
+  if (!hosts.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.path, ": [registry] config_path: ", hosts.status().message()));
+  }
+  std::string out = absl::StrCat("# registry hosts of [registry] config_path \"", config_path,
+                                 "\", read as containerd reads it\nhost folders (endpoints in the order a pull tries them):\n");
+  if ((*hosts)->folders().empty()) absl::StrAppend(&out, "  (none: every registry is reached at its own name)\n");
+  for (const auto& [folder, endpoints] : (*hosts)->folders()) {
+    const size_t slash = folder.rfind('/');
+    const std::string host =
+        registry::RegistryHosts::HostOfFolderName(slash == std::string::npos ? folder : folder.substr(slash + 1));
+    if (host.empty()) {
+      absl::StrAppend(&out, "  ", folder, "  (every registry without a folder of its own)\n");
+      int n = 0;
+      for (const registry::HostEndpoint& e : endpoints) {
+        if (e.host.empty()) {
+          absl::StrAppend(&out, "    ", ++n, ". the registry itself, as containerd defaults it  server  (", e.origin,
+                          ")\n");
+        } else {
+          DescribeEndpoint(out, ++n, e);
+        }
+      }
+      continue;
+    }
+    const std::string used = (*hosts)->FolderFor(host);
+    if (used != folder) {
+      absl::StrAppend(&out, "  ", folder, "  (registry ", host, "): not used, ", used, " is read for it first\n");
+      continue;
+    }
+    absl::StrAppend(&out, "  ", folder, "  (registry ", host, ")\n");
+    int n = 0;
+    for (const registry::HostEndpoint& e : (*hosts)->EndpointsFor(host)) DescribeEndpoint(out, ++n, e);
+  }
+  return out;
 }
 
 }  // namespace sigshim::shim

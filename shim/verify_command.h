@@ -1,5 +1,5 @@
-// `sigshim verify` and the policy half of `sigshim check-config`: one decision, or the effective
-// policy, printed for a person.
+// `sigshim verify` and the policy and registry-hosts halves of `sigshim check-config`: one decision,
+// or the effective policy and registry endpoints, printed for a person.
 #ifndef SIGSHIM_SHIM_VERIFY_COMMAND_H_
 #define SIGSHIM_SHIM_VERIFY_COMMAND_H_
 
@@ -63,6 +63,15 @@ int RunVerifyCommand(const VerifyCommandArgs& args, std::FILE* out, std::FILE* e
 // with fingerprints, policies in precedence order). InvalidArgument naming the file and line of a
 // bad key or glob.
 absl::StatusOr<std::string> DescribeEffectivePolicy(const config::Config& config);
+
+// Reads [registry] config_path as the daemon does (registry::RegistryHosts::Load) and returns, for
+// a person, each host folder found with its endpoints in the order a pull tries them: URL, mirror
+// or server, where it was defined, capabilities, TLS settings (CA files, client certificate and key
+// files, skip_verify), override_path and the names (never the values) of extra headers. A line
+// says so when config_path is not set. InvalidArgument for a configuration the daemon would refuse,
+// "<config file>: [registry] config_path: " then RegistryHosts::Load's message (which names the
+// hosts.toml and line).
+absl::StatusOr<std::string> DescribeRegistryHosts(const config::Config& config);
 
 }  // namespace sigshim::shim
 

@@ -258,10 +258,11 @@ class TableReader {
           ASSIGN_OR_RETURN(std::string pem, ReadNamedFile(*item, "ca", path));
           if (CountCertificates(pem) == 0) return Error(*item, absl::StrCat("ca \"", path, "\" holds no PEM certificate"));
           tls.ca_pems.push_back(std::move(pem));
+          out.ca_files.push_back(path);
         }
       } else if (key == "client") {
         tls.configured = true;
-        RETURN_IF_ERROR(ReadClient(v, section, tls));
+        RETURN_IF_ERROR(ReadClient(v, section, tls, out));
       } else if (key == "skip_verify") {
         if (!v.is_boolean()) return Error(v, absl::StrCat(section, "skip_verify must be a boolean, not ", TomlTypeName(v)));
         tls.configured = true;
@@ -269,6 +270,7 @@ class TableReader {
       } else if (key == "override_path") {
         if (!v.is_boolean()) return Error(v, absl::StrCat(section, "override_path must be a boolean, not ", TomlTypeName(v)));
         override_path = v.as_boolean();
+        out.override_path = override_path;
       } else if (key == "header") {
         RETURN_IF_ERROR(ReadHeader(v, section, out));
       } else if (!(allow_root_keys && (key == "server" || key == "host"))) {
@@ -305,7 +307,7 @@ class TableReader {
     return data;
   }
 
-  absl::Status ReadClient(const toml::value& v, absl::string_view section, PendingTls& tls) const {
+  absl::Status ReadClient(const toml::value& v, absl::string_view section, PendingTls& tls, HostEndpoint& out) const {
     // A string (certificate and key in one file), or an array of such strings and [cert, key] pairs.
     std::vector<std::pair<const toml::value*, const toml::value*>> pairs;
     if (v.is_string()) {
@@ -339,6 +341,7 @@ class TableReader {
       if (absl::Status pair = CheckClientPair(cert, key); !pair.ok()) {
         return Error(*pairs[i].first, absl::StrCat("client \"", cert_path, "\" (key \"", key_path, "\"): ", pair.message()));
       }
+      out.client_files.emplace_back(cert_path, key_path);
       // libcurl presents one certificate: the first pair, as Go does when the server names no
       // acceptable CA that would pick another.
       if (i == 0) {
@@ -529,16 +532,19 @@ absl::StatusOr<HostEndpoint> LoadCertFiles(const std::string& folder, const Regi
       ASSIGN_OR_RETURN(std::string pem, ReadFile(path, options.max_file_bytes));
       if (CountCertificates(pem) == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": holds no PEM certificate"));
       tls.ca_pems.push_back(std::move(pem));
+      server.ca_files.push_back(path);
       tls.configured = true;
     } else if (absl::EndsWith(name, ".cert")) {
       ASSIGN_OR_RETURN(std::string cert, ReadFile(path, options.max_file_bytes));
       const std::string key_path = JoinPath(folder, absl::StrCat(name.substr(0, name.size() - 5), ".key"));
       absl::StatusOr<std::string> key = ReadFile(key_path, options.max_file_bytes);
-      if (absl::IsNotFound(key.status())) key = cert;
+      const bool key_in_cert = absl::IsNotFound(key.status());
+      if (key_in_cert) key = cert;
       if (!key.ok()) return key.status();
       if (absl::Status pair = CheckClientPair(cert, *key); !pair.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(path, ": ", pair.message()));
       }
+      server.client_files.emplace_back(path, key_in_cert ? path : key_path);
       if (tls.cert_pem.empty()) {
         tls.cert_pem = std::move(cert);
         tls.key_pem = *std::move(key);
@@ -599,6 +605,20 @@ std::string RegistryHosts::FolderFor(absl::string_view host) const {
     }
   }
   return "";
+}
+
+std::string RegistryHosts::HostOfFolderName(absl::string_view name) {
+  if (name == "_default") return "";
+  // "host_port_": containerd's name for "host:port" where ':' is not allowed in a file name.
+  if (absl::EndsWith(name, "_") && name.size() > 1) {
+    absl::string_view inner = name.substr(0, name.size() - 1);
+    const size_t underscore = inner.rfind('_');
+    if (underscore != absl::string_view::npos && underscore > 0 && underscore + 1 < inner.size() &&
+        inner.substr(underscore + 1).find_first_not_of("0123456789") == absl::string_view::npos) {
+      return absl::StrCat(inner.substr(0, underscore), ":", inner.substr(underscore + 1));
+    }
+  }
+  return std::string(name);
 }
 
 std::vector<HostEndpoint> RegistryHosts::EndpointsFor(absl::string_view host) const {

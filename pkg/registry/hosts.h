@@ -56,6 +56,13 @@ struct HostEndpoint {
   bool server = false;
   // Where the endpoint was defined, "<file>:<line>", or "default" for a defaulted one.
   std::string origin;
+  // What `tls` was read from, for a person (check-config): the CA files in order, and the client
+  // certificate files with their key files (the key file is the certificate file when one file
+  // holds both; the first pair is the one presented). Empty when none.
+  std::vector<std::string> ca_files;
+  std::vector<std::pair<std::string, std::string>> client_files;
+  // hosts.toml override_path: `path` is the URL's path as written, without "/v2" appended.
+  bool override_path = false;
 };
 
 struct RegistryHostsOptions {
@@ -92,6 +99,14 @@ class RegistryHosts {
 
   // Returns the folder whose configuration applies to `host`, or "" when none does.
   std::string FolderFor(absl::string_view host) const;
+
+  // Returns every host folder read (its path → its endpoints as written: the [host."…"] tables in
+  // file order, then the server, whose `host` is "" when defaulted), in path order.
+  const std::map<std::string, std::vector<HostEndpoint>>& folders() const { return folders_; }
+
+  // Returns the registry host a folder's name stands for ("host_port_" and "host:port" → "host:port",
+  // "host" → "host"), or "" for "_default".
+  static std::string HostOfFolderName(absl::string_view name);
 
  private:
   RegistryHosts() = default;

@@ -219,9 +219,12 @@ bool RegistryClientImpl::RememberedPlainHttp(const std::string& authority) {
   return false;
 }
 
-std::string RegistryClientImpl::UrlOn(const Endpoint& endpoint, absl::string_view relative) {
+absl::StatusOr<std::string> RegistryClientImpl::UrlOn(const Endpoint& endpoint, absl::string_view relative) {
   std::string url = absl::StrCat(endpoint.base_url, endpoint.api_root, "/", relative);
-  if (endpoint.proxy) absl::StrAppend(&url, "?ns=", UrlEncode(endpoint.domain));
+  if (endpoint.proxy) {
+    ASSIGN_OR_RETURN(std::string ns, UrlEncode(endpoint.domain));
+    absl::StrAppend(&url, "?ns=", ns);
+  }
   return url;
 }
 
@@ -482,19 +485,22 @@ absl::StatusOr<std::string> RegistryClientImpl::FetchBearerToken(const AuthChall
   request.headers.Set("User-Agent", options_.user_agent);
   request.headers.Set("Accept", "application/json");
   ASSIGN_OR_RETURN(auto basic, BasicCredentials(credentials));
+  ASSIGN_OR_RETURN(const std::string encoded_service, UrlEncode(service));
+  ASSIGN_OR_RETURN(const std::string encoded_scope, UrlEncode(token_scope));
   if (!credentials.identity_token.empty()) {
     // OAuth2 refresh-token grant, as docker does with an identity token.
     request.method = "POST";
     request.url = realm->String();
     request.headers.Set("Content-Type", "application/x-www-form-urlencoded");
-    request.body = absl::StrCat("grant_type=refresh_token&client_id=", UrlEncode(kClientId),
-                                "&refresh_token=", UrlEncode(credentials.identity_token));
-    if (!service.empty()) absl::StrAppend(&request.body, "&service=", UrlEncode(service));
-    if (!token_scope.empty()) absl::StrAppend(&request.body, "&scope=", UrlEncode(token_scope));
+    ASSIGN_OR_RETURN(std::string client_id, UrlEncode(kClientId));
+    ASSIGN_OR_RETURN(std::string refresh_token, UrlEncode(credentials.identity_token));
+    request.body = absl::StrCat("grant_type=refresh_token&client_id=", client_id, "&refresh_token=", refresh_token);
+    if (!service.empty()) absl::StrAppend(&request.body, "&service=", encoded_service);
+    if (!token_scope.empty()) absl::StrAppend(&request.body, "&scope=", encoded_scope);
   } else {
     std::string query;
-    if (!service.empty()) absl::StrAppend(&query, "service=", UrlEncode(service));
-    if (!token_scope.empty()) absl::StrAppend(&query, query.empty() ? "" : "&", "scope=", UrlEncode(token_scope));
+    if (!service.empty()) absl::StrAppend(&query, "service=", encoded_service);
+    if (!token_scope.empty()) absl::StrAppend(&query, query.empty() ? "" : "&", "scope=", encoded_scope);
     request.url = realm->String();
     if (!query.empty()) {
       absl::StrAppend(&request.url, absl::StrContains(realm->path_and_query, '?') ? "&" : "?", query);
@@ -664,7 +670,7 @@ absl::StatusOr<HttpResponse> RegistryClientImpl::GetFromEndpoint(Endpoint endpoi
       absl::StrCat(endpoint.authority, "\n", scope, "\n", CredentialsFingerprint(credentials));
 
   HttpRequest request;
-  request.url = UrlOn(endpoint, relative);
+  ASSIGN_OR_RETURN(request.url, UrlOn(endpoint, relative));
   request.max_response_bytes = max_bytes;
   request.timeout = options_.request_timeout;
   request.budget = budget;
@@ -687,7 +693,7 @@ absl::StatusOr<HttpResponse> RegistryClientImpl::GetFromEndpoint(Endpoint endpoi
 
   ASSIGN_OR_RETURN(HttpResponse response, Fetch(request, &endpoint));
   if (response.status != 401) return response;
-  request.url = UrlOn(endpoint, relative);  // Plain HTTP when the endpoint has just fallen back.
+  ASSIGN_OR_RETURN(request.url, UrlOn(endpoint, relative));  // Plain HTTP when the endpoint has just fallen back.
   if (has_registry_token) {
     return absl::UnauthenticatedError(absl::StrCat("registry ", repository.domain,
                                                    " rejected the registry token for ", repository.path));

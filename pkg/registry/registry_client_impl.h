@@ -79,8 +79,9 @@ class RegistryClientImpl : public RegistryClient {
   // Returns true (and forgets expired entries) when `authority` is remembered as plain HTTP.
   bool RememberedPlainHttp(const std::string& authority);
 
-  // Returns the URL of `relative` ("<repository>/manifests/<ref>") on `endpoint`.
-  static std::string UrlOn(const Endpoint& endpoint, absl::string_view relative);
+  // Returns the URL of `relative` ("<repository>/manifests/<ref>") on `endpoint`; an error only
+  // when libcurl cannot percent-encode the mirror's ns parameter (out of memory).
+  static absl::StatusOr<std::string> UrlOn(const Endpoint& endpoint, absl::string_view relative);
 
   // Handles `failure`, a plain-HTTP answer to the TLS handshake of `url` on `endpoint`. For an
   // endpoint that may fall back: remembers it as plain HTTP, switches `endpoint` to it and returns

@@ -1,5 +1,7 @@
-// The little URL handling the registry client needs: absolute http(s) URLs, resolving a redirect's
-// Location against the URL that answered, and a form of a URL that is safe to log.
+// The URL handling the registry client needs: absolute http(s) URLs and resolving a redirect's
+// Location against the URL that answered, on libcurl's URL API (CURLU), with the checks libcurl does
+// not make (see url.cc); percent-encoding (libcurl's); and, written here, a form of a URL that is
+// safe to log and the loopback rule, which must see a URL as written, not as libcurl rewrites it.
 #ifndef SIGSHIM_PKG_REGISTRY_URL_H_
 #define SIGSHIM_PKG_REGISTRY_URL_H_
 
@@ -10,11 +12,14 @@
 
 namespace sigshim::registry {
 
-// An absolute http or https URL split in three.
+// An absolute http or https URL split in three, as libcurl normalises it.
 struct Url {
   std::string scheme;          // "http" or "https", lowercase
-  std::string authority;       // "host", "host:port" or "[v6]:port"; never user information
-  std::string path_and_query;  // starts with '/'; "/" when the URL had no path; no fragment
+  std::string authority;       // "host", "host:port" or "[v6]:port"; never user information. The host
+                               // keeps its case; a numeric IPv4 host is written as a dotted quad
+                               // ("127.1" becomes "127.0.0.1", as libcurl connects to it)
+  std::string path_and_query;  // starts with '/'; "/" when the URL had no path; dot segments removed;
+                               // "?query" when the URL had a '?', even an empty one; no fragment
 
   // Returns scheme + "://" + authority + path_and_query.
   std::string String() const;
@@ -22,17 +27,20 @@ struct Url {
   friend bool operator==(const Url&, const Url&) = default;
 };
 
-// Parses an absolute http or https URL. Another scheme, an empty host, user information
-// ("user:pass@host"), whitespace or control characters are InvalidArgument (the message never
-// repeats user information).
+// Parses an absolute http or https URL written "scheme://authority…". Another scheme, a missing
+// or empty host ("https:///x", "https:/x"), user information ("user:pass@host"), a port that is not
+// a number up to 65535, whitespace or control characters, or more than 8 KiB are InvalidArgument
+// (the message never repeats user information or the query).
 absl::StatusOr<Url> ParseUrl(absl::string_view text);
 
-// Resolves a redirect's Location header against `base`: an absolute URL, a scheme-relative one
-// ("//host/path"), an absolute path or a relative path. InvalidArgument as for ParseUrl.
+// Resolves a redirect's Location header against `base` (RFC 3986 §5.2, by libcurl): an absolute
+// URL, a scheme-relative one ("//host/path"), an absolute path or a relative path. An empty
+// Location and the cases ParseUrl refuses are InvalidArgument.
 absl::StatusOr<Url> ResolveLocation(const Url& base, absl::string_view location);
 
-// Returns `url` without its query string, fragment or user information, for logs and errors
-// (pre-signed blob URLs carry credentials in their query).
+// Returns `url` as written but without its query string, fragment or user information, for logs
+// and errors (pre-signed blob URLs carry credentials in their query), C-escaped and cut at 512
+// bytes. Any text is accepted, a URL libcurl would refuse included.
 std::string RedactUrl(absl::string_view url);
 
 // Returns true when `authority` ("host", "host:port", "[v6]" or "[v6]:port") names the loopback
@@ -43,8 +51,9 @@ std::string RedactUrl(absl::string_view url);
 bool IsLoopbackHost(absl::string_view authority);
 
 // Percent-encodes everything but unreserved characters (RFC 3986 §2.3), for query values and
-// form bodies.
-std::string UrlEncode(absl::string_view value);
+// form bodies (libcurl's curl_easy_escape). ResourceExhausted when libcurl cannot (out of memory,
+// or a value over libcurl's input limit of 8 MB).
+absl::StatusOr<std::string> UrlEncode(absl::string_view value);
 
 }  // namespace sigshim::registry
 

@@ -43,6 +43,7 @@
 #include "test/e2e/sigshim_process.h"
 #include "test/signer/signer.h"
 #include "test/testbed/poll.h"
+#include "test/testbed/tcp_gate.h"
 #include "test/testbed/testbed.h"
 
 namespace sigshim::e2e {
@@ -66,6 +67,15 @@ bool Eventually(F done, absl::Duration timeout = absl::Seconds(60)) {
 }
 
 std::string Describe(const grpc::Status& status) { return testbed::DescribeStatus(status); }
+
+// Returns how many times `needle` occurs in `text`.
+int CountOccurrences(absl::string_view text, absl::string_view needle) {
+  int count = 0;
+  for (size_t at = text.find(needle); at != absl::string_view::npos; at = text.find(needle, at + needle.size())) {
+    ++count;
+  }
+  return count;
+}
 
 // Expects the refusal the contract promises: gRPC UNKNOWN, a message starting with `prefix` and
 // naming every one of `parts`.
@@ -872,29 +882,72 @@ TEST_F(EnforcementTest, ForgedOrCorruptVerdictFilesAreNeverTrusted) {
   EXPECT_THAT(RunContainer(pod, "x", signed_image), HasSubstr("verified x"));
 }
 
+// All 100 pulls reach sigshim before the registry answers anything: a gate in front of the registry
+// (test/testbed/tcp_gate.h) holds every connection until the log of a sigshim of this test's own
+// shows each pull starting a verification or joining the one in flight. Only then does the first
+// verification get its answers, so that a pull can never come after it has ended (a pull by tag
+// that arrives later verifies again, rightly). Shared verification: one .sig fetch; without
+// sharing, 100.
 TEST_F(EnforcementTest, HundredConcurrentPullsOfANewImageVerifyOnce) {
-  const std::string image = Repo("e2e/concurrent:v1");
-  const std::string digest = PushSigned("e2e/concurrent", "v1", "concurrent", *release_);
+  auto gate = testbed::TcpGate::Start(bed_->registry()->port());
+  ASSERT_TRUE(gate.ok()) << gate.status();
+  const std::string gated = (*gate)->host_port();  // the registry, behind the gate
+  const std::string image = absl::StrCat(gated, "/e2e/concurrent:v1");
+  const std::string digest = PushNew("e2e/concurrent", "v1", "concurrent");
+  auto signature =
+      PushSignature(*bed_->registry(), "e2e/concurrent", *release_->signer, absl::StrCat(gated, "/e2e/concurrent"), digest);
+  ASSERT_TRUE(signature.ok()) << signature.status();
   const std::string sig_path = absl::StrCat("/v2/e2e/concurrent/manifests/sha256-", digest.substr(7), ".sig");
   const int sig_before = bed_->registry()->CountRequests("GET", sig_path) +
                          bed_->registry()->CountRequests("HEAD", sig_path);
 
-  // The connection is up before the pulls, and they all start at once.
+  // Its own sigshim, for the gated name, whose registry requests wait at the gate as long as it takes.
+  Sigshim shim;
+  shim.socket = bed_->dir().Path("gated.sock");
+  shim.config_path = bed_->dir().Path("gated.toml");
+  shim.audit_path = bed_->dir().Path("gated-audit.log");
+  shim.log_path = bed_->dir().Path("gated.log");
+  shim.state_dir = bed_->dir().Path("gated-state");
+  EnforcingConfig config;
+  config.socket = shim.socket;
+  config.runtime_endpoint = bed_->containerd()->socket_path();
+  config.state_dir = shim.state_dir;
+  config.audit_path = shim.audit_path;
+  config.sandbox_image = SandboxImage();
+  config.registry = gated;
+  config.auth_registry = auth_registry_->host_port();
+  config.release_key_path = release_->public_path;
+  config.registry_timeout = "600s";
+  config.verification_timeout = "600s";
+  ASSERT_TRUE(WriteFileAtomic(shim.config_path, EnforcingConfigToml(config), 0644).ok());
+  ASSERT_NO_FATAL_FAILURE(Start(shim));
+
+  // The connection is up before the pulls.
   VersionResponse version;
-  ASSERT_TRUE(proxy().runtime().Version(Context().get(), VersionRequest(), &version).ok());
+  ASSERT_TRUE(shim.client->runtime().Version(Context().get(), VersionRequest(), &version).ok());
   constexpr int kPulls = 100;
   std::vector<grpc::Status> results(kPulls);
   std::vector<std::string> refs(kPulls);
   std::vector<std::thread> threads;
-  std::atomic<bool> go{false};
   for (int i = 0; i < kPulls; ++i) {
-    threads.emplace_back([&, i] {
-      while (!go) std::this_thread::yield();
-      results[i] = Pull(proxy(), image, &refs[i]);
-    });
+    threads.emplace_back([&, i] { results[i] = PullImage(*shim.client, image, kNamespace, nullptr, &refs[i], absl::Minutes(10)); });
   }
-  go = true;
+  const std::string quoted = absl::StrCat("PullImage \"", image, "\": ");
+  int started = 0, joined = 0;
+  const bool all_arrived = Eventually(
+      [&] {
+        const std::string log = Log(shim);
+        started = CountOccurrences(log, absl::StrCat(quoted, "starts a verification"));
+        joined = CountOccurrences(log, absl::StrCat(quoted, "joins the verification in flight"));
+        return started + joined >= kPulls;
+      },
+      absl::Minutes(5));
+  (*gate)->Open();  // also when not all arrived: the threads must end
   for (std::thread& t : threads) t.join();
+  EXPECT_TRUE(all_arrived) << started << " pulls started a verification and " << joined
+                           << " joined one; the gate accepted " << (*gate)->accepted() << " connections";
+  std::cout << "  " << started << " pull started the verification, " << joined << " joined it" << std::endl;
+
   std::set<std::string> distinct_refs;
   for (int i = 0; i < kPulls; ++i) {
     EXPECT_TRUE(results[i].ok()) << "pull " << i << ": " << Describe(results[i]);
@@ -906,6 +959,8 @@ TEST_F(EnforcementTest, HundredConcurrentPullsOfANewImageVerifyOnce) {
   const int sig_fetches = bed_->registry()->CountRequests("GET", sig_path) +
                           bed_->registry()->CountRequests("HEAD", sig_path) - sig_before;
   EXPECT_EQ(sig_fetches, 1) << "requests for " << sig_path;
+  absl::Status stopped = shim.process->Stop(absl::Seconds(15));
+  EXPECT_TRUE(stopped.ok()) << stopped;
 }
 
 TEST_F(EnforcementTest, PullWithCredentialsWritesThemNowhere) {

@@ -94,7 +94,8 @@ std::string EnforcingConfigToml(const EnforcingConfig& config) {
       "listen = \"", config.metrics_listen, "\"\n"
       "[registry]\n"
       "insecure = [\"", config.registry, "\", \"", config.auth_registry, "\"]\n"
-      "timeout = \"5s\"\n"
+      "timeout = \"", config.registry_timeout, "\"\n",
+      config.verification_timeout.empty() ? "" : absl::StrCat("verification_timeout = \"", config.verification_timeout, "\"\n"),
       "\n[[keys]]\nname = \"release\"\npath = \"", config.release_key_path, "\"\n");
   if (with_team) {
     absl::StrAppend(&text, "\n[[keys]]\nname = \"team\"\npath = \"", config.team_key_path, "\"\n",

@@ -63,8 +63,8 @@ struct Key {
 absl::StatusOr<std::unique_ptr<Key>> GenerateKey(const std::string& name, test_signer::KeyType type,
                                                  const std::string& public_path);
 
-// The config the enforcing suites give sigshim: debug log, unmatched images denied, 5 s registry
-// timeout, both registries insecure (plain HTTP); policy "e2e" requires key "release" (and "team"
+// The config the enforcing suites give sigshim: debug log, unmatched images denied, a 5 s registry
+// timeout unless said otherwise, both registries insecure (plain HTTP); policy "e2e" requires key "release" (and "team"
 // when `team_key_path` is set) for every image of `registry`, policy "private" key "release" for
 // every image of `auth_registry`.
 struct EnforcingConfig {
@@ -80,6 +80,8 @@ struct EnforcingConfig {
   std::string release_key_path;  // PEM of key "release"; required
   std::string team_key_path;     // PEM of key "team"; "" leaves the key and its requirement out
   std::string team_key_window;   // TOML lines added to key "team" (not_before / not_after); "" for none
+  std::string registry_timeout = "5s";  // [registry] timeout
+  std::string verification_timeout;     // [registry] verification_timeout; "" leaves the default (30 s)
   std::string extra;             // appended verbatim
 };
 
