@@ -104,6 +104,7 @@ int CheckConfig(const shim::CheckConfigCommand& args) {
     fprintf(stderr, "sigshim: %s\n", std::string(cfg.status().message()).c_str());
     return kExitUsage;
   }
+  for (const std::string& warning : (*cfg)->warnings) fprintf(stderr, "sigshim: warning: %s\n", warning.c_str());
   absl::StatusOr<std::string> effective_policy = shim::DescribeEffectivePolicy(**cfg);
   if (!effective_policy.ok()) {
     fprintf(stderr, "sigshim: %s\n", std::string(effective_policy.status().message()).c_str());
@@ -136,6 +137,7 @@ struct Loaded {
 absl::StatusOr<Loaded> LoadAndCompile(const std::string& path, metrics::SigshimMetrics* metrics) {
   absl::StatusOr<std::shared_ptr<const config::Config>> config = config::LoadConfig(path);
   if (!config.ok()) return config.status();
+  for (const std::string& warning : (*config)->warnings) SIGSHIM_LOG(kWarning, warning);
   absl::StatusOr<std::unique_ptr<policy::Policy>> compiled = policy::Policy::Create(**config);
   if (!compiled.ok()) return compiled.status();
   registry::RegistryClientOptions client_options = shim::RegistryClientOptionsFrom(**config);
