@@ -193,7 +193,7 @@ int RunVerifyCommand(const VerifyCommandArgs& args, std::FILE* out, std::FILE* e
 absl::StatusOr<std::string> DescribeEffectivePolicy(const config::Config& config) {
   absl::StatusOr<std::unique_ptr<policy::Policy>> compiled = policy::Policy::Create(config);
   if (!compiled.ok()) return compiled.status();
-  return (*compiled)->Describe();
+  return (*compiled)->Describe(absl::Now());
 }
 
 }  // namespace sigshim::shim
