@@ -158,6 +158,13 @@ absl::StatusOr<Loaded> LoadAndCompile(const std::string& path, metrics::SigshimM
                 std::shared_ptr<const policy::ImageVerifier>(*std::move(verifier))};
 }
 
+// Returns each [[exceptions]] entry's name and expiry, for sigshim_exception_expiry_timestamp_seconds.
+std::vector<std::pair<std::string, absl::Time>> ExceptionExpiries(const config::Config& c) {
+  std::vector<std::pair<std::string, absl::Time>> out;
+  for (const config::ExceptionConfig& e : c.exceptions) out.emplace_back(e.name, e.expires);
+  return out;
+}
+
 // Returns the short reason class of a decision, a label of sigshim_decisions_total.
 std::string ReasonClass(const audit::AuditRecord& r) {
   if (r.decision == "allow") return r.source == "registry" ? "verified" : r.source;
@@ -225,6 +232,7 @@ int RunDaemon(const shim::DaemonCommand& args) {
   }
   uint64_t generation = 1;
   metrics.SetConfig(generation, metrics::PolicyDigest(*loaded->config));
+  metrics.SetExceptions(ExceptionExpiries(*loaded->config));
   std::shared_ptr<const config::Config> cfg = loaded->config;
   log::SetLevel(cfg->log.level);
   (void)shim::RaiseDescriptorLimit();  // logged; on failure the inherited limit stays
@@ -275,6 +283,7 @@ int RunDaemon(const shim::DaemonCommand& args) {
   enforcer_options.on_decision = [audit_sink, &metrics](const audit::AuditRecord& record) {
     audit_sink->Write(record);
     metrics.CountDecision(record.method, record.decision, ReasonClass(record));
+    if (!record.exception.empty()) metrics.CountExceptionAdmission(record.exception);
   };
   enforcer_options.on_verification = [&metrics](absl::string_view outcome, absl::Duration latency) {
     metrics.ObserveVerification(outcome, latency);
@@ -357,6 +366,7 @@ int RunDaemon(const shim::DaemonCommand& args) {
       cfg = next->config;
       Apply(**enforcer, *next);
       metrics.SetConfig(++generation, metrics::PolicyDigest(*cfg));
+      metrics.SetExceptions(ExceptionExpiries(*cfg));
       log::SetLevel(cfg->log.level);
       SIGSHIM_LOG(kInfo, "configuration reloaded from ", cfg->path);
       sd_notify(0, ready.c_str());
