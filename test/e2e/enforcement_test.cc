@@ -3,8 +3,9 @@
 // to the verified digest) and run; unsigned, wrongly signed, replayed and forged ones are refused
 // at PullImage, on both CRI API versions; images that reached containerd some other way are
 // refused at CreateContainer; verdicts survive a restart and a stopped registry, a removed key
-// takes effect on SIGHUP, concurrent pulls verify once, and every decision is in the audit log,
-// without credentials. Needs root.
+// takes effect on SIGHUP, concurrent pulls verify once, an image verified for one namespace is
+// refused in another whose policy trusts other keys (at PullImage and at CreateContainer), and
+// every decision is in the audit log, without credentials. Needs root.
 //
 // One test bed (registry, a second registry with basic auth, containerd, sigshim) serves the whole
 // suite. Tests run in declaration order; each uses its own repositories and images, removes the
