@@ -5,6 +5,7 @@
 #include "shim/enforcer.h"
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <optional>
 #include <memory>
@@ -1023,6 +1024,27 @@ TEST_F(EnforcerTest, RevokingTheKeyRefusesItsImageAtTheNextCreateContainerOfflin
   auto refused = enforcer_->AdmitImage(Pod("CreateContainer"), id);
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(std::string(refused.status().message()), StartsWith("RegistryUnavailable: "));
+}
+
+TEST_F(EnforcerTest, PullsFromTwoNamespacesNeverShareAVerification) {
+  ApplyText(kPerNamespace);
+  std::vector<std::function<void()>> scheduled;
+  auto schedule = [&scheduled](std::function<void()> task) {
+    scheduled.push_back(std::move(task));
+    return true;
+  };
+  std::optional<absl::StatusOr<PullPlan>> in_a, in_b;
+  enforcer_->StartPull(In("PullImage", "a"), "registry.test/team/app:signed", {}, schedule, schedule,
+                       [&in_a](absl::StatusOr<PullPlan> plan) { in_a = std::move(plan); });
+  enforcer_->StartPull(In("PullImage", "b"), "registry.test/team/app:signed", {}, schedule, schedule,
+                       [&in_b](absl::StatusOr<PullPlan> plan) { in_b = std::move(plan); });
+  // The namespace selects the policy: B's pull cannot wait for A's verification.
+  ASSERT_THAT(scheduled, SizeIs(2));
+  for (auto& task : scheduled) task();
+  ASSERT_TRUE(in_a.has_value() && in_b.has_value());
+  EXPECT_TRUE(in_a->ok()) << in_a->status();
+  ASSERT_FALSE(in_b->ok());
+  EXPECT_THAT(std::string(in_b->status().message()), HasSubstr("refused by policy \"team-b\""));
 }
 
 TEST_F(EnforcerTest, ARevokedDigestIsRefusedWhateverSignsOrExceptsIt) {
