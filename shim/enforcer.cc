@@ -852,7 +852,7 @@ absl::Status Enforcer::AdmitSandbox(const Caller& caller, bool registry_allowed)
     if (!pulled.ok()) {
       return absl::UnavailableError(absl::StrCat("pulling sandbox image ", pinned, ": ", pulled.status().message()));
     }
-    RETURN_IF_ERROR(FinishPull(PullPlan{pinned, runtime_ref->WithDefaultTag().String(), pin->digest}));
+    RETURN_IF_ERROR(FinishPull(PullPlan{pinned, runtime_ref->WithDefaultTag().String(), pin->digest, caller.namespace_name}));
     record.decision = "allow";
     record.reason = absl::StrCat("sandbox image pinned by digest in ", where, "; pulled as ", pinned);
     return Conclude(caller, record, image);
