@@ -156,8 +156,12 @@ absl::StatusOr<Enforcer::Approval> Enforcer::CheckVerdict(const verdicts::Verdic
                                                            absl::Time now) {
   absl::StatusOr<reference::Reference> ref = reference::Parse(absl::StrCat(verdict.repository, "@", verdict.digest));
   if (!ref.ok()) return absl::InvalidArgumentError(absl::StrCat("unusable repository: ", ref.status().message()));
-  if (rule.revocation != nullptr && rule.revocation->ImageRevoked(verdict.digest)) {
-    return absl::FailedPreconditionError(absl::StrCat("image ", verdict.digest, " is revoked ([revocation] images)"));
+  if (rule.revocation != nullptr) {
+    for (const std::string& digest : {verdict.digest, verdict.index_digest}) {
+      if (!digest.empty() && rule.revocation->ImageRevoked(digest)) {
+        return absl::FailedPreconditionError(absl::StrCat("image ", digest, " is revoked ([revocation] images)"));
+      }
+    }
   }
   const policy::Target target{verdict.digest, *ref};
   RETURN_IF_ERROR(policy::RuleEvaluation::ValidateTarget(target));
@@ -265,6 +269,7 @@ void Enforcer::Record(const policy::Decision& decision, const reference::Referen
   v.digest = decision.digest;
   v.repository = ref.Repository();
   v.reference = decision.image;
+  v.index_digest = decision.index_digest;
   v.policy = decision.policy;
   v.identity = decision.identity;
   v.verified_at = decision.decided_at;

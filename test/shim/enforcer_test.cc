@@ -1070,6 +1070,22 @@ TEST_F(EnforcerTest, ARevokedDigestIsRefusedWhateverSignsOrExceptsIt) {
   EXPECT_EQ(LastRecord().source, "exception");
 }
 
+TEST_F(EnforcerTest, RevokingTheIndexAPlatformManifestCameThroughRevokesItsStoredVerdictOffline) {
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  // As if the pull had been admitted through an unsigned index by the platform manifest's signature.
+  const std::string index = Sha256Digest("the index");
+  std::optional<verdicts::Verdict> verdict = store_->Get(signed_, kRepo);
+  ASSERT_TRUE(verdict.has_value());
+  verdict->index_digest = index;
+  ASSERT_TRUE(store_->Put(*verdict).ok());
+  transport_->down = true;
+  RecheckReport report = ApplyText(policy::PolicyTable("team", "\"registry.test/team/**\"", "\"release\"") +
+                                   "[revocation]\nimages = [\"" + index + "\"]\n");
+  ASSERT_THAT(report.invalid, SizeIs(1));
+  EXPECT_THAT(report.invalid[0], HasSubstr(absl::StrCat("image ", index, " is revoked ([revocation] images)")));
+  EXPECT_FALSE(enforcer_->AdmitImage(Pod("CreateContainer"), Sha256Digest(signed_ + "-config")).ok());
+}
+
 TEST_F(EnforcerTest, ATwoOfTwoPolicyNeedsBothKeysAndNamesBoth) {
   ApplyText(policy::PolicyTable("team", "\"registry.test/team/**\"", "\"release\", \"other\"") + "threshold = 2\n");
   auto one = enforcer_->DecidePull(Pod("PullImage"), "registry.test/team/app:signed", {});
