@@ -14,7 +14,9 @@
 #include "pkg/base/log.h"
 #include "pkg/base/status_macros.h"
 #include "pkg/reference/reference.h"
+#include "absl/container/flat_hash_set.h"
 #include "pkg/policy/evaluation.h"
+#include "pkg/policy/governance.h"
 #include "pkg/registry/manifest.h"
 #include "shim/work_queue.h"
 
@@ -84,7 +86,13 @@ void FillFromDecision(const policy::Decision& d, absl::string_view asked, audit:
   r.policy = d.policy;
   r.identity = d.identity;
   FillSignedAt(d.signed_at, r);
-  r.source = d.policy.empty() && d.verdict == policy::Outcome::kAllow ? "unmatched" : "registry";
+  r.source = d.source;
+  r.enforced = d.enforced;
+  if (!d.exception.empty()) {
+    r.exception = d.exception;
+    r.owner = d.exception_owner;
+    r.expires = verify::FormatTimeUtc(d.exception_expires);
+  }
 }
 
 }  // namespace
@@ -144,28 +152,63 @@ std::shared_ptr<const policy::Policy> Enforcer::CurrentPolicy() const {
   return policy_;
 }
 
-absl::StatusOr<Enforcer::Approval> Enforcer::CheckVerdict(const verdicts::Verdict& verdict,
-                                                           const policy::Policy& policy, absl::Time now) {
+absl::StatusOr<Enforcer::Approval> Enforcer::CheckVerdict(const verdicts::Verdict& verdict, const policy::Rule& rule,
+                                                           absl::Time now) {
   absl::StatusOr<reference::Reference> ref = reference::Parse(absl::StrCat(verdict.repository, "@", verdict.digest));
   if (!ref.ok()) return absl::InvalidArgumentError(absl::StrCat("unusable repository: ", ref.status().message()));
-  std::optional<policy::Match> match = policy.Find(*ref);
-  if (!match.has_value()) {
-    return absl::FailedPreconditionError("no [[policy]] matches this repository any more");
+  if (rule.revocation != nullptr) {
+    for (const std::string& digest : {verdict.digest, verdict.index_digest}) {
+      if (!digest.empty() && rule.revocation->ImageRevoked(digest)) {
+        return absl::FailedPreconditionError(absl::StrCat("image ", digest, " is revoked ([revocation] images)"));
+      }
+    }
   }
   const policy::Target target{verdict.digest, *ref};
   RETURN_IF_ERROR(policy::RuleEvaluation::ValidateTarget(target));
-  const policy::RuleEvaluation evaluation = policy::EvaluateSignatures(*match->rule, target, verdict.evidence, now);
+  const policy::RuleEvaluation evaluation = policy::EvaluateSignatures(rule, target, verdict.evidence, now);
   if (!evaluation.Satisfied()) {
     if (!evaluation.error().ok()) return evaluation.error();
     return absl::FailedPreconditionError(
-        absl::StrCat("policy \"", match->rule->name, "\" no longer accepts its signatures: ", evaluation.Explain()));
+        absl::StrCat("policy \"", rule.name, "\" does not accept its signatures: ", evaluation.Explain()));
   }
   Approval approval;
-  approval.policy = match->rule->name;
+  approval.policy = rule.name;
   approval.identity = evaluation.Identities();
   approval.signed_at = evaluation.EarliestSigningTime();
   approval.valid_until = evaluation.CountsUntil();
   return approval;
+}
+
+int Enforcer::ApproveUnder(const verdicts::Verdict& verdict, const policy::Policy& policy, absl::Time now,
+                           absl::flat_hash_map<ApprovalKey, Approval>& approvals, std::string* why) {
+  absl::StatusOr<reference::Reference> ref = reference::Parse(absl::StrCat(verdict.repository, "@", verdict.digest));
+  if (!ref.ok()) {
+    if (why != nullptr) *why = absl::StrCat("unusable repository: ", ref.status().message());
+    return 0;
+  }
+  const std::vector<const policy::Rule*> rules = policy.RulesMatching(*ref);
+  if (rules.empty() && why != nullptr) *why = "no [[policy]] matches this repository any more";
+  int approved = 0;
+  std::vector<std::string> reasons;
+  for (const policy::Rule* rule : rules) {
+    absl::StatusOr<Approval> approval = CheckVerdict(verdict, *rule, now);
+    if (!approval.ok()) {
+      reasons.emplace_back(approval.status().message());
+      continue;
+    }
+    approvals[ApprovalKey{verdict.digest, verdict.repository, rule->index}] = *std::move(approval);
+    ++approved;
+  }
+  if (approved == 0 && !reasons.empty() && why != nullptr) *why = absl::StrJoin(reasons, "; ");
+  return approved;
+}
+
+const policy::Rule* Enforcer::RuleFor(const policy::Policy& policy, const std::string& digest,
+                                      const std::string& repository, const std::string& namespace_name) {
+  absl::StatusOr<reference::Reference> ref = reference::Parse(absl::StrCat(repository, "@", digest));
+  if (!ref.ok()) return nullptr;
+  std::optional<policy::Match> match = policy.Find(*ref, namespace_name);
+  return match.has_value() ? match->rule : nullptr;
 }
 
 RecheckReport Enforcer::SetPolicy(std::shared_ptr<const policy::Policy> policy,
@@ -173,15 +216,16 @@ RecheckReport Enforcer::SetPolicy(std::shared_ptr<const policy::Policy> policy,
                                   absl::Duration verification_timeout) {
   RecheckReport report;
   const absl::Time now = Now();
-  absl::flat_hash_map<std::pair<std::string, std::string>, Approval> approvals;
-  // Checked outside the lock: a few hundred microseconds per verdict, all offline.
+  absl::flat_hash_map<ApprovalKey, Approval> approvals;
+  absl::flat_hash_set<std::pair<std::string, std::string>> judged;
+  // Checked outside the lock: a few hundred microseconds per verdict and matching rule, all offline.
   for (const verdicts::Verdict& v : options_.store->All()) {
-    absl::StatusOr<Approval> approval = CheckVerdict(v, *policy, now);
-    if (approval.ok()) {
-      approvals[{v.digest, v.repository}] = *std::move(approval);
+    std::string why;
+    judged.insert({v.digest, v.repository});
+    if (ApproveUnder(v, *policy, now, approvals, &why) > 0) {
       ++report.valid;
     } else {
-      report.invalid.push_back(absl::StrCat(v.repository, "@", v.digest, ": ", approval.status().message()));
+      report.invalid.push_back(absl::StrCat(v.repository, "@", v.digest, ": ", why));
     }
   }
   absl::MutexLock lock(&mu_);
@@ -192,19 +236,21 @@ RecheckReport Enforcer::SetPolicy(std::shared_ptr<const policy::Policy> policy,
   ++generation_;
   // Verdicts stored while this ran were approved under the old policy; check them again.
   for (const verdicts::Verdict& v : options_.store->All()) {
-    if (approvals.contains(std::make_pair(v.digest, v.repository))) continue;
-    absl::StatusOr<Approval> approval = CheckVerdict(v, *policy_, now);
-    if (approval.ok()) approvals[{v.digest, v.repository}] = *std::move(approval);
+    if (judged.contains(std::make_pair(v.digest, v.repository))) continue;
+    ApproveUnder(v, *policy_, now, approvals, nullptr);
   }
   approvals_ = std::move(approvals);
   admitted_ids_.clear();
   return report;
 }
 
-std::optional<Enforcer::Approval> Enforcer::FindApproval(const std::string& digest,
-                                                          const std::string& repository) const {
+std::optional<Enforcer::Approval> Enforcer::FindApproval(const std::string& digest, const std::string& repository,
+                                                          const std::string& namespace_name) const {
   absl::MutexLock lock(&mu_);
-  auto it = approvals_.find(std::make_pair(digest, repository));
+  if (policy_ == nullptr) return std::nullopt;
+  const policy::Rule* rule = RuleFor(*policy_, digest, repository, namespace_name);
+  if (rule == nullptr) return std::nullopt;
+  auto it = approvals_.find(ApprovalKey{digest, repository, rule->index});
   if (it == approvals_.end() || Now() > it->second.valid_until) return std::nullopt;
   return it->second;
 }
@@ -212,7 +258,9 @@ std::optional<Enforcer::Approval> Enforcer::FindApproval(const std::string& dige
 std::pair<size_t, size_t> Enforcer::VerdictCounts() const {
   const size_t stored = options_.store->size();
   absl::MutexLock lock(&mu_);
-  return {stored, approvals_.size()};
+  absl::flat_hash_set<std::pair<std::string, std::string>> valid;
+  for (const auto& [key, approval] : approvals_) valid.insert({std::get<0>(key), std::get<1>(key)});
+  return {stored, valid.size()};
 }
 
 void Enforcer::Record(const policy::Decision& decision, const reference::Reference& ref) {
@@ -221,6 +269,7 @@ void Enforcer::Record(const policy::Decision& decision, const reference::Referen
   v.digest = decision.digest;
   v.repository = ref.Repository();
   v.reference = decision.image;
+  v.index_digest = decision.index_digest;
   v.policy = decision.policy;
   v.identity = decision.identity;
   v.verified_at = decision.decided_at;
@@ -255,10 +304,10 @@ void Enforcer::Record(const policy::Decision& decision, const reference::Referen
     SIGSHIM_LOG(kError, "verdict for ", v.repository, "@", v.digest, " not stored: ", stored.message());
   }
   absl::MutexLock lock(&mu_);
-  // The policy may have changed since the decision was made: approve under the one in force.
+  // The policy may have changed since the decision was made: approve under the one in force, by
+  // every rule the repository matches (each namespace's decision picks its own).
   if (policy_ == nullptr) return;
-  absl::StatusOr<Approval> approval = CheckVerdict(v, *policy_, Now());
-  if (approval.ok()) approvals_[{v.digest, v.repository}] = *std::move(approval);
+  ApproveUnder(v, *policy_, Now(), approvals_, nullptr);
 }
 
 void Enforcer::Shutdown() { shutting_down_.store(true); }
@@ -310,18 +359,44 @@ policy::Decision Enforcer::Verify(const std::string& image, const Caller& caller
   return d;
 }
 
-absl::Status Enforcer::Conclude(const Caller& caller, audit::AuditRecord record, const std::string& subject) {
+absl::Status Enforcer::Conclude(const Caller& caller, audit::AuditRecord record, const std::string& subject,
+                                bool governed) {
+  std::shared_ptr<const policy::Policy> policy = CurrentPolicy();
+  if (!governed && policy != nullptr) {
+    // Revocation, exceptions, enforce_from, audit mode: the same pure rules as a registry decision.
+    absl::StatusOr<reference::Reference> image = reference::Parse(record.image);
+    policy::GovernanceInput input;
+    input.verdict = record.decision == "allow"  ? policy::Outcome::kAllow
+                    : record.decision == "deny" ? policy::Outcome::kDeny
+                                                : policy::Outcome::kError;
+    input.reason = record.reason;
+    input.image = image.ok() ? &*image : nullptr;
+    input.digests = {record.digest};
+    input.namespace_name = caller.namespace_name;
+    input.rule = record.policy.empty() ? nullptr : policy->RuleNamed(record.policy);
+    const policy::Governed g = policy::Govern(*policy, input, record.time);
+    record.decision = std::string(policy::OutcomeName(g.verdict));
+    record.reason = g.reason;
+    record.enforced = g.enforced;
+    if (g.exception != nullptr) {
+      record.source = "exception";
+      record.exception = g.exception->name;
+      record.owner = g.exception->owner;
+      record.expires = verify::FormatTimeUtc(g.exception->expires);
+      record.identity.clear();
+      record.signed_at.clear();
+      record.signed_at_source.clear();
+    }
+  }
   record.latency = Now() - record.time;
   const bool allowed = record.decision == "allow";
-  std::shared_ptr<const policy::Policy> policy = CurrentPolicy();
-  // Audit mode lets a denial through; an error (nothing could be decided) never.
-  const bool audited =
-      !allowed && record.decision == "deny" && policy != nullptr && policy->mode() == config::Mode::kAudit;
-  record.enforced = allowed || !audited;
+  // A denial not enforced (audit mode, enforce_from) goes through; an error never.
+  const bool audited = !allowed && record.decision == "deny" && !record.enforced;
+  if (record.decision == "error") record.enforced = true;
   if (options_.on_decision) options_.on_decision(record);
   if (allowed) return absl::OkStatus();
   if (audited) {
-    SIGSHIM_LOG(kWarning, "audit mode: ", caller.method, " of ", subject, " allowed although refused: ", record.reason);
+    SIGSHIM_LOG(kWarning, "not enforced: ", caller.method, " of ", subject, " allowed although refused: ", record.reason);
     return absl::OkStatus();
   }
   absl::Status refusal = Refusal(subject, record);
@@ -337,14 +412,15 @@ absl::StatusOr<PullPlan> Enforcer::ConcludePull(const Caller& caller, absl::Time
     FillFromApproval(parsed->Repository(), parsed->digest, *outcome.approval, record);
     record.image = parsed->String();  // as asked, its tag kept
     RETURN_IF_ERROR(Conclude(caller, record, parsed->String()));
-    return PullPlan{absl::StrCat(parsed->Repository(), "@", parsed->digest), "", parsed->digest};
+    return PullPlan{absl::StrCat(parsed->Repository(), "@", parsed->digest), "", parsed->digest, caller.namespace_name};
   }
   const policy::Decision& d = outcome.decision;
   FillFromDecision(d, image, record);
   if (shared && record.source == "registry") record.reason = absl::StrCat(record.reason, " (shared verification)");
-  RETURN_IF_ERROR(Conclude(caller, record, DescribeImage(record.image, d.digest)));
+  RETURN_IF_ERROR(Conclude(caller, record, DescribeImage(record.image, d.digest), /*governed=*/true));
 
   PullPlan plan;
+  plan.namespace_name = caller.namespace_name;
   if (d.digest.empty() || !parsed.ok()) {
     // No policy matched (unmatched = "allow") or audit mode without a digest: forwarded as asked.
     plan.forward_image = image;
@@ -363,7 +439,7 @@ void Enforcer::StartPull(const Caller& caller, const std::string& image, const r
   // Pinned by digest, and that digest already holds: nothing to ask the registry, and nothing to
   // wait for behind registry work.
   if (parsed.ok() && !parsed->digest.empty()) {
-    if (std::optional<Approval> approval = FindApproval(parsed->digest, parsed->Repository())) {
+    if (std::optional<Approval> approval = FindApproval(parsed->digest, parsed->Repository(), caller.namespace_name)) {
       auto answer = std::make_shared<PullDone>(std::move(done));
       const bool scheduled = local([this, caller, start, image, approval, answer] {
         PullOutcome outcome;
@@ -375,8 +451,10 @@ void Enforcer::StartPull(const Caller& caller, const std::string& image, const r
     }
   }
   registry::Credentials credentials = CredentialsFrom(auth);
-  // One verification per reference and credentials at a time; the others join it.
-  std::string key = absl::StrCat(parsed.ok() ? parsed->WithDefaultTag().String() : image, "\n",
+  // One verification per reference, namespace (it selects the policy and exceptions) and
+  // credentials at a time; the others join it.
+  std::string key = absl::StrCat(parsed.ok() ? parsed->WithDefaultTag().String() : image, "\n", caller.namespace_name,
+                                 "\n",
                                  Sha256Hex(absl::StrCat(credentials.username, "\n", credentials.password, "\n",
                                                         credentials.auth, "\n", credentials.identity_token, "\n",
                                                         credentials.registry_token)));
@@ -589,7 +667,7 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
   // 1. A stored verdict valid under the current policy.
   const std::vector<Candidate> candidates = CandidatesOf(image, found);
   for (const Candidate& c : candidates) {
-    if (std::optional<Approval> approval = FindApproval(c.digest, c.repository)) {
+    if (std::optional<Approval> approval = FindApproval(c.digest, c.repository, caller.namespace_name)) {
       FillFromApproval(c.repository, c.digest, *approval, record);
       if (admitted_by != nullptr) *admitted_by = c;
       return Conclude(caller, record, image);
@@ -599,7 +677,8 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
   // 2. No policy names it, and unmatched images are allowed.
   for (const Candidate& c : candidates) {
     absl::StatusOr<reference::Reference> ref = reference::Parse(absl::StrCat(c.repository, "@", c.digest));
-    if (ref.ok() && !policy->Find(*ref).has_value() && policy->unmatched() == config::Unmatched::kAllow) {
+    if (ref.ok() && !policy->Find(*ref, caller.namespace_name).has_value() &&
+        policy->unmatched() == config::Unmatched::kAllow) {
       record.image = ref->String();
       record.digest = c.digest;
       record.decision = "allow";
@@ -626,8 +705,9 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
     policy::Decision d = Verify(absl::StrCat(c.repository, "@", c.digest), caller, registry::Credentials{}, *budget);
     if (d.verdict == policy::Outcome::kAllow) {
       FillFromDecision(d, image, record);
-      if (admitted_by != nullptr && !d.policy.empty()) *admitted_by = c;
-      return Conclude(caller, record, image);
+      // Only signatures leave a verdict to remember; an exception is judged again at every call.
+      if (admitted_by != nullptr && !d.policy.empty() && d.source == "registry") *admitted_by = c;
+      return Conclude(caller, record, image, /*governed=*/true);
     }
     if (!first_refusal.has_value()) first_refusal = std::move(d);
   }
@@ -640,7 +720,7 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
   const std::string subject = image == found.id && !record.image.empty()
                                   ? absl::StrCat(image, " (", record.image, ")")
                                   : DescribeImage(image, first_refusal->digest);
-  return Conclude(caller, record, subject);
+  return Conclude(caller, record, subject, /*governed=*/true);
 }
 
 absl::StatusOr<std::string> Enforcer::AdmitImage(const Caller& caller, const std::string& image,
@@ -664,11 +744,14 @@ absl::StatusOr<std::string> Enforcer::AdmitImage(const Caller& caller, const std
   std::optional<Candidate> admitted_by;
   RETURN_IF_ERROR(AdmitPresent(caller, image, **found, start, registry_allowed, &admitted_by));
   if (admitted_by.has_value() && image == (*found)->id) {
-    // Remembered for AdmitFromCache: the next container of this image id needs no runtime call.
+    // Remembered for AdmitFromCache: the next container of this image id in this namespace needs
+    // no runtime call.
     absl::MutexLock lock(&mu_);
-    auto approval = approvals_.find(std::make_pair(admitted_by->digest, admitted_by->repository));
-    if (approval != approvals_.end()) {
-      admitted_ids_[image] = AdmittedId{generation_, admitted_by->digest, admitted_by->repository};
+    const policy::Rule* rule =
+        policy_ == nullptr ? nullptr : RuleFor(*policy_, admitted_by->digest, admitted_by->repository, caller.namespace_name);
+    if (rule != nullptr) {
+      const ApprovalKey key{admitted_by->digest, admitted_by->repository, rule->index};
+      if (approvals_.contains(key)) admitted_ids_[{image, caller.namespace_name}] = AdmittedId{generation_, key};
     }
   }
   // Pinned to the id that was checked: a name moved meanwhile cannot swap the content.
@@ -680,15 +763,17 @@ std::optional<audit::AuditRecord> Enforcer::AdmitFromCache(const Caller& caller,
   audit::AuditRecord record = RecordFor(caller, start);
   {
     absl::MutexLock lock(&mu_);
-    auto it = admitted_ids_.find(image);
+    // Keyed by namespace: a verdict that admits the image in one namespace says nothing about
+    // another, whose policy may trust other identities.
+    auto it = admitted_ids_.find(std::make_pair(image, caller.namespace_name));
     if (it == admitted_ids_.end()) return std::nullopt;
     const AdmittedId& admitted = it->second;
-    auto approval = approvals_.find(std::make_pair(admitted.digest, admitted.repository));
+    auto approval = approvals_.find(admitted.approval);
     if (admitted.generation != generation_ || approval == approvals_.end() || start > approval->second.valid_until) {
       admitted_ids_.erase(it);
       return std::nullopt;
     }
-    FillFromApproval(admitted.repository, admitted.digest, approval->second, record);
+    FillFromApproval(std::get<1>(admitted.approval), std::get<0>(admitted.approval), approval->second, record);
   }
   record.latency = Now() - start;
   return record;
@@ -699,9 +784,13 @@ void Enforcer::RememberPulled(const PullPlan& plan, const std::string& image_id)
   absl::StatusOr<reference::Reference> ref = reference::Parse(plan.forward_image);
   if (!ref.ok() || ref->digest != plan.digest) return;
   absl::MutexLock lock(&mu_);
-  if (!approvals_.contains(std::make_pair(plan.digest, ref->Repository()))) return;
+  if (policy_ == nullptr) return;
+  const policy::Rule* rule = RuleFor(*policy_, plan.digest, ref->Repository(), plan.namespace_name);
+  if (rule == nullptr) return;
+  const ApprovalKey key{plan.digest, ref->Repository(), rule->index};
+  if (!approvals_.contains(key)) return;
   // The id is the digest of the config of the manifest the runtime just pulled by digest.
-  admitted_ids_[image_id] = AdmittedId{generation_, plan.digest, ref->Repository()};
+  admitted_ids_[{image_id, plan.namespace_name}] = AdmittedId{generation_, key};
 }
 
 void Enforcer::Report(const audit::AuditRecord& record) {
@@ -772,7 +861,7 @@ absl::Status Enforcer::AdmitSandbox(const Caller& caller, bool registry_allowed)
     if (!pulled.ok()) {
       return absl::UnavailableError(absl::StrCat("pulling sandbox image ", pinned, ": ", pulled.status().message()));
     }
-    RETURN_IF_ERROR(FinishPull(PullPlan{pinned, runtime_ref->WithDefaultTag().String(), pin->digest}));
+    RETURN_IF_ERROR(FinishPull(PullPlan{pinned, runtime_ref->WithDefaultTag().String(), pin->digest, caller.namespace_name}));
     record.decision = "allow";
     record.reason = absl::StrCat("sandbox image pinned by digest in ", where, "; pulled as ", pinned);
     return Conclude(caller, record, image);
@@ -818,8 +907,8 @@ void Enforcer::ForgetDigests(const std::vector<std::string>& digests) {
     absl::Status removed = options_.store->RemoveDigest(digest);
     if (!removed.ok()) SIGSHIM_LOG(kError, "verdicts for ", digest, " not removed: ", removed.message());
     absl::MutexLock lock(&mu_);
-    absl::erase_if(approvals_, [&](const auto& entry) { return entry.first.first == digest; });
-    absl::erase_if(admitted_ids_, [&](const auto& entry) { return entry.second.digest == digest; });
+    absl::erase_if(approvals_, [&](const auto& entry) { return std::get<0>(entry.first) == digest; });
+    absl::erase_if(admitted_ids_, [&](const auto& entry) { return std::get<0>(entry.second.approval) == digest; });
   }
 }
 

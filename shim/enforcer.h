@@ -14,10 +14,18 @@
 //     (CRI repo_digests, and containerd's image records for its tags and id). Allowed when one of
 //     them has a verdict valid under the current policy, or when the registry verifies one now.
 //     The request is then pinned to the image id that was checked.
-//   - A verdict is valid when the policy that matches its repository today accepts its stored
-//     signatures today: re-checked offline (no registry) whenever the policy changes, so removing
-//     or retiring a key (not_after in the past) takes effect at the next call. An approval that
-//     rested on a key window judged by the time of the check lapses at the key's not_after.
+//   - A verdict is evidence about a digest; whether it admits a call is decided per namespace: it
+//     is valid for a call when the policy that decides its repository in the call's namespace
+//     (Policy::Find) accepts its stored signatures today. Every policy a verdict's repository
+//     matches judges it offline (no registry) whenever the configuration changes, so removing,
+//     retiring (not_after in the past) or revoking a key or certificate, or revoking the digest,
+//     takes effect at the next call. An approval that rested on a key window judged by the time
+//     of the check lapses at the key's not_after. Every cache (approvals, admitted image ids,
+//     shared pull verifications) is keyed by that policy or namespace, so an image verified for
+//     namespace A never admits a container in namespace B whose policy trusts others.
+//   - Then pkg/policy/governance.h: a revoked digest is refused, an [[exceptions]] entry admits a
+//     denial while it has not expired (checked at each call, never cached), a denial before its
+//     policy's enforce_from or in audit mode is let through, not enforced.
 // Refusals are absl::Status values whose message starts "SignatureValidationFailed: " (or
 // "RegistryUnavailable: " when the registry could not be reached) and names the image, the
 // digest when known, and the reason; the proxy answers them as gRPC UNKNOWN. Errors never allow.
@@ -29,6 +37,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -95,6 +104,7 @@ struct PullPlan {
   std::string forward_image;  // the reference to pull: "repo@sha256:…" when the digest is known
   std::string tag_name;       // "repo:tag" to point at the pulled digest afterwards; "" for none
   std::string digest;         // the verified digest, "" when not established
+  std::string namespace_name;  // the namespace the pull was decided for ("" when none)
 };
 
 // Stored verdicts checked against a policy.
@@ -160,16 +170,17 @@ class Enforcer {
   absl::StatusOr<std::string> AdmitImage(const Caller& caller, const std::string& image, bool registry_allowed = true);
 
   // Returns the audit record of an allow when `image` is an image id that AdmitImage admitted
-  // before by a verdict still valid under the current policy (the record is not reported: pass
-  // it to Report). Makes no runtime, registry or disk call, so it may run on the proxy's threads;
+  // before, for a pod in the caller's namespace, by a verdict still valid under the current policy
+  // (the record is not reported: pass it to Report). Makes no runtime, registry or disk call, so it may run on the proxy's threads;
   // nullopt when AdmitImage must decide. Safe because an image id is the digest of the image
   // config, which fixes the layers' content: whatever manifest the runtime now keeps under that
   // id, the container's file system is the one that was verified.
   std::optional<audit::AuditRecord> AdmitFromCache(const Caller& caller, const std::string& image);
 
   // Records that the runtime pulled plan.forward_image (a verified digest) as image id
-  // `image_id`, so that AdmitFromCache admits containers of that id at once. Does nothing unless
-  // the pull rested on a verdict valid under the current policy.
+  // `image_id`, so that AdmitFromCache admits containers of that id in plan.namespace_name at
+  // once. Does nothing unless the pull rested on a verdict valid under the policy that decides it
+  // in that namespace.
   void RememberPulled(const PullPlan& plan, const std::string& image_id);
 
   // Reports a decision made by AdmitFromCache (audit log, metrics). May write to disk.
@@ -205,7 +216,9 @@ class Enforcer {
     std::string digest;
     std::string repository;
   };
-  // Why a verdict holds under a policy.
+  // A stored verdict judged under one rule: (digest, repository, Rule::index).
+  using ApprovalKey = std::tuple<std::string, std::string, size_t>;
+  // Why a verdict holds under a rule.
   struct Approval {
     std::string policy;
     std::string identity;  // every [[keys]] name that counted, comma-separated
@@ -228,14 +241,28 @@ class Enforcer {
   static void FillFromApproval(const std::string& repository, const std::string& digest, const Approval& approval,
                                audit::AuditRecord& r);
 
-  // Returns why `verdict` holds under `policy` at `now`, or the reason it does not: its stored
+  // Returns why `verdict` holds under `rule` at `now`, or the reason it does not: its stored
   // signatures go through the same statement producer and evaluation as a registry decision,
-  // offline; the decision time is `now`.
-  static absl::StatusOr<Approval> CheckVerdict(const verdicts::Verdict& verdict, const policy::Policy& policy,
+  // offline (revoked keys and certificates count for nothing; a revoked digest holds under no
+  // rule); the decision time is `now`.
+  static absl::StatusOr<Approval> CheckVerdict(const verdicts::Verdict& verdict, const policy::Rule& rule,
                                                absl::Time now);
 
-  // Returns the approval of (digest, repository) under the current policy, if any.
-  std::optional<Approval> FindApproval(const std::string& digest, const std::string& repository) const;
+  // Judges `verdict` under every rule of `policy` its repository matches, adding the approvals to
+  // `approvals`; returns the number of rules that approve it, and sets `why` (may be null) to the
+  // reason when none does.
+  static int ApproveUnder(const verdicts::Verdict& verdict, const policy::Policy& policy, absl::Time now,
+                          absl::flat_hash_map<ApprovalKey, Approval>& approvals, std::string* why);
+
+  // Returns the rule that decides (digest, repository) in `namespace_name` under `policy`, or
+  // null when none does.
+  static const policy::Rule* RuleFor(const policy::Policy& policy, const std::string& digest,
+                                     const std::string& repository, const std::string& namespace_name);
+
+  // Returns the approval of (digest, repository) under the rule that decides it in
+  // `namespace_name` under the current policy, if any, still valid now.
+  std::optional<Approval> FindApproval(const std::string& digest, const std::string& repository,
+                                       const std::string& namespace_name) const;
 
   // Stores the verdict of an accepted decision and approves it under the current policy.
   void Record(const policy::Decision& decision, const reference::Reference& ref);
@@ -274,9 +301,12 @@ class Enforcer {
   absl::Status AdmitPresent(const Caller& caller, const std::string& image, const RuntimeImage& found,
                             absl::Time start, bool registry_allowed, std::optional<Candidate>* admitted_by = nullptr);
 
-  // Reports a decision and turns it into the call's answer: OK when allowed (or audited), else
-  // the refusal.
-  absl::Status Conclude(const Caller& caller, audit::AuditRecord record, const std::string& refusal_subject);
+  // Reports a decision and turns it into the call's answer: OK when allowed (or not enforced),
+  // else the refusal. Unless `governed` (the record comes from a Decision that ImageVerifier
+  // already governed), applies pkg/policy/governance.h first: revoked digest, exceptions,
+  // enforce_from, audit mode, at the time of the call.
+  absl::Status Conclude(const Caller& caller, audit::AuditRecord record, const std::string& refusal_subject,
+                        bool governed = false);
 
   const EnforcerOptions options_;
 
@@ -287,16 +317,15 @@ class Enforcer {
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;    // bumped by SetPolicy
   absl::Duration verification_timeout_ ABSL_GUARDED_BY(mu_) = absl::Seconds(30);
   std::atomic<bool> shutting_down_{false};
-  // (digest, repository) → why its stored verdict holds under policy_.
-  absl::flat_hash_map<std::pair<std::string, std::string>, Approval> approvals_ ABSL_GUARDED_BY(mu_);
-  // Image ids AdmitImage admitted by a verdict, for AdmitFromCache. An entry holds while its
-  // generation is current and its (digest, repository) is still in approvals_.
+  // (digest, repository, rule index) → why its stored verdict holds under that rule of policy_.
+  absl::flat_hash_map<ApprovalKey, Approval> approvals_ ABSL_GUARDED_BY(mu_);
+  // (image id, namespace) → the verdict AdmitImage admitted it by, for AdmitFromCache. An entry
+  // holds while its generation is current and its approval is still in approvals_ and valid.
   struct AdmittedId {
     uint64_t generation;
-    std::string digest;
-    std::string repository;
+    ApprovalKey approval;
   };
-  absl::flat_hash_map<std::string, AdmittedId> admitted_ids_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::pair<std::string, std::string>, AdmittedId> admitted_ids_ ABSL_GUARDED_BY(mu_);
 
   // Manifest digest → the image ids (config digests) it stands for, as read from containerd's
   // content store. Content never changes under its digest, so entries never go stale; the map is

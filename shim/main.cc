@@ -104,6 +104,7 @@ int CheckConfig(const shim::CheckConfigCommand& args) {
     fprintf(stderr, "sigshim: %s\n", std::string(cfg.status().message()).c_str());
     return kExitUsage;
   }
+  for (const std::string& warning : (*cfg)->warnings) fprintf(stderr, "sigshim: warning: %s\n", warning.c_str());
   absl::StatusOr<std::string> effective_policy = shim::DescribeEffectivePolicy(**cfg);
   if (!effective_policy.ok()) {
     fprintf(stderr, "sigshim: %s\n", std::string(effective_policy.status().message()).c_str());
@@ -142,6 +143,7 @@ struct Loaded {
 absl::StatusOr<Loaded> LoadAndCompile(const std::string& path, metrics::SigshimMetrics* metrics) {
   absl::StatusOr<std::shared_ptr<const config::Config>> config = config::LoadConfig(path);
   if (!config.ok()) return config.status();
+  for (const std::string& warning : (*config)->warnings) SIGSHIM_LOG(kWarning, warning);
   absl::StatusOr<std::unique_ptr<policy::Policy>> compiled = policy::Policy::Create(**config);
   if (!compiled.ok()) return compiled.status();
   registry::RegistryClientOptions client_options = shim::RegistryClientOptionsFrom(**config);
@@ -160,6 +162,13 @@ absl::StatusOr<Loaded> LoadAndCompile(const std::string& path, metrics::SigshimM
   if (!verifier.ok()) return verifier.status();
   return Loaded{*std::move(config), std::shared_ptr<const policy::Policy>(*std::move(compiled)),
                 std::shared_ptr<const policy::ImageVerifier>(*std::move(verifier))};
+}
+
+// Returns each [[exceptions]] entry's name and expiry, for sigshim_exception_expiry_timestamp_seconds.
+std::vector<std::pair<std::string, absl::Time>> ExceptionExpiries(const config::Config& c) {
+  std::vector<std::pair<std::string, absl::Time>> out;
+  for (const config::ExceptionConfig& e : c.exceptions) out.emplace_back(e.name, e.expires);
+  return out;
 }
 
 // Returns the short reason class of a decision, a label of sigshim_decisions_total.
@@ -229,6 +238,7 @@ int RunDaemon(const shim::DaemonCommand& args) {
   }
   uint64_t generation = 1;
   metrics.SetConfig(generation, metrics::PolicyDigest(*loaded->config));
+  metrics.SetExceptions(ExceptionExpiries(*loaded->config));
   std::shared_ptr<const config::Config> cfg = loaded->config;
   log::SetLevel(cfg->log.level);
   (void)shim::RaiseDescriptorLimit();  // logged; on failure the inherited limit stays
@@ -279,6 +289,7 @@ int RunDaemon(const shim::DaemonCommand& args) {
   enforcer_options.on_decision = [audit_sink, &metrics](const audit::AuditRecord& record) {
     audit_sink->Write(record);
     metrics.CountDecision(record.method, record.decision, ReasonClass(record));
+    if (!record.exception.empty()) metrics.CountExceptionAdmission(record.exception);
   };
   enforcer_options.on_verification = [&metrics](absl::string_view outcome, absl::Duration latency) {
     metrics.ObserveVerification(outcome, latency);
@@ -361,6 +372,7 @@ int RunDaemon(const shim::DaemonCommand& args) {
       cfg = next->config;
       Apply(**enforcer, *next);
       metrics.SetConfig(++generation, metrics::PolicyDigest(*cfg));
+      metrics.SetExceptions(ExceptionExpiries(*cfg));
       log::SetLevel(cfg->log.level);
       SIGSHIM_LOG(kInfo, "configuration reloaded from ", cfg->path);
       sd_notify(0, ready.c_str());

@@ -6,6 +6,7 @@
 #include <vector>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
@@ -48,9 +49,17 @@ std::string FormatDecision(const policy::Decision& d) {
   }
   std::string decision(policy::OutcomeName(d.outcome));
   if (d.audited()) {
-    absl::StrAppend(&decision, " (audit mode; enforce mode would ", policy::OutcomeName(d.verdict), ")");
+    // Not enforced: audit mode, or a policy's enforce_from still ahead (the reason says which).
+    absl::StrAppend(&decision, absl::StrContains(d.reason, "(not enforced: policy ") ? " (before enforce_from; from then on it would "
+                                                                                      : " (audit mode; enforce mode would ",
+                    policy::OutcomeName(d.verdict), ")");
   }
   Field(out, "decision", decision);
+  Field(out, "source", d.source);
+  if (!d.exception.empty()) {
+    Field(out, "exception", absl::StrCat(d.exception, " (owner ", d.exception_owner, ", expires ",
+                                         verify::FormatTimeUtc(d.exception_expires), ")"));
+  }
   Field(out, "policy", d.pattern.empty() ? d.policy : absl::StrCat(d.policy, " (", d.pattern, ")"));
   Field(out, "identity", d.identity);
   Field(out, "reason", d.reason);
@@ -122,7 +131,11 @@ std::string FormatDecisionJson(const policy::Decision& d) {
   j["platform"] = d.platform;
   j["decision"] = std::string(policy::OutcomeName(d.outcome));
   j["verdict"] = std::string(policy::OutcomeName(d.verdict));
-  j["enforced"] = !d.audited();
+  j["enforced"] = d.enforced && !d.audited();
+  j["source"] = d.source;
+  j["exception"] = d.exception;
+  j["owner"] = d.exception_owner;
+  j["expires"] = d.exception.empty() ? std::string() : verify::FormatTimeUtc(d.exception_expires);
   j["policy"] = d.policy;
   j["pattern"] = d.pattern;
   j["identity"] = d.identity;
@@ -185,6 +198,7 @@ int RunVerifyCommand(const VerifyCommandArgs& args, std::FILE* out, std::FILE* e
     return kVerifyError;
   }
   log::SetLevel((*config)->log.level);
+  for (const std::string& warning : (*config)->warnings) PrintError(err, absl::StrCat("warning: ", warning));
   policy::VerifyRequest request;
   request.image = args.image;
   request.namespace_name = args.namespace_name;
@@ -194,7 +208,7 @@ int RunVerifyCommand(const VerifyCommandArgs& args, std::FILE* out, std::FILE* e
 absl::StatusOr<std::string> DescribeEffectivePolicy(const config::Config& config) {
   absl::StatusOr<std::unique_ptr<policy::Policy>> compiled = policy::Policy::Create(config);
   if (!compiled.ok()) return compiled.status();
-  return (*compiled)->Describe();
+  return (*compiled)->Describe(absl::Now());
 }
 
 namespace {

@@ -60,6 +60,11 @@ std::string EncodeAuditLine(const AuditRecord& r) {
   j["signed_at"] = name(r.signed_at);
   j["signed_at_source"] = name(r.signed_at_source);
   j["source"] = name(r.source);
+  if (!r.exception.empty()) {
+    j["exception"] = name(r.exception);
+    j["owner"] = name(r.owner);
+    j["expires"] = name(r.expires);
+  }
   j["latency_ms"] = static_cast<double>(absl::ToInt64Microseconds(r.latency)) / 1000.0;
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }

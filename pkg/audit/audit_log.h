@@ -13,6 +13,8 @@
 //    "digest":"sha256:…","namespace":"default","pod":"web-0","container":"",
 //    "decision":"deny","enforced":true,"reason":"no signatures","policy":"prod","identity":"",
 //    "signed_at":"","signed_at_source":"","source":"registry","latency_ms":12.345}
+// A decision an [[exceptions]] entry made has "source":"exception" and, after "source", also
+// "exception", "owner" and "expires" (RFC 3339 UTC); other lines do not have these three keys.
 #ifndef SIGSHIM_PKG_AUDIT_AUDIT_LOG_H_
 #define SIGSHIM_PKG_AUDIT_AUDIT_LOG_H_
 
@@ -36,7 +38,8 @@ struct AuditRecord {
   std::string pod;             // pod name, "" when the call names none
   std::string container;       // container name (CreateContainer), else ""
   std::string decision;        // what the policy says: "allow", "deny" or "error"
-  // False when the decision was a refusal that was not enforced (mode = "audit").
+  // False when the decision was a refusal that was not enforced (mode = "audit", or before its
+  // policy's enforce_from).
   bool enforced = true;
   std::string reason;          // for a person; for an allow, what it rests on
   std::string policy;          // matched [[policy]] name, "" when none
@@ -48,8 +51,13 @@ struct AuditRecord {
   // Where signed_at comes from: "tlog" (transparency log), "timestamp" (RFC 3161); "" when unknown.
   std::string signed_at_source;
   // Where the answer came from: "registry" (verified now), "verdict" (a stored verdict re-checked
-  // under the current policy), "config" (trusted as configured), "unmatched" (no policy matched).
+  // under the current policy), "config" (trusted as configured), "unmatched" (no policy matched),
+  // "exception" (an [[exceptions]] entry admitted an image that would otherwise be refused).
   std::string source;
+  // For "exception": the entry's name, owner and expiry (RFC 3339 UTC); "" otherwise.
+  std::string exception;
+  std::string owner;
+  std::string expires;
   absl::Duration latency;
 };
 

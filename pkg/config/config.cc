@@ -1,6 +1,7 @@
 #include "pkg/config/config.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <exception>
 #include <set>
 #include <sstream>
@@ -21,6 +22,7 @@ namespace {
 
 constexpr size_t kMaxConfigBytes = 4 << 20;
 constexpr size_t kMaxKeyFileBytes = 64 << 10;
+constexpr int kMaxExceptionDays = 3650;
 
 using Table = toml::value;  // Always a table where used.
 
@@ -143,7 +145,15 @@ absl::Status ParseLog(const Reader& r, const Table& t, LogConfig& out) {
 }
 
 absl::Status ParseEnforcement(const Reader& r, const Table& t, EnforcementConfig& out) {
-  RETURN_IF_ERROR(r.CheckKeys(t, "[enforcement]", {"mode", "unmatched", "workers", "sandbox_image"}));
+  RETURN_IF_ERROR(r.CheckKeys(t, "[enforcement]",
+                              {"mode", "unmatched", "workers", "sandbox_image", "max_exception_days"}));
+  if (t.contains("max_exception_days")) {
+    const toml::value& v = t.at("max_exception_days");
+    if (!v.is_integer() || v.as_integer() < 0 || v.as_integer() > kMaxExceptionDays) {
+      return r.Error(v, absl::StrCat("enforcement.max_exception_days must be an integer from 0 to ", kMaxExceptionDays));
+    }
+    out.max_exception_days = static_cast<int>(v.as_integer());
+  }
   if (t.contains("workers")) {
     const toml::value& v = t.at("workers");
     if (!v.is_integer() || v.as_integer() < 1 || v.as_integer() > 64) {
@@ -440,8 +450,22 @@ absl::StatusOr<TrustRootConfig> ParseTrustRoot(const Reader& r, const Table& t) 
   return root;
 }
 
+// Returns the non-empty list of globs at t[key] ("namespaces" and "images" of [[policy]] and
+// [[exceptions]]); `what` names the entry in errors.
+absl::StatusOr<std::vector<std::string>> GlobList(const Reader& r, const Table& t, absl::string_view section,
+                                                  absl::string_view key, absl::string_view what) {
+  const toml::value& v = t.at(std::string(key));
+  ASSIGN_OR_RETURN(std::vector<std::string> list, r.StringList(v, absl::StrCat(section, ".", key)));
+  if (list.empty()) {
+    return r.Error(v, absl::StrCat(what, ": ", key, " is empty (leave the key out to mean every ",
+                                   key == "namespaces" ? "namespace" : "image", ")"));
+  }
+  return list;
+}
+
 absl::StatusOr<PolicyConfig> ParsePolicy(const Reader& r, const Table& t) {
-  RETURN_IF_ERROR(r.CheckKeys(t, "[[policy]]", {"name", "images", "require", "platform_signatures"}));
+  RETURN_IF_ERROR(r.CheckKeys(t, "[[policy]]", {"name", "images", "require", "platform_signatures", "namespaces",
+                                                "threshold", "enforce_from"}));
   PolicyConfig policy;
   policy.origin = Where(t, r.path());
   if (!t.contains("name")) return r.Error(t, "[[policy]] entry has no name");
@@ -464,7 +488,80 @@ absl::StatusOr<PolicyConfig> ParsePolicy(const Reader& r, const Table& t) {
     }
     policy.platform_signatures = v.as_boolean();
   }
+  const std::string what = absl::StrCat("policy \"", policy.name, "\"");
+  if (t.contains("namespaces")) {
+    ASSIGN_OR_RETURN(policy.namespaces, GlobList(r, t, "policy", "namespaces", what));
+  }
+  if (t.contains("threshold")) {
+    const toml::value& v = t.at("threshold");
+    std::set<std::string> distinct(policy.require.begin(), policy.require.end());
+    if (!v.is_integer()) return r.Error(v, absl::StrCat("policy.threshold must be an integer, not ", TomlTypeName(v)));
+    if (v.as_integer() < 1 || v.as_integer() > static_cast<int64_t>(distinct.size())) {
+      return r.Error(v, absl::StrCat(what, ": threshold = ", v.as_integer(), ", but it must be from 1 to the ",
+                                     distinct.size(), " distinct entries of require"));
+    }
+    policy.threshold = static_cast<int>(v.as_integer());
+  }
+  if (t.contains("enforce_from")) {
+    ASSIGN_OR_RETURN(policy.enforce_from, KeyTime(r, t.at("enforce_from"), "policy.enforce_from"));
+  }
   return policy;
+}
+
+absl::StatusOr<ExceptionConfig> ParseException(const Reader& r, const Table& t) {
+  RETURN_IF_ERROR(
+      r.CheckKeys(t, "[[exceptions]]", {"name", "images", "namespaces", "reason", "owner", "expires"}));
+  ExceptionConfig exception;
+  exception.origin = Where(t, r.path());
+  if (!t.contains("name")) return r.Error(t, "[[exceptions]] entry has no name");
+  ASSIGN_OR_RETURN(exception.name, r.NonEmptyString(t.at("name"), "exceptions.name"));
+  const std::string what = absl::StrCat("exception \"", exception.name, "\"");
+  for (absl::string_view field : {"images", "reason", "owner", "expires"}) {
+    if (!t.contains(std::string(field))) {
+      return r.Error(t, absl::StrCat(what, " has no ", field, " (an exception must say what it covers, why, who "
+                                           "owns it and when it expires)"));
+    }
+  }
+  ASSIGN_OR_RETURN(exception.images, GlobList(r, t, "exceptions", "images", what));
+  if (t.contains("namespaces")) {
+    ASSIGN_OR_RETURN(exception.namespaces, GlobList(r, t, "exceptions", "namespaces", what));
+  }
+  ASSIGN_OR_RETURN(exception.reason, r.NonEmptyString(t.at("reason"), "exceptions.reason"));
+  ASSIGN_OR_RETURN(exception.owner, r.NonEmptyString(t.at("owner"), "exceptions.owner"));
+  ASSIGN_OR_RETURN(exception.expires, KeyTime(r, t.at("expires"), "exceptions.expires"));
+  return exception;
+}
+
+// Returns the "sha256:<hex>" entries of [revocation] `key`, lower-cased.
+absl::StatusOr<std::vector<std::string>> DigestList(const Reader& r, const Table& t, absl::string_view key,
+                                                    absl::string_view what) {
+  const toml::value& v = t.at(std::string(key));
+  ASSIGN_OR_RETURN(std::vector<std::string> list, r.StringList(v, absl::StrCat("revocation.", key)));
+  for (std::string& entry : list) {
+    std::string lowered = absl::AsciiStrToLower(entry);
+    absl::string_view hex = lowered;
+    if (!absl::ConsumePrefix(&hex, "sha256:") || hex.size() != 64 ||
+        hex.find_first_not_of("0123456789abcdef") != absl::string_view::npos) {
+      return r.Error(v, absl::StrCat("revocation.", key, ": \"", entry, "\" is not a ", what,
+                                     " (\"sha256:\" and 64 hex digits)"));
+    }
+    entry = std::move(lowered);
+  }
+  return list;
+}
+
+absl::Status ParseRevocation(const Reader& r, const Table& t, RevocationConfig& out) {
+  RETURN_IF_ERROR(r.CheckKeys(t, "[revocation]", {"keys", "certificates", "images"}));
+  if (t.contains("keys")) {
+    ASSIGN_OR_RETURN(out.keys, DigestList(r, t, "keys", "key fingerprint as check-config prints it"));
+  }
+  if (t.contains("certificates")) {
+    ASSIGN_OR_RETURN(out.certificates, DigestList(r, t, "certificates", "certificate's SHA-256 DER digest"));
+  }
+  if (t.contains("images")) {
+    ASSIGN_OR_RETURN(out.images, DigestList(r, t, "images", "manifest digest"));
+  }
+  return absl::OkStatus();
 }
 
 template <typename Fn>
@@ -480,7 +577,7 @@ absl::Status ForEachTableInArray(const Reader& r, const toml::value& v, absl::st
 absl::Status ParseRoot(const Reader& r, const toml::value& root, Config& cfg) {
   RETURN_IF_ERROR(r.CheckKeys(root, "the top level",
                               {"server", "log", "enforcement", "registry", "audit", "metrics", "keys", "policy",
-                               "trust_roots", "identities"}));
+                               "trust_roots", "identities", "exceptions", "revocation"}));
   for (const auto& [key, v] : root.as_table()) {
     if (key == "keys") {
       RETURN_IF_ERROR(ForEachTableInArray(r, v, "keys", [&](const toml::value& t) -> absl::Status {
@@ -534,7 +631,21 @@ absl::Status ParseRoot(const Reader& r, const toml::value& root, Config& cfg) {
       }));
       continue;
     }
+    if (key == "exceptions") {
+      RETURN_IF_ERROR(ForEachTableInArray(r, v, "exceptions", [&](const toml::value& t) -> absl::Status {
+        ASSIGN_OR_RETURN(ExceptionConfig e, ParseException(r, t));
+        for (const ExceptionConfig& other : cfg.exceptions) {
+          if (other.name == e.name) {
+            return r.Error(t, absl::StrCat("exception name \"", e.name, "\" is already used at ", other.origin));
+          }
+        }
+        cfg.exceptions.push_back(std::move(e));
+        return absl::OkStatus();
+      }));
+      continue;
+    }
     if (!v.is_table()) return r.Error(v, absl::StrCat("[", key, "] must be a table"));
+    if (key == "revocation") RETURN_IF_ERROR(ParseRevocation(r, v, cfg.revocation));
     if (key == "server") RETURN_IF_ERROR(ParseServer(r, v, cfg.server));
     if (key == "log") RETURN_IF_ERROR(ParseLog(r, v, cfg.log));
     if (key == "enforcement") RETURN_IF_ERROR(ParseEnforcement(r, v, cfg.enforcement));
@@ -574,6 +685,22 @@ absl::Status ParseRoot(const Reader& r, const toml::value& root, Config& cfg) {
           root->name, "\" is a sigstore trusted_root, whose certificates carry the OIDC issuer"));
     }
   }
+  // Exceptions are temporary: at most max_exception_days ahead; an expired one is a warning.
+  const absl::Time latest = cfg.loaded_at + absl::Hours(24) * cfg.enforcement.max_exception_days;
+  for (const ExceptionConfig& e : cfg.exceptions) {
+    const std::string expires = absl::FormatTime(absl::RFC3339_full, e.expires, absl::UTCTimeZone());
+    if (e.expires > latest) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          e.origin, ": exception \"", e.name, "\" expires at ", expires, ", more than [enforcement] "
+          "max_exception_days = ", cfg.enforcement.max_exception_days, " days after now (",
+          absl::FormatTime(absl::RFC3339_full, cfg.loaded_at, absl::UTCTimeZone()), "; the latest allowed is ",
+          absl::FormatTime(absl::RFC3339_full, latest, absl::UTCTimeZone()), ")"));
+    }
+    if (e.expires <= cfg.loaded_at) {
+      cfg.warnings.push_back(absl::StrCat(e.origin, ": exception \"", e.name, "\" (owner ", e.owner,
+                                          ") expired at ", expires, "; it no longer applies"));
+    }
+  }
   // Names required by policies must exist; policies themselves are compiled by pkg/policy.
   for (const PolicyConfig& p : cfg.policies) {
     for (const std::string& name : p.require) {
@@ -611,8 +738,14 @@ std::string TomlSyntaxError(absl::string_view path, absl::string_view report) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const Config>> ParseConfig(absl::string_view text, absl::string_view path) {
+  return ParseConfig(text, path, absl::Now());
+}
+
+absl::StatusOr<std::shared_ptr<const Config>> ParseConfig(absl::string_view text, absl::string_view path,
+                                                          absl::Time now) {
   auto cfg = std::make_shared<Config>();
   cfg->path = std::string(path);
+  cfg->loaded_at = now;
   toml::value root;
   try {
     std::istringstream in{std::string(text)};
@@ -630,9 +763,13 @@ absl::StatusOr<std::shared_ptr<const Config>> ParseConfig(absl::string_view text
 }
 
 absl::StatusOr<std::shared_ptr<const Config>> LoadConfig(absl::string_view path) {
+  return LoadConfig(path, absl::Now());
+}
+
+absl::StatusOr<std::shared_ptr<const Config>> LoadConfig(absl::string_view path, absl::Time now) {
   absl::StatusOr<std::string> text = ReadFile(path, kMaxConfigBytes);
   if (!text.ok()) return text.status();
-  return ParseConfig(*text, path);
+  return ParseConfig(*text, path, now);
 }
 
 }  // namespace sigshim::config

@@ -61,6 +61,9 @@ struct EnforcementConfig {
   // runtime's image must be that manifest. Without: must name the runtime's image, which is then
   // verified like any image. "" checks the runtime's image alone. Default "".
   std::string sandbox_image;
+  // The furthest ahead an [[exceptions]] entry may expire, in days from the time the
+  // configuration is loaded; an `expires` beyond it is an error. 0 to 3650. Default 90.
+  int max_exception_days = 90;
 };
 
 // [audit]: one JSON line per decision.
@@ -193,8 +196,53 @@ struct PolicyConfig {
   // the pull to that manifest (see pkg/policy/platform.h). Default false: the index itself must
   // be signed.
   bool platform_signatures = false;
+  // namespaces: globs (pkg/policy/glob.h) over the pod's Kubernetes namespace. Empty (the key
+  // absent) admits every namespace, and is the only kind of policy a call without a namespace
+  // can match. Written but empty is an error.
+  std::vector<std::string> namespaces;
+  // threshold: how many distinct entries of `require` must have signed (k of n). 1 to the number
+  // of distinct `require` entries. Default 1.
+  int threshold = 1;
+  // enforce_from: before this instant a refusal under this policy is audited (logged, counted,
+  // the call allowed); from it on it is enforced. A TOML offset datetime. Default InfinitePast:
+  // always enforced.
+  absl::Time enforce_from = absl::InfinitePast();
   // "<config file>:<line>" of this entry, for error messages.
   std::string origin;
+};
+
+// [[exceptions]]: break glass. An image its policy (or unmatched = "deny") refuses is allowed
+// while the exception covers (image, namespace) and has not expired; never an image whose digest
+// is in [revocation] images, never an error.
+struct ExceptionConfig {
+  // Unique among [[exceptions]]; reported in audit lines and metrics. Required.
+  std::string name;
+  // Globs over the normalised reference, as in [[policy]] images. Required, non-empty.
+  std::vector<std::string> images;
+  // Globs over the pod's namespace; empty (absent) covers every namespace and calls without one.
+  std::vector<std::string> namespaces;
+  // Why the exception exists (ticket, plan). Required, non-empty.
+  std::string reason;
+  // Who answers for it. Required, non-empty.
+  std::string owner;
+  // When it stops applying (a TOML offset datetime). Required; at most max_exception_days after
+  // the time of loading.
+  absl::Time expires;
+  // "<config file>:<line>" of this entry, for error messages.
+  std::string origin;
+};
+
+// [revocation]: what counts for nothing, whatever the policies say. Every entry is
+// "sha256:<64 lowercase hex>" (upper-case hex is lowered at load).
+struct RevocationConfig {
+  // Key fingerprints (SHA-256 of the DER SubjectPublicKeyInfo, as check-config prints them): a
+  // signature by one of these keys counts for nothing. Default none.
+  std::vector<std::string> keys;
+  // SHA-256 of a certificate's DER: a signature whose leaf, or any certificate of its verified
+  // chain, is one of these counts for nothing. Default none.
+  std::vector<std::string> certificates;
+  // Manifest (or index) digests refused whatever signs or excepts them. Default none.
+  std::vector<std::string> images;
 };
 
 struct Config {
@@ -210,14 +258,30 @@ struct Config {
   std::vector<TrustRootConfig> trust_roots;
   std::vector<IdentityConfig> identities;
   std::vector<PolicyConfig> policies;
+  std::vector<ExceptionConfig> exceptions;
+  RevocationConfig revocation;
+  // The time the configuration was loaded at (the `now` given to ParseConfig): exceptions'
+  // expiry is judged against it at load.
+  absl::Time loaded_at;
+  // Problems that do not stop loading, for the caller to print: "<file>:<line>: exception \"x\"
+  // expired at …; it no longer applies".
+  std::vector<std::string> warnings;
 };
 
 // Reads and validates the TOML file at `path`. Key files named by [[keys]] path and the files of
 // [[trust_roots]] are read here (relative paths are resolved against the config file's folder). InvalidArgument (or NotFound
-// for a missing file) with "<file>:<line>: …" on any problem. Thread-safe.
+// for a missing file) with "<file>:<line>: …" on any problem. `now` is the time of loading: an
+// [[exceptions]] expires more than [enforcement] max_exception_days after it is an error, one
+// already expired a warning (Config::warnings). Thread-safe.
+absl::StatusOr<std::shared_ptr<const Config>> LoadConfig(absl::string_view path, absl::Time now);
+// LoadConfig at absl::Now().
 absl::StatusOr<std::shared_ptr<const Config>> LoadConfig(absl::string_view path);
 
-// Parses `text` as if it had been read from `path` (used for messages and relative key paths).
+// Parses `text` as if it had been read from `path` (used for messages and relative key paths), at
+// `now` (see LoadConfig).
+absl::StatusOr<std::shared_ptr<const Config>> ParseConfig(absl::string_view text, absl::string_view path,
+                                                          absl::Time now);
+// ParseConfig at absl::Now().
 absl::StatusOr<std::shared_ptr<const Config>> ParseConfig(absl::string_view text, absl::string_view path);
 
 }  // namespace sigshim::config

@@ -1,6 +1,7 @@
 #include "pkg/metrics/policy_digest.h"
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -47,6 +48,31 @@ std::string PolicyDigest(const config::Config& config) {
     for (const std::string& image : policy.images) Field(&canonical, "image", image);
     absl::StrAppend(&canonical, "require ", policy.require.size(), "\n");
     for (const std::string& name : policy.require) Field(&canonical, "require", name);
+    // The governance keys decide admission too; a policy without them serialises as before.
+    if (!policy.namespaces.empty()) {
+      absl::StrAppend(&canonical, "namespaces ", policy.namespaces.size(), "\n");
+      for (const std::string& ns : policy.namespaces) Field(&canonical, "namespace", ns);
+    }
+    if (policy.threshold != 1) Field(&canonical, "threshold", absl::StrCat(policy.threshold));
+    if (policy.enforce_from != absl::InfinitePast()) {
+      Field(&canonical, "enforce_from", absl::FormatTime(absl::RFC3339_full, policy.enforce_from, absl::UTCTimeZone()));
+    }
+  }
+  if (!config.exceptions.empty()) {
+    absl::StrAppend(&canonical, "exceptions ", config.exceptions.size(), "\n");
+    for (const config::ExceptionConfig& e : config.exceptions) {
+      Field(&canonical, "exception", e.name);
+      for (const std::string& image : e.images) Field(&canonical, "image", image);
+      for (const std::string& ns : e.namespaces) Field(&canonical, "namespace", ns);
+      Field(&canonical, "expires", absl::FormatTime(absl::RFC3339_full, e.expires, absl::UTCTimeZone()));
+    }
+  }
+  for (const auto& [tag, list] : {std::pair<const char*, const std::vector<std::string>*>{"revoked_key", &config.revocation.keys},
+                                  {"revoked_certificate", &config.revocation.certificates},
+                                  {"revoked_image", &config.revocation.images}}) {
+    std::vector<std::string> sorted = *list;
+    std::sort(sorted.begin(), sorted.end());
+    for (const std::string& digest : sorted) Field(&canonical, tag, digest);
   }
   return Sha256Digest(canonical);
 }

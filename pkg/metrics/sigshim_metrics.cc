@@ -48,9 +48,17 @@ constexpr FamilyText kRefusedCalls{"sigshim_refused_calls_total",
                                    "CRI method.",
                                    MetricType::Counter};
 
+constexpr FamilyText kExceptionExpiry{"sigshim_exception_expiry_timestamp_seconds",
+                                      "When each [[exceptions]] entry in force expires (Unix time).",
+                                      MetricType::Gauge};
+constexpr FamilyText kExceptionAdmissions{"sigshim_exception_admissions_total",
+                                          "Images admitted by an [[exceptions]] entry, by exception.",
+                                          MetricType::Counter};
+
 // The exposition order.
-constexpr FamilyText kFamilies[] = {kDecisions, kVerificationSeconds, kRegistryRequests, kVerdicts,
-                                    kConfigGeneration, kPolicyInfo, kReloads, kRefusedCalls};
+constexpr FamilyText kFamilies[] = {kDecisions,  kVerificationSeconds, kRegistryRequests, kVerdicts,
+                                    kConfigGeneration, kPolicyInfo, kReloads, kRefusedCalls,
+                                    kExceptionExpiry,  kExceptionAdmissions};
 
 template <typename Builder>
 auto& Register(Builder builder, const FamilyText& text, prometheus::Registry& registry) {
@@ -73,7 +81,27 @@ SigshimMetrics::SigshimMetrics()
       reloads_(Register(prometheus::BuildCounter(), kReloads, registry_)),
       reloads_ok_(reloads_.Add({{"result", "ok"}})),
       reloads_failed_(reloads_.Add({{"result", "failed"}})),
-      refused_calls_(Register(prometheus::BuildCounter(), kRefusedCalls, registry_).Add({})) {}
+      refused_calls_(Register(prometheus::BuildCounter(), kRefusedCalls, registry_).Add({})),
+      exception_expiry_(Register(prometheus::BuildGauge(), kExceptionExpiry, registry_)),
+      exception_admissions_(Register(prometheus::BuildCounter(), kExceptionAdmissions, registry_)) {}
+
+void SigshimMetrics::SetExceptions(const std::vector<std::pair<std::string, absl::Time>>& exceptions) {
+  absl::MutexLock lock(&config_mu_);
+  std::vector<prometheus::Gauge*> series;
+  for (const auto& [name, expires] : exceptions) {
+    prometheus::Gauge& gauge = exception_expiry_.Add({{"exception", name}});
+    gauge.Set(absl::ToDoubleSeconds(expires - absl::UnixEpoch()));
+    series.push_back(&gauge);
+  }
+  for (prometheus::Gauge* old : exception_series_) {
+    if (std::find(series.begin(), series.end(), old) == series.end()) exception_expiry_.Remove(old);
+  }
+  exception_series_ = std::move(series);
+}
+
+void SigshimMetrics::CountExceptionAdmission(absl::string_view name) {
+  exception_admissions_.Add({{"exception", std::string(name)}}).Increment();
+}
 
 void SigshimMetrics::CountDecision(absl::string_view method, absl::string_view result, absl::string_view reason) {
   decisions_

@@ -13,6 +13,9 @@
 //   sigshim_policy_info{digest}                            gauge, 1 for the policy in force only
 //   sigshim_config_reloads_total{result}                   counter, result "ok" | "failed"
 //   sigshim_refused_calls_total                            counter, calls to methods outside the CRI
+//   sigshim_exception_expiry_timestamp_seconds{exception}  gauge, Unix time each [[exceptions]] entry
+//                                                          in force expires
+//   sigshim_exception_admissions_total{exception}          counter, images admitted by each exception
 // Within a family, series are sorted by their labels, and labels by name (prometheus-cpp's order).
 #ifndef SIGSHIM_PKG_METRICS_SIGSHIM_METRICS_H_
 #define SIGSHIM_PKG_METRICS_SIGSHIM_METRICS_H_
@@ -20,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -77,6 +81,13 @@ class SigshimMetrics {
   // is the caller's choice, so it is not a label.
   void CountRefusedCall();
 
+  // Publishes the [[exceptions]] of the configuration in force: one expiry series per (name,
+  // expiry in Unix seconds); series of exceptions no longer configured are removed.
+  void SetExceptions(const std::vector<std::pair<std::string, absl::Time>>& exceptions);
+
+  // Counts one image admitted by exception `name` (a configured name: a bounded vocabulary).
+  void CountExceptionAdmission(absl::string_view name);
+
   // Returns the whole exposition text (Content-Type "text/plain; version=0.0.4"): the families
   // above in that order, then any family another part added to registry() that has a series.
   std::string Render() const;
@@ -97,12 +108,16 @@ class SigshimMetrics {
   prometheus::Counter& reloads_ok_;
   prometheus::Counter& reloads_failed_;
   prometheus::Counter& refused_calls_;
+  prometheus::Family<prometheus::Gauge>& exception_expiry_;
+  prometheus::Family<prometheus::Counter>& exception_admissions_;
 
   // Makes SetConfig's swap of the policy_info series (add the new digest, remove the old) and its
   // generation one step for Render.
   mutable absl::Mutex config_mu_;
   // The series of the digest in force, owned by policy_info_; null before the first SetConfig.
   prometheus::Gauge* policy_series_ ABSL_GUARDED_BY(config_mu_) = nullptr;
+  // The expiry series of the exceptions in force, owned by exception_expiry_.
+  std::vector<prometheus::Gauge*> exception_series_ ABSL_GUARDED_BY(config_mu_);
 };
 
 }  // namespace sigshim::metrics

@@ -29,10 +29,22 @@ struct Evidence {
 };
 
 struct Decision {
-  // What to do. Equals `verdict` except in audit mode, where a deny becomes an allow.
+  // What to do. Equals `verdict` except when a denial is let through (audit mode, or before its
+  // policy's enforce_from: then `enforced` is false).
   Outcome outcome = Outcome::kError;
-  // What the policy says, before audit mode: kept so that an audited denial stays visible.
+  // What the configuration says (signatures, revocation, exceptions; governance.h), before audit
+  // mode and enforce_from: kept so that an audited denial stays visible.
   Outcome verdict = Outcome::kError;
+  // False when a denial was let through (audit mode, enforce_from still ahead).
+  bool enforced = true;
+  // What the decision rests on: "registry" (verified now), "unmatched" (no policy matched),
+  // "exception" (an [[exceptions]] entry admitted it); the daemon adds "verdict" and "config".
+  std::string source = "registry";
+  // The [[exceptions]] entry that admitted the image: its name, owner and expiry; "" and
+  // InfinitePast when none.
+  std::string exception;
+  std::string exception_owner;
+  absl::Time exception_expires = absl::InfinitePast();
   // For a person: why. For an error, starts with a class: "InvalidReference: ",
   // "RegistryUnavailable: ", "RegistryError: ", "VerificationError: ".
   std::string reason;

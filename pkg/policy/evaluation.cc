@@ -1,6 +1,7 @@
 #include "pkg/policy/evaluation.h"
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 #include <variant>
 
@@ -81,8 +82,14 @@ void RuleEvaluation::AddProduced(absl::string_view label,
       continue;
     }
     counted_.push_back(Evidence{counted->name, statement});
-    counts_until_ = std::max(counts_until_,
-                             statement.signing_time.has_value() ? absl::InfiniteFuture() : counted->valid_until);
+    const absl::Time until = statement.signing_time.has_value() ? absl::InfiniteFuture() : counted->valid_until;
+    bool known = false;
+    for (auto& [name, latest] : until_by_name_) {
+      if (name != counted->name) continue;
+      latest = std::max(latest, until);
+      known = true;
+    }
+    if (!known) until_by_name_.emplace_back(counted->name, until);
   }
   if (reasons.size() == produced->statements.size()) {
     rejections_.push_back(absl::StrCat(label, ": ", absl::StrJoin(reasons, "; ")));
@@ -93,7 +100,37 @@ void RuleEvaluation::AddRejection(absl::string_view label, absl::string_view rea
   rejections_.push_back(absl::StrCat(label, ": ", reason));
 }
 
+int RuleEvaluation::DistinctCounted() const { return static_cast<int>(until_by_name_.size()); }
+
+bool RuleEvaluation::Satisfied() const { return DistinctCounted() >= std::max(rule_.threshold, 1); }
+
+absl::Time RuleEvaluation::CountsUntil() const {
+  if (!Satisfied()) return absl::InfinitePast();
+  std::vector<absl::Time> until;
+  for (const auto& [name, latest] : until_by_name_) until.push_back(latest);
+  std::sort(until.begin(), until.end(), std::greater<absl::Time>());
+  return until[std::max(rule_.threshold, 1) - 1];
+}
+
 absl::StatusOr<RuleEvaluation::Counted> RuleEvaluation::Judge(const verify::SignedStatement& statement) const {
+  if (rule_.revocation != nullptr) {
+    if (const auto* certificate = std::get_if<verify::CertificateSigner>(&statement.signer)) {
+      if (rule_.revocation->certificates.contains(certificate->certificate.Fingerprint())) {
+        return absl::PermissionDeniedError(absl::StrCat("certificate ", certificate->certificate.Fingerprint(),
+                                                        " is revoked ([revocation] certificates)"));
+      }
+      for (size_t i = 0; i < certificate->chain.size(); ++i) {
+        const std::string digest = Sha256Digest(certificate->chain[i]);
+        if (rule_.revocation->certificates.contains(digest)) {
+          return absl::PermissionDeniedError(absl::StrCat("certificate ", digest, " (", i == 0 ? "the leaf" : "a CA",
+                                                          " of its verified chain) is revoked ([revocation] certificates)"));
+        }
+      }
+    } else if (rule_.revocation->keys.contains(verify::SignerFingerprint(statement.signer))) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("key ", verify::SignerFingerprint(statement.signer), " is revoked ([revocation] keys)"));
+    }
+  }
   if (statement.subject_digest != target_.manifest_digest) {
     return absl::PermissionDeniedError(
         absl::StrCat("payload is for ", statement.subject_digest, ", not ", target_.manifest_digest));
@@ -182,7 +219,7 @@ std::optional<verify::SigningTime> RuleEvaluation::EarliestSigningTime() const {
 }
 
 std::string RuleEvaluation::Explain() const {
-  if (Satisfied()) {
+  if (Satisfied() || (!counted_.empty() && rejections_.empty())) {
     std::vector<std::string> parts;
     for (const Evidence& e : counted_) {
       std::string part = absl::StrCat("signed by \"", e.identity, "\" (", verify::DescribeSigner(e.statement.signer),
@@ -192,10 +229,23 @@ std::string RuleEvaluation::Explain() const {
       }
       parts.push_back(std::move(part));
     }
-    return absl::StrJoin(parts, "; ");
+    std::string explained = absl::StrJoin(parts, "; ");
+    if (Satisfied()) return explained;
+    return absl::StrCat(ShortOfThreshold(), ": ", explained);
   }
+  if (!counted_.empty()) return absl::StrCat(ShortOfThreshold(), "; the others: ", absl::StrJoin(rejections_, "; "));
   if (rejections_.empty()) return "no signature";
   return absl::StrCat("no valid signature: ", absl::StrJoin(rejections_, "; "));
+}
+
+std::string RuleEvaluation::ShortOfThreshold() const {
+  std::vector<std::string> names;
+  for (const TrustedKey& k : rule_.keys) names.push_back(k.name);
+  for (const TrustedIdentity& i : rule_.identities) names.push_back(i.name);
+  std::vector<std::string> counted;
+  for (const auto& [name, until] : until_by_name_) counted.push_back(absl::StrCat("\"", name, "\""));
+  return absl::StrCat(DistinctCounted(), " of ", names.size(), " required signers counted (", absl::StrJoin(counted, ", "),
+                      "); policy \"", rule_.name, "\" needs ", rule_.threshold, " of ", absl::StrJoin(names, ", "));
 }
 
 RuleEvaluation EvaluateSignatures(const Rule& rule, const Target& target,

@@ -12,11 +12,14 @@
 // A statement signed by a certificate counts for the first required [[identities]] entry of the
 // trust root it chains to (certificate_signer.h checked the chain, signing time and SCTs) whose
 // issuer, subject and claims it matches, when 1 and 3 hold too.
-// A rule is satisfied once one required entry counted (a threshold comes with a later issue).
+// A rule is satisfied once `threshold` distinct required entries counted (k of n): two statements
+// that count for one entry count once. A revoked image digest is not judged here (governance.h
+// refuses it whatever signs it).
 #ifndef SIGSHIM_PKG_POLICY_EVALUATION_H_
 #define SIGSHIM_PKG_POLICY_EVALUATION_H_
 
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -72,8 +75,11 @@ class RuleEvaluation {
   // descriptor): "<label>: <reason>".
   void AddRejection(absl::string_view label, absl::string_view reason);
 
-  // Returns true when the rule is satisfied by what was added so far.
-  bool Satisfied() const { return !counted_.empty(); }
+  // Returns true when the rule is satisfied by what was added so far: at least `threshold`
+  // distinct required entries counted.
+  bool Satisfied() const;
+  // Returns the number of distinct required entries that counted so far.
+  int DistinctCounted() const;
 
   // Every statement that counted, in the order added, with the [[keys]] or [[identities]] name it
   // counted for.
@@ -88,12 +94,15 @@ class RuleEvaluation {
   // Returns the earliest proven signing time of the statements that counted; nullopt when none
   // has one.
   std::optional<verify::SigningTime> EarliestSigningTime() const;
-  // Returns the last instant at which what counted still counts: InfiniteFuture once a statement
-  // with a proven signing time counted, else the latest not_after of the keys that counted (their
-  // windows were judged by the decision time); InfinitePast when nothing counted.
-  absl::Time CountsUntil() const { return counts_until_; }
-  // Returns why the rule is satisfied ("signed by \"release\" (key …) for …") or, when it is not,
-  // the reasons ("no signature" when nothing was added).
+  // Returns the last instant at which what counted still satisfies the rule: per required entry,
+  // InfiniteFuture once one of its statements with a proven signing time counted, else the latest
+  // not_after of its statements (windows judged by the decision time); of those, the
+  // threshold-th latest. InfinitePast when the rule is not satisfied.
+  absl::Time CountsUntil() const;
+  // Returns why the rule is satisfied ("signed by \"release\" (key …) for …", every statement that
+  // counted) or, when it is not, the reasons ("no signature" when nothing was added); when some
+  // entries counted but fewer than the threshold: "1 of 2 required signers counted (\"a\"); policy
+  // \"p\" needs 2 of a, b: …".
   std::string Explain() const;
 
  private:
@@ -103,6 +112,8 @@ class RuleEvaluation {
     std::string name;
     absl::Time valid_until;
   };
+  // Returns "1 of 2 required signers counted (\"a\"); policy \"p\" needs 2 of a, b".
+  std::string ShortOfThreshold() const;
   // Returns what `statement` counts for, or the reason it does not.
   absl::StatusOr<Counted> Judge(const verify::SignedStatement& statement) const;
   // The same for a statement signed by a certificate: the first of the rule's identities of the
@@ -116,7 +127,8 @@ class RuleEvaluation {
   std::vector<Evidence> counted_;
   std::vector<std::string> rejections_;
   absl::Status error_;
-  absl::Time counts_until_ = absl::InfinitePast();
+  // Per required entry that counted: the last instant its statements count.
+  std::vector<std::pair<std::string, absl::Time>> until_by_name_;
 };
 
 // Evaluates the signatures of one image at once, as stored in a verdict or given by a test:

@@ -78,6 +78,42 @@ absl::StatusOr<Glob> Glob::Compile(absl::string_view pattern) {
   return glob;
 }
 
+absl::StatusOr<Glob> Glob::CompileNamespace(absl::string_view pattern) {
+  auto invalid = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("namespace glob \"", absl::CEscape(pattern.substr(0, 64)), "\": ", why));
+  };
+  if (pattern.empty()) return invalid("is empty");
+  // A namespace is a DNS label: at most 63 characters.
+  if (pattern.size() > 63) return invalid("is longer than 63 characters, the longest namespace name");
+  Glob glob;
+  glob.pattern_ = std::string(pattern);
+  bool seen_wildcard = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '*') {
+      if (i + 1 < pattern.size() && pattern[i + 1] == '*') {
+        return invalid(absl::StrCat("\"**\" at offset ", i, ": a namespace has no segments, use \"*\""));
+      }
+      glob.tokens_.push_back({Kind::kStar, 0});
+      ++glob.wildcards_;
+      seen_wildcard = true;
+    } else if (c == '?') {
+      glob.tokens_.push_back({Kind::kOne, 0});
+      ++glob.wildcards_;
+      seen_wildcard = true;
+    } else if (absl::ascii_islower(static_cast<unsigned char>(c)) || absl::ascii_isdigit(static_cast<unsigned char>(c)) ||
+               c == '-') {
+      glob.tokens_.push_back({Kind::kLiteral, c});
+      if (!seen_wildcard) ++glob.literal_prefix_;
+    } else {
+      return invalid(absl::StrFormat("character '%s' at offset %d cannot appear in a namespace name (lowercase "
+                                     "letters, digits and '-')",
+                                     absl::CEscape(absl::string_view(&pattern[i], 1)), i));
+    }
+  }
+  return glob;
+}
+
 bool Glob::Matches(absl::string_view text) const {
   // reachable[i]: the tokens consumed so far can match text[0, i).
   std::vector<char> reachable(text.size() + 1, 0);

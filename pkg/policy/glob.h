@@ -33,6 +33,12 @@ class Glob {
   // not a registry domain, e.g. "library/busybox" instead of "docker.io/library/busybox").
   static absl::StatusOr<Glob> Compile(absl::string_view pattern);
 
+  // Compiles `pattern` as a glob over a Kubernetes namespace ([[policy]] and [[exceptions]]
+  // namespaces): "*" and "?" as above, other characters lowercase letters, digits and '-' (what
+  // a namespace name holds). InvalidArgument quoting the pattern when it is empty, longer than 63
+  // characters, or holds another character ("**" and '/' included: a namespace has no segments).
+  static absl::StatusOr<Glob> CompileNamespace(absl::string_view pattern);
+
   // Returns true when the whole of `text` matches. Runs in O(pattern × text) time whatever the
   // input (no backtracking).
   bool Matches(absl::string_view text) const;

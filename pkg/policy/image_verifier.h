@@ -40,7 +40,7 @@ namespace sigshim::policy {
 // One question: may `image` run in `namespace_name`?
 struct VerifyRequest {
   std::string image;           // as the user or kubelet wrote it; parsed and normalised here
-  std::string namespace_name;  // recorded in the decision; policies do not select on it yet
+  std::string namespace_name;  // the pod's namespace ("" when none): selects the policy (Policy::Find) and exceptions
   registry::Credentials credentials;  // for the registry; never logged
   // Bounds the whole verification: every registry request and retry stops once it is spent or
   // abandoned, and the decision is then an error (RegistryUnavailable when it ran out of time).

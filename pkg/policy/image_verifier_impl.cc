@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "pkg/base/log.h"
 #include "pkg/policy/evaluation.h"
+#include "pkg/policy/governance.h"
 #include "pkg/verify/signature_manifest.h"
 
 namespace sigshim::policy {
@@ -71,19 +72,22 @@ Decision RegistryImageVerifier::Decide(const Policy& policy, const VerifyRequest
   decision.namespace_name = request.namespace_name;
 
   absl::StatusOr<reference::Reference> image = reference::Parse(request.image);
+  const Rule* rule = nullptr;
   if (!image.ok()) {
     Fail(decision, absl::StrCat("InvalidReference: ", image.status().message()));
   } else {
     decision.image = image->WithDefaultTag().String();
-    std::optional<Match> match = policy.Find(*image);
+    std::optional<Match> match = policy.Find(*image, request.namespace_name);
     if (!match.has_value()) {
       if (policy.unmatched() == config::Unmatched::kAllow) {
+        decision.source = "unmatched";
         decision.verdict = Outcome::kAllow;
         decision.reason = "no policy matches this image; [enforcement] unmatched = \"allow\"";
       } else {
         Deny(decision, "no policy matches this image; [enforcement] unmatched = \"deny\"");
       }
     } else {
+      rule = match->rule;
       decision.policy = match->rule->name;
       decision.pattern = match->glob->pattern();
       std::optional<registry::FetchedManifest> resolved;
@@ -100,12 +104,12 @@ Decision RegistryImageVerifier::Decide(const Policy& policy, const VerifyRequest
     }
   }
 
-  decision.outcome = decision.verdict;
-  if (decision.verdict == Outcome::kDeny && policy.mode() == config::Mode::kAudit) {
-    decision.outcome = Outcome::kAllow;
-    SIGSHIM_LOG(kWarning, "audit mode: allowing ",
+  // Revocation, exceptions, enforce_from and audit mode (governance.h), at the time the decision started.
+  GovernDecision(policy, rule, image.ok() ? &*image : nullptr, start, decision);
+  if (!decision.enforced) {
+    SIGSHIM_LOG(kWarning, "not enforced: allowing ",
                 decision.image.empty() ? log::QuoteName(request.image) : decision.image,
-                " that enforce mode would deny: ", decision.reason);
+                " that would be refused: ", decision.reason);
   }
   decision.registry_requests = options_.registry->RequestCount() - requests_before;
   decision.decided_at = options_.now();

@@ -1,6 +1,7 @@
 #include "pkg/policy/policy.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <tuple>
 #include <utility>
 
@@ -35,7 +36,60 @@ std::string DescribeIdentity(const verify::CertificateIdentity& identity) {
   return absl::StrJoin(parts, ", ");
 }
 
+// Returns true when `globs` is empty or one of them matches the non-empty `namespace_name`.
+bool NamespaceAdmitted(const std::vector<Glob>& globs, absl::string_view namespace_name) {
+  if (globs.empty()) return true;
+  if (namespace_name.empty()) return false;
+  for (const Glob& g : globs) {
+    if (g.Matches(namespace_name)) return true;
+  }
+  return false;
+}
+
+// Returns true when one of `globs` matches one of the forms of `image` (MatchCandidates).
+bool ImageMatched(const std::vector<Glob>& globs, const std::vector<std::string>& candidates) {
+  for (const Glob& g : globs) {
+    for (const std::string& candidate : candidates) {
+      if (g.Matches(candidate)) return true;
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<std::vector<Glob>> CompileNamespaces(const std::vector<std::string>& patterns,
+                                                    absl::string_view where) {
+  std::vector<Glob> out;
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    absl::StatusOr<Glob> glob = Glob::CompileNamespace(patterns[i]);
+    if (!glob.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": namespaces[", i, "]: ", glob.status().message()));
+    }
+    out.push_back(*std::move(glob));
+  }
+  return out;
+}
+
+std::string Patterns(const std::vector<Glob>& globs) {
+  return absl::StrJoin(globs, ", ", [](std::string* out, const Glob& g) { absl::StrAppend(out, "\"", g.pattern(), "\""); });
+}
+
+// Returns e.g. "12d 3h 4m" for a positive duration.
+std::string TimeLeft(absl::Duration d) {
+  const int64_t minutes = absl::ToInt64Minutes(d);
+  const int64_t days = minutes / (24 * 60);
+  const int64_t hours = (minutes / 60) % 24;
+  return absl::StrCat(days, "d ", hours, "h ", minutes % 60, "m");
+}
+
 }  // namespace
+
+bool Rule::AdmitsNamespace(absl::string_view namespace_name) const {
+  return NamespaceAdmitted(namespaces, namespace_name);
+}
+
+bool ExceptionRule::Covers(const reference::Reference& image, absl::string_view namespace_name, absl::Time now) const {
+  return now < expires && NamespaceAdmitted(namespaces, namespace_name) && ImageMatched(images, MatchCandidates(image));
+}
 
 std::vector<std::string> MatchCandidates(const reference::Reference& image) {
   const reference::Reference ref = image.WithDefaultTag();
@@ -52,6 +106,12 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Create(const config::Config& con
   policy->path_ = config.path;
   policy->mode_ = config.enforcement.mode;
   policy->unmatched_ = config.enforcement.unmatched;
+  policy->max_exception_days_ = config.enforcement.max_exception_days;
+  auto revocation = std::make_shared<Revocation>();
+  revocation->keys.insert(config.revocation.keys.begin(), config.revocation.keys.end());
+  revocation->certificates.insert(config.revocation.certificates.begin(), config.revocation.certificates.end());
+  revocation->images.insert(config.revocation.images.begin(), config.revocation.images.end());
+  policy->revocation_ = revocation;
 
   ASSIGN_OR_RETURN(policy->trust_roots_, trust::BuildTrustRoots(config));
   std::map<std::string, verify::CertificateTrust> trust_by_name;
@@ -145,7 +205,11 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Create(const config::Config& con
     rule.index = index;
     rule.require = p.require;
     rule.platform_signatures = p.platform_signatures;
+    rule.threshold = p.threshold;
+    rule.enforce_from = p.enforce_from;
+    rule.revocation = policy->revocation_;
     const std::string where = absl::StrCat(p.origin, ": [[policy]] \"", p.name, "\"");
+    ASSIGN_OR_RETURN(rule.namespaces, CompileNamespaces(p.namespaces, where));
     if (p.images.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": images is empty"));
     for (size_t i = 0; i < p.images.size(); ++i) {
       absl::StatusOr<Glob> glob = Glob::Compile(p.images[i]);
@@ -177,7 +241,32 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Create(const config::Config& con
       for (const TrustedKey& k : rule.keys) listed = listed || k.name == name;
       if (!listed) rule.keys.push_back(*it->second);
     }
+    const size_t distinct = rule.keys.size() + rule.identities.size();
+    if (rule.threshold < 1 || static_cast<size_t>(rule.threshold) > distinct) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": threshold = ", rule.threshold, ", but it must be from 1 to the ",
+                                                     distinct, " distinct entries of require"));
+    }
     policy->rules_.push_back(std::move(rule));
+  }
+
+  for (const config::ExceptionConfig& e : config.exceptions) {
+    const std::string where = absl::StrCat(e.origin, ": [[exceptions]] \"", e.name, "\"");
+    ExceptionRule exception;
+    exception.name = e.name;
+    exception.origin = e.origin;
+    exception.reason = e.reason;
+    exception.owner = e.owner;
+    exception.expires = e.expires;
+    if (e.images.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": images is empty"));
+    for (size_t i = 0; i < e.images.size(); ++i) {
+      absl::StatusOr<Glob> glob = Glob::Compile(e.images[i]);
+      if (!glob.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": images[", i, "]: ", glob.status().message()));
+      }
+      exception.images.push_back(*std::move(glob));
+    }
+    ASSIGN_OR_RETURN(exception.namespaces, CompileNamespaces(e.namespaces, where));
+    policy->exceptions_.push_back(std::move(exception));
   }
 
   // rules_ no longer changes: pointers into it stay valid.
@@ -186,19 +275,21 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Create(const config::Config& con
   }
   std::stable_sort(policy->precedence_.begin(), policy->precedence_.end(),
                    [](const PrecedenceEntry& a, const PrecedenceEntry& b) {
-                     // Longer literal prefix first, then fewer wildcards, then file order (stable).
+                     // Longer literal prefix first, then fewer wildcards, then a policy naming
+                     // namespaces, then file order (stable: a policy's globs in the order written).
                      return std::make_tuple(-static_cast<long>(a.glob->literal_prefix()), a.glob->wildcards(),
-                                            a.rule->index) <
+                                            a.rule->namespaces.empty(), a.rule->index) <
                             std::make_tuple(-static_cast<long>(b.glob->literal_prefix()), b.glob->wildcards(),
-                                            b.rule->index);
+                                            b.rule->namespaces.empty(), b.rule->index);
                    });
   return policy;
 }
 
-std::optional<Match> Policy::Find(const reference::Reference& image) const {
+std::optional<Match> Policy::Find(const reference::Reference& image, absl::string_view namespace_name) const {
   if (precedence_.empty()) return std::nullopt;
   const std::vector<std::string> candidates = MatchCandidates(image);
   for (const PrecedenceEntry& entry : precedence_) {
+    if (!entry.rule->AdmitsNamespace(namespace_name)) continue;
     for (const std::string& candidate : candidates) {
       if (entry.glob->Matches(candidate)) return Match{entry.rule, entry.glob};
     }
@@ -206,7 +297,32 @@ std::optional<Match> Policy::Find(const reference::Reference& image) const {
   return std::nullopt;
 }
 
-std::string Policy::Describe() const {
+std::vector<const Rule*> Policy::RulesMatching(const reference::Reference& image) const {
+  const std::vector<std::string> candidates = MatchCandidates(image);
+  std::vector<const Rule*> out;
+  for (const Rule& rule : rules_) {
+    if (ImageMatched(rule.images, candidates)) out.push_back(&rule);
+  }
+  return out;
+}
+
+const Rule* Policy::RuleNamed(absl::string_view name) const {
+  for (const Rule& rule : rules_) {
+    if (rule.name == name) return &rule;
+  }
+  return nullptr;
+}
+
+const ExceptionRule* Policy::FindException(const reference::Reference& image, absl::string_view namespace_name,
+                                           absl::Time now) const {
+  if (exceptions_.empty()) return nullptr;
+  for (const ExceptionRule& e : exceptions_) {
+    if (e.Covers(image, namespace_name, now)) return &e;
+  }
+  return nullptr;
+}
+
+std::string Policy::Describe(absl::Time now) const {
   std::string out = absl::StrCat("# effective policy of ", path_, "\n", "mode = ", ModeName(mode_),
                                  "\nunmatched = ", UnmatchedName(unmatched_), "\n");
   absl::StrAppend(&out, "trusted keys:\n");
@@ -235,13 +351,25 @@ std::string Policy::Describe() const {
                     "    ", DescribeIdentity(i.identity.identity()), "\n");
   }
   absl::StrAppend(&out,
-                  "policies in precedence order (longest literal prefix, then fewest wildcards, then file "
-                  "order; the first matching line decides):\n");
+                  "policies in precedence order (only policies whose namespaces admit the pod's namespace "
+                  "take part, and only those without namespaces when the call names none; then longest literal "
+                  "prefix, fewest wildcards, a policy naming namespaces before one that does not, file order; "
+                  "the first matching line decides):\n");
   if (precedence_.empty()) absl::StrAppend(&out, "  (none: every image is unmatched)\n");
   int n = 0;
   for (const PrecedenceEntry& e : precedence_) {
     absl::StrAppend(&out, "  ", ++n, ". ", e.glob->pattern(), "  →  policy \"", e.rule->name, "\" (", e.rule->origin,
                     ")\n");
+    absl::StrAppend(&out, "       namespaces: ",
+                    e.rule->namespaces.empty() ? "every namespace, and calls without one" : Patterns(e.rule->namespaces),
+                    "\n");
+    absl::StrAppend(&out, "       threshold: ", e.rule->threshold, " of ", e.rule->keys.size() + e.rule->identities.size(),
+                    "\n");
+    if (e.rule->enforce_from != absl::InfinitePast()) {
+      absl::StrAppend(&out, "       enforce_from: ", verify::FormatTimeUtc(e.rule->enforce_from),
+                      now < e.rule->enforce_from ? "  (not yet: refusals are audited, not enforced)" : "  (enforced)",
+                      "\n");
+    }
     for (const std::string& name : e.rule->require) {
       for (const TrustedIdentity& i : identities_) {
         if (i.name == name) absl::StrAppend(&out, "       requires ", name, "  certificate identity (trust root ", i.trust_root, ")\n");
@@ -255,6 +383,37 @@ std::string Policy::Describe() const {
     }
   }
   absl::StrAppend(&out, "  *. anything else  →  ", UnmatchedName(unmatched_), " ([enforcement] unmatched)\n");
+  absl::StrAppend(&out, "exceptions (max_exception_days = ", max_exception_days_, "; at ", verify::FormatTimeUtc(now),
+                  "):\n");
+  if (exceptions_.empty()) absl::StrAppend(&out, "  (none)\n");
+  for (const ExceptionRule& e : exceptions_) {
+    absl::StrAppend(&out, "  ", e.name, "  (", e.origin, ")  owner ", e.owner, "\n", "    images: ", Patterns(e.images),
+                    "\n    namespaces: ", e.namespaces.empty() ? "every namespace" : Patterns(e.namespaces), "\n",
+                    "    reason: ", e.reason, "\n    expires ", verify::FormatTimeUtc(e.expires),
+                    now < e.expires ? absl::StrCat("  (", TimeLeft(e.expires - now), " left)")
+                                    : std::string("  (EXPIRED: no longer applies)"),
+                    "\n");
+  }
+  absl::StrAppend(&out, "revocation (counts for nothing whatever signs or excepts it):\n");
+  auto sorted = [](const absl::flat_hash_set<std::string>& set) {
+    std::vector<std::string> v(set.begin(), set.end());
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  for (const auto& [title, set] : {std::pair<const char*, const absl::flat_hash_set<std::string>*>{"keys", &revocation_->keys},
+                                   {"certificates", &revocation_->certificates},
+                                   {"images", &revocation_->images}}) {
+    absl::StrAppend(&out, "  ", title, ":", set->empty() ? " (none)" : "", "\n");
+    for (const std::string& digest : sorted(*set)) {
+      std::string note;
+      if (std::string(title) == "keys") {
+        for (const TrustedKey& k : keys_) {
+          if (k.key->Fingerprint() == digest) note = absl::StrCat("  ([[keys]] \"", k.name, "\")");
+        }
+      }
+      absl::StrAppend(&out, "    ", digest, note, "\n");
+    }
+  }
   return out;
 }
 

@@ -2,14 +2,17 @@
 // what happens to images no policy names. Built once from a validated Config and shared
 // immutably (handlers hold a std::shared_ptr<const Policy> snapshot; a reload builds a new one).
 //
-// Precedence. When several [[policy]] entries have a glob matching an image, the most specific
-// glob decides:
+// Precedence (DESIGN.md "Which policy decides"). Only the policies whose `namespaces` admit the
+// pod's namespace take part (a policy without `namespaces` admits every namespace; a call without
+// a namespace is matched only by such policies). Among them, the most specific glob decides:
 //   1. the longest literal prefix (characters before the first wildcard; a glob without
 //      wildcards counts its whole length) wins;
 //   2. then the fewest wildcards ("*", "**" and "?" count one each);
-//   3. then the policy written first in the file (and, within one policy, the glob listed first).
+//   3. then, at equal specificity, a policy that names namespaces beats one that does not;
+//   4. then the policy written first in the file (and, within one policy, the glob listed first).
 // This is a total order on (glob, policy) pairs, so the effective policy can be printed as one
-// ordered list (Precedence()): an image is decided by the first entry whose glob matches it.
+// ordered list (Precedence()): an image is decided by the first entry whose glob matches it and
+// whose policy admits the namespace.
 //
 // A glob matches an image when it matches any of the image's normalised forms: the repository
 // ("docker.io/library/busybox"), the repository with the tag ("…:1.36", "latest" when the reference
@@ -24,7 +27,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "pkg/config/config.h"
 #include "pkg/policy/glob.h"
 #include "pkg/reference/reference.h"
@@ -53,6 +59,31 @@ struct TrustedKey {
   // required. `time_evidence` holds that root's logs and authorities.
   std::string transparency_log;
   std::optional<verify::SimpleSigningProducerOptions::KeyTimeEvidence> time_evidence;
+};
+
+// [revocation], as sets of "sha256:<hex>" (lowercase).
+struct Revocation {
+  absl::flat_hash_set<std::string> keys;          // key fingerprints
+  absl::flat_hash_set<std::string> certificates;  // SHA-256 of a certificate's DER
+  absl::flat_hash_set<std::string> images;        // manifest or index digests
+
+  // Returns true when `digest` is a revoked image.
+  bool ImageRevoked(absl::string_view digest) const { return images.contains(digest); }
+};
+
+// A compiled [[exceptions]] entry.
+struct ExceptionRule {
+  std::string name;
+  std::string origin;  // "<config file>:<line>"
+  std::vector<Glob> images;
+  std::vector<Glob> namespaces;  // empty: every namespace, and calls without one
+  std::string reason;
+  std::string owner;
+  absl::Time expires;  // applies strictly before this instant
+
+  // Returns true when the entry covers `image` in `namespace_name` ("" when the call names no
+  // namespace) at `now`.
+  bool Covers(const reference::Reference& image, absl::string_view namespace_name, absl::Time now) const;
 };
 
 // An [[identities]] entry, compiled: who a certificate must name, and the trust root it must
@@ -84,6 +115,19 @@ struct Rule {
   // [[policy]] platform_signatures: a tag resolving to an index not signed may be admitted by a
   // signature over the node's platform manifest (pkg/policy/platform.h).
   bool platform_signatures = false;
+  // [[policy]] namespaces, compiled (Glob::CompileNamespace); empty: every namespace.
+  std::vector<Glob> namespaces;
+  // [[policy]] threshold: distinct `require` entries that must have signed. Default 1.
+  int threshold = 1;
+  // [[policy]] enforce_from: before it a refusal under this rule is audited, not enforced.
+  // Default InfinitePast (always enforced).
+  absl::Time enforce_from = absl::InfinitePast();
+  // The configuration's [revocation], shared by every rule; never null once Policy::Create made
+  // the rule (a Rule built by hand with none revokes nothing).
+  std::shared_ptr<const Revocation> revocation;
+
+  // Returns true when the rule admits `namespace_name` ("" for a call without one).
+  bool AdmitsNamespace(absl::string_view namespace_name) const;
 };
 
 // One line of the precedence order: `glob` of `rule`.
@@ -109,9 +153,25 @@ class Policy {
   // (with the reason), a policy requiring an unknown name.
   static absl::StatusOr<std::unique_ptr<Policy>> Create(const config::Config& config);
 
-  // Returns the rule that decides `image` (see Precedence above), or nullopt when no glob
-  // matches.
-  std::optional<Match> Find(const reference::Reference& image) const;
+  // Returns the rule that decides `image` for a pod in `namespace_name` ("" when the call names
+  // no pod namespace: then only policies without `namespaces` take part; see Precedence above), or
+  // nullopt when none matches.
+  std::optional<Match> Find(const reference::Reference& image, absl::string_view namespace_name) const;
+
+  // Returns every rule with a glob matching `image`, whatever its namespaces, in file order: the
+  // rules a stored verdict may have to be judged under.
+  std::vector<const Rule*> RulesMatching(const reference::Reference& image) const;
+
+  // Returns the rule named `name`, or null.
+  const Rule* RuleNamed(absl::string_view name) const;
+
+  // Returns the first [[exceptions]] entry (file order) that covers `image` in `namespace_name` at
+  // `now`, or null.
+  const ExceptionRule* FindException(const reference::Reference& image, absl::string_view namespace_name,
+                                     absl::Time now) const;
+
+  const std::vector<ExceptionRule>& exceptions() const { return exceptions_; }
+  const Revocation& revocation() const { return *revocation_; }
 
   // Returns every (glob, rule) pair in precedence order.
   const std::vector<PrecedenceEntry>& Precedence() const { return precedence_; }
@@ -126,9 +186,11 @@ class Policy {
   const std::string& path() const { return path_; }
 
   // Returns the effective policy for a person, several lines: enforcement settings, the trusted
-  // keys with their algorithm, full fingerprint and validity window, the trust roots with their
-  // authorities and logs, the identities, and the precedence order.
-  std::string Describe() const;
+  // keys with their algorithm, full fingerprint (in the form [revocation] keys takes) and validity
+  // window, the trust roots with their authorities and logs, the identities, the precedence order
+  // with each policy's namespaces, threshold and enforce_from, the exceptions with their time left
+  // at `now`, and the revocations.
+  std::string Describe(absl::Time now) const;
 
  private:
   Policy() = default;
@@ -141,6 +203,9 @@ class Policy {
   std::vector<TrustedIdentity> identities_;
   std::vector<Rule> rules_;
   std::vector<PrecedenceEntry> precedence_;
+  std::vector<ExceptionRule> exceptions_;
+  int max_exception_days_ = 90;
+  std::shared_ptr<const Revocation> revocation_ = std::make_shared<const Revocation>();
 };
 
 // Returns the normalised forms of `image` a glob is matched against (see the file comment).

@@ -86,6 +86,7 @@ std::string EncodeVerdict(const Verdict& v) {
             {"verified_at", Rfc3339(v.verified_at)},
             {"evidence", std::move(evidence)},
             {"counted", std::move(counted)}};
+  if (!v.index_digest.empty()) j["index_digest"] = v.index_digest;
   // Replace invalid UTF-8 rather than throw: payloads are checked JSON, but be safe.
   return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
@@ -105,6 +106,12 @@ absl::StatusOr<Verdict> DecodeVerdict(absl::string_view text) {
   ASSIGN_OR_RETURN(v.reference, StringField(j, "reference"));
   ASSIGN_OR_RETURN(v.policy, StringField(j, "policy"));
   ASSIGN_OR_RETURN(v.identity, StringField(j, "identity"));
+  if (j.contains("index_digest")) {
+    ASSIGN_OR_RETURN(v.index_digest, StringField(j, "index_digest"));
+    if (absl::Status valid = ValidateDigest(v.index_digest); !valid.ok()) {
+      return Invalid(absl::StrCat("index_digest: ", valid.message()));
+    }
+  }
   ASSIGN_OR_RETURN(std::string when, StringField(j, "verified_at"));
   ASSIGN_OR_RETURN(v.verified_at, ParseTime(when, "verified_at"));
   auto evidence = j.find("evidence");

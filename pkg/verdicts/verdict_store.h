@@ -62,6 +62,10 @@ struct Verdict {
   std::string digest;      // image manifest digest that was verified, "sha256:<hex>"
   std::string repository;  // normalised repository it was verified for, e.g. docker.io/library/busybox
   std::string reference;   // the reference as requested, normalised (tag and/or digest)
+  // The image index the digest was admitted through (a platform manifest of an index that is not
+  // signed, [[policy]] platform_signatures), "sha256:<hex>"; "" when none (and in older files).
+  // [revocation] images naming it revokes this verdict too.
+  std::string index_digest;
   std::string policy;      // name of the [[policy]] that matched at verification time
   std::string identity;    // the [[keys]] names that counted at that time, comma-separated
   absl::Time verified_at;

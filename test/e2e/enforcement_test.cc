@@ -3,8 +3,9 @@
 // to the verified digest) and run; unsigned, wrongly signed, replayed and forged ones are refused
 // at PullImage, on both CRI API versions; images that reached containerd some other way are
 // refused at CreateContainer; verdicts survive a restart and a stopped registry, a removed key
-// takes effect on SIGHUP, concurrent pulls verify once, and every decision is in the audit log,
-// without credentials. Needs root.
+// takes effect on SIGHUP, concurrent pulls verify once, an image verified for one namespace is
+// refused in another whose policy trusts other keys (at PullImage and at CreateContainer), and
+// every decision is in the audit log, without credentials. Needs root.
 //
 // One test bed (registry, a second registry with basic auth, containerd, sigshim) serves the whole
 // suite. Tests run in declaration order; each uses its own repositories and images, removes the
@@ -1037,6 +1038,82 @@ TEST_F(EnforcementTest, AuditModeAllowsAnUnsignedImageButRecordsTheDenial) {
     EXPECT_THAT(line.value("reason", ""), HasSubstr("no signatures"));
   }
   EXPECT_TRUE(audit.process->Stop(absl::Seconds(15)).ok());
+}
+
+TEST_F(EnforcementTest, TheSameImageIsAllowedInOneNamespaceAndRefusedInAnotherAtPullAndCreateContainer) {
+  // A sigshim of its own: namespace e2e-ns-b has a policy of its own over e2e/ns/**, trusting only
+  // "team"; every other namespace falls to the "e2e" policy (release or team).
+  Sigshim ns;
+  ns.socket = bed_->dir().Path("ns.sock");
+  ns.config_path = bed_->dir().Path("ns.toml");
+  ns.audit_path = bed_->dir().Path("ns-audit.log");
+  ns.log_path = bed_->dir().Path("sigshim-ns.log");
+  ns.state_dir = bed_->dir().Path("sigshim-ns-state");
+  EnforcingConfig config;
+  config.socket = ns.socket;
+  config.runtime_endpoint = bed_->containerd()->socket_path();
+  config.state_dir = ns.state_dir;
+  config.audit_path = ns.audit_path;
+  config.sandbox_image = SandboxImage();
+  config.registry = bed_->registry()->host_port();
+  config.auth_registry = auth_registry_->host_port();
+  config.release_key_path = release_->public_path;
+  config.team_key_path = team_->public_path;
+  config.extra = absl::StrCat("\n[[policy]]\nname = \"ns-b\"\nimages = [\"", bed_->registry()->host_port(),
+                              "/e2e/ns/**\"]\nnamespaces = [\"e2e-ns-b\"]\nrequire = [\"team\"]\n");
+  ASSERT_TRUE(WriteFileAtomic(ns.config_path, EnforcingConfigToml(config), 0644).ok());
+  ASSERT_NO_FATAL_FAILURE(Start(ns));
+
+  const std::string image = Repo("e2e/ns/app:v1");
+  const std::string digest = PushSigned("e2e/ns/app", "v1", "signed by release", *release_);
+
+  // PullImage: allowed in A, refused in B (the same reference, the same signatures).
+  std::string image_ref;
+  grpc::Status in_a = PullImage(*ns.client, image, "e2e-ns-a", nullptr, &image_ref);
+  ASSERT_TRUE(in_a.ok()) << Describe(in_a);
+  grpc::Status in_b = PullImage(*ns.client, image, "e2e-ns-b");
+  ExpectRefused(in_b, "SignatureValidationFailed: ", {image, digest, "refused by policy \"ns-b\""});
+
+  // CreateContainer: pulled in A, created in A (allowed) and in B (refused), by name and by image id.
+  PodRun pod_a;
+  pod_a.config = HostNetworkPod("ns-a", "e2e-ns-a", bed_->dir().Path("pods/ns-a"));
+  grpc::Status ran = RunPodSandbox(*ns.client, pod_a.config, &pod_a.sandbox_id);
+  ASSERT_TRUE(ran.ok()) << Describe(ran);
+  pods_.push_back(pod_a.sandbox_id);
+  PodRun pod_b;
+  pod_b.config = HostNetworkPod("ns-b", "e2e-ns-b", bed_->dir().Path("pods/ns-b"));
+  ran = RunPodSandbox(*ns.client, pod_b.config, &pod_b.sandbox_id);
+  ASSERT_TRUE(ran.ok()) << Describe(ran);
+  pods_.push_back(pod_b.sandbox_id);
+
+  grpc::Status created = CreateContainer(*ns.client, pod_a, "by-name", image);
+  EXPECT_TRUE(created.ok()) << Describe(created);
+  created = CreateContainer(*ns.client, pod_a, "by-id", image_ref);  // the admitted-image-id cache fills here
+  EXPECT_TRUE(created.ok()) << Describe(created);
+  created = CreateContainer(*ns.client, pod_a, "by-id-again", image_ref);  // and answers here
+  EXPECT_TRUE(created.ok()) << Describe(created);
+  ExpectRefused(CreateContainer(*ns.client, pod_b, "by-name", image), "SignatureValidationFailed: ",
+                {digest, "refused by policy \"ns-b\""});
+  ExpectRefused(CreateContainer(*ns.client, pod_b, "by-id", image_ref), "SignatureValidationFailed: ",
+                {image_ref, "refused by policy \"ns-b\""});
+
+  // The audit lines say which namespace and policy decided.
+  std::map<std::string, std::vector<std::string>> decisions;  // "<method> <namespace>" → decisions
+  for (const nlohmann::json& line : AuditLines(ns)) {
+    if (line.value("digest", "") != digest) continue;
+    std::cout << "  audit: " << line.dump() << std::endl;
+    decisions[absl::StrCat(line.value("method", ""), " ", line.value("namespace", ""))].push_back(
+        absl::StrCat(line.value("decision", ""), " ", line.value("policy", ""), " ", line.value("source", "")));
+  }
+  EXPECT_THAT(decisions["PullImage e2e-ns-a"], Contains("allow e2e registry"));
+  EXPECT_THAT(decisions["PullImage e2e-ns-b"], Contains("deny ns-b registry"));
+  EXPECT_THAT(decisions["CreateContainer e2e-ns-a"], Contains("allow e2e verdict"));
+  EXPECT_THAT(decisions["CreateContainer e2e-ns-a"], Not(Contains(HasSubstr("deny"))));
+  EXPECT_EQ(decisions["CreateContainer e2e-ns-b"].size(), 2u);
+  EXPECT_THAT(decisions["CreateContainer e2e-ns-b"], Not(Contains(HasSubstr("allow"))));
+  for (const std::string& id : pods_) RemovePod(id);
+  pods_.clear();
+  EXPECT_TRUE(ns.process->Stop(absl::Seconds(15)).ok());
 }
 
 TEST_F(EnforcementTest, SandboxImageThatNoPolicyTrustsIsRefusedAtRunPodSandbox) {

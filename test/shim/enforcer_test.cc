@@ -5,6 +5,7 @@
 #include "shim/enforcer.h"
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <optional>
 #include <memory>
@@ -20,6 +21,8 @@
 #include "nlohmann/json.hpp"
 #include "pkg/base/digest.h"
 #include "pkg/base/file.h"
+#include "pkg/config/config.h"
+#include "pkg/verify/statement.h"
 #include "test/fakes/fake_registry.h"
 #include "test/pkg/policy/test_config.h"
 #include "test/testbed/temp_dir.h"
@@ -291,6 +294,44 @@ class EnforcerTest : public ::testing::Test {
     return enforcer_->SetPolicy(std::shared_ptr<const policy::Policy>(*std::move(compiled)),
                                 std::shared_ptr<const policy::ImageVerifier>(*std::move(verifier)), sandbox,
                                 verification_timeout);
+  }
+
+  // Puts `policies` in force with both keys ("release" and "other") defined before it, loaded at
+  // Now() (exceptions' expiry is judged against it).
+  RecheckReport ApplyText(const std::string& policies) {
+    const std::string text = policy::KeyTable("release", release_.pair.public_pem) +
+                             policy::KeyTable("other", other_.pair.public_pem) + policies;
+    auto config = config::ParseConfig(text, policy::kConfigPath, Now());
+    EXPECT_TRUE(config.ok()) << config.status() << "\n" << text;
+    auto compiled = policy::Policy::Create(config.ok() ? **config : config::Config{});
+    EXPECT_TRUE(compiled.ok()) << compiled.status();
+    policy::ImageVerifierOptions verifier_options;
+    verifier_options.registry = client_;
+    verifier_options.now = [this] { return Now(); };
+    auto verifier = policy::ImageVerifier::Create(std::move(verifier_options));
+    EXPECT_TRUE(verifier.ok()) << verifier.status();
+    return enforcer_->SetPolicy(std::shared_ptr<const policy::Policy>(*std::move(compiled)),
+                                std::shared_ptr<const policy::ImageVerifier>(*std::move(verifier)), "");
+  }
+
+  // Replaces the signature manifest of `digest` by one with a signature by each of `keys`.
+  void SignWith(const std::vector<const policy::TestKey*>& keys, const std::string& digest) {
+    std::vector<test_signer::SignatureLayer> layers;
+    for (const policy::TestKey* key : keys) {
+      auto layer = test_signer::SignImageLayer(*key->signer, kRepo, digest);
+      ASSERT_TRUE(layer.ok()) << layer.status();
+      registry_->PutBlob("team/app", layer->payload.bytes);
+      layers.push_back(*std::move(layer));
+    }
+    auto artifact = test_signer::BuildSignatureArtifact(digest, layers);
+    ASSERT_TRUE(artifact.ok()) << artifact.status();
+    registry_->PutBlob("team/app", artifact->config.bytes);
+    registry_->PutManifest("team/app", artifact->tag, artifact->manifest.bytes);
+  }
+
+  // A caller in namespace `ns`.
+  static Caller In(const std::string& method, const std::string& ns) {
+    return Caller{method, ns, "pod-0", method == "CreateContainer" ? "app" : ""};
   }
 
   void Sign(const policy::TestKey& key, const std::string& digest, const std::string& reference = kRepo) {
@@ -847,6 +888,214 @@ TEST_F(EnforcerTest, MissingSandboxImageIsPulledVerifiedAndPinned) {
 TEST_F(EnforcerTest, UnknownSandboxImageIsARefusal) {
   absl::Status refused = enforcer_->AdmitSandbox(Pod("RunPodSandbox"));
   EXPECT_THAT(std::string(refused.message()), HasSubstr("sandbox_image"));
+}
+
+// --- Issue 12: namespaces, exceptions, enforce_from, revocation -----------------------------------
+
+// Two policies over the same images: namespace "a" trusts "release", namespace "b" trusts "other".
+constexpr char kPerNamespace[] =
+    "[[policy]]\nname = \"team-a\"\nimages = [\"registry.test/team/**\"]\nnamespaces = [\"a\"]\nrequire = [\"release\"]\n\n"
+    "[[policy]]\nname = \"team-b\"\nimages = [\"registry.test/team/**\"]\nnamespaces = [\"b\"]\nrequire = [\"other\"]\n\n";
+
+TEST_F(EnforcerTest, AnImageVerifiedForNamespaceADoesNotAdmitAContainerInNamespaceB) {
+  ApplyText(kPerNamespace);
+  // Pulled in A: signed by "release", which A trusts.
+  absl::StatusOr<PullPlan> plan = enforcer_->DecidePull(In("PullImage", "a"), "registry.test/team/app:signed", {});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(LastRecord().policy, "team-a");
+  const std::string id = *runtime_.PullImage(plan->forward_image, {}, absl::InfiniteFuture());
+  enforcer_->RememberPulled(*plan, id);
+  ASSERT_TRUE(enforcer_->AdmitFromCache(In("CreateContainer", "a"), id).has_value());
+
+  // The same image id, a container in B: not from A's cache, not from A's verdict, and B's policy refuses.
+  EXPECT_FALSE(enforcer_->AdmitFromCache(In("CreateContainer", "b"), id).has_value());
+  EXPECT_TRUE(Enforcer::NeedsRegistry(enforcer_->AdmitImage(In("CreateContainer", "b"), id, false).status()));
+  auto refused = enforcer_->AdmitImage(In("CreateContainer", "b"), id);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("refused by policy \"team-b\""));
+  EXPECT_EQ(LastRecord().namespace_name, "b");
+  EXPECT_EQ(LastRecord().decision, "deny");
+
+  // A pull in B: refused, although a pull of the same reference was verified for A.
+  absl::StatusOr<PullPlan> in_b = enforcer_->DecidePull(In("PullImage", "b"), "registry.test/team/app:signed", {});
+  ASSERT_FALSE(in_b.ok());
+  EXPECT_THAT(std::string(in_b.status().message()), HasSubstr("refused by policy \"team-b\""));
+  // A pull by digest in B does not ride on A's verdict either.
+  EXPECT_FALSE(enforcer_->DecidePull(In("PullImage", "b"), absl::StrCat(kRepo, "@", signed_), {}).ok());
+
+  // Once B's key signs it too, B admits it; A's cache still holds for A.
+  SignWith({&release_, &other_}, signed_);
+  ASSERT_TRUE(enforcer_->AdmitImage(In("CreateContainer", "b"), id).ok());
+  EXPECT_EQ(LastRecord().policy, "team-b");
+  EXPECT_TRUE(enforcer_->AdmitFromCache(In("CreateContainer", "b"), id).has_value());
+  EXPECT_TRUE(enforcer_->AdmitFromCache(In("CreateContainer", "a"), id).has_value());
+}
+
+TEST_F(EnforcerTest, AStoredVerdictIsJudgedByThePolicyOfEachNamespaceAfterAReload) {
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());  // verdict stored (namespace "prod")
+  RecheckReport report = ApplyText(kPerNamespace);
+  EXPECT_EQ(report.valid, 1);  // valid under team-a
+  transport_->down = true;     // offline from here
+  const std::string id = Sha256Digest(signed_ + "-config");
+  EXPECT_TRUE(enforcer_->AdmitImage(In("CreateContainer", "a"), id).ok());
+  EXPECT_EQ(LastRecord().source, "verdict");
+  auto in_b = enforcer_->AdmitImage(In("CreateContainer", "b"), id);
+  ASSERT_FALSE(in_b.ok());
+  EXPECT_THAT(std::string(in_b.status().message()), StartsWith("RegistryUnavailable: "));
+  // A call without a namespace matches no policy here (both name namespaces): unmatched = deny.
+  auto none = enforcer_->AdmitImage(In("CreateContainer", ""), id);
+  ASSERT_FALSE(none.ok());
+}
+
+TEST_F(EnforcerTest, AnExceptionAdmitsAnUnsignedImageUntilItExpiresWithoutAReload) {
+  const absl::Time t0 = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  SetNow(t0);
+  ApplyText(policy::PolicyTable("team", "\"registry.test/team/**\"", "\"release\"") +
+            "[[exceptions]]\nname = \"vendor-x\"\nimages = [\"registry.test/team/app\"]\nnamespaces = [\"prod\"]\n"
+            "reason = \"SEC-1234\"\nowner = \"sec@acme.test\"\nexpires = " +
+            absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t0 + absl::Hours(1), absl::UTCTimeZone()) + "\n");
+  absl::StatusOr<PullPlan> plan = Pull("registry.test/team/app:unsigned");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->forward_image, absl::StrCat(kRepo, "@", unsigned_));  // still pinned to the digest
+  audit::AuditRecord r = LastRecord();
+  EXPECT_EQ(r.decision, "allow");
+  EXPECT_TRUE(r.enforced);
+  EXPECT_EQ(r.source, "exception");
+  EXPECT_EQ(r.exception, "vendor-x");
+  EXPECT_EQ(r.owner, "sec@acme.test");
+  EXPECT_EQ(r.expires, verify::FormatTimeUtc(t0 + absl::Hours(1)));
+  EXPECT_THAT(r.reason, HasSubstr("otherwise refused: no signatures"));
+  EXPECT_FALSE(store_->Get(unsigned_, kRepo).has_value());  // an exception is not a verdict
+
+  const std::string id = Sha256Digest(unsigned_ + "-config");
+  SetNow(t0 + absl::Minutes(59));
+  ASSERT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), id).ok());
+  EXPECT_EQ(LastRecord().source, "exception");
+  EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());  // never cached
+  // Another namespace is not covered.
+  EXPECT_FALSE(enforcer_->AdmitImage(In("CreateContainer", "dev"), id).ok());
+
+  // At the instant of expiry: refused, the same policy in force.
+  SetNow(t0 + absl::Hours(1));
+  auto expired = enforcer_->AdmitImage(Pod("CreateContainer"), id);
+  ASSERT_FALSE(expired.ok());
+  EXPECT_THAT(std::string(expired.status().message()), HasSubstr("no signatures"));
+  EXPECT_EQ(LastRecord().source, "registry");
+  EXPECT_EQ(LastRecord().exception, "");
+  EXPECT_FALSE(enforcer_->DecidePull(Pod("PullImage"), "registry.test/team/app:unsigned", {}).ok());
+}
+
+TEST_F(EnforcerTest, EnforceFromAuditsDenialsBeforeItsInstantAndRefusesFromIt) {
+  const absl::Time t0 = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  SetNow(t0);
+  ApplyText(policy::PolicyTable("team", "\"registry.test/team/**\"", "\"release\"") + "enforce_from = " +
+            absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t0 + absl::Hours(1), absl::UTCTimeZone()) + "\n");
+  absl::StatusOr<PullPlan> plan = enforcer_->DecidePull(Pod("PullImage"), "registry.test/team/app:unsigned", {});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(LastRecord().decision, "deny");
+  EXPECT_FALSE(LastRecord().enforced);
+  EXPECT_THAT(LastRecord().reason, HasSubstr("(not enforced: policy \"team\" enforces from "));
+  SetNow(t0 + absl::Hours(1));
+  EXPECT_FALSE(enforcer_->DecidePull(Pod("PullImage"), "registry.test/team/app:unsigned", {}).ok());
+  EXPECT_TRUE(LastRecord().enforced);
+  // Errors are refused before the date too.
+  SetNow(t0);
+  transport_->down = true;
+  EXPECT_FALSE(enforcer_->DecidePull(Pod("PullImage"), "registry.test/team/app:unsigned", {}).ok());
+  EXPECT_EQ(LastRecord().decision, "error");
+}
+
+TEST_F(EnforcerTest, RevokingTheKeyRefusesItsImageAtTheNextCreateContainerOffline) {
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  const std::string id = Sha256Digest(signed_ + "-config");
+  ASSERT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), id).ok());
+  ASSERT_TRUE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());
+  transport_->down = true;
+  const std::string fingerprint = policy::Policy::Create(*policy::MustParse(policy::KeyTable("k", release_.pair.public_pem)))
+                                      .value()
+                                      ->keys()[0]
+                                      .key->Fingerprint();
+  RecheckReport report = ApplyText(policy::PolicyTable("team", "\"registry.test/team/**\"", "\"release\"") +
+                                   "[revocation]\nkeys = [\"" + fingerprint + "\"]\n");
+  EXPECT_EQ(report.valid, 0);
+  ASSERT_THAT(report.invalid, SizeIs(1));
+  EXPECT_THAT(report.invalid[0], HasSubstr(absl::StrCat("key ", fingerprint, " is revoked ([revocation] keys)")));
+  EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());
+  auto refused = enforcer_->AdmitImage(Pod("CreateContainer"), id);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), StartsWith("RegistryUnavailable: "));
+}
+
+TEST_F(EnforcerTest, PullsFromTwoNamespacesNeverShareAVerification) {
+  ApplyText(kPerNamespace);
+  std::vector<std::function<void()>> scheduled;
+  auto schedule = [&scheduled](std::function<void()> task) {
+    scheduled.push_back(std::move(task));
+    return true;
+  };
+  std::optional<absl::StatusOr<PullPlan>> in_a, in_b;
+  enforcer_->StartPull(In("PullImage", "a"), "registry.test/team/app:signed", {}, schedule, schedule,
+                       [&in_a](absl::StatusOr<PullPlan> plan) { in_a = std::move(plan); });
+  enforcer_->StartPull(In("PullImage", "b"), "registry.test/team/app:signed", {}, schedule, schedule,
+                       [&in_b](absl::StatusOr<PullPlan> plan) { in_b = std::move(plan); });
+  // The namespace selects the policy: B's pull cannot wait for A's verification.
+  ASSERT_THAT(scheduled, SizeIs(2));
+  for (auto& task : scheduled) task();
+  ASSERT_TRUE(in_a.has_value() && in_b.has_value());
+  EXPECT_TRUE(in_a->ok()) << in_a->status();
+  ASSERT_FALSE(in_b->ok());
+  EXPECT_THAT(std::string(in_b->status().message()), HasSubstr("refused by policy \"team-b\""));
+}
+
+TEST_F(EnforcerTest, ARevokedDigestIsRefusedWhateverSignsOrExceptsIt) {
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  const std::string id = Sha256Digest(signed_ + "-config");
+  ASSERT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), id).ok());
+  ApplyText(policy::PolicyTable("team", "\"registry.test/team/**\"", "\"release\"") +
+            "[[exceptions]]\nname = \"all\"\nimages = [\"registry.test/**\"]\nreason = \"r\"\nowner = \"o\"\n"
+            "expires = " + absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", Now() + absl::Hours(1), absl::UTCTimeZone()) + "\n"
+            "[enforcement]\nmode = \"audit\"\n"
+            "[revocation]\nimages = [\"" + signed_ + "\"]\n");
+  EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());
+  auto refused = enforcer_->AdmitImage(Pod("CreateContainer"), id);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr(absl::StrCat("image ", signed_, " is revoked")));
+  EXPECT_TRUE(LastRecord().enforced);
+  EXPECT_EQ(LastRecord().exception, "");
+  auto pull = enforcer_->DecidePull(Pod("PullImage"), absl::StrCat(kRepo, "@", signed_), {});
+  ASSERT_FALSE(pull.ok());
+  EXPECT_THAT(std::string(pull.status().message()), HasSubstr("revoked ([revocation] images)"));
+  // The unsigned image of the same repository is still excepted.
+  EXPECT_TRUE(enforcer_->DecidePull(Pod("PullImage"), "registry.test/team/app:unsigned", {}).ok());
+  EXPECT_EQ(LastRecord().source, "exception");
+}
+
+TEST_F(EnforcerTest, RevokingTheIndexAPlatformManifestCameThroughRevokesItsStoredVerdictOffline) {
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  // As if the pull had been admitted through an unsigned index by the platform manifest's signature.
+  const std::string index = Sha256Digest("the index");
+  std::optional<verdicts::Verdict> verdict = store_->Get(signed_, kRepo);
+  ASSERT_TRUE(verdict.has_value());
+  verdict->index_digest = index;
+  ASSERT_TRUE(store_->Put(*verdict).ok());
+  transport_->down = true;
+  RecheckReport report = ApplyText(policy::PolicyTable("team", "\"registry.test/team/**\"", "\"release\"") +
+                                   "[revocation]\nimages = [\"" + index + "\"]\n");
+  ASSERT_THAT(report.invalid, SizeIs(1));
+  EXPECT_THAT(report.invalid[0], HasSubstr(absl::StrCat("image ", index, " is revoked ([revocation] images)")));
+  EXPECT_FALSE(enforcer_->AdmitImage(Pod("CreateContainer"), Sha256Digest(signed_ + "-config")).ok());
+}
+
+TEST_F(EnforcerTest, ATwoOfTwoPolicyNeedsBothKeysAndNamesBoth) {
+  ApplyText(policy::PolicyTable("team", "\"registry.test/team/**\"", "\"release\", \"other\"") + "threshold = 2\n");
+  auto one = enforcer_->DecidePull(Pod("PullImage"), "registry.test/team/app:signed", {});
+  ASSERT_FALSE(one.ok());
+  EXPECT_THAT(std::string(one.status().message()), HasSubstr("1 of 2 required signers counted (\"release\")"));
+  SignWith({&release_, &release_}, signed_);  // one identity signing twice counts once
+  EXPECT_FALSE(enforcer_->DecidePull(Pod("PullImage"), "registry.test/team/app:signed", {}).ok());
+  SignWith({&release_, &other_}, signed_);
+  ASSERT_TRUE(enforcer_->DecidePull(Pod("PullImage"), "registry.test/team/app:signed", {}).ok());
+  EXPECT_EQ(LastRecord().identity, "release,other");
 }
 
 }  // namespace

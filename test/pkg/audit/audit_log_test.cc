@@ -45,6 +45,19 @@ TEST(EncodeAuditLine, CarriesEveryIdentityAndTheSigningTimeInTheDocumentedOrder)
   EXPECT_THAT(EncodeAuditLine(Record()), HasSubstr(R"("identity":"","signed_at":"","signed_at_source":"","source")"));
 }
 
+TEST(EncodeAuditLine, AnExceptionNamesItselfItsOwnerAndExpiryAfterTheSource) {
+  AuditRecord r = Record();
+  r.decision = "allow";
+  r.source = "exception";
+  r.exception = "vendor-x";
+  r.owner = "sec@acme.test";
+  r.expires = "2027-01-31T00:00:00Z";
+  EXPECT_THAT(EncodeAuditLine(r),
+              HasSubstr(R"("source":"exception","exception":"vendor-x","owner":"sec@acme.test","expires":"2027-01-31T00:00:00Z","latency_ms")"));
+  // Other lines keep their keys, without these three.
+  EXPECT_THAT(EncodeAuditLine(Record()), HasSubstr(R"("source":"registry","latency_ms")"));
+}
+
 TEST(EncodeAuditLine, HugeNamesAreCutAtOneKibWithTheirLength) {
   AuditRecord r = Record();
   r.image = std::string(16 << 20, 'a');

@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/strings/str_replace.h"
 #include "pkg/base/file.h"
 
 namespace sigshim::config {
@@ -389,6 +390,170 @@ TEST_F(ConfigTest, RegistryConfigPathIsTakenRelativeToTheFileAndMustBeAString) {
   ASSERT_FALSE(wrong.ok());
   EXPECT_THAT(std::string(wrong.status().message()), HasSubstr(dir_ + "/config.toml:3: registry.config_path must be a string"));
 }
+
+// The governance keys of issue 12: namespaces, threshold, enforce_from, exceptions, revocation.
+constexpr char kTwoKeys[] =
+    "[[keys]]\nname = \"a\"\ndata = \"x\"\n"   // lines 1-3
+    "[[keys]]\nname = \"b\"\ndata = \"y\"\n";  // lines 4-6
+
+absl::Time At(const char* rfc3339) {
+  absl::Time t;
+  std::string error;
+  EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, rfc3339, &t, &error)) << error;
+  return t;
+}
+
+TEST_F(ConfigTest, GovernanceKeysHaveTheirDocumentedDefaults) {
+  auto cfg = Parse(std::string(kTwoKeys) + "[[policy]]\nname = \"p\"\nimages = [\"a/**\"]\nrequire = [\"a\", \"b\"]\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  const Config& c = **cfg;
+  EXPECT_EQ(c.enforcement.max_exception_days, 90);
+  EXPECT_TRUE(c.policies[0].namespaces.empty());
+  EXPECT_EQ(c.policies[0].threshold, 1);
+  EXPECT_EQ(c.policies[0].enforce_from, absl::InfinitePast());
+  EXPECT_TRUE(c.exceptions.empty());
+  EXPECT_TRUE(c.revocation.keys.empty());
+  EXPECT_TRUE(c.revocation.certificates.empty());
+  EXPECT_TRUE(c.revocation.images.empty());
+  EXPECT_TRUE(c.warnings.empty());
+}
+
+TEST_F(ConfigTest, ReadsNamespacesThresholdEnforceFromExceptionsAndRevocation) {
+  const std::string hex(64, 'a');
+  const std::string text = std::string(kTwoKeys) +
+                           "[enforcement]\nmax_exception_days = 30\n"
+                           "[[policy]]\nname = \"p\"\nimages = [\"a/**\"]\nrequire = [\"a\", \"b\"]\n"
+                           "namespaces = [\"prod\", \"payments-*\"]\nthreshold = 2\n"
+                           "enforce_from = 2027-03-01T01:00:00+01:00\n"
+                           "[[exceptions]]\nname = \"vendor-x\"\nimages = [\"vendor.example.com/x/**\"]\n"
+                           "namespaces = [\"vendor-x\"]\nreason = \"SEC-1234\"\nowner = \"sec@acme.example\"\n"
+                           "expires = 2027-01-31T00:00:00Z\n"
+                           "[revocation]\nkeys = [\"sha256:" + hex + "\"]\ncertificates = [\"SHA256:" +
+                           std::string(64, 'B') + "\"]\nimages = [\"sha256:" + hex + "\"]\n";
+  auto cfg = ParseConfig(text, dir_ + "/config.toml", At("2027-01-10T00:00:00Z"));
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  const Config& c = **cfg;
+  EXPECT_EQ(c.enforcement.max_exception_days, 30);
+  EXPECT_EQ(c.policies[0].namespaces, (std::vector<std::string>{"prod", "payments-*"}));
+  EXPECT_EQ(c.policies[0].threshold, 2);
+  EXPECT_EQ(c.policies[0].enforce_from, At("2027-03-01T00:00:00Z"));
+  ASSERT_EQ(c.exceptions.size(), 1u);
+  EXPECT_EQ(c.exceptions[0].name, "vendor-x");
+  EXPECT_EQ(c.exceptions[0].images, std::vector<std::string>{"vendor.example.com/x/**"});
+  EXPECT_EQ(c.exceptions[0].namespaces, std::vector<std::string>{"vendor-x"});
+  EXPECT_EQ(c.exceptions[0].reason, "SEC-1234");
+  EXPECT_EQ(c.exceptions[0].owner, "sec@acme.example");
+  EXPECT_EQ(c.exceptions[0].expires, At("2027-01-31T00:00:00Z"));
+  EXPECT_THAT(c.exceptions[0].origin, HasSubstr("config.toml:16"));
+  EXPECT_EQ(c.revocation.keys, std::vector<std::string>{"sha256:" + hex});
+  // Upper-case hex is the same digest, lowered.
+  EXPECT_EQ(c.revocation.certificates, std::vector<std::string>{"sha256:" + std::string(64, 'b')});
+  EXPECT_EQ(c.revocation.images, std::vector<std::string>{"sha256:" + hex});
+  EXPECT_TRUE(c.warnings.empty());
+}
+
+TEST_F(ConfigTest, AnExpiredExceptionLoadsWithAWarning) {
+  const std::string text = "[[exceptions]]\nname = \"old\"\nimages = [\"a/**\"]\nreason = \"r\"\nowner = \"o\"\n"
+                           "expires = 2027-01-01T00:00:00Z\n";
+  auto cfg = ParseConfig(text, dir_ + "/config.toml", At("2027-01-01T00:00:00Z"));  // expires at this instant
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  ASSERT_EQ((*cfg)->warnings.size(), 1u);
+  EXPECT_THAT((*cfg)->warnings[0], HasSubstr("config.toml:1: exception \"old\" (owner o) expired at 2027-01-01T00:00:00"));
+  auto before = ParseConfig(text, dir_ + "/config.toml", At("2026-12-31T23:59:59Z"));
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_TRUE((*before)->warnings.empty());
+}
+
+TEST_F(ConfigTest, AnExceptionBeyondMaxExceptionDaysIsRefused) {
+  const std::string text = "[enforcement]\nmax_exception_days = 10\n"
+                           "[[exceptions]]\nname = \"long\"\nimages = [\"a/**\"]\nreason = \"r\"\nowner = \"o\"\n"
+                           "expires = 2027-01-11T00:00:01Z\n";
+  auto cfg = ParseConfig(text, dir_ + "/config.toml", At("2027-01-01T00:00:00Z"));
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(cfg.status().message()),
+              HasSubstr("config.toml:3: exception \"long\" expires at 2027-01-11T00:00:01+00:00, more than "
+                        "[enforcement] max_exception_days = 10 days after now"));
+  // Exactly at the limit is allowed.
+  auto edge = ParseConfig(absl::StrReplaceAll(text, {{"00:00:01Z", "00:00:00Z"}}), dir_ + "/config.toml",
+                          At("2027-01-01T00:00:00Z"));
+  EXPECT_TRUE(edge.ok()) << edge.status();
+  // The default limit is 90 days.
+  auto defaults = ParseConfig(
+      "[[exceptions]]\nname = \"e\"\nimages = [\"a\"]\nreason = \"r\"\nowner = \"o\"\nexpires = 2027-04-02T00:00:00Z\n",
+      dir_ + "/config.toml", At("2027-01-01T00:00:00Z"));
+  ASSERT_FALSE(defaults.ok());
+  EXPECT_THAT(std::string(defaults.status().message()), HasSubstr("max_exception_days = 90"));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BadGovernance, ConfigRejects,
+    ::testing::Values(
+        BadCase{"threshold above require",
+                "[[keys]]\nname = \"a\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nimages = [\"a\"]\n"
+                "require = [\"a\", \"a\"]\nthreshold = 2\n",
+                "config.toml:8: policy \"p\": threshold = 2, but it must be from 1 to the 1 distinct entries of require"},
+        BadCase{"threshold zero",
+                "[[keys]]\nname = \"a\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nimages = [\"a\"]\nrequire = [\"a\"]\n"
+                "threshold = 0\n",
+                "config.toml:8: policy \"p\": threshold = 0"},
+        BadCase{"threshold string",
+                "[[keys]]\nname = \"a\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nimages = [\"a\"]\nrequire = [\"a\"]\n"
+                "threshold = \"2\"\n",
+                "config.toml:8: policy.threshold must be an integer"},
+        BadCase{"empty namespaces",
+                "[[keys]]\nname = \"a\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nimages = [\"a\"]\nrequire = [\"a\"]\n"
+                "namespaces = []\n",
+                "config.toml:8: policy \"p\": namespaces is empty"},
+        BadCase{"enforce_from local",
+                "[[keys]]\nname = \"a\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nimages = [\"a\"]\nrequire = [\"a\"]\n"
+                "enforce_from = 2027-01-01T00:00:00\n",
+                "config.toml:8: policy.enforce_from must be a date and time with a UTC offset"},
+        BadCase{"unknown policy key",
+                "[[keys]]\nname = \"a\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nimages = [\"a\"]\nrequire = [\"a\"]\n"
+                "namespace = [\"x\"]\n",
+                "config.toml:8: unknown key \"namespace\" in [[policy]]"},
+        BadCase{"exception without reason",
+                "[[exceptions]]\nname = \"e\"\nimages = [\"a\"]\nowner = \"o\"\nexpires = 2027-01-01T00:00:00Z\n",
+                "config.toml:1: exception \"e\" has no reason"},
+        BadCase{"exception without owner",
+                "[[exceptions]]\nname = \"e\"\nimages = [\"a\"]\nreason = \"r\"\nexpires = 2027-01-01T00:00:00Z\n",
+                "exception \"e\" has no owner"},
+        BadCase{"exception without expiry",
+                "[[exceptions]]\nname = \"e\"\nimages = [\"a\"]\nreason = \"r\"\nowner = \"o\"\n",
+                "exception \"e\" has no expires"},
+        BadCase{"exception with empty reason",
+                "[[exceptions]]\nname = \"e\"\nimages = [\"a\"]\nreason = \"\"\nowner = \"o\"\n"
+                "expires = 2027-01-01T00:00:00Z\n",
+                "config.toml:4: exceptions.reason must not be empty"},
+        BadCase{"exception expiry as string",
+                "[[exceptions]]\nname = \"e\"\nimages = [\"a\"]\nreason = \"r\"\nowner = \"o\"\nexpires = \"soon\"\n",
+                "config.toml:6: exceptions.expires must be a TOML date and time"},
+        BadCase{"exception unknown key",
+                "[[exceptions]]\nname = \"e\"\nimages = [\"a\"]\nreason = \"r\"\nowner = \"o\"\n"
+                "expires = 2027-01-01T00:00:00Z\nticket = \"x\"\n",
+                "config.toml:7: unknown key \"ticket\" in [[exceptions]]"},
+        BadCase{"duplicate exception",
+                "[[exceptions]]\nname = \"e\"\nimages = [\"a\"]\nreason = \"r\"\nowner = \"o\"\nexpires = 2027-01-01T00:00:00Z\n"
+                "[[exceptions]]\nname = \"e\"\nimages = [\"b\"]\nreason = \"r\"\nowner = \"o\"\nexpires = 2027-01-01T00:00:00Z\n",
+                "config.toml:7: exception name \"e\" is already used at"},
+        BadCase{"revoked key not a digest", "[revocation]\nkeys = [\"sha256:abc\"]\n",
+                "config.toml:2: revocation.keys: \"sha256:abc\" is not a key fingerprint"},
+        BadCase{"revoked image without algorithm", "[revocation]\n\nimages = [\"0123\"]\n",
+                "config.toml:3: revocation.images: \"0123\" is not a manifest digest"},
+        BadCase{"revoked certificate with non-hex",
+                "[revocation]\ncertificates = [\"sha256:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\"]\n",
+                "config.toml:2: revocation.certificates"},
+        BadCase{"unknown revocation key", "[revocation]\ndigests = []\n", "unknown key \"digests\" in [revocation]"},
+        BadCase{"max_exception_days negative", "[enforcement]\nmax_exception_days = -1\n",
+                "config.toml:2: enforcement.max_exception_days must be an integer from 0 to 3650"}),
+    [](const ::testing::TestParamInfo<BadCase>& info) {
+      std::string n = info.param.name;
+      for (char& c : n) {
+        if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+      }
+      return n;
+    });
 
 }  // namespace
 }  // namespace sigshim::config

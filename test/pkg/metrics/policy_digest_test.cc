@@ -143,5 +143,23 @@ TEST(PolicyDigest, ChangesWhenPoliciesAreReordered) {
   EXPECT_NE(PolicyDigest(reordered), a);
 }
 
+TEST(PolicyDigest, ChangesWithEveryGovernanceSetting) {
+  const std::string base = DigestOf(kBase);
+  const std::string policy = "require = [\"staging\", \"release\"]\n";
+  const std::string hex(64, 'a');
+  for (const std::string& edited :
+       {Edited(policy, policy + "namespaces = [\"staging\"]\n"), Edited(policy, policy + "threshold = 2\n"),
+        Edited(policy, policy + "enforce_from = 2027-01-01T00:00:00Z\n"),
+        kBase + "[[exceptions]]\nname = \"e\"\nimages = [\"registry.example.com/x/**\"]\nreason = \"r\"\n"
+                "owner = \"o\"\nexpires = 2000-01-01T00:00:00Z\n",
+        kBase + "[revocation]\nkeys = [\"sha256:" + hex + "\"]\n", kBase + "[revocation]\ncertificates = [\"sha256:" + hex + "\"]\n",
+        kBase + "[revocation]\nimages = [\"sha256:" + hex + "\"]\n"}) {
+    EXPECT_NE(DigestOf(edited), base) << edited;
+  }
+  // Revoking a key and revoking an image with the same digest are different policies.
+  EXPECT_NE(DigestOf(kBase + "[revocation]\nkeys = [\"sha256:" + hex + "\"]\n"),
+            DigestOf(kBase + "[revocation]\nimages = [\"sha256:" + hex + "\"]\n"));
+}
+
 }  // namespace
 }  // namespace sigshim::metrics

@@ -16,6 +16,7 @@
 namespace sigshim::metrics {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -63,7 +64,26 @@ TEST(SigshimMetrics, StartsWithEveryFamilyAndNoObservations) {
             "# HELP sigshim_refused_calls_total Calls refused (UNIMPLEMENTED, never forwarded) because their method is "
             "not a CRI method.\n"
             "# TYPE sigshim_refused_calls_total counter\n"
-            "sigshim_refused_calls_total 0\n");
+            "sigshim_refused_calls_total 0\n"
+            "# HELP sigshim_exception_expiry_timestamp_seconds When each [[exceptions]] entry in force expires (Unix "
+            "time).\n"
+            "# TYPE sigshim_exception_expiry_timestamp_seconds gauge\n"
+            "# HELP sigshim_exception_admissions_total Images admitted by an [[exceptions]] entry, by exception.\n"
+            "# TYPE sigshim_exception_admissions_total counter\n");
+}
+
+TEST(SigshimMetrics, ExportsTheExpiryOfTheExceptionsInForceAndCountsTheirAdmissions) {
+  SigshimMetrics metrics;
+  metrics.SetExceptions({{"vendor-x", absl::FromUnixSeconds(1801353600)}, {"old", absl::FromUnixSeconds(1700000000)}});
+  metrics.CountExceptionAdmission("vendor-x");
+  metrics.CountExceptionAdmission("vendor-x");
+  // A reload without "old": its expiry is no longer exported.
+  metrics.SetExceptions({{"vendor-x", absl::FromUnixSeconds(1801353600)}});
+  const std::string text = metrics.Render();
+  EXPECT_THAT(Samples(text, "sigshim_exception_expiry_timestamp_seconds"),
+              ElementsAre("sigshim_exception_expiry_timestamp_seconds{exception=\"vendor-x\"} 1801353600"));
+  EXPECT_THAT(Samples(text, "sigshim_exception_admissions_total"),
+              ElementsAre("sigshim_exception_admissions_total{exception=\"vendor-x\"} 2"));
 }
 
 TEST(SigshimMetrics, CountsDecisionsByMethodResultAndReason) {
@@ -189,7 +209,7 @@ TEST(SigshimMetrics, RendersFamiliesAddedToItsRegistryAfterItsOwn) {
   prometheus::Gauge& extra =
       prometheus::BuildGauge().Name("extra_things").Help("Things.").Register(metrics.registry()).Add({{"k", "v"}});
   extra.Set(3);
-  EXPECT_THAT(metrics.Render(), ::testing::EndsWith("sigshim_refused_calls_total 0\n"
+  EXPECT_THAT(metrics.Render(), ::testing::EndsWith("# TYPE sigshim_exception_admissions_total counter\n"
                                                     "# HELP extra_things Things.\n"
                                                     "# TYPE extra_things gauge\n"
                                                     "extra_things{k=\"v\"} 3\n"));

@@ -48,7 +48,7 @@ class PolicyTest : public ::testing::Test {
 
   // Returns the name of the policy deciding `image`, or "(none)".
   static std::string Decides(const Policy& policy, const std::string& image) {
-    std::optional<Match> match = policy.Find(Ref(image));
+    std::optional<Match> match = policy.Find(Ref(image), "");
     return match.has_value() ? match->rule->name : "(none)";
   }
 
@@ -170,7 +170,7 @@ TEST_F(PolicyTest, DescribeListsKeysWithFingerprintsInPrecedenceOrder) {
   auto policy = MustCompile(PolicyTable("all", "\"registry.test/**\"", "\"other\"") +
                             PolicyTable("app", "\"registry.test/team/app\"", "\"release\""));
   ASSERT_NE(policy, nullptr);
-  const std::string text = policy->Describe();
+  const std::string text = policy->Describe(absl::FromUnixSeconds(0));
   const std::string& release = policy->keys()[0].key->Fingerprint();
   const std::string& other = policy->keys()[1].key->Fingerprint();
   EXPECT_THAT(text, HasSubstr(absl::StrCat("release  ecdsa-p256-sha256  ", release)));
@@ -187,8 +187,8 @@ TEST_F(PolicyTest, DescribeListsKeysWithFingerprintsInPrecedenceOrder) {
 TEST_F(PolicyTest, EmptyConfigMatchesNothing) {
   auto policy = Policy::Create(config::Config{});
   ASSERT_TRUE(policy.ok()) << policy.status();
-  EXPECT_FALSE((*policy)->Find(Ref("busybox")).has_value());
-  EXPECT_THAT((*policy)->Describe(), HasSubstr("(none: every image is unmatched)"));
+  EXPECT_FALSE((*policy)->Find(Ref("busybox"), "").has_value());
+  EXPECT_THAT((*policy)->Describe(absl::FromUnixSeconds(0)), HasSubstr("(none: every image is unmatched)"));
 }
 
 }  // namespace

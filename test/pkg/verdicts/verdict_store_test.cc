@@ -21,6 +21,7 @@
 namespace sigshim::verdicts {
 namespace {
 
+using ::testing::Not;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
 
@@ -95,6 +96,23 @@ TEST_F(VerdictStoreTest, KeepsEvidenceAcrossRestarts) {
   EXPECT_EQ(got->evidence[0].payload, v.evidence[0].payload);
   EXPECT_EQ(got->evidence[0].annotations, v.evidence[0].annotations);
   EXPECT_EQ(got->evidence[0].layer_digest, v.evidence[0].layer_digest);
+}
+
+TEST_F(VerdictStoreTest, KeepsTheIndexAPlatformManifestCameThroughAndReadsFilesWithoutOne) {
+  Verdict v = MakeVerdict("image", "registry.example.com/app");
+  EXPECT_THAT(EncodeVerdict(v), Not(HasSubstr("index_digest")));  // files without it, as before
+  v.index_digest = Sha256Digest("index");
+  auto decoded = DecodeVerdict(EncodeVerdict(v));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->index_digest, v.index_digest);
+  auto without = DecodeVerdict(EncodeVerdict(MakeVerdict("image", "registry.example.com/app")));
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_EQ(without->index_digest, "");
+  std::string bad = EncodeVerdict(v);
+  bad.replace(bad.find(v.index_digest), v.index_digest.size(), "sha256:nothex");
+  auto refused = DecodeVerdict(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("index_digest"));
 }
 
 TEST_F(VerdictStoreTest, FilesArePrivateAndNamedByDigestAndRepository) {
