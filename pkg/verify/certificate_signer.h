@@ -38,7 +38,8 @@ struct CertificateTrust {
   std::shared_ptr<const CaPool> certificate_authorities;
   std::vector<TransparencyLogInput> transparency_logs;
   std::vector<TimestampAuthorityInput> timestamp_authorities;
-  std::vector<CtLogInput> ct_logs;  // non-empty: the leaf must carry a verifying SCT from one
+  // The CT logs; not null: the leaf must carry a verifying SCT from one of them.
+  std::shared_ptr<const CtLogs> ct_logs;
   // A certificate signature needs a verified entry in one of transparency_logs (a timestamp alone
   // is not enough).
   bool require_transparency_log = false;
