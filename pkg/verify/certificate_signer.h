@@ -31,7 +31,10 @@ struct TransparencyLogInput {
   ValidityWindow window;                  // an entry counts only when integrated inside it
 };
 
-// The trust material of one trust root, as the certificate identity type needs it.
+// The trust material of one trust root, as the certificate identity type needs it. pkg/trust builds
+// it once per policy (trust::CertificateTrustFor) with everything decoded: the CA pool, the Rekor
+// keys, the CT logs, and the timestamp authorities prepared (PrepareTimestampAuthority). Copies
+// share that material; it is immutable, so any number of verifications may use it at once.
 struct CertificateTrust {
   std::string name;  // the [[trust_roots]] name, reported as CertificateSigner::trust_root
   // The certificate authorities; a leaf must chain to one of them at the signing time.
