@@ -35,15 +35,28 @@ absl::StatusOr<verify::CertificateTrust> CertificateTrustFor(const TrustRoot& ro
     input.name = absl::StrCat(root.name, " ", tsa.uri.empty() ? tsa.subject : tsa.uri);
     input.chain_der = tsa.chain_der;
     input.window = tsa.valid_for;
-    trust.timestamp_authorities.push_back(std::move(input));
+    absl::StatusOr<verify::TimestampAuthorityInput> prepared = verify::PrepareTimestampAuthority(std::move(input));
+    if (!prepared.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("trust root \"", root.name, "\": ", prepared.status().message()));
+    }
+    trust.timestamp_authorities.push_back(*std::move(prepared));
   }
+  std::vector<verify::CtLogInput> ct_logs;
   for (const TransparencyLog& log : root.ct_logs) {
     verify::CtLogInput input;
     input.name = log.base_url.empty() ? absl::StrCat("CT log ", log.LogIdHex()) : log.base_url;
     input.log_id = log.log_id;
     input.key_der = log.public_key->Der();
     input.window = log.valid_for;
-    trust.ct_logs.push_back(std::move(input));
+    ct_logs.push_back(std::move(input));
+  }
+  if (!ct_logs.empty()) {
+    absl::StatusOr<std::shared_ptr<const verify::CtLogs>> logs = verify::CtLogs::Create(ct_logs);
+    if (!logs.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("trust root \"", root.name, "\": ", logs.status().message()));
+    }
+    trust.ct_logs = *std::move(logs);
   }
   return trust;
 }

@@ -9,12 +9,15 @@
 
 namespace sigshim::trust {
 
-// Returns `root`'s trust material: each certificate authority's anchor (its last certificate) as a
-// trusted root and the certificates before it as trusted intermediates, all within the authority's
-// valid_for; the Rekor logs, timestamp authorities and CT logs with their windows;
-// require_transparency_log as resolved; short_lived for a sigstore trusted_root.json (Fulcio
-// certificates count only at a proven signing time). InvalidArgument naming the trust root when
-// its certificates cannot be pooled (a root without certificate authorities gets no pool: its
+// Returns `root`'s trust material, decoded once here and shared immutably by every verification
+// under it (a reload builds new material): each certificate authority's anchor (its last
+// certificate) as a trusted root and the certificates before it as trusted intermediates, all
+// within the authority's valid_for; the Rekor logs, the timestamp authorities (their chains
+// decoded) and the CT logs (their keys decoded) with their windows; require_transparency_log as
+// resolved; short_lived for a sigstore trusted_root.json (Fulcio certificates count only at a
+// proven signing time). InvalidArgument naming the trust root when its certificates cannot be
+// pooled, a timestamp authority's chain does not decode, or a CT log's key does not decode or is
+// not the key its log id names (a root without certificate authorities gets no pool: its
 // certificate signatures are refused, saying so).
 absl::StatusOr<verify::CertificateTrust> CertificateTrustFor(const TrustRoot& root);
 

@@ -265,7 +265,13 @@ absl::StatusOr<Certificate> ParseCertificateDer(std::string der) {
   }
   std::string spki_der(reinterpret_cast<char*>(spki), static_cast<size_t>(spki_len));
   OPENSSL_free(spki);
-  absl::StatusOr<std::unique_ptr<const PublicKey>> key = ParsePublicKeyDer(std::move(spki_der));
+  // OpenSSL decoded the key with the certificate: it is taken over, not decoded a second time. A key
+  // OpenSSL could not decode goes through ParsePublicKeyDer for the reason.
+  EVP_PKEY* decoded = X509_get0_pubkey(x509);
+  ERR_clear_error();
+  absl::StatusOr<std::unique_ptr<const PublicKey>> key = decoded != nullptr
+                                                             ? PublicKeyFromDecoded(std::move(spki_der), decoded)
+                                                             : ParsePublicKeyDer(std::move(spki_der));
   if (!key.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("certificate public key is not usable: ", key.status().message()));
@@ -340,6 +346,11 @@ absl::StatusOr<Certificate> ParseCertificatePem(absl::string_view pem) {
 }
 
 absl::StatusOr<std::vector<std::string>> ParseCertificateChainPem(absl::string_view pem) {
+  return ParseCertificateChainPem(pem, [](absl::string_view) { return false; });
+}
+
+absl::StatusOr<std::vector<std::string>> ParseCertificateChainPem(
+    absl::string_view pem, absl::FunctionRef<bool(absl::string_view der)> known) {
   if (pem.size() > kMaxPemBytes) {
     return absl::InvalidArgumentError(absl::StrCat("certificate chain PEM of ", pem.size(),
                                                    " bytes is larger than the limit of ", kMaxPemBytes));
@@ -375,10 +386,12 @@ absl::StatusOr<std::vector<std::string>> ParseCertificateChainPem(absl::string_v
                                                      Printable(block->type),
                                                      "\", expected \"CERTIFICATE\""));
     }
-    absl::StatusOr<std::shared_ptr<X509>> x509 = ParseX509Der(block->der);
-    if (!x509.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("certificate chain: block ", n, ": ", x509.status().message()));
+    if (!known(block->der)) {
+      absl::StatusOr<std::shared_ptr<X509>> x509 = ParseX509Der(block->der);
+      if (!x509.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("certificate chain: block ", n, ": ", x509.status().message()));
+      }
     }
     chain.push_back(std::move(block->der));
     rest = absl::StripLeadingAsciiWhitespace(rest.substr(close + 5));

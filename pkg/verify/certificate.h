@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -158,6 +159,12 @@ absl::StatusOr<Certificate> ParseCertificatePem(absl::string_view pem);
 // block type, more than kMaxChainCertificates blocks, text larger than kMaxPemBytes.
 // These certificates are untrusted: they may only help build a path to a trusted root.
 absl::StatusOr<std::vector<std::string>> ParseCertificateChainPem(absl::string_view pem);
+
+// The same, except that a block whose DER `known` returns true for is not parsed again: it is byte
+// for byte a certificate that was parsed and checked when the trust material was loaded (a CA's
+// intermediate or root, which keyless chain annotations usually repeat).
+absl::StatusOr<std::vector<std::string>> ParseCertificateChainPem(
+    absl::string_view pem, absl::FunctionRef<bool(absl::string_view der)> known);
 
 }  // namespace sigshim::verify
 

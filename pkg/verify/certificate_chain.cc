@@ -5,21 +5,19 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
-#include <algorithm>
 #include <ctime>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/civil_time.h"
-#include "pkg/base/digest.h"
 #include "pkg/verify/certificate_internal.h"
 
 namespace sigshim::verify {
 
 struct CaPool::Entry {
+  std::string der;
   std::shared_ptr<X509> x509;
-  std::string fingerprint;
   std::string subject;
   ValidityWindow validity;
 };
@@ -149,7 +147,7 @@ absl::StatusOr<CaPool> CaPool::Create(std::vector<TrustedCertificate> roots,
       Entry entry;
       entry.subject = NameText(X509_get_subject_name(x509->get()));
       entry.x509 = *std::move(x509);
-      entry.fingerprint = Sha256Digest(from[i].der);
+      entry.der = std::move(from[i].der);
       entry.validity = from[i].validity;
       to->push_back(std::move(entry));
     }
@@ -161,6 +159,15 @@ absl::StatusOr<CaPool> CaPool::Create(std::vector<TrustedCertificate> roots,
 }
 
 size_t CaPool::RootCount() const { return entries_->roots.size(); }
+
+bool CaPool::Contains(absl::string_view der) const {
+  for (const std::vector<Entry>* entries : {&entries_->roots, &entries_->intermediates}) {
+    for (const Entry& entry : *entries) {
+      if (entry.der == der) return true;
+    }
+  }
+  return false;
+}
 size_t CaPool::IntermediateCount() const { return entries_->intermediates.size(); }
 
 absl::StatusOr<std::vector<std::string>> VerifyCertificateChain(
@@ -176,12 +183,10 @@ absl::StatusOr<std::vector<std::string>> VerifyCertificateChain(
   }
   // Pool certificates outside their window at `at`: never used, and named when the chain fails.
   std::vector<std::string> unused;
-  std::vector<std::string> unused_fingerprints;
   size_t usable_roots = 0;
   for (const CaPool::Entry& root : pool.entries_->roots) {
     if (!root.validity.Contains(at)) {
       unused.push_back(absl::StrCat("root ", root.subject, " (trusted ", root.validity.Describe(), ")"));
-      unused_fingerprints.push_back(root.fingerprint);
       continue;
     }
     if (X509_STORE_add_cert(store.get(), root.x509.get()) != 1) {
@@ -193,25 +198,22 @@ absl::StatusOr<std::vector<std::string>> VerifyCertificateChain(
     if (!intermediate.validity.Contains(at)) {
       unused.push_back(absl::StrCat("intermediate ", intermediate.subject, " (trusted ",
                                     intermediate.validity.Describe(), ")"));
-      unused_fingerprints.push_back(intermediate.fingerprint);
       continue;
     }
     if (sk_X509_push(untrusted.get(), intermediate.x509.get()) <= 0) {
       return absl::InternalError(absl::StrCat("certificate chain: ", OpenSslErrorText()));
     }
   }
-  // Parsed annotation certificates stay alive (owned here) until the verification is over.
+  // Parsed annotation certificates stay alive (owned here) until the verification is over. One that
+  // is byte for byte a pool certificate adds nothing and is not parsed again: in its window the pool
+  // already offers it (as a root or an intermediate), outside it it must not be used.
   std::vector<std::shared_ptr<X509>> annotation;
   for (size_t i = 0; i < untrusted_intermediates.size(); ++i) {
+    if (pool.Contains(untrusted_intermediates[i])) continue;
     absl::StatusOr<std::shared_ptr<X509>> x509 = ParseX509Der(untrusted_intermediates[i]);
     if (!x509.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("certificate chain: certificate ", i + 1,
                                                      " of the chain: ", x509.status().message()));
-    }
-    const std::string fingerprint = Sha256Digest(untrusted_intermediates[i]);
-    if (std::find(unused_fingerprints.begin(), unused_fingerprints.end(), fingerprint) !=
-        unused_fingerprints.end()) {
-      continue;  // a pool certificate outside its window cannot come back through the annotation
     }
     if (sk_X509_push(untrusted.get(), x509->get()) <= 0) {
       return absl::InternalError(absl::StrCat("certificate chain: ", OpenSslErrorText()));

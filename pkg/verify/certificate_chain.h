@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "pkg/verify/certificate.h"
@@ -37,6 +38,8 @@ class CaPool {
                                        std::vector<TrustedCertificate> intermediates);
 
   size_t RootCount() const;
+  // Returns true when `der` is, byte for byte, one of the pool's roots or intermediates.
+  bool Contains(absl::string_view der) const;
   size_t IntermediateCount() const;
 
  private:

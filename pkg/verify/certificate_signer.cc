@@ -52,11 +52,11 @@ absl::StatusOr<std::pair<CertificateSigner, std::optional<SigningTime>>> CheckUn
     return path.status();
   }
   CertificateSigner signer{leaf, root.name, *std::move(path), {}};
-  if (!root.ct_logs.empty()) {
+  if (root.ct_logs != nullptr) {
     if (signer.chain.size() < 2) {
       return absl::PermissionDeniedError("certificate chain has no issuer to check the embedded SCTs against");
     }
-    absl::StatusOr<std::vector<VerifiedSct>> scts = VerifyEmbeddedScts(leaf.Der(), signer.chain[1], root.ct_logs);
+    absl::StatusOr<std::vector<VerifiedSct>> scts = VerifyEmbeddedScts(leaf, signer.chain[1], *root.ct_logs);
     if (!scts.ok()) {
       if (scts.status().code() == absl::StatusCode::kPermissionDenied) {
         return absl::PermissionDeniedError(absl::StrCat("certificate transparency: ", scts.status().message()));
@@ -147,7 +147,14 @@ absl::StatusOr<CertificateSignerResult> CheckCertificateSignature(const Certific
   }
   std::vector<std::string> chain;
   if (!input.chain_pem.empty()) {
-    absl::StatusOr<std::vector<std::string>> parsed = ParseCertificateChainPem(input.chain_pem);
+    // Certificates the trust roots hold (parsed when they were built) are not parsed again.
+    auto known = [&roots](absl::string_view der) {
+      for (const CertificateTrust& root : roots) {
+        if (root.certificate_authorities != nullptr && root.certificate_authorities->Contains(der)) return true;
+      }
+      return false;
+    };
+    absl::StatusOr<std::vector<std::string>> parsed = ParseCertificateChainPem(input.chain_pem, known);
     if (!parsed.ok()) {
       result.rejection = absl::StrCat("chain annotation: ", parsed.status().message());
       return result;

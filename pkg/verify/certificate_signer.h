@@ -31,14 +31,18 @@ struct TransparencyLogInput {
   ValidityWindow window;                  // an entry counts only when integrated inside it
 };
 
-// The trust material of one trust root, as the certificate identity type needs it.
+// The trust material of one trust root, as the certificate identity type needs it. pkg/trust builds
+// it once per policy (trust::CertificateTrustFor) with everything decoded: the CA pool, the Rekor
+// keys, the CT logs, and the timestamp authorities prepared (PrepareTimestampAuthority). Copies
+// share that material; it is immutable, so any number of verifications may use it at once.
 struct CertificateTrust {
   std::string name;  // the [[trust_roots]] name, reported as CertificateSigner::trust_root
   // The certificate authorities; a leaf must chain to one of them at the signing time.
   std::shared_ptr<const CaPool> certificate_authorities;
   std::vector<TransparencyLogInput> transparency_logs;
   std::vector<TimestampAuthorityInput> timestamp_authorities;
-  std::vector<CtLogInput> ct_logs;  // non-empty: the leaf must carry a verifying SCT from one
+  // The CT logs; not null: the leaf must carry a verifying SCT from one of them.
+  std::shared_ptr<const CtLogs> ct_logs;
   // A certificate signature needs a verified entry in one of transparency_logs (a timestamp alone
   // is not enough).
   bool require_transparency_log = false;

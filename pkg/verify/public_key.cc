@@ -185,6 +185,9 @@ absl::StatusOr<std::unique_ptr<const PublicKey>> MakeEvpKey(KeyAlgorithm algorit
                                                            std::move(md), std::move(ctx)));
 }
 
+// Returns the PublicKey for `pkey`, decoded from `der`: the key types and errors of ParsePublicKeyDer.
+absl::StatusOr<std::unique_ptr<const PublicKey>> FromDecoded(std::string der, EvpPkeyPtr pkey);
+
 }  // namespace
 
 absl::string_view KeyAlgorithmName(KeyAlgorithm algorithm) {
@@ -236,7 +239,18 @@ absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyDer(std::string d
   if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
     return absl::InvalidArgumentError("PUBLIC KEY has trailing bytes after the SubjectPublicKeyInfo");
   }
+  return FromDecoded(std::move(der), std::move(pkey));
+}
 
+absl::StatusOr<std::unique_ptr<const PublicKey>> PublicKeyFromDecoded(std::string der, evp_pkey_st* key) {
+  if (key == nullptr) return absl::InvalidArgumentError("no decoded key");
+  if (EVP_PKEY_up_ref(key) != 1) return absl::InternalError(absl::StrCat("EVP_PKEY_up_ref: ", TakeOpenSslError()));
+  return FromDecoded(std::move(der), EvpPkeyPtr(key));
+}
+
+namespace {
+
+absl::StatusOr<std::unique_ptr<const PublicKey>> FromDecoded(std::string der, EvpPkeyPtr pkey) {
   switch (EVP_PKEY_get_base_id(pkey.get())) {
     case EVP_PKEY_EC: {
       char group[80] = {0};
@@ -297,5 +311,7 @@ absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyDer(std::string d
     }
   }
 }
+
+}  // namespace
 
 }  // namespace sigshim::verify

@@ -9,6 +9,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
+struct evp_pkey_st;  // OpenSSL's EVP_PKEY, kept out of this header
+
 namespace sigshim::verify {
 
 // The signature schemes a key may verify. The hash is fixed by the key type, as cosign does.
@@ -59,6 +61,12 @@ absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyPem(absl::string_
 // The same for the DER SubjectPublicKeyInfo itself (as trusted_root.json and certificates carry
 // keys): the same key types and the same errors; trailing bytes after the structure are refused.
 absl::StatusOr<std::unique_ptr<const PublicKey>> ParsePublicKeyDer(std::string der);
+
+// The same for a key OpenSSL has already decoded (a parsed certificate's subject key): `der` is its
+// DER SubjectPublicKeyInfo and `key` the decoded key, to which the result takes a reference of its
+// own. Nothing is decoded again (OpenSSL 3.0's key decoder costs about as much as a verify). The
+// same key types and errors as ParsePublicKeyDer.
+absl::StatusOr<std::unique_ptr<const PublicKey>> PublicKeyFromDecoded(std::string der, evp_pkey_st* key);
 
 }  // namespace sigshim::verify
 

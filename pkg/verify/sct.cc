@@ -5,12 +5,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <memory>
 #include <set>
@@ -19,7 +15,6 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "pkg/base/base64.h"
 #include "pkg/base/digest.h"
 #include "pkg/base/status_macros.h"
 #include "pkg/verify/openssl_x509.h"
@@ -32,134 +27,226 @@ using internal::TakeOpenSslError;
 using internal::X509Ptr;
 
 constexpr size_t kLogIdBytes = 32;
+// The DER contents octets of the OIDs 1.3.6.1.4.1.11129.2.4.2 (embedded SCT list) and .3
+// (precertificate poison).
+constexpr absl::string_view kSctListOid = "\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x02";
+constexpr absl::string_view kPoisonOid = "\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x03";
 
-struct CtlogStoreFree {
-  void operator()(CTLOG_STORE* p) const { CTLOG_STORE_free(p); }
-};
-struct CtPolicyEvalCtxFree {
-  void operator()(CT_POLICY_EVAL_CTX* p) const { CT_POLICY_EVAL_CTX_free(p); }
-};
 struct SctListFree {
   void operator()(STACK_OF(SCT) * p) const { SCT_LIST_free(p); }
 };
-struct EvpPkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+struct EvpMdCtxFree {
+  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
 };
-using CtlogStorePtr = std::unique_ptr<CTLOG_STORE, CtlogStoreFree>;
-using CtPolicyEvalCtxPtr = std::unique_ptr<CT_POLICY_EVAL_CTX, CtPolicyEvalCtxFree>;
 using SctListPtr = std::unique_ptr<STACK_OF(SCT), SctListFree>;
+using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxFree>;
 
 absl::Status Denied(absl::string_view what) {
   return absl::PermissionDeniedError(absl::StrCat("embedded SCTs: ", what));
-}
-
-// Closes a file descriptor when it goes out of scope.
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-
- private:
-  int fd_;
-};
-
-// Checks each log's key and id, then builds an OpenSSL CT log store holding them. OpenSSL reads a
-// store only from a configuration file ("enabled_logs" plus one section per log with its base64
-// key), so the file is written to an anonymous memory file and read back by its /proc path.
-absl::StatusOr<CtlogStorePtr> BuildLogStore(absl::Span<const CtLogInput> logs) {
-  std::string conf = "enabled_logs = ";
-  for (size_t i = 0; i < logs.size(); ++i) absl::StrAppend(&conf, i == 0 ? "" : ",", "log", i);
-  conf += "\n";
-  for (size_t i = 0; i < logs.size(); ++i) {
-    const CtLogInput& log = logs[i];
-    if (log.log_id.size() != kLogIdBytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("CT log ", log.name, ": log id is ", log.log_id.size(), " bytes, not ", kLogIdBytes));
-    }
-    const unsigned char* p = reinterpret_cast<const unsigned char*>(log.key_der.data());
-    std::unique_ptr<EVP_PKEY, EvpPkeyFree> key(
-        d2i_PUBKEY(nullptr, &p, static_cast<long>(log.key_der.size())));
-    if (key == nullptr ||
-        p != reinterpret_cast<const unsigned char*>(log.key_der.data()) + log.key_der.size()) {
-      ERR_clear_error();
-      return absl::InvalidArgumentError(
-          absl::StrCat("CT log ", log.name, ": key is not one DER SubjectPublicKeyInfo"));
-    }
-    if (absl::HexStringToBytes(Sha256Hex(log.key_der)) != log.log_id) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("CT log ", log.name, ": log id ", absl::BytesToHexString(log.log_id),
-                       " is not the SHA-256 of its key (", Sha256Hex(log.key_der), ")"));
-    }
-    absl::StrAppend(&conf, "[log", i, "]\ndescription = log", i, "\nkey = ", Base64Encode(log.key_der), "\n");
-  }
-
-  int fd = memfd_create("sigshim-ct-logs", MFD_CLOEXEC);
-  if (fd < 0) return absl::InternalError(absl::StrCat("memfd_create: ", std::strerror(errno)));
-  FdCloser closer(fd);
-  for (size_t written = 0; written < conf.size();) {
-    ssize_t n = write(fd, conf.data() + written, conf.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return absl::InternalError(absl::StrCat("writing the CT log list: ", std::strerror(errno)));
-    written += static_cast<size_t>(n);
-  }
-  CtlogStorePtr store(CTLOG_STORE_new());
-  if (store == nullptr) return absl::InternalError("CTLOG_STORE_new failed");
-  std::string path = absl::StrCat("/proc/self/fd/", fd);
-  if (CTLOG_STORE_load_file(store.get(), path.c_str()) != 1) {
-    return absl::InternalError(absl::StrCat("loading the CT log list: ", TakeOpenSslError()));
-  }
-  return store;
 }
 
 std::string FormatMillis(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
 
-}  // namespace
+// One DER element: its tag byte, its contents, and the whole encoding (tag, length, contents).
+struct Element {
+  unsigned char tag = 0;
+  absl::string_view contents;
+  absl::string_view encoding;
+};
 
-absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(absl::string_view leaf_der,
-                                                            absl::string_view issuer_der,
-                                                            absl::Span<const CtLogInput> logs) {
-  if (logs.empty()) return absl::InvalidArgumentError("no CT log to verify SCTs against");
-  ASSIGN_OR_RETURN(CtlogStorePtr store, BuildLogStore(logs));
+// Reads the next DER element of `in` (single-byte tags; definite lengths of at most 4 bytes) and
+// advances past it. False when `in` does not start with one.
+bool NextElement(absl::string_view& in, Element* out) {
+  if (in.size() < 2) return false;
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  if ((p[0] & 0x1f) == 0x1f) return false;  // multi-byte tag: never in the structures read here
+  size_t header = 2;
+  size_t length = p[1];
+  if ((p[1] & 0x80) != 0) {
+    const size_t n = p[1] & 0x7f;
+    if (n == 0 || n > 4 || in.size() < 2 + n) return false;  // indefinite or oversized length
+    length = 0;
+    for (size_t i = 0; i < n; ++i) length = (length << 8) | p[2 + i];
+    header += n;
+  }
+  if (length > in.size() - header) return false;
+  out->tag = p[0];
+  out->contents = in.substr(header, length);
+  out->encoding = in.substr(0, header + length);
+  in.remove_prefix(header + length);
+  return true;
+}
 
-  absl::StatusOr<X509Ptr> leaf = ParseDerCertificate(leaf_der, "certificate");
-  if (!leaf.ok()) return Denied(leaf.status().message());
-  absl::StatusOr<X509Ptr> issuer = ParseDerCertificate(issuer_der, "issuer certificate");
-  if (!issuer.ok()) return Denied(issuer.status().message());
+// Appends a DER element with this tag and contents.
+void AppendElement(unsigned char tag, absl::string_view contents, std::string& out) {
+  out.push_back(static_cast<char>(tag));
+  const size_t n = contents.size();
+  if (n < 0x80) {
+    out.push_back(static_cast<char>(n));
+  } else {
+    int bytes = 0;
+    for (size_t v = n; v != 0; v >>= 8) ++bytes;
+    out.push_back(static_cast<char>(0x80 | bytes));
+    for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+  }
+  out.append(contents.data(), contents.size());
+}
 
-  int index = X509_get_ext_by_NID(leaf->get(), NID_ct_precert_scts, -1);
+// Returns the TBSCertificate of `certificate_der` (DER), or InvalidArgument.
+absl::StatusOr<Element> TbsCertificate(absl::string_view certificate_der) {
+  Element certificate;
+  Element tbs;
+  absl::string_view rest = certificate_der;
+  if (!NextElement(rest, &certificate) || certificate.tag != 0x30 || !rest.empty()) {
+    return absl::InvalidArgumentError("the certificate is not one DER SEQUENCE");
+  }
+  absl::string_view inside = certificate.contents;
+  if (!NextElement(inside, &tbs) || tbs.tag != 0x30) {
+    return absl::InvalidArgumentError("the certificate has no TBSCertificate SEQUENCE");
+  }
+  return tbs;
+}
+
+// Returns the DER SubjectPublicKeyInfo of `certificate_der`, exactly as written in it (what RFC 6962's
+// issuer_key_hash and Go's RawSubjectPublicKeyInfo hash). InvalidArgument when it cannot be found.
+absl::StatusOr<absl::string_view> SubjectPublicKeyInfo(absl::string_view certificate_der) {
+  ASSIGN_OR_RETURN(Element tbs, TbsCertificate(certificate_der));
+  absl::string_view fields = tbs.contents;
+  Element field;
+  if (!NextElement(fields, &field)) return absl::InvalidArgumentError("the TBSCertificate is empty");
+  // [0] version, then serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo.
+  int skip = field.tag == 0xa0 ? 5 : 4;
+  for (int i = 0; i < skip; ++i) {
+    if (!NextElement(fields, &field)) return absl::InvalidArgumentError("the TBSCertificate is truncated");
+  }
+  if (!NextElement(fields, &field) || field.tag != 0x30) {
+    return absl::InvalidArgumentError("the TBSCertificate has no subjectPublicKeyInfo SEQUENCE");
+  }
+  return field.encoding;
+}
+
+// Returns the leaf's TBSCertificate without its SCT list extension: what the log signed for a
+// precertificate entry (RFC 6962 §3.2; OpenSSL's SCT_CTX_set1_cert builds the same bytes by
+// deleting the extension from a copy and re-encoding). Every other byte stays as the CA wrote it.
+// InvalidArgument when the DER cannot be walked, the extension is not there, or the leaf also
+// carries the precertificate poison.
+absl::StatusOr<std::string> PrecertificateTbs(absl::string_view leaf_der) {
+  ASSIGN_OR_RETURN(Element tbs, TbsCertificate(leaf_der));
+  std::string fields;  // the TBSCertificate's contents, rebuilt
+  bool removed = false;
+  absl::string_view rest = tbs.contents;
+  Element field;
+  while (!rest.empty()) {
+    if (!NextElement(rest, &field)) return absl::InvalidArgumentError("the TBSCertificate does not parse");
+    if (field.tag != 0xa3) {  // anything but [3] extensions: copied as written
+      fields.append(field.encoding.data(), field.encoding.size());
+      continue;
+    }
+    absl::string_view inside = field.contents;
+    Element list;
+    if (!NextElement(inside, &list) || list.tag != 0x30 || !inside.empty()) {
+      return absl::InvalidArgumentError("the extensions field is not one SEQUENCE");
+    }
+    std::string kept;
+    absl::string_view extensions = list.contents;
+    Element extension;
+    while (!extensions.empty()) {
+      if (!NextElement(extensions, &extension) || extension.tag != 0x30) {
+        return absl::InvalidArgumentError("an extension does not parse");
+      }
+      absl::string_view parts = extension.contents;
+      Element oid;
+      if (!NextElement(parts, &oid) || oid.tag != 0x06) {
+        return absl::InvalidArgumentError("an extension has no OID");
+      }
+      if (oid.contents == kPoisonOid) {
+        return absl::InvalidArgumentError("the certificate carries both SCTs and the precertificate poison");
+      }
+      if (oid.contents == kSctListOid) {
+        if (removed) return absl::InvalidArgumentError("the certificate has two SCT list extensions");
+        removed = true;
+        continue;
+      }
+      kept.append(extension.encoding.data(), extension.encoding.size());
+    }
+    std::string sequence;
+    AppendElement(0x30, kept, sequence);
+    AppendElement(0xa3, sequence, fields);
+  }
+  if (!removed) return absl::InvalidArgumentError("the certificate has no SCT list extension");
+  std::string out;
+  AppendElement(0x30, fields, out);
+  return out;
+}
+
+void AppendBigEndian(uint64_t value, int bytes, std::string& out) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+// Checks one SCT's signature with `key`: OK, PermissionDenied (does not verify), Internal.
+absl::Status VerifySctSignature(const SCT* sct, absl::string_view issuer_key_hash, absl::string_view tbs,
+                                EVP_PKEY* key) {
+  // RFC 6962 §3.2: digitally-signed struct { version, signature_type certificate_timestamp,
+  // timestamp, entry_type precert_entry, PreCert { issuer_key_hash, tbs_certificate<1..2^24-1> },
+  // extensions<0..2^16-1> }.
+  unsigned char* extensions = nullptr;
+  const size_t extensions_len = SCT_get0_extensions(sct, &extensions);
+  if (tbs.size() >= (1u << 24) || extensions_len >= (1u << 16)) {
+    return absl::PermissionDeniedError("the signed entry is too large");
+  }
+  std::string signed_data;
+  signed_data.reserve(16 + issuer_key_hash.size() + tbs.size() + extensions_len);
+  signed_data.push_back(0);  // v1
+  signed_data.push_back(0);  // certificate_timestamp
+  AppendBigEndian(SCT_get_timestamp(sct), 8, signed_data);
+  AppendBigEndian(1, 2, signed_data);  // precert_entry
+  signed_data.append(issuer_key_hash.data(), issuer_key_hash.size());
+  AppendBigEndian(tbs.size(), 3, signed_data);
+  signed_data.append(tbs.data(), tbs.size());
+  AppendBigEndian(extensions_len, 2, signed_data);
+  if (extensions_len > 0) signed_data.append(reinterpret_cast<const char*>(extensions), extensions_len);
+
+  unsigned char* signature = nullptr;
+  const size_t signature_len = SCT_get0_signature(sct, &signature);
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  if (ctx == nullptr || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) != 1) {
+    return absl::InternalError(absl::StrCat("EVP_DigestVerifyInit: ", TakeOpenSslError()));
+  }
+  const int rc = EVP_DigestVerify(ctx.get(), signature, signature_len,
+                                  reinterpret_cast<const unsigned char*>(signed_data.data()), signed_data.size());
+  ERR_clear_error();
+  if (rc != 1) return absl::PermissionDeniedError("does not verify");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<VerifiedSct>> Verify(X509* leaf, absl::string_view leaf_der, absl::string_view issuer_der,
+                                                const CtLogs& logs) {
+  int index = X509_get_ext_by_NID(leaf, NID_ct_precert_scts, -1);
   if (index < 0) return Denied("no embedded SCTs");
-  if (X509_get_ext_by_NID(leaf->get(), NID_ct_precert_scts, index) >= 0) {
+  if (X509_get_ext_by_NID(leaf, NID_ct_precert_scts, index) >= 0) {
     return Denied("the certificate has two SCT list extensions");
   }
   int critical = 0;
-  SctListPtr scts(
-      static_cast<STACK_OF(SCT)*>(X509_get_ext_d2i(leaf->get(), NID_ct_precert_scts, &critical, nullptr)));
+  SctListPtr scts(static_cast<STACK_OF(SCT)*>(X509_get_ext_d2i(leaf, NID_ct_precert_scts, &critical, nullptr)));
   if (scts == nullptr) {
     std::string detail = TakeOpenSslError();
     return Denied(absl::StrCat("the SCT list does not parse (", detail, ")"));
   }
   if (sk_SCT_num(scts.get()) == 0) return Denied("no embedded SCTs (the list is empty)");
 
-  CtPolicyEvalCtxPtr ctx(CT_POLICY_EVAL_CTX_new());
-  if (ctx == nullptr || CT_POLICY_EVAL_CTX_set1_cert(ctx.get(), leaf->get()) != 1 ||
-      CT_POLICY_EVAL_CTX_set1_issuer(ctx.get(), issuer->get()) != 1) {
-    return absl::InternalError(absl::StrCat("CT_POLICY_EVAL_CTX: ", TakeOpenSslError()));
-  }
-  CT_POLICY_EVAL_CTX_set_shared_CTLOG_STORE(ctx.get(), store.get());
-  // No comparison with the clock: an SCT "from the future" is judged by its log's window.
-  CT_POLICY_EVAL_CTX_set_time(ctx.get(), std::numeric_limits<uint64_t>::max());
+  absl::StatusOr<std::string> tbs = PrecertificateTbs(leaf_der);
+  if (!tbs.ok()) return Denied(absl::StrCat("the certificate's precertificate entry: ", tbs.status().message()));
+  absl::StatusOr<absl::string_view> issuer_key = SubjectPublicKeyInfo(issuer_der);
+  if (!issuer_key.ok()) return Denied(absl::StrCat("issuer certificate: ", issuer_key.status().message()));
+  const std::string issuer_key_hash = absl::HexStringToBytes(Sha256Hex(*issuer_key));
 
   std::vector<VerifiedSct> verified;
   std::set<std::string> verified_logs;
   std::vector<std::string> refusals;
   for (int i = 0; i < sk_SCT_num(scts.get()); ++i) {
-    SCT* sct = sk_SCT_value(scts.get(), i);
+    const SCT* sct = sk_SCT_value(scts.get(), i);
     std::string which = absl::StrCat("SCT ", i + 1);
     unsigned char* id_data = nullptr;
     size_t id_len = SCT_get0_log_id(sct, &id_data);
@@ -169,13 +256,7 @@ absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(absl::string_view le
       refusals.push_back(absl::StrCat(which, " is not version 1"));
       continue;
     }
-    const CtLogInput* log = nullptr;
-    for (const CtLogInput& candidate : logs) {
-      if (candidate.log_id == id) {
-        log = &candidate;
-        break;
-      }
-    }
+    const CtLogs::Log* log = logs.Find(id);
     if (log == nullptr) {
       refusals.push_back(absl::StrCat(which, " from unknown log ", id_hex.substr(0, 64)));
       continue;
@@ -191,28 +272,78 @@ absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(absl::string_view le
                                       ", outside the log's validity ", log->window.Describe()));
       continue;
     }
-    int valid = SCT_validate(sct, ctx.get());
-    sct_validation_status_t status = SCT_get_validation_status(sct);
-    if (valid == 1 && status == SCT_VALIDATION_STATUS_VALID) {
-      if (verified_logs.insert(id).second) verified.push_back(VerifiedSct{id_hex, log->name, when});
-      ERR_clear_error();
+    const int nid = SCT_get_signature_nid(sct);
+    if (nid != NID_ecdsa_with_SHA256 && nid != NID_sha256WithRSAEncryption) {
+      refusals.push_back(absl::StrCat(which, " from ", log->name,
+                                      " is not signed with SHA-256 and ECDSA or RSA (RFC 6962 allows no other)"));
       continue;
     }
-    if (valid < 0) return absl::InternalError(absl::StrCat("SCT_validate: ", TakeOpenSslError()));
-    ERR_clear_error();
-    if (status == SCT_VALIDATION_STATUS_INVALID) {
-      refusals.push_back(absl::StrCat(which, " from ", log->name,
-                                      ": SCT signature does not verify (an altered certificate or SCT, "
-                                      "or another issuer)"));
-    } else {
-      refusals.push_back(absl::StrCat(which, " from ", log->name, " is not valid (",
-                                      SCT_validation_status_string(sct), ")"));
+    absl::Status signature = VerifySctSignature(sct, issuer_key_hash, *tbs, log->key.get());
+    if (signature.ok()) {
+      if (verified_logs.insert(id).second) verified.push_back(VerifiedSct{id_hex, log->name, when});
+      continue;
     }
+    if (signature.code() != absl::StatusCode::kPermissionDenied) return signature;
+    refusals.push_back(absl::StrCat(which, " from ", log->name,
+                                    ": SCT signature does not verify (an altered certificate or SCT, "
+                                    "or another issuer)"));
   }
   if (verified.empty()) {
     return Denied(absl::StrCat("none verifies: ", absl::StrJoin(refusals, "; ")));
   }
   return verified;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const CtLogs>> CtLogs::Create(absl::Span<const CtLogInput> logs) {
+  if (logs.empty()) return absl::InvalidArgumentError("no CT log to verify SCTs against");
+  std::vector<Log> parsed;
+  parsed.reserve(logs.size());
+  for (const CtLogInput& log : logs) {
+    if (log.log_id.size() != kLogIdBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("CT log ", log.name, ": log id is ", log.log_id.size(), " bytes, not ", kLogIdBytes));
+    }
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(log.key_der.data());
+    std::shared_ptr<EVP_PKEY> key(d2i_PUBKEY(nullptr, &p, static_cast<long>(log.key_der.size())), EVP_PKEY_free);
+    if (key == nullptr ||
+        p != reinterpret_cast<const unsigned char*>(log.key_der.data()) + log.key_der.size()) {
+      ERR_clear_error();
+      return absl::InvalidArgumentError(
+          absl::StrCat("CT log ", log.name, ": key is not one DER SubjectPublicKeyInfo"));
+    }
+    if (absl::HexStringToBytes(Sha256Hex(log.key_der)) != log.log_id) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("CT log ", log.name, ": log id ", absl::BytesToHexString(log.log_id),
+                       " is not the SHA-256 of its key (", Sha256Hex(log.key_der), ")"));
+    }
+    parsed.push_back(Log{log.name, log.log_id, log.window, std::move(key)});
+  }
+  return std::shared_ptr<const CtLogs>(new CtLogs(std::move(parsed)));
+}
+
+const CtLogs::Log* CtLogs::Find(absl::string_view log_id) const {
+  for (const Log& log : logs_) {
+    if (log.log_id == log_id) return &log;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(const Certificate& leaf, absl::string_view issuer_der,
+                                                            const CtLogs& logs) {
+  return Verify(leaf.OpenSslX509(), leaf.Der(), issuer_der, logs);
+}
+
+absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(absl::string_view leaf_der,
+                                                            absl::string_view issuer_der,
+                                                            absl::Span<const CtLogInput> logs) {
+  ASSIGN_OR_RETURN(std::shared_ptr<const CtLogs> parsed_logs, CtLogs::Create(logs));
+  absl::StatusOr<X509Ptr> leaf = ParseDerCertificate(leaf_der, "certificate");
+  if (!leaf.ok()) return Denied(leaf.status().message());
+  absl::StatusOr<X509Ptr> issuer = ParseDerCertificate(issuer_der, "issuer certificate");
+  if (!issuer.ok()) return Denied(issuer.status().message());
+  return Verify(leaf->get(), leaf_der, issuer_der, *parsed_logs);
 }
 
 }  // namespace sigshim::verify

@@ -3,6 +3,7 @@
 #ifndef SIGSHIM_PKG_VERIFY_SCT_H_
 #define SIGSHIM_PKG_VERIFY_SCT_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,7 +11,10 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "pkg/verify/certificate.h"
 #include "pkg/verify/validity.h"
+
+struct evp_pkey_st;  // OpenSSL's EVP_PKEY, kept out of this header
 
 namespace sigshim::verify {
 
@@ -22,6 +26,31 @@ struct CtLogInput {
   ValidityWindow window;  // an SCT counts only when its timestamp lies in it (both ends inclusive)
 };
 
+// The CT logs of one trust root with their keys decoded, built once per configuration (a reload
+// builds new ones). Immutable; thread-safe: any number of verifications may share one.
+class CtLogs {
+ public:
+  // One log, its key decoded.
+  struct Log {
+    std::string name;
+    std::string log_id;
+    ValidityWindow window;
+    std::shared_ptr<evp_pkey_st> key;  // never null
+  };
+
+  // Checks each log's id (32 bytes, the SHA-256 of its key) and decodes its key (one DER
+  // SubjectPublicKeyInfo). InvalidArgument naming the log otherwise, or when `logs` is empty.
+  static absl::StatusOr<std::shared_ptr<const CtLogs>> Create(absl::Span<const CtLogInput> logs);
+
+  // Returns the log with this id (raw bytes), or null.
+  const Log* Find(absl::string_view log_id) const;
+  size_t size() const { return logs_.size(); }
+
+ private:
+  explicit CtLogs(std::vector<Log> logs) : logs_(std::move(logs)) {}
+  std::vector<Log> logs_;
+};
+
 // One SCT that verified.
 struct VerifiedSct {
   std::string log_id_hex;  // lowercase hex of the log id
@@ -29,19 +58,27 @@ struct VerifiedSct {
   absl::Time timestamp;    // when the log promised to include the certificate (millisecond precision)
 };
 
-// Verifies the SCTs embedded in `leaf_der` (the precertificate SCT list extension,
-// 1.3.6.1.4.1.11129.2.4.2) with OpenSSL's CT code: each SCT's signature over the precertificate
-// (the leaf without that extension) and the SHA-256 of `issuer_der`'s public key, by the log it
-// names. An SCT counts only when it is version 1, from one of `logs`, timestamped inside that log's
-// window, and its signature verifies; at least one must count, as cosign and sigstore-go require by
-// default. The SCT times are not compared with the clock (the windows are the time check).
+// Verifies the SCTs embedded in `leaf` (the precertificate SCT list extension,
+// 1.3.6.1.4.1.11129.2.4.2): each SCT's signature, by the log it names, over the RFC 6962 §3.2
+// precertificate entry: the leaf's TBSCertificate without that extension, and the SHA-256 of
+// `issuer_der`'s SubjectPublicKeyInfo (the certificate that issued the leaf, DER). An SCT counts
+// only when it is version 1, from one of `logs`, timestamped inside that log's window, signed with
+// SHA-256 (ECDSA or RSA) and its signature verifies; at least one must count, as cosign and
+// sigstore-go require by default. The SCT times are not compared with the clock (the windows are
+// the time check). The SCT list is decoded by OpenSSL; the signed structure is built here and
+// checked with the log's decoded key, so nothing is decoded again per call (OpenSSL's SCT_validate
+// decodes the leaf and the issuer key anew each time, which costs more than the verify itself).
 // Returns the SCTs that count, at most one per log (sigstore-go counts logs, not SCTs);
 // PermissionDenied when none does, with each SCT's reason ("no embedded SCTs", "SCT from unknown log
-// …", "… outside the log's validity …", "SCT signature does not verify …") or when the certificates
-// or the SCT list do not parse; InvalidArgument when `logs` is empty or a log's key does not parse or
-// does not match its id; Internal when the crypto library fails. Thread-safe; holds no state.
-// Linux only: OpenSSL builds a CT log store only from a file, so the logs are handed to it through an
-// anonymous in-memory file (memfd) opened by its /proc/self/fd path.
+// …", "… outside the log's validity …", "SCT signature does not verify …") or when the issuer or the
+// SCT list does not parse, or the leaf also carries the precertificate poison; Internal when the
+// crypto library fails. Thread-safe; holds no state.
+absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(const Certificate& leaf, absl::string_view issuer_der,
+                                                            const CtLogs& logs);
+
+// The same from DER certificates and plain log inputs, decoded on every call (for tests and tools).
+// PermissionDenied as above, also when `leaf_der` or `issuer_der` is not one DER certificate;
+// InvalidArgument when `logs` is empty or a log's key does not parse or does not match its id.
 absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(absl::string_view leaf_der,
                                                             absl::string_view issuer_der,
                                                             absl::Span<const CtLogInput> logs);

@@ -26,6 +26,12 @@
 #include "pkg/verify/strict_json.h"
 
 namespace sigshim::verify {
+
+class TimestampAuthorityChain {
+ public:
+  std::vector<internal::X509Ptr> certs;  // chain_der decoded, in its order; never empty
+};
+
 namespace {
 
 using internal::CertificateDer;
@@ -58,6 +64,9 @@ struct EkuFree {
 absl::Status Denied(absl::string_view what) {
   return absl::PermissionDeniedError(absl::StrCat("RFC 3161 timestamp: ", what));
 }
+
+// Decodes an authority's chain_der. InvalidArgument naming the authority and certificate otherwise.
+absl::StatusOr<std::shared_ptr<const TimestampAuthorityChain>> DecodeChain(const TimestampAuthorityInput& authority);
 
 // What the parse step takes from a TimeStampResp before any authority is consulted.
 struct ParsedTimestamp {
@@ -332,7 +341,29 @@ absl::StatusOr<std::string> VerifyWithAuthority(const ParsedTimestamp& parsed,
   return Sha256Digest(CertificateDer(signer));
 }
 
+absl::StatusOr<std::shared_ptr<const TimestampAuthorityChain>> DecodeChain(const TimestampAuthorityInput& authority) {
+  if (authority.chain_der.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("timestamp authority ", authority.name, " has no certificates"));
+  }
+  auto chain = std::make_shared<TimestampAuthorityChain>();
+  for (size_t i = 0; i < authority.chain_der.size(); ++i) {
+    ASSIGN_OR_RETURN(X509Ptr cert, ParseDerCertificate(authority.chain_der[i],
+                                                       absl::StrCat("timestamp authority ", authority.name,
+                                                                    " certificate ", i + 1)));
+    // Caches the decoded extensions now, so that concurrent verifications only read them.
+    X509_get_extension_flags(cert.get());
+    chain->certs.push_back(std::move(cert));
+  }
+  ERR_clear_error();
+  return chain;
+}
+
 }  // namespace
+
+absl::StatusOr<TimestampAuthorityInput> PrepareTimestampAuthority(TimestampAuthorityInput authority) {
+  ASSIGN_OR_RETURN(authority.parsed, DecodeChain(authority));
+  return authority;
+}
 
 absl::StatusOr<std::string> ParseCosignTimestampAnnotation(absl::string_view annotation_json) {
   auto invalid = [](absl::string_view what) {
@@ -365,20 +396,14 @@ absl::StatusOr<VerifiedTimestamp> VerifyRfc3161Timestamp(
     absl::string_view timestamp_der, absl::string_view signed_bytes,
     absl::Span<const TimestampAuthorityInput> authorities) {
   if (authorities.empty()) return absl::InvalidArgumentError("no timestamp authority to verify against");
-  std::vector<std::vector<X509Ptr>> chains;
+  std::vector<std::shared_ptr<const TimestampAuthorityChain>> chains;
   chains.reserve(authorities.size());
   for (const TimestampAuthorityInput& authority : authorities) {
-    if (authority.chain_der.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("timestamp authority ", authority.name, " has no certificates"));
+    if (authority.parsed != nullptr) {
+      chains.push_back(authority.parsed);
+      continue;
     }
-    std::vector<X509Ptr>& chain = chains.emplace_back();
-    for (size_t i = 0; i < authority.chain_der.size(); ++i) {
-      ASSIGN_OR_RETURN(X509Ptr cert, ParseDerCertificate(authority.chain_der[i],
-                                                         absl::StrCat("timestamp authority ", authority.name,
-                                                                      " certificate ", i + 1)));
-      chain.push_back(std::move(cert));
-    }
+    ASSIGN_OR_RETURN(chains.emplace_back(), DecodeChain(authority));
   }
 
   ASSIGN_OR_RETURN(ParsedTimestamp parsed, ParseTimestamp(timestamp_der));
@@ -395,7 +420,7 @@ absl::StatusOr<VerifiedTimestamp> VerifyRfc3161Timestamp(
 
   std::vector<std::string> refusals;
   for (size_t i = 0; i < authorities.size(); ++i) {
-    absl::StatusOr<std::string> fingerprint = VerifyWithAuthority(parsed, authorities[i], chains[i]);
+    absl::StatusOr<std::string> fingerprint = VerifyWithAuthority(parsed, authorities[i], chains[i]->certs);
     if (fingerprint.ok()) {
       return VerifiedTimestamp{parsed.gen_time, authorities[i].name, *std::move(fingerprint),
                                parsed.hash_name};

@@ -5,6 +5,7 @@
 #define SIGSHIM_PKG_VERIFY_TIMESTAMP_H_
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ inline constexpr size_t kMaxTimestampDerBytes = 32 * 1024;
 // InvalidArgument naming the problem otherwise. It does not look inside the DER.
 absl::StatusOr<std::string> ParseCosignTimestampAnnotation(absl::string_view annotation_json);
 
+// The certificates of a timestamp authority, decoded (PrepareTimestampAuthority); defined in
+// timestamp.cc. Immutable; thread-safe.
+class TimestampAuthorityChain;
+
 // A timestamp authority a trust root names: its certificates and when it may be relied on.
 struct TimestampAuthorityInput {
   std::string name;  // for messages, e.g. the trust root's name and the TSA's URI
@@ -37,7 +42,16 @@ struct TimestampAuthorityInput {
   // certificate; with more, the timestamp must be signed by exactly the first.
   std::vector<std::string> chain_der;
   ValidityWindow window;  // genTime must lie in it (sigstore's `validFor`, both ends inclusive)
+  // chain_der decoded, set only by PrepareTimestampAuthority (when the trust material is built) so
+  // that verifications decode none of the authority's certificates. Default null: chain_der is
+  // decoded on every verification.
+  std::shared_ptr<const TimestampAuthorityChain> parsed;
 };
+
+// Returns `authority` with `parsed` set: its chain_der decoded once, to be shared by every
+// verification. InvalidArgument naming the authority when the chain is empty or a certificate is
+// not one DER certificate.
+absl::StatusOr<TimestampAuthorityInput> PrepareTimestampAuthority(TimestampAuthorityInput authority);
 
 // What a verified timestamp proves.
 struct VerifiedTimestamp {

@@ -281,6 +281,20 @@ TEST(ParseCertificateChainPem, RefusesAnythingButCertificateBlocks) {
   }
 }
 
+TEST(ParseCertificateChainPem, DoesNotParseAgainWhatTheTrustMaterialHolds) {
+  Issued root = test_ca::MakeRoot("root");
+  const std::string pem = test_ca::PemCertificate(root.der);
+  const std::string not_der = "-----BEGIN CERTIFICATE-----\nbm90IGRlcg==\n-----END CERTIFICATE-----\n";
+  // Blocks `known` vouches for are taken as they are; every other block is still parsed.
+  absl::StatusOr<std::vector<std::string>> ders =
+      ParseCertificateChainPem(pem + not_der, [](absl::string_view der) { return der == "not der"; });
+  ASSERT_TRUE(ders.ok()) << ders.status();
+  EXPECT_THAT(*ders, ::testing::ElementsAre(root.der, "not der"));
+  absl::StatusOr<std::vector<std::string>> refused =
+      ParseCertificateChainPem(not_der + pem, [&](absl::string_view der) { return der == root.der; });
+  EXPECT_THAT(refused.status().message(), HasSubstr("block 1: certificate DER does not parse"));
+}
+
 // ---- chain verification ----
 
 // A root and an intermediate it issued, named "<prefix> Root" and "<prefix> Intermediate".
@@ -299,6 +313,17 @@ CaPool Pool(std::vector<TrustedCertificate> roots, std::vector<TrustedCertificat
 }
 
 const absl::Time kAt = absl::FromUnixSeconds(1750000000);  // inside every made certificate
+
+TEST(CaPool, ContainsItsRootsAndIntermediatesByteForByte) {
+  Pki pki;
+  Pki other("Other");
+  CaPool pool = Pool({{pki.root.der}}, {{pki.intermediate.der}});
+  EXPECT_TRUE(pool.Contains(pki.root.der));
+  EXPECT_TRUE(pool.Contains(pki.intermediate.der));
+  EXPECT_FALSE(pool.Contains(other.root.der));
+  EXPECT_FALSE(pool.Contains(pki.root.der + "x"));
+  EXPECT_FALSE(pool.Contains(""));
+}
 
 TEST(VerifyCertificateChain, AcceptsALeafThroughAnUntrustedIntermediateAndReturnsThePath) {
   Pki pki;

@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -17,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "pkg/base/base64.h"
 #include "pkg/base/digest.h"
+#include "pkg/verify/certificate.h"
 
 namespace sigshim::verify {
 namespace {
@@ -143,6 +145,43 @@ TEST(VerifyEmbeddedScts, VerifiesPublicGoodFulcioCertificates) {
   EXPECT_EQ((*verified)[0].timestamp,
             absl::FromCivil(absl::CivilSecond(2023, 8, 18, 16, 5, 35), absl::UTCTimeZone()) +
                 absl::Milliseconds(120));
+}
+
+TEST(VerifyEmbeddedScts, VerifiesAParsedLeafAgainstLogsDecodedOnce) {
+  // What a verification under a trust root does: the leaf parsed once, the logs built with the root.
+  absl::StatusOr<std::shared_ptr<const CtLogs>> logs = CtLogs::Create(LogsOf("trusted-roots/public-good.json"));
+  ASSERT_TRUE(logs.ok()) << logs.status();
+  LeafAndIssuer dsse = DsseLeaf();
+  absl::StatusOr<Certificate> leaf = ParseCertificateDer(dsse.leaf);
+  ASSERT_TRUE(leaf.ok()) << leaf.status();
+  absl::StatusOr<std::vector<VerifiedSct>> verified = VerifyEmbeddedScts(*leaf, dsse.issuer, **logs);
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  ASSERT_EQ(verified->size(), 1u);
+  EXPECT_EQ((*verified)[0].log_id_hex, kLog2022Id);
+  // The same logs, used again, judge another certificate on its own.
+  nlohmann::json bundle = ReadJson("bundles/dsse.sigstore.json");
+  const nlohmann::json& chain = bundle["verificationMaterial"]["x509CertificateChain"]["certificates"];
+  ExpectDenied(VerifyEmbeddedScts(*leaf, Der(chain[2]), **logs), "SCT signature does not verify");
+  absl::StatusOr<Certificate> intermediate = ParseCertificateDer(dsse.issuer);
+  ASSERT_TRUE(intermediate.ok()) << intermediate.status();
+  ExpectDenied(VerifyEmbeddedScts(*intermediate, Der(chain[2]), **logs), "no embedded SCTs");
+  ExpectDenied(VerifyEmbeddedScts(*leaf, "garbage", **logs), "issuer certificate: ");
+}
+
+TEST(CtLogs, RefusesLogsWhoseKeyOrIdIsWrong) {
+  std::vector<CtLogInput> logs = LogsOf("trusted-roots/public-good.json");
+  EXPECT_EQ(CtLogs::Create({}).status().code(), absl::StatusCode::kInvalidArgument);
+  std::vector<CtLogInput> bad_id = logs;
+  bad_id[1].log_id = bad_id[0].log_id;
+  EXPECT_THAT(std::string(CtLogs::Create(bad_id).status().message()), HasSubstr("is not the SHA-256 of its key"));
+  std::vector<CtLogInput> bad_key = logs;
+  bad_key[0].key_der += "x";
+  EXPECT_THAT(std::string(CtLogs::Create(bad_key).status().message()),
+              HasSubstr("key is not one DER SubjectPublicKeyInfo"));
+  absl::StatusOr<std::shared_ptr<const CtLogs>> good = CtLogs::Create(logs);
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ((*good)->size(), 2u);
+  EXPECT_EQ((*good)->Find(std::string(32, '\0')), nullptr);
 }
 
 TEST(VerifyEmbeddedScts, VerifiesPrivateDeploymentCertificate) {
