@@ -94,6 +94,13 @@ void RuleEvaluation::AddRejection(absl::string_view label, absl::string_view rea
 }
 
 absl::StatusOr<RuleEvaluation::Counted> RuleEvaluation::Judge(const verify::SignedStatement& statement) const {
+  // Only a signature says "this image is approved": an attestation (SLSA provenance, a scan result)
+  // by the right signer is not one.
+  if (statement.kind != verify::StatementKind::kSignature) {
+    return absl::PermissionDeniedError(absl::StrCat("an attestation (predicate type ",
+                                                    statement.predicate_type.substr(0, 200),
+                                                    "), not a signature"));
+  }
   if (statement.subject_digest != target_.manifest_digest) {
     return absl::PermissionDeniedError(
         absl::StrCat("payload is for ", statement.subject_digest, ", not ", target_.manifest_digest));
