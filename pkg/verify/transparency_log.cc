@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "pkg/base/base64.h"
 #include "pkg/base/digest.h"
 #include "pkg/base/status_macros.h"
