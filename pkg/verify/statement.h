@@ -1,10 +1,9 @@
 // Signed statements: what every signature format produces and the only thing the policy reads.
 //
-// A format (cosign simple signing today; sigstore bundles and attestations later) turns registry
-// bytes into statements once their cryptography holds; an identity type (a key today, a
-// certificate identity later) says who signed and, with transparency-log or timestamp evidence,
-// when. The policy (pkg/policy) then judges statements — approved signers, validity windows —
-// and never parses a format.
+// A format (cosign simple signing, sigstore bundles) turns registry bytes into statements once
+// their cryptography holds; an identity type (a key, a certificate identity) says who signed and,
+// with transparency-log or timestamp evidence, when. The policy (pkg/policy) then judges
+// statements — approved signers, validity windows — and never parses a format.
 #ifndef SIGSHIM_PKG_VERIFY_STATEMENT_H_
 #define SIGSHIM_PKG_VERIFY_STATEMENT_H_
 
