@@ -11,7 +11,8 @@ namespace sigshim::trust {
 
 // Returns `root`'s trust material: each certificate authority's anchor (its last certificate) as a
 // trusted root and the certificates before it as trusted intermediates, all within the authority's
-// valid_for; the Rekor logs, timestamp authorities and CT logs with their windows;
+// valid_for; the Rekor logs (with their ids, checkpoint key ids and base URLs, which sigstore
+// bundles' entries are checked by), timestamp authorities and CT logs with their windows;
 // require_transparency_log as resolved; short_lived for a sigstore trusted_root.json (Fulcio
 // certificates count only at a proven signing time). InvalidArgument naming the trust root when
 // its certificates cannot be pooled (a root without certificate authorities gets no pool: its

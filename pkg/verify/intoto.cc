@@ -39,7 +39,7 @@ absl::StatusOr<InTotoStatement> ParseInTotoStatement(absl::string_view payload) 
   auto predicate = json.find("predicate");
   if (predicate != json.end() && !predicate->is_null()) {
     if (!predicate->is_object()) return Problem(absl::StrCat("predicate must be an object, is ", predicate->type_name()));
-    out.predicate_json = predicate->dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+    out.predicate_json = predicate->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   auto subjects = json.find("subject");
   if (subjects == json.end() || !subjects->is_array() || subjects->empty()) {

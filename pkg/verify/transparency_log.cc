@@ -221,8 +221,7 @@ absl::Status CheckBody(const nlohmann::json& body, absl::string_view kind, absl:
 // Returns the origin a Rekor v2 log's checkpoints carry: its base URL without the scheme or a final '/'.
 std::string OriginOf(absl::string_view base_url) {
   absl::string_view url = base_url;
-  if (absl::ConsumePrefix(&url, "https://") || absl::ConsumePrefix(&url, "http://")) {
-  }
+  if (!absl::ConsumePrefix(&url, "https://")) absl::ConsumePrefix(&url, "http://");
   absl::ConsumeSuffix(&url, "/");
   return std::string(url);
 }
