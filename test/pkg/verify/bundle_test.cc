@@ -77,7 +77,35 @@ class RekorV2Test : public ::testing::Test {
     signature_ = *signature;
   }
 
+  // Makes the bundle a DSSE envelope of an in-toto statement about the artifact's digest with
+  // `predicate_type`, logged as a Rekor v2 dsse entry.
+  void UseDsse(const std::string& predicate_type) {
+    dsse_ = true;
+    statement_ = nlohmann::json({{"_type", "https://in-toto.io/Statement/v1"},
+                                 {"subject", {{{"name", "a"}, {"digest", {{"sha256", Sha256Hex(artifact_)}}}}}},
+                                 {"predicateType", predicate_type},
+                                 {"predicate", {{"builder", "b"}}}})
+                     .dump();
+    auto signature = signer_->signer->Sign(DssePae("application/vnd.in-toto+json", statement_));
+    ASSERT_TRUE(signature.ok());
+    signature_ = *signature;
+  }
+
   std::string Body() const {
+    if (dsse_) {
+      nlohmann::json body = {
+          {"apiVersion", "0.0.2"},
+          {"kind", "dsse"},
+          {"spec",
+           {{"dsseV002",
+             {{"payloadHash", {{"algorithm", "SHA2_256"}, {"digest", Base64Encode(Sha256Raw(statement_))}}},
+              {"signatures",
+               {{{"content", Base64Encode(body_signature_.empty() ? signature_ : body_signature_)},
+                 {"verifier",
+                  {{"publicKey", {{"rawBytes", Base64Encode(signer_key_->Der())}}},
+                   {"keyDetails", "PKIX_ECDSA_P256_SHA_256"}}}}}}}}}}};
+      return body.dump();
+    }
     nlohmann::json body = {
         {"apiVersion", "0.0.2"},
         {"kind", "hashedrekord"},
@@ -125,6 +153,14 @@ class RekorV2Test : public ::testing::Test {
         {"messageSignature",
          {{"messageDigest", {{"algorithm", "SHA2_256"}, {"digest", Base64Encode(Sha256Raw(artifact_))}}},
           {"signature", Base64Encode(signature_)}}}};
+    if (dsse_) {
+      entry["kindVersion"]["kind"] = "dsse";
+      bundle["verificationMaterial"]["tlogEntries"] = {entry};
+      bundle.erase("messageSignature");
+      bundle["dsseEnvelope"] = {{"payloadType", "application/vnd.in-toto+json"},
+                                {"payload", Base64Encode(statement_)},
+                                {"signatures", {{{"sig", Base64Encode(signature_)}, {"keyid", ""}}}}};
+    }
     if (stamp_) {
       auto der = tsa_->Stamp(signature_, kWhen);
       EXPECT_TRUE(der.ok()) << der.status();
@@ -169,6 +205,8 @@ class RekorV2Test : public ::testing::Test {
   std::string signature_;
   std::string body_signature_;  // when set, the body records this signature instead
   bool stamp_ = true;
+  bool dsse_ = false;
+  std::string statement_;  // the DSSE payload when dsse_
   std::unique_ptr<test_signer::SigningKey> signer_;
   std::unique_ptr<test_signer::SigningKey> log_signer_;
   std::shared_ptr<const PublicKey> signer_key_;
@@ -194,6 +232,42 @@ TEST_F(RekorV2Test, EntryWithoutTimestampProvesNothing) {
   SignedStatement statement = One(BundleJson());
   EXPECT_EQ(statement.verified_tlog_entries, 0);
   EXPECT_FALSE(statement.signing_time.has_value());
+}
+
+TEST_F(RekorV2Test, DsseEntryOfACosignSignStatementIsASignatureAndOfAnotherPredicateAnAttestation) {
+  UseDsse("https://sigstore.dev/cosign/sign/v1");
+  SignedStatement signature = One(BundleJson());
+  EXPECT_EQ(signature.kind, StatementKind::kSignature);
+  EXPECT_EQ(signature.subject_digest, Sha256Digest(artifact_));
+  EXPECT_EQ(signature.verified_tlog_entries, 1);
+  EXPECT_EQ(signature.predicate_type, "https://sigstore.dev/cosign/sign/v1");
+
+  UseDsse("https://slsa.dev/provenance/v1");
+  SignedStatement attestation = One(BundleJson());
+  EXPECT_EQ(attestation.kind, StatementKind::kAttestation);
+  EXPECT_EQ(attestation.predicate_type, "https://slsa.dev/provenance/v1");
+  EXPECT_EQ(attestation.predicate_json, R"({"builder":"b"})");
+  EXPECT_EQ(attestation.verified_tlog_entries, 1);
+}
+
+TEST_F(RekorV2Test, DsseEntryRecordingAnotherPayloadOrSignatureIsRefused) {
+  UseDsse("https://sigstore.dev/cosign/sign/v1");
+  const std::string original = statement_;
+  // The envelope carries another statement than the one signed and logged.
+  std::string json = BundleJson([&](nlohmann::json& b) {
+    b["dsseEnvelope"]["payload"] = Base64Encode(original + " ");
+  });
+  EXPECT_THAT(Rejection(json), HasSubstr("signed by an unknown key"));
+  body_signature_ = signer_->signer->Sign("something else").value();
+  EXPECT_THAT(Rejection(BundleJson()), HasSubstr("the log recorded a different signature"));
+}
+
+TEST_F(RekorV2Test, EnvelopeWithTwoSignaturesIsRefused) {
+  UseDsse("https://sigstore.dev/cosign/sign/v1");
+  std::string json = BundleJson([&](nlohmann::json& b) {
+    b["dsseEnvelope"]["signatures"].push_back(b["dsseEnvelope"]["signatures"][0]);
+  });
+  EXPECT_THAT(Rejection(json), HasSubstr("carries 2 signatures; exactly one signature is required"));
 }
 
 TEST_F(RekorV2Test, TimestampOutsideTheLogsValidityProvesNoEntry) {
