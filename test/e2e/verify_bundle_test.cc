@@ -5,6 +5,7 @@
 // https://sigstore.dev/cosign/sign/v1 over an image digest), an SLSA attestation, message
 // signatures over a file, with Rekor v1 and a TSA; and the refusals: another identity, another
 // digest, a tampered envelope, an untrusted Fulcio, an untrusted log, an altered file, bad usage.
+// For the message signature, sigstore-js's own verifier (@sigstore/verify) is asked too and agrees.
 #include <fstream>
 #include <memory>
 #include <string>
@@ -129,16 +130,26 @@ TEST_F(VerifyBundleTest, TimestampedBundleVerifies) {
 TEST_F(VerifyBundleTest, MessageSignatureOverAFileVerifiesAndAnAlteredFileDoesNot) {
   const std::string artifact = "the artifact's bytes\n";
   const std::string bundle = SignBundle(artifact, {}, /*message=*/true);
-  CommandRun run = VerifyBundle(bundle, Write(artifact));
+  const std::string file = Write(artifact);
+  CommandRun run = VerifyBundle(bundle, file);
   EXPECT_EQ(run.exit_code, 0) << DescribeRun(run);
+  // sigstore-js (@sigstore/verify) agrees, on the same bundle, trusted root and identity.
+  CommandRun js = RunSigshimCommand(mock_->node(), {mock_->program_dir() + "/verify_bundle.mjs", "--bundle", bundle,
+                                                    "--trusted-root", mock_->trusted_root_path(), "--artifact", file,
+                                                    "--san", kSubject, "--issuer", kIssuer});
+  EXPECT_EQ(js.exit_code, 0) << DescribeRun(js);
   EXPECT_THAT(run.output, HasSubstr(absl::StrCat("verified: signature over ", Sha256Digest(artifact))));
   // The digest alone verifies as well.
   run = VerifyBundle(bundle, Sha256Digest(artifact));
   EXPECT_EQ(run.exit_code, 0) << DescribeRun(run);
 
-  run = VerifyBundle(bundle, Write("the artifact's bytes, altered\n"));
+  const std::string altered = Write("the artifact's bytes, altered\n");
+  run = VerifyBundle(bundle, altered);
   EXPECT_EQ(run.exit_code, 1) << DescribeRun(run);
   EXPECT_THAT(run.output, HasSubstr("does not verify with the key of its certificate"));
+  js = RunSigshimCommand(mock_->node(), {mock_->program_dir() + "/verify_bundle.mjs", "--bundle", bundle,
+                                         "--trusted-root", mock_->trusted_root_path(), "--artifact", altered});
+  EXPECT_EQ(js.exit_code, 1) << DescribeRun(js);
 }
 
 TEST_F(VerifyBundleTest, AnotherIdentityIsRefused) {
