@@ -20,6 +20,8 @@ namespace {
 struct Subcommand {
   CLI::App* app;
   std::function<Command()> parsed;
+  // After a parse: "" when the arguments go together, else why not (what CLI11 cannot say).
+  std::function<std::string()> problem = [] { return std::string(); };
 };
 
 // Returns the end of a command's help: `details` (a paragraph, may be empty), then "Exit codes:"
@@ -77,6 +79,49 @@ Subcommand AddVerify(CLI::App& root) {
                       {2, "error: bad usage, a configuration that does not load, a bad reference, the registry "
                           "unreachable (never an allow)"}}));
   return {app, [command] { return Command(*command); }};
+}
+
+// `sigshim verify-bundle --bundle FILE --trusted-root FILE (--certificate-identity SAN
+// --certificate-oidc-issuer ISSUER | --key PEM_FILE) (ARTIFACT_FILE | sha256:HEX)`.
+Subcommand AddVerifyBundle(CLI::App& root) {
+  auto command = std::make_shared<VerifyBundleCommand>();
+  CLI::App* app = AddCommand(root, "verify-bundle", "Check one sigstore bundle offline for an artifact.");
+  app->add_option("--bundle", command->bundle, "The sigstore bundle (JSON).")->type_name("FILE")->required();
+  app->add_option("--trusted-root", command->trusted_root, "The sigstore trusted_root.json to trust.")
+      ->type_name("FILE")
+      ->required();
+  CLI::Option* identity =
+      app->add_option("--certificate-identity", command->certificate_identity,
+                      "The SAN the signing certificate must have (exact); with --certificate-oidc-issuer.")
+          ->type_name("SAN");
+  CLI::Option* issuer = app->add_option("--certificate-oidc-issuer", command->certificate_oidc_issuer,
+                                        "The OIDC issuer the signing certificate must name (exact).")
+                            ->type_name("ISSUER");
+  CLI::Option* key =
+      app->add_option("--key", command->key, "The public key (PEM) of a key-signed bundle, instead of an identity.")
+          ->type_name("PEM_FILE");
+  identity->needs(issuer);
+  issuer->needs(identity);
+  key->excludes(identity);
+  key->excludes(issuer);
+  app->add_option("ARTIFACT", command->artifact, "The artifact: a file, or its digest as sha256:HEX.")
+      ->type_name("")
+      ->required();
+  app->footer(Footer("Checks the bundle exactly as the daemon checks the bundles it finds: the signature over the "
+                     "artifact (a message signature, or an in-toto statement listing the artifact among its subjects), "
+                     "the certificate chained to the trusted root at the time its transparency-log entries or "
+                     "timestamps prove, with that SAN and issuer, or the key. Follows the verify-bundle command of "
+                     "sigstore's client conformance protocol.",
+                     {{0, "the bundle verifies (what verified is printed on stdout)"},
+                      {1, "it does not (the reason is on stderr)"},
+                      {2, "bad usage, or a trusted root, key or artifact that cannot be read"}}));
+  return {app, [command] { return Command(*command); },
+          [command] {
+            return command->key.empty() && command->certificate_identity.empty()
+                       ? std::string("--certificate-identity SAN with --certificate-oidc-issuer ISSUER, or --key "
+                                     "PEM_FILE, is required")
+                       : std::string();
+          }};
 }
 
 // Returns the reason for refusing "sigshim --config FILE COMMAND": the daemon's --config, which
@@ -149,7 +194,7 @@ ParsedCommandLine ParseCommandLine(int argc, const char* const* argv, const Comm
       root, daemon.config, "The configuration file (TOML) the daemon runs with. Required without a command.");
   root.set_version_flag("--version", absl::StrCat("sigshim ", options.version), "Print the version and exit.");
   root.require_subcommand(0, 1);
-  const std::vector<Subcommand> commands = {AddCheckConfig(root), AddVerify(root)};
+  const std::vector<Subcommand> commands = {AddCheckConfig(root), AddVerify(root), AddVerifyBundle(root)};
   root.footer(absl::StrCat(
       Footer("Without a command, runs the daemon with --config FILE: SIGHUP reloads FILE, SIGTERM and SIGINT stop it.",
              {{0, "the daemon stopped on SIGTERM or SIGINT"},
@@ -177,6 +222,7 @@ ParsedCommandLine ParseCommandLine(int argc, const char* const* argv, const Comm
   for (const Subcommand& command : commands) {
     if (!command.app->parsed()) continue;
     if (root_config->count() > 0) return BadUsage(root, *command.app, ConfigBeforeCommand(*command.app));
+    if (std::string problem = command.problem(); !problem.empty()) return BadUsage(root, *command.app, problem);
     return Run(command.parsed());
   }
   if (daemon.config.empty()) return BadUsage(root, root, "--config FILE is required");

@@ -3,6 +3,8 @@
 //   sigshim --config FILE                              run the daemon
 //   sigshim check-config --config FILE                 validate FILE, print the effective configuration
 //   sigshim verify --config FILE [--namespace NS] [--output text|json] IMAGE  decide one image
+//   sigshim verify-bundle --bundle FILE --trusted-root FILE (--certificate-identity SAN
+//       --certificate-oidc-issuer ISSUER | --key PEM_FILE) (ARTIFACT_FILE | sha256:HEX)
 //   sigshim [COMMAND] --help, sigshim --version
 //
 // `-c` is short for --config and `-n` for --namespace; `--config=FILE` works as well. Parsing runs
@@ -43,7 +45,18 @@ struct VerifyCommand {
   std::string image;           // IMAGE. Required.
 };
 
-using Command = std::variant<DaemonCommand, CheckConfigCommand, VerifyCommand>;
+// `sigshim verify-bundle --bundle FILE --trusted-root FILE (--certificate-identity SAN
+// --certificate-oidc-issuer ISSUER | --key PEM_FILE) (ARTIFACT_FILE | sha256:HEX)`.
+struct VerifyBundleCommand {
+  std::string bundle;                   // --bundle FILE. Required.
+  std::string trusted_root;             // --trusted-root FILE. Required.
+  std::string certificate_identity;     // --certificate-identity SAN: with the issuer, instead of --key.
+  std::string certificate_oidc_issuer;  // --certificate-oidc-issuer ISSUER: with the identity.
+  std::string key;                      // --key PEM_FILE: instead of the identity and issuer.
+  std::string artifact;                 // ARTIFACT_FILE or sha256:HEX. Required.
+};
+
+using Command = std::variant<DaemonCommand, CheckConfigCommand, VerifyCommand, VerifyBundleCommand>;
 
 // The outcome of parsing: a command to run, or text to print and an exit code.
 struct ParsedCommandLine {

@@ -50,6 +50,7 @@
 #include "shim/runtime_client.h"
 #include "shim/server.h"
 #include "shim/status_server.h"
+#include "shim/verify_bundle_command.h"
 #include "shim/verify_command.h"
 #include "shim/work_queue.h"
 
@@ -424,6 +425,11 @@ int main(int argc, char** argv) {
     int operator()(const shim::VerifyCommand& command) const {
       return shim::RunVerifyCommand({command.config, command.namespace_name, command.image, command.output == "json"},
                                      stdout, stderr);
+    }
+    int operator()(const shim::VerifyBundleCommand& command) const {
+      return shim::RunVerifyBundle({command.bundle, command.trusted_root, command.certificate_identity,
+                                    command.certificate_oidc_issuer, command.key, command.artifact},
+                                   absl::Now(), stdout, stderr);
     }
   };
   return std::visit(Dispatch{}, *parsed.command);

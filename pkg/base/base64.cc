@@ -90,4 +90,20 @@ absl::StatusOr<std::string> Base64Decode(absl::string_view text) {
   return out;
 }
 
+absl::StatusOr<std::string> Base64DecodeProtoJson(absl::string_view text) {
+  const bool standard = text.find_first_of("+/") != absl::string_view::npos;
+  const bool url_safe = text.find_first_of("-_") != absl::string_view::npos;
+  if (standard && url_safe) return absl::InvalidArgumentError("base64: mixes the standard and URL-safe alphabets");
+  if (text.find_first_of("\r\n") != absl::string_view::npos) {
+    return absl::InvalidArgumentError("base64: line breaks are not allowed");
+  }
+  if (!url_safe) return Base64Decode(text);
+  std::string standard_text(text);
+  for (char& c : standard_text) {
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
+  }
+  return Base64Decode(standard_text);
+}
+
 }  // namespace sigshim

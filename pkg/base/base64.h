@@ -17,6 +17,11 @@ std::string Base64Encode(absl::string_view data);
 // a truncated final group is InvalidArgument.
 absl::StatusOr<std::string> Base64Decode(absl::string_view text);
 
+// Decodes proto3 JSON `bytes`: standard or URL-safe base64 (not both in one value), padded or not,
+// without line breaks (protojson's rules; sigstore bundles and trusted roots are proto3 JSON).
+// InvalidArgument naming the problem otherwise.
+absl::StatusOr<std::string> Base64DecodeProtoJson(absl::string_view text);
+
 }  // namespace sigshim
 
 #endif  // SIGSHIM_PKG_BASE_BASE64_H_

@@ -113,6 +113,13 @@ absl::Time RuleEvaluation::CountsUntil() const {
 }
 
 absl::StatusOr<RuleEvaluation::Counted> RuleEvaluation::Judge(const verify::SignedStatement& statement) const {
+  // Only a signature says "this image is approved": an attestation (SLSA provenance, a scan result)
+  // by the right signer is not one.
+  if (statement.kind != verify::StatementKind::kSignature) {
+    return absl::PermissionDeniedError(absl::StrCat("an attestation (predicate type ",
+                                                    statement.predicate_type.substr(0, 200),
+                                                    "), not a signature"));
+  }
   if (rule_.revocation != nullptr) {
     if (const auto* certificate = std::get_if<verify::CertificateSigner>(&statement.signer)) {
       if (rule_.revocation->certificates.contains(certificate->certificate.Fingerprint())) {

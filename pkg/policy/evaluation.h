@@ -68,7 +68,8 @@ class RuleEvaluation {
 
   // Judges what a producer made of one artifact (or records its error: a check that could not be
   // made). Every statement that counts is kept; when none does, one rejection line gives the
-  // reasons.
+  // reasons. Only statements of kind kSignature count: an attestation (SLSA provenance, …) by a
+  // required signer is not an image signature.
   void AddProduced(absl::string_view label, const absl::StatusOr<verify::ProducedStatements>& produced);
 
   // Records an artifact that could not be used at all (e.g. a blob that does not match its

@@ -27,8 +27,14 @@ absl::StatusOr<verify::CertificateTrust> CertificateTrustFor(const TrustRoot& ro
     trust.certificate_authorities = std::make_shared<const verify::CaPool>(*std::move(pool));
   }
   for (const TransparencyLog& log : root.transparency_logs) {
-    trust.transparency_logs.push_back(
-        {log.base_url.empty() ? absl::StrCat("log ", log.LogIdHex()) : log.base_url, log.public_key, log.valid_for});
+    verify::TransparencyLogInput input;
+    input.name = log.base_url.empty() ? absl::StrCat("log ", log.LogIdHex()) : log.base_url;
+    input.key = log.public_key;
+    input.window = log.valid_for;
+    input.log_id = log.log_id;
+    input.checkpoint_key_id = log.checkpoint_key_id;
+    input.base_url = log.base_url;
+    trust.transparency_logs.push_back(std::move(input));
   }
   for (const CertificateAuthority& tsa : root.timestamp_authorities) {
     verify::TimestampAuthorityInput input;

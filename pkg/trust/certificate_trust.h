@@ -12,7 +12,8 @@ namespace sigshim::trust {
 // Returns `root`'s trust material, decoded once here and shared immutably by every verification
 // under it (a reload builds new material): each certificate authority's anchor (its last
 // certificate) as a trusted root and the certificates before it as trusted intermediates, all
-// within the authority's valid_for; the Rekor logs, the timestamp authorities (their chains
+// within the authority's valid_for; the Rekor logs (with their ids, checkpoint key ids and base
+// URLs, which sigstore bundles' entries are checked by), the timestamp authorities (their chains
 // decoded) and the CT logs (their keys decoded) with their windows; require_transparency_log as
 // resolved; short_lived for a sigstore trusted_root.json (Fulcio certificates count only at a
 // proven signing time). InvalidArgument naming the trust root when its certificates cannot be

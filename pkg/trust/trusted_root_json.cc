@@ -141,18 +141,7 @@ absl::StatusOr<std::string> OptionalString(const Object& o, Field f) {
 // proto3 JSON bytes: standard or URL-safe base64, padded or not.
 absl::StatusOr<std::string> Bytes(const Json& v, const std::string& path) {
   ASSIGN_OR_RETURN(std::string text, String(v, path));
-  const bool standard = text.find_first_of("+/") != std::string::npos;
-  const bool url_safe = text.find_first_of("-_") != std::string::npos;
-  if ((standard && url_safe) || text.find_first_of("\r\n") != std::string::npos) {
-    return Problem(path, "not base64");
-  }
-  if (url_safe) {
-    for (char& c : text) {
-      if (c == '-') c = '+';
-      if (c == '_') c = '/';
-    }
-  }
-  absl::StatusOr<std::string> decoded = Base64Decode(text);
+  absl::StatusOr<std::string> decoded = Base64DecodeProtoJson(text);
   if (!decoded.ok()) return Problem(path, absl::StrCat("not base64 (", decoded.status().message(), ")"));
   return *std::move(decoded);
 }

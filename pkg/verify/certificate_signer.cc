@@ -15,23 +15,30 @@ namespace {
 absl::StatusOr<std::pair<CertificateSigner, std::optional<SigningTime>>> CheckUnderRoot(
     const CertificateSignatureInput& input, const Certificate& leaf, const std::vector<std::string>& chain,
     const CertificateTrust& root, absl::Time now) {
-  absl::StatusOr<SigningTime> logged = ProveByTransparencyLog(input.rekor_bundle, leaf.Der(), input.signature,
-                                                              input.signed_bytes, root.name, root.transparency_logs);
-  if (!logged.ok() && logged.status().code() != absl::StatusCode::kPermissionDenied) return logged.status();
-  absl::StatusOr<SigningTime> stamped =
-      ProveByTimestamp(input.timestamp, input.signature, root.name, root.timestamp_authorities);
-  if (!stamped.ok() && stamped.status().code() != absl::StatusCode::kPermissionDenied) return stamped.status();
-  if (root.require_transparency_log && !logged.ok()) {
-    return absl::PermissionDeniedError(absl::StrCat("trust root \"", root.name,
-                                                    "\" requires a transparency-log entry: ",
-                                                    logged.status().message()));
+  RootTimeEvidence evidence;
+  if (input.evidence) {
+    ASSIGN_OR_RETURN(evidence, input.evidence(root, leaf.Der()));
+  } else {
+    absl::StatusOr<SigningTime> logged = ProveByTransparencyLog(input.rekor_bundle, leaf.Der(), input.signature,
+                                                                input.signed_bytes, root.name, root.transparency_logs);
+    if (!logged.ok() && logged.status().code() != absl::StatusCode::kPermissionDenied) return logged.status();
+    absl::StatusOr<SigningTime> stamped =
+        ProveByTimestamp(input.timestamp, input.signature, root.name, root.timestamp_authorities);
+    if (!stamped.ok() && stamped.status().code() != absl::StatusCode::kPermissionDenied) return stamped.status();
+    evidence.logged = logged.ok();
+    if (logged.ok()) evidence.log_time = *logged;
+    if (stamped.ok()) evidence.timestamp_time = *stamped;
+    evidence.log_failure = std::string(logged.status().message());
+    evidence.timestamp_failure = std::string(stamped.status().message());
   }
-  std::optional<SigningTime> signed_at;
-  if (logged.ok()) signed_at = *logged;
-  if (stamped.ok()) signed_at = EarlierSigningTime(signed_at, *stamped);
+  if (root.require_transparency_log && !evidence.logged) {
+    return absl::PermissionDeniedError(absl::StrCat("trust root \"", root.name,
+                                                    "\" requires a transparency-log entry: ", evidence.log_failure));
+  }
+  std::optional<SigningTime> signed_at = EarlierSigningTime(evidence.log_time, evidence.timestamp_time);
   if (!signed_at.has_value() && root.short_lived) {
     return absl::PermissionDeniedError(absl::StrCat(
-        "no proven signing time (", logged.status().message(), "; ", stamped.status().message(),
+        "no proven signing time (", evidence.log_failure, "; ", evidence.timestamp_failure,
         "): a certificate of trust root \"", root.name,
         "\" counts only with a transparency-log entry or timestamp proving it was used while valid"));
   }
@@ -133,19 +140,24 @@ absl::StatusOr<CertificateSignerResult> CheckCertificateSignature(const Certific
                                                                   absl::Span<const CertificateTrust> roots,
                                                                   absl::Time now) {
   CertificateSignerResult result;
-  absl::StatusOr<Certificate> leaf = ParseCertificatePem(input.certificate_pem);
+  absl::StatusOr<Certificate> leaf = input.certificate_pem.empty()
+                                         ? ParseCertificateDer(std::string(input.certificate_der))
+                                         : ParseCertificatePem(input.certificate_pem);
   if (!leaf.ok()) {
-    result.rejection = absl::StrCat("certificate annotation: ", leaf.status().message());
+    result.rejection = absl::StrCat(input.certificate_pem.empty() ? "certificate: " : "certificate annotation: ",
+                                    leaf.status().message());
     return result;
   }
-  absl::Status verified = leaf->SubjectPublicKey()->Verify(input.signed_bytes, input.signature);
+  absl::Status verified = input.signed_digest.empty()
+                              ? leaf->SubjectPublicKey()->Verify(input.signed_bytes, input.signature)
+                              : leaf->SubjectPublicKey()->VerifyDigest(input.signed_digest, input.signature);
   if (!verified.ok()) {
     if (verified.code() != absl::StatusCode::kPermissionDenied) return verified;
     result.rejection = absl::StrCat("the signature does not verify with the key of its certificate ",
                                     leaf->Fingerprint(), " (the signature or payload was altered)");
     return result;
   }
-  std::vector<std::string> chain;
+  std::vector<std::string> chain = input.chain_der;
   if (!input.chain_pem.empty()) {
     // Certificates the trust roots hold (parsed when they were built) are not parsed again.
     auto known = [&roots](absl::string_view der) {

@@ -6,6 +6,7 @@
 #ifndef SIGSHIM_PKG_VERIFY_CERTIFICATE_SIGNER_H_
 #define SIGSHIM_PKG_VERIFY_CERTIFICATE_SIGNER_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,8 +28,22 @@ namespace sigshim::verify {
 // A transparency log (Rekor) of a trust root.
 struct TransparencyLogInput {
   std::string name;                       // for messages, e.g. the log's base URL
-  std::shared_ptr<const PublicKey> key;   // verifies its signed entry timestamps
+  std::shared_ptr<const PublicKey> key;   // verifies its signed entry timestamps and checkpoints
   ValidityWindow window;                  // an entry counts only when integrated inside it
+  // For sigstore bundles' entries (transparency_log.h): the log id (raw bytes, trusted_root.json's
+  // logId.keyId; "" matches no entry), the checkpoint key id ("" when the log's id is also its
+  // checkpoint key id) and the base URL (a Rekor v2 checkpoint's origin is its host). Default "".
+  std::string log_id;
+  std::string checkpoint_key_id;
+  std::string base_url;
+};
+
+// Time evidence for signatures by a trusted key ([[keys]] transparency_log): the trust root whose
+// Rekor logs and timestamp authorities may prove when that key signed.
+struct KeyTimeEvidence {
+  std::string trust_root;
+  std::vector<TransparencyLogInput> transparency_logs;
+  std::vector<TimestampAuthorityInput> timestamp_authorities;
 };
 
 // The trust material of one trust root, as the certificate identity type needs it. pkg/trust builds
@@ -52,6 +67,16 @@ struct CertificateTrust {
   bool short_lived = false;
 };
 
+// The time evidence a format has verified itself against one trust root (a sigstore bundle's
+// transparency-log entries and timestamps).
+struct RootTimeEvidence {
+  bool logged = false;                        // an entry in one of the root's logs verified
+  std::optional<SigningTime> log_time;        // the earliest time such an entry proves
+  std::optional<SigningTime> timestamp_time;  // the earliest time a timestamp of the root proves
+  std::string log_failure;                    // why there is no log entry / time, for messages
+  std::string timestamp_failure;              // why there is no timestamp, for messages
+};
+
 // One signature made with a certificate's key, as a format carries it.
 struct CertificateSignatureInput {
   absl::string_view certificate_pem;  // the leaf (cosign: dev.sigstore.cosign/certificate)
@@ -60,6 +85,17 @@ struct CertificateSignatureInput {
   absl::string_view signed_bytes;     // what was signed (the payload)
   absl::string_view rekor_bundle;     // the Rekor SET JSON, "" when none (…/bundle)
   absl::string_view timestamp;        // the RFC 3161 timestamp annotation JSON, "" when none
+  // A format that carries certificates as DER (sigstore bundles): the leaf and the untrusted
+  // certificates after it, used when certificate_pem is "".
+  absl::string_view certificate_der;
+  std::vector<std::string> chain_der;
+  // When not "", the signature is over a message with this digest (PublicKey::VerifyDigest), and
+  // signed_bytes is not used to check it.
+  absl::string_view signed_digest;
+  // When set, the time evidence for a trust root, instead of rekor_bundle and timestamp: the
+  // format verifies it (given the leaf's DER). PermissionDenied: the root refuses the signature
+  // for that reason (a tampered log entry); any other error is returned as is.
+  std::function<absl::StatusOr<RootTimeEvidence>(const CertificateTrust& root, absl::string_view leaf_der)> evidence;
 };
 
 // Who signed and when, for each trust root the signature's certificate chains to.

@@ -36,11 +36,7 @@ struct SimpleSigningProducerOptions {
   // fingerprint: the trust root whose Rekor logs and timestamp authorities may prove when that
   // key signed. A statement by such a key carries the earliest time they prove (SigningTime's
   // trust_root names the root), or none; whether a key needs one is the policy's question.
-  struct KeyTimeEvidence {
-    std::string trust_root;
-    std::vector<TransparencyLogInput> transparency_logs;
-    std::vector<TimestampAuthorityInput> timestamp_authorities;
-  };
+  using KeyTimeEvidence = verify::KeyTimeEvidence;
   std::map<std::string, KeyTimeEvidence> key_time_evidence;
   // The trust roots a certificate signature may chain to (certificate_signer.h). Default empty:
   // the certificate annotations are not looked at.

@@ -80,6 +80,22 @@ class EvpPublicKey final : public PublicKey {
     if (EVP_Digest(message.data(), message.size(), hash, &hash_len, md_.get(), nullptr) != 1) {
       return absl::InternalError(absl::StrCat("hashing failed: ", TakeOpenSslError()));
     }
+    return VerifyDigest(absl::string_view(reinterpret_cast<const char*>(hash), hash_len), signature);
+  }
+
+  absl::Status VerifyDigest(absl::string_view digest, absl::string_view signature) const override {
+    if (signature.empty() || signature.size() > kMaxSignatureBytes) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("signature of ", signature.size(), " bytes cannot be a ",
+                       KeyAlgorithmName(algorithm_), " signature"));
+    }
+    if (digest.size() != static_cast<size_t>(EVP_MD_get_size(md_.get()))) {
+      return absl::PermissionDeniedError(absl::StrCat("a digest of ", digest.size(), " bytes is not the ",
+                                                      EVP_MD_get0_name(md_.get()), " hash a ",
+                                                      KeyAlgorithmName(algorithm_), " key signs"));
+    }
+    const unsigned char* hash = reinterpret_cast<const unsigned char*>(digest.data());
+    const size_t hash_len = digest.size();
     EvpPkeyCtxPtr ctx = AcquireContext();
     if (ctx == nullptr) {
       return absl::InternalError(absl::StrCat("EVP_PKEY_CTX_dup: ", TakeOpenSslError()));
@@ -154,6 +170,10 @@ class Ed25519PublicKey final : public PublicKey {
           absl::StrCat("signature does not verify with key ", Describe()));
     }
     return absl::OkStatus();
+  }
+
+  absl::Status VerifyDigest(absl::string_view, absl::string_view) const override {
+    return absl::PermissionDeniedError("an Ed25519 key signs the message itself, not a digest of it");
   }
 
   KeyAlgorithm Algorithm() const override { return KeyAlgorithm::kEd25519; }

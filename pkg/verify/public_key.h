@@ -36,6 +36,14 @@ class PublicKey {
   // malformed signature encoding); Internal when the crypto library fails. Never OK by accident.
   virtual absl::Status Verify(absl::string_view message, absl::string_view signature) const = 0;
 
+  // Checks that `signature` is a valid signature under this key of a message whose hash, with the
+  // key's own hash function (SHA-256 for P-256 and RSA, SHA-384 for P-384, SHA-512 for P-521), is
+  // `digest`: what a sigstore bundle's message signature over an artifact known only by its
+  // digest needs. PermissionDenied when it does not verify, when `digest` is not that hash's length,
+  // and always for Ed25519 (pure Ed25519 signs the message, never a digest); Internal when the
+  // crypto library fails.
+  virtual absl::Status VerifyDigest(absl::string_view digest, absl::string_view signature) const = 0;
+
   // Returns the scheme this key verifies.
   virtual KeyAlgorithm Algorithm() const = 0;
 

@@ -46,6 +46,16 @@ std::string DescribeSigner(const Signer& signer) {
       signer);
 }
 
+absl::string_view StatementKindName(StatementKind kind) {
+  switch (kind) {
+    case StatementKind::kSignature:
+      return "signature";
+    case StatementKind::kAttestation:
+      return "attestation";
+  }
+  return "attestation";
+}
+
 absl::string_view TimeSourceName(TimeSource source) {
   switch (source) {
     case TimeSource::kTransparencyLog:

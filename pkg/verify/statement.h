@@ -1,10 +1,9 @@
 // Signed statements: what every signature format produces and the only thing the policy reads.
 //
-// A format (cosign simple signing today; sigstore bundles and attestations later) turns registry
-// bytes into statements once their cryptography holds; an identity type (a key today, a
-// certificate identity later) says who signed and, with transparency-log or timestamp evidence,
-// when. The policy (pkg/policy) then judges statements — approved signers, validity windows —
-// and never parses a format.
+// A format (cosign simple signing, sigstore bundles) turns registry bytes into statements once
+// their cryptography holds; an identity type (a key, a certificate identity) says who signed and,
+// with transparency-log or timestamp evidence, when. The policy (pkg/policy) then judges
+// statements — approved signers, validity windows — and never parses a format.
 #ifndef SIGSHIM_PKG_VERIFY_STATEMENT_H_
 #define SIGSHIM_PKG_VERIFY_STATEMENT_H_
 
@@ -20,9 +19,16 @@
 
 namespace sigshim::verify {
 
-// What a statement asserts about its subject. Attestations (with a predicate type and a
-// predicate) come with the formats that carry them; cosign simple signing makes signatures only.
-enum class StatementKind { kSignature };
+// What a statement asserts about its subject. Only a signature counts as an image signature; an
+// attestation (an in-toto statement of any predicate type other than kCosignSignPredicateType, e.g.
+// SLSA provenance) says something else about the subject, whoever signed it.
+enum class StatementKind {
+  kSignature,    // cosign simple signing; a sigstore bundle's cosign/sign/v1 statement or message signature
+  kAttestation,  // an in-toto statement of another predicate type (SignedStatement::predicate_type)
+};
+
+// Returns "signature" or "attestation".
+absl::string_view StatementKindName(StatementKind kind);
 
 // A signer identified by a trusted key: that key verified the signature.
 struct KeySigner {
@@ -100,8 +106,19 @@ struct StatementArtifact {
 struct SignedStatement {
   std::string subject_digest;  // the manifest digest signed, "sha256:<hex>"
   StatementKind kind = StatementKind::kSignature;
+  // The in-toto predicate type and the predicate (its JSON text, as the statement holds it) of a
+  // statement carried in a DSSE envelope, for signatures (kCosignSignPredicateType) and
+  // attestations alike; "" for formats without one (cosign simple signing, message signatures).
+  std::string predicate_type;
+  std::string predicate_json;
   Signer signer;
   std::optional<SigningTime> signing_time;  // nullopt: unknown (no verified time evidence)
+  // The evidence that verified for this signer (sigstore bundles; 0 for formats that do not count
+  // it): transparency-log entries whose inclusion was proven, integrated times proven by a
+  // signed entry timestamp, and RFC 3161 timestamps.
+  int verified_tlog_entries = 0;
+  int verified_integrated_times = 0;
+  int verified_timestamps = 0;
   StatementArtifact artifact;
 };
 

@@ -73,7 +73,7 @@ TEST(SigshimCommandLine, BadUsageGoesToStderrAndExitsTwo) {
   Outcome unknown = Sigshim({"plan", "--config", "/nonexistent/config.toml"});
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_THAT(unknown.out, IsEmpty());
-  EXPECT_EQ(unknown.err, absl::StrCat("sigshim: unknown command \"plan\" (the commands are check-config, verify)\n",
+  EXPECT_EQ(unknown.err, absl::StrCat("sigshim: unknown command \"plan\" (the commands are check-config, verify, verify-bundle)\n",
                                       "Run \"sigshim --help\" for its usage.\n"));
 }
 

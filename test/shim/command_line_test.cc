@@ -191,10 +191,10 @@ TEST(CommandLine, ExtraPositionalIsBadUsage) {
 }
 
 TEST(CommandLine, UnknownCommandIsBadUsage) {
-  ExpectBadUsage(Parse({"verify-bundle", "--config", "a.toml"}), "sigshim",
-                 "unknown command \"verify-bundle\" (the commands are check-config, verify)");
+  ExpectBadUsage(Parse({"plan", "--config", "a.toml"}), "sigshim",
+                 "unknown command \"plan\" (the commands are check-config, verify, verify-bundle)");
   ExpectBadUsage(Parse({"--config", "a.toml", "plan"}), "sigshim",
-                 "unknown command \"plan\" (the commands are check-config, verify)");
+                 "unknown command \"plan\" (the commands are check-config, verify, verify-bundle)");
 }
 
 TEST(CommandLine, ConfigBeforeTheCommandIsBadUsage) {
@@ -207,6 +207,36 @@ TEST(CommandLine, ConfigBeforeTheCommandIsBadUsage) {
 TEST(CommandLine, ArgumentsAfterDoubleDashAreTheImage) {
   VerifyCommand verify = CommandOf<VerifyCommand>(Parse({"verify", "--config", "a.toml", "--", "--not-an-option"}));
   EXPECT_EQ(verify.image, "--not-an-option");
+}
+
+TEST(CommandLine, VerifyBundleTakesAnIdentityOrAKey) {
+  VerifyBundleCommand identity = CommandOf<VerifyBundleCommand>(
+      Parse({"verify-bundle", "--bundle", "b.json", "--trusted-root", "root.json", "--certificate-identity", "san",
+             "--certificate-oidc-issuer", "https://issuer", "sha256:00"}));
+  EXPECT_EQ(identity.bundle, "b.json");
+  EXPECT_EQ(identity.trusted_root, "root.json");
+  EXPECT_EQ(identity.certificate_identity, "san");
+  EXPECT_EQ(identity.certificate_oidc_issuer, "https://issuer");
+  EXPECT_EQ(identity.artifact, "sha256:00");
+  VerifyBundleCommand key = CommandOf<VerifyBundleCommand>(
+      Parse({"verify-bundle", "--bundle=b.json", "--trusted-root=root.json", "--key", "k.pem", "artifact.bin"}));
+  EXPECT_EQ(key.key, "k.pem");
+  EXPECT_EQ(key.artifact, "artifact.bin");
+}
+
+TEST(CommandLine, VerifyBundleBadUsage) {
+  ExpectBadUsage(Parse({"verify-bundle", "--bundle", "b", "--trusted-root", "r", "x"}), "sigshim verify-bundle",
+                 "--certificate-identity SAN with --certificate-oidc-issuer ISSUER, or --key PEM_FILE, is required");
+  ExpectBadUsage(Parse({"verify-bundle", "--bundle", "b", "--trusted-root", "r", "--key", "k", "--certificate-identity",
+                        "s", "--certificate-oidc-issuer", "i", "x"}),
+                 "sigshim verify-bundle", "--certificate-identity excludes --key");
+  ExpectBadUsage(Parse({"verify-bundle", "--bundle", "b", "--trusted-root", "r", "--certificate-identity", "s", "x"}),
+                 "sigshim verify-bundle", "--certificate-identity requires --certificate-oidc-issuer");
+  ExpectBadUsage(Parse({"verify-bundle", "--trusted-root", "r", "--key", "k", "x"}), "sigshim verify-bundle",
+                 "--bundle FILE is required");
+  ExpectBadUsage(Parse({"verify-bundle", "--bundle", "b", "--trusted-root", "r", "--key", "k"}),
+                 "sigshim verify-bundle", "ARTIFACT is required");
+  EXPECT_THAT(ExpectHelp(Parse({"verify-bundle", "--help"})), HasSubstr("sigstore's client conformance protocol"));
 }
 
 }  // namespace

@@ -36,5 +36,13 @@ TEST(Base64, RejectsHostileInput) {
   EXPECT_FALSE(Base64Decode(std::string("Zm\0v", 4)).ok());
 }
 
+TEST(Base64, ProtoJsonTakesEitherAlphabetButNotBoth) {
+  EXPECT_EQ(*Base64DecodeProtoJson("-_8="), "\xfb\xff");
+  EXPECT_EQ(*Base64DecodeProtoJson("+/8"), "\xfb\xff");
+  EXPECT_FALSE(Base64DecodeProtoJson("+_8=").ok());
+  EXPECT_FALSE(Base64DecodeProtoJson("+/8=\n").ok());
+  EXPECT_FALSE(Base64DecodeProtoJson("+/*=").ok());
+}
+
 }  // namespace
 }  // namespace sigshim

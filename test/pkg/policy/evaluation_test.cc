@@ -146,6 +146,21 @@ TEST_F(EvaluationTest, WithoutProvenTimeTheWindowIsJudgedAtTheDecisionTimeEdgesI
   }
 }
 
+// An attestation (an in-toto statement of another predicate type than cosign/sign/v1, e.g. SLSA
+// provenance) by a required key over the image is not an image signature.
+TEST_F(EvaluationTest, AnAttestationByARequiredKeyIsNotASignature) {
+  const Rule& rule = Compile();
+  verify::ProducedStatements produced = Produced(rule, Signed(release_), std::nullopt);
+  ASSERT_EQ(produced.statements.size(), 1u);
+  produced.statements[0].kind = verify::StatementKind::kAttestation;
+  produced.statements[0].predicate_type = "https://slsa.dev/provenance/v1";
+  RuleEvaluation e(rule, target_, kJan1);
+  e.AddProduced("bundle 1", produced);
+  EXPECT_FALSE(e.Satisfied());
+  EXPECT_THAT(e.counted(), IsEmpty());
+  EXPECT_THAT(e.Explain(), HasSubstr("an attestation (predicate type https://slsa.dev/provenance/v1), not a signature"));
+}
+
 TEST_F(EvaluationTest, AProvenSigningTimeDecidesTheWindowWhateverTheDecisionTime) {
   const Rule& rule = Compile("not_after = 2026-07-01T00:00:00Z\n");
   const absl::Time long_after = kJul1 + absl::Hours(24 * 365);

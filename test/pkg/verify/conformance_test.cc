@@ -435,7 +435,9 @@ absl::StatusOr<CertificateTrust> CertificateTrustOf(const Case& c, std::vector<C
   trust.require_transparency_log = fulcio;
   ASSIGN_OR_RETURN(std::vector<std::shared_ptr<const PublicKey>> rekor_keys, LoadKeys(c.rekor_keys));
   for (size_t i = 0; i < rekor_keys.size(); ++i) {
-    trust.transparency_logs.push_back({absl::StrCat("rekor key ", i + 1), rekor_keys[i], ValidityWindow{}});
+    TransparencyLogInput& log = trust.transparency_logs.emplace_back();
+    log.name = absl::StrCat("rekor key ", i + 1);
+    log.key = rekor_keys[i];
   }
   if (fulcio) {
     identities->push_back({.issuer = value("fulcio_oidc_issuer"), .subject = value("fulcio_subject_email")});
