@@ -3,6 +3,7 @@
 //   sigshim --config FILE                              run the daemon
 //   sigshim check-config --config FILE                 validate FILE, print the effective configuration
 //   sigshim verify --config FILE [--namespace NS] [--output text|json] IMAGE  decide one image
+//   sigshim plan --config NEW_FILE [--current FILE] [--output text|json]     what NEW_FILE would refuse here
 //   sigshim [COMMAND] --help, sigshim --version
 //
 // `-c` is short for --config and `-n` for --namespace; `--config=FILE` works as well. Parsing runs
@@ -43,7 +44,14 @@ struct VerifyCommand {
   std::string image;           // IMAGE. Required.
 };
 
-using Command = std::variant<DaemonCommand, CheckConfigCommand, VerifyCommand>;
+// `sigshim plan --config NEW_FILE [--current FILE] [--output text|json]`.
+struct PlanCommand {
+  std::string config;                                 // --config NEW_FILE. Required.
+  std::string current = "/etc/sigshim/config.toml";  // --current FILE: the configuration in force. Default as written.
+  std::string output = "text";  // --output: "text" (tables for a person) or "json" (one object). Default "text".
+};
+
+using Command = std::variant<DaemonCommand, CheckConfigCommand, VerifyCommand, PlanCommand>;
 
 // The outcome of parsing: a command to run, or text to print and an exit code.
 struct ParsedCommandLine {

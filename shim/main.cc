@@ -47,6 +47,7 @@
 #include "shim/descriptor_limit.h"
 #include "shim/enforcement_hooks.h"
 #include "shim/enforcer.h"
+#include "shim/plan_command.h"
 #include "shim/runtime_client.h"
 #include "shim/server.h"
 #include "shim/status_server.h"
@@ -424,6 +425,9 @@ int main(int argc, char** argv) {
     int operator()(const shim::VerifyCommand& command) const {
       return shim::RunVerifyCommand({command.config, command.namespace_name, command.image, command.output == "json"},
                                      stdout, stderr);
+    }
+    int operator()(const shim::PlanCommand& command) const {
+      return shim::RunPlanCommand({command.config, command.current, command.output == "json"}, stdout, stderr);
     }
   };
   return std::visit(Dispatch{}, *parsed.command);
