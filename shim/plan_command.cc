@@ -130,6 +130,8 @@ struct Judge {
   std::unique_ptr<verdicts::VerdictStore> store;
   std::unique_ptr<Enforcer> enforcer;
   std::optional<audit::AuditRecord> last;  // the record of the last decision
+  // "<repository>@<digest>" → why its stored verdict holds under no rule of this configuration.
+  std::map<std::string, std::string> invalid_verdicts;
 };
 
 // Returns the configuration at `path` compiled, with a verifier built from its [registry].
@@ -160,15 +162,24 @@ PlanDecision FromRecord(const audit::AuditRecord& r, bool allowed) {
   return d;
 }
 
-// Decides a CreateContainer of `image_id` in `caller`'s namespace under `judge`.
-PlanDecision Decide(Judge& judge, const Caller& caller, const std::string& image_id) {
+// Decides a CreateContainer of `image_id` (whose manifests the runtime names `repo_digests`) in
+// `caller`'s namespace under `judge`.
+PlanDecision Decide(Judge& judge, const Caller& caller, const std::string& image_id,
+                    const std::vector<std::string>& repo_digests) {
   judge.last.reset();
   absl::StatusOr<std::string> admitted = judge.enforcer->AdmitImage(caller, image_id, /*registry_allowed=*/true);
-  if (judge.last.has_value()) return FromRecord(*judge.last, admitted.ok());
-  PlanDecision d;  // refused before a decision was recorded (the runtime could not be asked)
-  d.decision = "error";
-  d.allowed = admitted.ok();
-  d.reason = admitted.ok() ? "allowed" : std::string(admitted.status().message());
+  PlanDecision d;
+  if (judge.last.has_value()) {
+    d = FromRecord(*judge.last, admitted.ok());
+  } else {  // refused before a decision was recorded (the runtime could not be asked)
+    d.decision = "error";
+    d.allowed = admitted.ok();
+    d.reason = admitted.ok() ? "allowed" : std::string(admitted.status().message());
+  }
+  for (const std::string& name : repo_digests) {
+    auto invalid = judge.invalid_verdicts.find(name);
+    if (invalid != judge.invalid_verdicts.end()) d.stored_verdict = absl::StrCat(name, ": ", invalid->second);
+  }
   return d;
 }
 
@@ -186,6 +197,13 @@ std::string Cell(const std::string& text, size_t max) {
   return out;
 }
 
+// Returns why `d` was decided so, for a person: its reason, after why the stored verdict no longer
+// holds when that is known and the call is refused.
+std::string Why(const PlanDecision& d) {
+  if (d.allowed || d.stored_verdict.empty()) return d.reason;
+  return absl::StrCat("stored verdict no longer valid (", d.stored_verdict, "); ", d.reason);
+}
+
 std::string Shown(const PlanDecision& d) {
   if (d.decision.empty()) return "?";
   if (d.allowed && !d.exception.empty()) return absl::StrCat("allow (exception ", d.exception, ")");
@@ -201,7 +219,7 @@ void AppendTable(std::string& out, const std::vector<PlanRow>& rows) {
     const std::string what =
         row.is_container() ? absl::StrCat(row.pod, "/", row.container, " ", row.image) : row.image;
     cells.push_back({Cell(what, 120), row.namespace_name.empty() ? "-" : Cell(row.namespace_name, 63),
-                     Cell(Shown(row.now), 60), Cell(Shown(row.next), 60), Cell(row.next.reason, 400)});
+                     Cell(Shown(row.now), 60), Cell(Shown(row.next), 60), Cell(Why(row.next), 400)});
   }
   std::vector<size_t> width(4, 0);
   for (const auto& line : cells) {
@@ -215,7 +233,8 @@ void AppendTable(std::string& out, const std::vector<PlanRow>& rows) {
 
 nlohmann::json DecisionJson(const PlanDecision& d) {
   return {{"decision", d.decision}, {"allowed", d.allowed}, {"enforced", d.enforced}, {"source", d.source},
-          {"policy", d.policy},     {"identity", d.identity}, {"exception", d.exception}, {"reason", d.reason}};
+          {"policy", d.policy},     {"identity", d.identity}, {"exception", d.exception}, {"reason", d.reason},
+          {"stored_verdict", d.stored_verdict}};
 }
 
 std::string RowName(const PlanRow& row) {
@@ -258,7 +277,7 @@ std::string FormatPlan(const PlanReport& report) {
       if (!row.newly_refused()) continue;
       ++(row.is_container() ? containers : images);
       absl::StrAppend(&newly, "newly refused: ", row.is_container() ? "container " : "image ", Cell(RowName(row), 400),
-                      ": ", Cell(row.next.reason, 1000), "\n");
+                      ": ", Cell(Why(row.next), 1000), "\n");
     }
   }
   absl::StrAppend(&out, "\n", newly, "would newly be refused: ", containers, " running container(s), ", images,
@@ -376,8 +395,13 @@ int RunPlanCommand(const PlanCommandArgs& args, std::FILE* out, std::FILE* err) 
     absl::StatusOr<std::unique_ptr<Enforcer>> enforcer = Enforcer::Create(std::move(options));
     if (!enforcer.ok()) return fail(enforcer.status().message());
     judge.enforcer = *std::move(enforcer);
-    judge.enforcer->SetPolicy(judge.policy, side.verifier, judge.config->enforcement.sandbox_image,
-                              judge.config->registry.verification_timeout);
+    const RecheckReport recheck = judge.enforcer->SetPolicy(judge.policy, side.verifier,
+                                                            judge.config->enforcement.sandbox_image,
+                                                            judge.config->registry.verification_timeout);
+    for (const std::string& line : recheck.invalid) {  // "<repository>@<digest>: <why>"
+      const size_t colon = line.find(": ");
+      if (colon != std::string::npos) judge.invalid_verdicts[line.substr(0, colon)] = line.substr(colon + 2);
+    }
   }
 
   PlanReport report;
@@ -385,15 +409,17 @@ int RunPlanCommand(const PlanCommandArgs& args, std::FILE* out, std::FILE* err) 
   report.new_config = args.config;
   report.runtime_endpoint = server.runtime_endpoint;
   std::map<std::string, std::string> names;  // image id → a name for a person
+  std::map<std::string, std::vector<std::string>> digests;  // image id → its "repo@sha256:…" names
   for (const runtime::v1::Image& image : node->images) {
     PlanRow& row = report.images.emplace_back();
     row.image = ImageName(image);
     row.image_id = image.id();
     names[image.id()] = row.image;
+    digests[image.id()].assign(image.repo_digests().begin(), image.repo_digests().end());
     Caller caller;
     caller.method = "CreateContainer";
-    row.now = Decide(now_judge, caller, image.id());
-    row.next = Decide(new_judge, caller, image.id());
+    row.now = Decide(now_judge, caller, image.id(), digests[image.id()]);
+    row.next = Decide(new_judge, caller, image.id(), digests[image.id()]);
   }
   for (const NodeInventory::RunningContainer& running : node->containers) {
     const runtime::v1::Container& c = running.container;
@@ -410,8 +436,8 @@ int RunPlanCommand(const PlanCommandArgs& args, std::FILE* out, std::FILE* err) 
     caller.namespace_name = running.namespace_name;
     caller.pod = running.pod;
     caller.container = row.container;
-    row.now = Decide(now_judge, caller, row.image_id);
-    row.next = Decide(new_judge, caller, row.image_id);
+    row.now = Decide(now_judge, caller, row.image_id, digests[row.image_id]);
+    row.next = Decide(new_judge, caller, row.image_id, digests[row.image_id]);
   }
   const std::string printed = args.json ? absl::StrCat(FormatPlanJson(report), "\n") : FormatPlan(report);
   std::fputs(printed.c_str(), out);

@@ -45,6 +45,9 @@ struct PlanDecision {
   std::string identity;  // every identity that counted, comma-separated
   std::string exception;  // the [[exceptions]] entry that admitted it, "" when none
   std::string reason;    // for a person: what the decision rests on, or why it refuses
+  // When a stored verdict of the image holds under no rule of this configuration (it is re-checked
+  // offline, as on a reload): "<repository>@<digest>: <why>" (a key revoked or retired, …); else "".
+  std::string stored_verdict;
 };
 
 // One image the runtime holds, or one running container, decided under both configurations.
@@ -73,13 +76,15 @@ struct PlanReport {
 };
 
 // Returns the plan for a person: a table of the running containers and one of the images (image,
-// namespace, now, new, why), then one line per call that would newly be refused, then a summary.
+// namespace, now, new, why: the new decision's reason, after why the image's stored verdict no
+// longer holds when it is refused), then one line per call that would newly be refused, then a
+// summary.
 std::string FormatPlan(const PlanReport& report);
 
 // Returns the plan as one JSON object (no trailing newline): current_config, new_config,
 // runtime_endpoint, containers [{container, container_id, pod, namespace, image, image_id, now,
 // new, newly_refused}], images [{image, image_id, namespace, now, new, newly_refused}] (each
-// decision {decision, allowed, enforced, source, policy, identity, exception, reason}),
+// decision {decision, allowed, enforced, source, policy, identity, exception, reason, stored_verdict}),
 // newly_refused {containers, images} (names), running_refused (count), exit_code.
 std::string FormatPlanJson(const PlanReport& report);
 
