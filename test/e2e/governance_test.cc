@@ -60,12 +60,14 @@ std::string Describe(const grpc::Status& status) { return testbed::DescribeStatu
 // Returns `t` as a TOML offset date-time in UTC, to the second.
 std::string TomlTime(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()); }
 
-// Expects the refusal the contract promises: gRPC UNKNOWN, a message starting with
-// "SignatureValidationFailed: " and naming every one of `parts`. Prints the answer.
-void ExpectRefused(const grpc::Status& status, const std::vector<std::string>& parts) {
+// Expects the refusal the contract promises: gRPC UNKNOWN, a message starting with `prefix`
+// ("SignatureValidationFailed: " unless said otherwise) and naming every one of `parts`. Prints the
+// answer.
+void ExpectRefused(const grpc::Status& status, const std::vector<std::string>& parts,
+                   const std::string& prefix = "SignatureValidationFailed: ") {
   std::cout << "  answer: " << Describe(status) << std::endl;
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN) << Describe(status);
-  EXPECT_THAT(status.error_message(), StartsWith("SignatureValidationFailed: "));
+  EXPECT_THAT(status.error_message(), StartsWith(prefix));
   for (const std::string& part : parts) EXPECT_THAT(status.error_message(), HasSubstr(part));
 }
 
@@ -371,6 +373,21 @@ TEST_F(GovernanceTest, TwoOfTwoPolicyRefusesOneSignatureAndAllowsBoth) {
   EXPECT_EQ(lines.front().value("decision", ""), "allow");
   EXPECT_EQ(lines.front().value("policy", ""), "two-of-two");
   EXPECT_EQ(lines.front().value("identity", ""), "release,team");
+
+  // Both signatures are kept as evidence: with the registry stopped, the stored verdict alone
+  // admits a container (two signers sign the same payload, so the two layers share one digest).
+  std::string image_id;
+  ASSERT_TRUE(Pull(both, &image_id).ok());
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod("both", &pod));
+  ASSERT_TRUE(bed_->registry()->Stop().ok());
+  grpc::Status created = CreateContainer(pod, "both", image_id);
+  EXPECT_TRUE(created.ok()) << Describe(created);
+  const std::vector<nlohmann::json> creates = AuditFor("CreateContainer", both_digest);
+  ASSERT_EQ(creates.size(), 1u);
+  std::cout << "  audit: " << creates.front().dump() << std::endl;
+  EXPECT_EQ(creates.front().value("source", ""), "verdict");
+  EXPECT_EQ(creates.front().value("identity", ""), "release,team");
 }
 
 TEST_F(GovernanceTest, ExceptionAdmitsAnUnsignedImageUntilItExpiresWithoutAReload) {
@@ -458,15 +475,23 @@ TEST_F(GovernanceTest, RevokedKeyRefusesItsImageAtTheNextCreateContainerAfterSig
   ASSERT_TRUE(bed_->registry()->Stop().ok());
   created = CreateContainer(pod, "registry-down", image_id);
   ASSERT_TRUE(created.ok()) << Describe(created);
-  // ... until a reload revokes its key: its verdict no longer holds (re-checked offline), and the
-  // registry that could be asked instead is not there. Refused: nothing vouches for it.
+  // ... until a reload revokes its key: its verdict no longer holds (re-checked offline, logged),
+  // and the registry that would be asked instead is not there. Refused: nothing vouches for it (the
+  // answer is the registry's absence; the log line names the revoked key).
   Settings settings;
   settings.revoked_keys = {Fingerprint(*team_)};
   ASSERT_NO_FATAL_FAILURE(Apply(settings));
   EXPECT_THAT(testbed::FileTail(*log_path_, 1 << 20),
               HasSubstr(absl::StrCat("verdict not valid any more: ", Repo("gov/revoked-key/app"), "@", digest, ": ")));
-  ExpectRefused(CreateContainer(pod, "after-by-id", image_id), {image_id});
-  ExpectRefused(CreateContainer(pod, "after-by-name", image), {image});
+  EXPECT_THAT(testbed::FileTail(*log_path_, 1 << 20),
+              HasSubstr(absl::StrCat("key ", Fingerprint(*team_), " is revoked ([revocation] keys)")));
+  ExpectRefused(CreateContainer(pod, "after-by-id", image_id), {image_id, digest}, "RegistryUnavailable: ");
+  ExpectRefused(CreateContainer(pod, "after-by-name", image), {image, digest}, "RegistryUnavailable: ");
+  for (const nlohmann::json& line : AuditFor("CreateContainer", digest)) {
+    if (line.value("container", "").rfind("after-", 0) != 0) continue;
+    std::cout << "  audit: " << line.dump() << std::endl;
+    EXPECT_NE(line.value("decision", ""), "allow");
+  }
   grpc::Status other = CreateContainer(pod, "kept", kept);  // its key is not revoked: its verdict holds
   EXPECT_TRUE(other.ok()) << Describe(other);
   ASSERT_NO_FATAL_FAILURE(Apply(Settings{}));
