@@ -255,7 +255,6 @@ int RunPlanCommand(const PlanCommandArgs& args, std::FILE* out, std::FILE* err) 
       judge->store.reset();
     }
   };
-  const absl::Time decided_at = absl::Now();  // both configurations decide at the same instant
   struct Side {
     Judge* judge;
     std::shared_ptr<const policy::ImageVerifier> verifier;
@@ -278,7 +277,8 @@ int RunPlanCommand(const PlanCommandArgs& args, std::FILE* out, std::FILE* err) 
     options.content = content->get();
     options.store = judge.store.get();
     options.on_decision = [&judge](const audit::AuditRecord& record) { judge.last = record; };
-    options.now = [decided_at] { return decided_at; };
+    // The clock stays the real one: dates (exceptions, enforce_from, key windows) are judged at the
+    // moment of each decision, and so is [registry] verification_timeout.
     absl::StatusOr<std::unique_ptr<Enforcer>> enforcer = Enforcer::Create(std::move(options));
     if (!enforcer.ok()) return fail(enforcer.status().message());
     judge.enforcer = *std::move(enforcer);
