@@ -124,6 +124,31 @@ Subcommand AddVerifyBundle(CLI::App& root) {
           }};
 }
 
+// `sigshim plan --config NEW_FILE [--current FILE] [--output text|json]`.
+Subcommand AddPlan(CLI::App& root) {
+  auto command = std::make_shared<PlanCommand>();
+  CLI::App* app = AddCommand(root, "plan", "Show what a new configuration would refuse on this node, before it is rolled out.");
+  AddConfigOption(*app, command->config, "The new configuration file (TOML) to plan.")->required();
+  app->add_option("--current", command->current,
+                  "The configuration in force (default /etc/sigshim/config.toml); its [server] names the runtime "
+                  "socket and the state folder of the node.")
+      ->type_name("FILE");
+  app->add_option("-o,--output", command->output, "How to print the plan: text (default) or json (one object).")
+      ->type_name("FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
+  app->footer(Footer("Asks the runtime named by the current configuration's [server] runtime_endpoint for every "
+                     "image it holds and every running container (with its pod's namespace), and decides each "
+                     "one as the next CreateContainer would, under the configuration in force and under the new "
+                     "one: stored verdicts of [server] state_dir first (re-checked offline, as on a reload), the "
+                     "registry only where none decides. Prints a table (image, namespace, now, new, why) and "
+                     "names what would newly be refused. Changes nothing on the node.",
+                     {{0, "no running container would be refused under the new configuration"},
+                      {1, "at least one running container would be refused under the new configuration"},
+                      {2, "error: bad usage, a configuration that does not load, the runtime or the state folder "
+                          "unusable"}}));
+  return {app, [command] { return Command(*command); }};
+}
+
 // Returns the reason for refusing "sigshim --config FILE COMMAND": the daemon's --config, which
 // the command would ignore.
 std::string ConfigBeforeCommand(const CLI::App& command) {
@@ -194,7 +219,8 @@ ParsedCommandLine ParseCommandLine(int argc, const char* const* argv, const Comm
       root, daemon.config, "The configuration file (TOML) the daemon runs with. Required without a command.");
   root.set_version_flag("--version", absl::StrCat("sigshim ", options.version), "Print the version and exit.");
   root.require_subcommand(0, 1);
-  const std::vector<Subcommand> commands = {AddCheckConfig(root), AddVerify(root), AddVerifyBundle(root)};
+  const std::vector<Subcommand> commands = {AddCheckConfig(root), AddVerify(root), AddVerifyBundle(root),
+                                              AddPlan(root)};
   root.footer(absl::StrCat(
       Footer("Without a command, runs the daemon with --config FILE: SIGHUP reloads FILE, SIGTERM and SIGINT stop it.",
              {{0, "the daemon stopped on SIGTERM or SIGINT"},

@@ -5,6 +5,7 @@
 //   sigshim verify --config FILE [--namespace NS] [--output text|json] IMAGE  decide one image
 //   sigshim verify-bundle --bundle FILE --trusted-root FILE (--certificate-identity SAN
 //       --certificate-oidc-issuer ISSUER | --key PEM_FILE) (ARTIFACT_FILE | sha256:HEX)
+//   sigshim plan --config NEW_FILE [--current FILE] [--output text|json]     what NEW_FILE would refuse here
 //   sigshim [COMMAND] --help, sigshim --version
 //
 // `-c` is short for --config and `-n` for --namespace; `--config=FILE` works as well. Parsing runs
@@ -56,7 +57,14 @@ struct VerifyBundleCommand {
   std::string artifact;                 // ARTIFACT_FILE or sha256:HEX. Required.
 };
 
-using Command = std::variant<DaemonCommand, CheckConfigCommand, VerifyCommand, VerifyBundleCommand>;
+// `sigshim plan --config NEW_FILE [--current FILE] [--output text|json]`.
+struct PlanCommand {
+  std::string config;                                 // --config NEW_FILE. Required.
+  std::string current = "/etc/sigshim/config.toml";  // --current FILE: the configuration in force. Default as written.
+  std::string output = "text";  // --output: "text" (tables for a person) or "json" (one object). Default "text".
+};
+
+using Command = std::variant<DaemonCommand, CheckConfigCommand, VerifyCommand, VerifyBundleCommand, PlanCommand>;
 
 // The outcome of parsing: a command to run, or text to print and an exit code.
 struct ParsedCommandLine {

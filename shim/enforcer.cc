@@ -275,10 +275,13 @@ void Enforcer::Record(const policy::Decision& decision, const reference::Referen
   v.verified_at = decision.decided_at;
   for (const policy::Evidence& e : decision.evidence) {
     const verify::StatementArtifact& artifact = e.statement.artifact;
-    // One stored signature per artifact, however many statements it made.
+    // One stored signature per artifact, however many statements it made. Two signers of one image
+    // sign the same payload (one blob, one layer digest): their signatures differ only in the
+    // layer's annotations, and each is kept (a threshold of 2 needs both on the next re-check).
     bool stored = false;
     for (const verify::Signature& s : v.evidence) {
-      stored = stored || (s.layer_digest == artifact.layer_digest && s.payload == artifact.payload);
+      stored = stored || (s.layer_digest == artifact.layer_digest && s.payload == artifact.payload &&
+                          s.annotations == artifact.annotations);
     }
     if (!stored) {
       verify::Signature& signature = v.evidence.emplace_back();

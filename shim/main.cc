@@ -47,6 +47,7 @@
 #include "shim/descriptor_limit.h"
 #include "shim/enforcement_hooks.h"
 #include "shim/enforcer.h"
+#include "shim/plan_command.h"
 #include "shim/runtime_client.h"
 #include "shim/server.h"
 #include "shim/status_server.h"
@@ -430,6 +431,9 @@ int main(int argc, char** argv) {
       return shim::RunVerifyBundle({command.bundle, command.trusted_root, command.certificate_identity,
                                     command.certificate_oidc_issuer, command.key, command.artifact},
                                    absl::Now(), stdout, stderr);
+    }
+    int operator()(const shim::PlanCommand& command) const {
+      return shim::RunPlanCommand({command.config, command.current, command.output == "json"}, stdout, stderr);
     }
   };
   return std::visit(Dispatch{}, *parsed.command);

@@ -70,10 +70,10 @@ TEST(SigshimCommandLine, BadUsageGoesToStderrAndExitsTwo) {
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_THAT(missing.out, IsEmpty());
   EXPECT_EQ(missing.err, "sigshim verify: IMAGE is required\nRun \"sigshim verify --help\" for its usage.\n");
-  Outcome unknown = Sigshim({"plan", "--config", "/nonexistent/config.toml"});
+  Outcome unknown = Sigshim({"apply", "--config", "/nonexistent/config.toml"});
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_THAT(unknown.out, IsEmpty());
-  EXPECT_EQ(unknown.err, absl::StrCat("sigshim: unknown command \"plan\" (the commands are check-config, verify, verify-bundle)\n",
+  EXPECT_EQ(unknown.err, absl::StrCat("sigshim: unknown command \"apply\" (the commands are check-config, verify, verify-bundle, plan)\n",
                                       "Run \"sigshim --help\" for its usage.\n"));
 }
 

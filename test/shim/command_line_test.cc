@@ -96,6 +96,40 @@ TEST(CommandLine, VerifyWithoutNamespaceHasNone) {
   EXPECT_EQ(verify.image, "app@sha256:00");
 }
 
+TEST(CommandLine, PlanTakesTheNewConfigTheCurrentOneAndTheOutputInEveryForm) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"plan", "--config", "new.toml", "--current", "now.toml", "--output", "json"},
+           {"plan", "-c", "new.toml", "--current=now.toml", "-o", "json"},
+           {"plan", "--output=json", "--current", "now.toml", "--config=new.toml"}}) {
+    SCOPED_TRACE(args[1]);
+    PlanCommand plan = CommandOf<PlanCommand>(Parse(args));
+    EXPECT_EQ(plan.config, "new.toml");
+    EXPECT_EQ(plan.current, "now.toml");
+    EXPECT_EQ(plan.output, "json");
+  }
+}
+
+TEST(CommandLine, PlanWithoutCurrentComparesWithTheInstalledConfigAsText) {
+  PlanCommand plan = CommandOf<PlanCommand>(Parse({"plan", "--config", "new.toml"}));
+  EXPECT_EQ(plan.config, "new.toml");
+  EXPECT_EQ(plan.current, "/etc/sigshim/config.toml");
+  EXPECT_EQ(plan.output, "text");
+}
+
+TEST(CommandLine, PlanWithoutConfigOrWithAnImageIsBadUsage) {
+  ExpectBadUsage(Parse({"plan", "--current", "now.toml"}), "sigshim plan", "--config FILE is required");
+  ExpectBadUsage(Parse({"plan", "--config", "new.toml", "app:v1"}), "sigshim plan", "unexpected argument \"app:v1\"");
+}
+
+TEST(CommandLine, PlanHelpNamesItsOptionsAndExitCodes) {
+  std::string help = ExpectHelp(Parse({"plan", "--help"}));
+  EXPECT_THAT(help, AllOf(HasSubstr("Usage: sigshim plan [OPTIONS]"), HasSubstr("what a new configuration would refuse"),
+                          HasSubstr("-c,--config FILE REQUIRED"), HasSubstr("--current FILE"),
+                          HasSubstr("/etc/sigshim/config.toml"), HasSubstr("-o,--output FORMAT"),
+                          HasSubstr("0  no running container would be refused"),
+                          HasSubstr("1  at least one running container would be refused"), HasSubstr("2  error")));
+}
+
 TEST(CommandLine, VersionPrintsTheVersionAndExitsZero) {
   ParsedCommandLine parsed = Parse({"--version"});
   EXPECT_FALSE(parsed.command.has_value());
@@ -109,7 +143,7 @@ TEST(CommandLine, HelpNamesTheCommandsTheDaemonsOptionsAndExitCodes) {
     SCOPED_TRACE(flag);
     std::string help = ExpectHelp(Parse({flag}));
     EXPECT_THAT(help, AllOf(HasSubstr("Usage: sigshim [OPTIONS] [COMMAND]"), HasSubstr("-c,--config FILE"),
-                            HasSubstr("--version"), HasSubstr("check-config"), HasSubstr("verify"),
+                            HasSubstr("--version"), HasSubstr("check-config"), HasSubstr("verify"), HasSubstr("plan"),
                             HasSubstr("Exit codes:"), HasSubstr("0  the daemon stopped"),
                             HasSubstr("1  the daemon could not start"), HasSubstr("2  bad usage")));
   }
@@ -191,10 +225,10 @@ TEST(CommandLine, ExtraPositionalIsBadUsage) {
 }
 
 TEST(CommandLine, UnknownCommandIsBadUsage) {
-  ExpectBadUsage(Parse({"plan", "--config", "a.toml"}), "sigshim",
-                 "unknown command \"plan\" (the commands are check-config, verify, verify-bundle)");
-  ExpectBadUsage(Parse({"--config", "a.toml", "plan"}), "sigshim",
-                 "unknown command \"plan\" (the commands are check-config, verify, verify-bundle)");
+  ExpectBadUsage(Parse({"apply", "--config", "a.toml"}), "sigshim",
+                 "unknown command \"apply\" (the commands are check-config, verify, verify-bundle, plan)");
+  ExpectBadUsage(Parse({"--config", "a.toml", "apply"}), "sigshim",
+                 "unknown command \"apply\" (the commands are check-config, verify, verify-bundle, plan)");
 }
 
 TEST(CommandLine, ConfigBeforeTheCommandIsBadUsage) {

@@ -1098,5 +1098,24 @@ TEST_F(EnforcerTest, ATwoOfTwoPolicyNeedsBothKeysAndNamesBoth) {
   EXPECT_EQ(LastRecord().identity, "release,other");
 }
 
+TEST_F(EnforcerTest, BothSignaturesOverOnePayloadAreStoredSoATwoOfTwoVerdictHoldsWithoutTheRegistry) {
+  const std::string two_of_two =
+      policy::PolicyTable("team", "\"registry.test/team/**\"", "\"release\", \"other\"") + "threshold = 2\n";
+  ApplyText(two_of_two);
+  // Two signers of one image sign the same payload: one blob digest, two layers told apart only by
+  // their annotations.
+  SignWith({&release_, &other_}, signed_);
+  ASSERT_TRUE(Pull("registry.test/team/app:signed").ok());
+  std::optional<verdicts::Verdict> stored = store_->Get(signed_, kRepo);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->evidence.size(), 2u);
+  EXPECT_EQ(ApplyText(two_of_two).valid, 1);  // re-checked offline, as on a reload
+  transport_->down = true;
+  auto admitted = enforcer_->AdmitImage(Pod("CreateContainer"), absl::StrCat(kRepo, ":signed"));
+  EXPECT_TRUE(admitted.ok()) << admitted.status();
+  EXPECT_EQ(LastRecord().source, "verdict");
+  EXPECT_EQ(LastRecord().identity, "release,other");
+}
+
 }  // namespace
 }  // namespace sigshim::shim
