@@ -202,6 +202,10 @@ struct Stream {
   size_t to_down_off = 0;
   bool to_down_eof = false;
   bool response_submitted = false;
+  bool hooked = false;
+  // For the debug line of a pass-through call: its gRPC status (-1 unknown) and arrival.
+  int final_code = -1;
+  absl::Time start;
 };
 
 // A connection to the runtime (or to the hooked server) on behalf of one kubelet connection.
@@ -522,11 +526,16 @@ class FrameRelay::Loop {
   // Ends a kubelet connection: its upstream connections are closed with it, which cancels their
   // streams at the runtime.
   void Close(Connection* c) {
-    for (auto& [id, s] : c->streams) ForgetStream(s.get());
+    for (auto& [id, s] : c->streams) {
+      Held(-static_cast<int64_t>(s->to_up.size() - s->to_up_off + s->to_down.size() - s->to_down_off));
+      ForgetStream(s.get());
+    }
     c->streams.clear();
   }
 
   // ---- Streams ----
+
+  void Held(int64_t delta) { relay_->held_bytes_.fetch_add(delta, std::memory_order_relaxed); }
 
   void ForgetStream(Stream* s) {
     relay_->open_streams_.fetch_sub(1, std::memory_order_relaxed);
@@ -535,6 +544,7 @@ class FrameRelay::Loop {
 
   // Answers a stream with a gRPC status of the relay's own, trailers-only.
   void Respond(Connection* c, Stream* s, int code, absl::string_view message) {
+    s->final_code = code;
     Headers h = StatusHeaders(code, message, /*with_status_line=*/true);
     std::vector<nghttp2_nv> nv = ToNv(h);
     nghttp2_submit_response(c->down.session, s->down_id, nv.data(), nv.size(), nullptr);
@@ -550,6 +560,7 @@ class FrameRelay::Loop {
       Respond(c, s, code, message);
     } else if (!s->to_down_eof) {
       s->trailers = StatusHeaders(code, message, /*with_status_line=*/false);
+      s->final_code = code;
       s->to_down_eof = true;
       nghttp2_session_resume_data(c->down.session, s->down_id);
     }
@@ -559,6 +570,7 @@ class FrameRelay::Loop {
   void DropRequest(Connection* c, Stream* s) {
     const size_t left = s->to_up.size() - s->to_up_off;
     if (left > 0) nghttp2_session_consume(c->down.session, s->down_id, left);
+    Held(-static_cast<int64_t>(left));
     s->to_up.clear();
     s->to_up_off = 0;
   }
@@ -653,6 +665,7 @@ class FrameRelay::Loop {
       return;
     }
     const bool hooked = options_.hooked_methods.contains(s->path);
+    s->hooked = hooked;
     std::string error;
     Upstream* u = UpstreamFor(c, hooked, &error);
     if (u == nullptr) {
@@ -689,6 +702,7 @@ class FrameRelay::Loop {
     Connection* c = ConnOf(user_data);
     auto s = std::make_unique<Stream>();
     s->down_id = frame->hd.stream_id;
+    if (log::Enabled(log::Level::kDebug)) s->start = absl::Now();
     c->streams.emplace(s->down_id, std::move(s));
     c->loop->relay_->open_streams_.fetch_add(1, std::memory_order_relaxed);
     return 0;
@@ -767,6 +781,7 @@ class FrameRelay::Loop {
       s->to_up_off = 0;
     }
     s->to_up.append(reinterpret_cast<const char*>(data), len);
+    c->loop->Held(static_cast<int64_t>(len));
     nghttp2_session_resume_data(s->up->ep.session, s->up_id);
     return 0;
   }
@@ -785,6 +800,13 @@ class FrameRelay::Loop {
     }
     const size_t left = s->to_up.size() - s->to_up_off;
     if (left > 0) nghttp2_session_consume_connection(session, left);
+    c->loop->Held(-static_cast<int64_t>(left + s->to_down.size() - s->to_down_off));
+    if (!s->hooked && log::Enabled(log::Level::kDebug)) {  // The ProxyService logs the hooked ones.
+      // A stream closed before any status went out was cancelled (or reset): gRPC's CANCELLED.
+      const int code = s->final_code >= 0 ? s->final_code : 1;
+      SIGSHIM_LOG(kDebug, "call ", cri::FindMethod(s->path) != nullptr ? s->path : log::QuoteName(s->path, 256),
+                  " code=", code, " latency_us=", absl::ToInt64Microseconds(absl::Now() - s->start));
+    }
     c->loop->ForgetStream(s);
     c->streams.erase(it);
     return 0;
@@ -811,6 +833,7 @@ class FrameRelay::Loop {
     if (n == 0 && !s->to_down_eof) return NGHTTP2_ERR_DEFERRED;
     memcpy(buf, s->to_down.data() + s->to_down_off, n);
     s->to_down_off += n;
+    c->loop->Held(-static_cast<int64_t>(n));
     if (n > 0 && s->up != nullptr) nghttp2_session_consume(s->up->ep.session, s->up_id, n);
     if (s->to_down_off == s->to_down.size()) {
       s->to_down.clear();
@@ -842,6 +865,12 @@ class FrameRelay::Loop {
     Stream* s = UpStream(user_data, frame->hd.stream_id);
     if (s == nullptr) return 0;
     Headers& into = frame->headers.cat == NGHTTP2_HCAT_HEADERS ? s->trailers : s->response_headers;
+    if (namelen == 11 && memcmp(name, "grpc-status", 11) == 0) {
+      s->final_code = 0;
+      for (size_t i = 0; i < valuelen && i < 3 && value[i] >= '0' && value[i] <= '9'; ++i) {
+        s->final_code = s->final_code * 10 + (value[i] - '0');
+      }
+    }
     into.push_back({std::string(reinterpret_cast<const char*>(name), namelen),
                     std::string(reinterpret_cast<const char*>(value), valuelen)});
     return 0;
@@ -888,6 +917,7 @@ class FrameRelay::Loop {
       s->to_down_off = 0;
     }
     s->to_down.append(reinterpret_cast<const char*>(data), len);
+    ConnOf(user_data)->loop->Held(static_cast<int64_t>(len));
     nghttp2_session_resume_data(ConnOf(user_data)->down.session, s->down_id);
     return 0;
   }
@@ -938,6 +968,7 @@ class FrameRelay::Loop {
     if (n == 0 && !s->to_up_eof) return NGHTTP2_ERR_DEFERRED;
     memcpy(buf, s->to_up.data() + s->to_up_off, n);
     s->to_up_off += n;
+    c->loop->Held(-static_cast<int64_t>(n));
     if (n > 0) nghttp2_session_consume(c->down.session, s->down_id, n);
     if (s->to_up_off == s->to_up.size()) {
       s->to_up.clear();

@@ -98,6 +98,10 @@ class FrameRelay {
   // Returns the number of streams in flight, relayed to either side. Thread-safe.
   int open_streams() const { return open_streams_.load(std::memory_order_relaxed); }
 
+  // Returns the bytes of message data the relay holds: received from one side and not yet taken
+  // by the other. Thread-safe.
+  int64_t held_bytes() const { return held_bytes_.load(std::memory_order_relaxed); }
+
   // One event-loop thread and the connections it serves (frame_relay.cc).
   class Loop;
 
@@ -108,6 +112,7 @@ class FrameRelay {
   std::vector<std::unique_ptr<Loop>> loops_;
   std::atomic<unsigned> next_loop_{0};
   std::atomic<int> open_streams_{0};
+  std::atomic<int64_t> held_bytes_{0};
   bool shut_down_ = false;
 };
 
