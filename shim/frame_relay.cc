@@ -505,6 +505,14 @@ class FrameRelay::Loop {
   void Settle(Connection* c) {
     auto it = connections_.find(c);
     if (it == connections_.end()) return;  // Already settled in this round.
+    // An upstream session that has ended by itself (it sent or got a GOAWAY for a protocol error)
+    // answers nothing more: its streams fail now rather than at their deadlines.
+    for (Upstream* u : {c->runtime.get(), c->hooked.get()}) {
+      if (!c->dead && u != nullptr && !u->dead && !u->goaway && nghttp2_session_want_read(u->ep.session) == 0 &&
+          nghttp2_session_want_write(u->ep.session) == 0) {
+        FailUpstream(c, u, absl::StrCat("the ", u->hooked ? "hook server" : "runtime", " ended the connection"));
+      }
+    }
     Flush(c);
     if (!c->dead && nghttp2_session_want_read(c->down.session) == 0 &&
         nghttp2_session_want_write(c->down.session) == 0 && c->down.out.empty()) {
@@ -580,7 +588,11 @@ class FrameRelay::Loop {
     if (u->dead) return;
     u->dead = true;
     if (!u->hooked) NoteRuntimeFailure();
-    SIGSHIM_LOG(kWarning, "frame relay: ", reason, "; ", u->by_id.size(), " call(s) answered UNAVAILABLE");
+    if (u->by_id.empty()) {
+      SIGSHIM_LOG(kInfo, "frame relay: ", reason);
+    } else {
+      SIGSHIM_LOG(kWarning, "frame relay: ", reason, "; ", u->by_id.size(), " call(s) in flight answered UNAVAILABLE");
+    }
     for (auto& [id, s] : u->by_id) {
       s->up = nullptr;
       FailStream(c, s, kUnavailable, reason);
