@@ -165,8 +165,9 @@ class IdleStreamFrameFilter {
 
 // A socket with its HTTP/2 session and what is waiting to be written to it.
 struct Endpoint {
-  Connection* conn = nullptr;
-  Upstream* up = nullptr;  // Null for the kubelet's side.
+  FrameRelay::Loop* loop = nullptr;
+  Connection* conn = nullptr;  // The kubelet connection it serves; null for a shared runtime connection.
+  Upstream* up = nullptr;      // Null for the kubelet's side.
   int fd = -1;
   nghttp2_session* session = nullptr;
   std::string out;
@@ -181,6 +182,7 @@ struct Endpoint {
 // One request stream of a kubelet connection; lives from its HEADERS until it closes on the
 // kubelet's side (or the connection goes).
 struct Stream {
+  Connection* conn = nullptr;  // The kubelet connection it came on.
   int32_t down_id = 0;
   Upstream* up = nullptr;  // Null once the upstream stream is over (or when there never was one).
   int32_t up_id = -1;
@@ -208,7 +210,9 @@ struct Stream {
   absl::Time start;
 };
 
-// A connection to the runtime (or to the hooked server) on behalf of one kubelet connection.
+// A connection to the runtime, shared by every kubelet connection of a loop (as a gRPC channel
+// would be: the runtime batches its writes per connection), or to the hooked server, for one
+// kubelet connection.
 struct Upstream {
   Endpoint ep;
   bool hooked = false;
@@ -219,16 +223,19 @@ struct Upstream {
 
 class Connection {
  public:
-  explicit Connection(FrameRelay::Loop* loop) : loop(loop) { down.conn = this; }
+  explicit Connection(FrameRelay::Loop* loop) : loop(loop) {
+    down.loop = loop;
+    down.conn = this;
+  }
 
   FrameRelay::Loop* const loop;
   Endpoint down;
   IdleStreamFrameFilter filter;  // On what the client sends.
-  std::unique_ptr<Upstream> runtime;
   std::unique_ptr<Upstream> hooked;
-  std::vector<std::unique_ptr<Upstream>> retired;  // After GOAWAY or failure, until idle.
+  std::vector<std::unique_ptr<Upstream>> retired;  // Hooked ones after GOAWAY or failure, until idle.
   absl::flat_hash_map<int32_t, std::unique_ptr<Stream>> streams;
   bool dead = false;
+  bool touched = false;  // In the loop's list of connections to flush this round.
   bool goaway_sent = false;
 
   Stream* Find(int32_t id) {
@@ -309,7 +316,6 @@ class FrameRelay::Loop {
         SIGSHIM_LOG(kError, "frame relay: epoll_wait: ", strerror(errno));
         absl::SleepFor(absl::Milliseconds(10));
       }
-      touched_.clear();
       for (int i = 0; i < n; ++i) {
         if (events[i].data.ptr == nullptr) {
           TakeCommands();
@@ -317,13 +323,13 @@ class FrameRelay::Loop {
         }
         Endpoint* ep = static_cast<Endpoint*>(events[i].data.ptr);
         Connection* c = ep->conn;
-        touched_.push_back(c);
-        if (c->dead || (ep->up != nullptr && ep->up->dead)) continue;
+        if (c != nullptr) Touch(c);
+        if ((c != nullptr && c->dead) || (ep->up != nullptr && ep->up->dead)) continue;
         if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
           std::string error;
           if (!Receive(ep, &error)) {
             if (ep->up != nullptr) {
-              FailUpstream(c, ep->up, absl::StrCat("the connection to the ", ep->up->hooked ? "hook server" : "runtime",
+              FailUpstream(ep->up, absl::StrCat("the connection to the ", ep->up->hooked ? "hook server" : "runtime",
                                                    " was lost (", error, ")"));
             } else {
               if (error != kClosedByPeer) SIGSHIM_LOG(kWarning, "frame relay: closing a CRI connection: ", error);
@@ -333,8 +339,11 @@ class FrameRelay::Loop {
         }
       }
       if (draining_ && absl::Now() >= drain_deadline_) CancelEverything();
-      for (Connection* c : touched_) Settle(c);
-      if (draining_ && connections_.empty()) return;
+      SettleRound();
+      if (draining_ && connections_.empty()) {
+        for (Upstream* u : RuntimeUpstreams()) FlushEndpoint(&u->ep);  // The last cancellations.
+        return;
+      }
     }
   }
 
@@ -355,7 +364,7 @@ class FrameRelay::Loop {
       draining_ = true;
       drain_deadline_ = deadline;
       for (auto& [c, owned] : connections_) {
-        touched_.push_back(c);
+        Touch(c);
         if (c->dead) continue;
         nghttp2_submit_goaway(c->down.session, NGHTTP2_FLAG_NONE,
                               nghttp2_session_get_last_proc_stream_id(c->down.session), NGHTTP2_NO_ERROR, nullptr, 0);
@@ -371,12 +380,12 @@ class FrameRelay::Loop {
   // Cancels every stream on both sides and closes every connection (the grace is over).
   void CancelEverything() {
     for (auto& [c, owned] : connections_) {
-      touched_.push_back(c);
+      Touch(c);
       if (c->dead) continue;
       for (auto& [id, s] : c->streams) {
         nghttp2_submit_rst_stream(c->down.session, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
       }
-      Flush(c);
+      FlushConnection(c);
       c->dead = true;
     }
   }
@@ -408,7 +417,7 @@ class FrameRelay::Loop {
     nghttp2_session_set_local_window_size(c->down.session, NGHTTP2_FLAG_NONE, 0, options_.connection_window_bytes);
     if (!Watch(&c->down)) return;
     connections_.emplace(c, std::move(owned));
-    touched_.push_back(c);
+    Touch(c);
     if (draining_) {
       nghttp2_submit_goaway(c->down.session, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0);
       c->goaway_sent = true;
@@ -455,9 +464,9 @@ class FrameRelay::Loop {
     }
   }
 
-  // Writes what the session has to send, until done or the socket is full. False when the socket
-  // or the session failed.
-  bool FlushEndpoint(Endpoint* ep) {
+  // Writes what the session has to send, until done or the socket is full; sets `*wrote` when it
+  // wrote anything. False when the socket or the session failed.
+  bool FlushEndpoint(Endpoint* ep, bool* wrote = nullptr) {
     while (true) {
       while (ep->out_off < ep->out.size()) {
         const ssize_t n = ::send(ep->fd, ep->out.data() + ep->out_off, ep->out.size() - ep->out_off, MSG_NOSIGNAL);
@@ -467,6 +476,7 @@ class FrameRelay::Loop {
           return false;
         }
         ep->out_off += static_cast<size_t>(n);
+        if (wrote != nullptr) *wrote = true;
       }
       ep->out.clear();
       ep->out_off = 0;
@@ -481,60 +491,100 @@ class FrameRelay::Loop {
     }
   }
 
-  // Sends what each side of the connection has to send: the kubelet's side, the upstreams (which
-  // took the kubelet's data and so acknowledge it on the kubelet's side), then the kubelet's side
-  // again.
-  void Flush(Connection* c) {
-    if (c->dead) return;
-    if (!FlushEndpoint(&c->down)) {
+  void Touch(Connection* c) {
+    if (c->touched) return;
+    c->touched = true;
+    touched_.push_back(c);
+  }
+
+  std::vector<Upstream*> RuntimeUpstreams() {
+    std::vector<Upstream*> out;
+    if (runtime_ != nullptr) out.push_back(runtime_.get());
+    for (auto& u : retired_) out.push_back(u.get());
+    return out;
+  }
+
+  // Sends what a kubelet connection and its hooked upstreams have to send. Returns whether
+  // anything was written.
+  bool FlushConnection(Connection* c) {
+    if (c->dead) return false;
+    bool wrote = false;
+    if (!FlushEndpoint(&c->down, &wrote)) {
       SIGSHIM_LOG(kDebug, "frame relay: cannot write to a CRI connection: ", strerror(errno));
       c->dead = true;
-      return;
+      return wrote;
     }
     auto flush_up = [&](Upstream* u) {
       if (u == nullptr || u->dead) return;
-      if (!FlushEndpoint(&u->ep)) FailUpstream(c, u, "cannot write to it");
+      if (!FlushEndpoint(&u->ep, &wrote)) FailUpstream(u, "cannot write to it");
     };
-    flush_up(c->runtime.get());
     flush_up(c->hooked.get());
     for (auto& u : c->retired) flush_up(u.get());
-    if (!FlushEndpoint(&c->down)) c->dead = true;
+    return wrote;
   }
 
-  // Flushes a connection touched by an event and lets go of what is over.
-  void Settle(Connection* c) {
-    auto it = connections_.find(c);
-    if (it == connections_.end()) return;  // Already settled in this round.
-    // An upstream session that has ended by itself (it sent or got a GOAWAY for a protocol error)
-    // answers nothing more: its streams fail now rather than at their deadlines.
-    for (Upstream* u : {c->runtime.get(), c->hooked.get()}) {
-      if (!c->dead && u != nullptr && !u->dead && !u->goaway && nghttp2_session_want_read(u->ep.session) == 0 &&
-          nghttp2_session_want_write(u->ep.session) == 0) {
-        FailUpstream(c, u, absl::StrCat("the ", u->hooked ? "hook server" : "runtime", " ended the connection"));
+  // Sends what this round's events produced, on every side, until nothing more comes: taking data
+  // on one side acknowledges it on the other (WINDOW_UPDATE), which a later pass sends. Then lets
+  // go of what is over.
+  void SettleRound() {
+    for (size_t i = 0; i < touched_.size(); ++i) {
+      Connection* c = touched_[i];
+      if (c->dead) continue;
+      // An upstream session that has ended by itself (it sent or got a GOAWAY for a protocol
+      // error) answers nothing more: its streams fail now rather than at their deadlines.
+      if (Upstream* u = c->hooked.get(); u != nullptr && !u->dead && !u->goaway && Ended(u)) {
+        FailUpstream(u, "the hook server ended the connection");
       }
     }
-    Flush(c);
-    if (!c->dead && nghttp2_session_want_read(c->down.session) == 0 &&
-        nghttp2_session_want_write(c->down.session) == 0 && c->down.out.empty()) {
-      c->dead = true;
+    if (runtime_ != nullptr && !runtime_->dead && !runtime_->goaway && Ended(runtime_.get())) {
+      FailUpstream(runtime_.get(), "the runtime ended the connection");
     }
-    if (c->dead) {
-      Close(c);
-      connections_.erase(it);
-      return;
+    for (int pass = 0; pass < 8; ++pass) {
+      bool wrote = false;
+      // Indexes: flushing may touch more connections (a runtime stream taking a caller's data).
+      for (size_t i = 0; i < touched_.size(); ++i) wrote |= FlushConnection(touched_[i]);
+      for (Upstream* u : RuntimeUpstreams()) {
+        if (!u->dead && !FlushEndpoint(&u->ep, &wrote)) FailUpstream(u, "cannot write to the runtime");
+      }
+      if (!wrote) break;
     }
-    auto idle = [](const std::unique_ptr<Upstream>& u) {
-      return u->dead || (u->by_id.empty() && (u->goaway || nghttp2_session_want_read(u->ep.session) == 0));
-    };
-    if (c->runtime != nullptr && (c->runtime->dead || c->runtime->goaway)) c->retired.push_back(std::move(c->runtime));
-    if (c->hooked != nullptr && (c->hooked->dead || c->hooked->goaway)) c->retired.push_back(std::move(c->hooked));
-    c->retired.erase(std::remove_if(c->retired.begin(), c->retired.end(), idle), c->retired.end());
+    for (Connection* c : touched_) {
+      c->touched = false;
+      if (!c->dead && nghttp2_session_want_read(c->down.session) == 0 &&
+          nghttp2_session_want_write(c->down.session) == 0 && c->down.out.empty()) {
+        c->dead = true;
+      }
+      if (c->dead) {
+        Close(c);
+        connections_.erase(c);
+        continue;
+      }
+      if (c->hooked != nullptr && (c->hooked->dead || c->hooked->goaway)) c->retired.push_back(std::move(c->hooked));
+      c->retired.erase(std::remove_if(c->retired.begin(), c->retired.end(), &Idle), c->retired.end());
+    }
+    touched_.clear();
+    if (runtime_ != nullptr && (runtime_->dead || runtime_->goaway)) retired_.push_back(std::move(runtime_));
+    retired_.erase(std::remove_if(retired_.begin(), retired_.end(), &Idle), retired_.end());
+  }
+
+  static bool Ended(Upstream* u) {
+    return nghttp2_session_want_read(u->ep.session) == 0 && nghttp2_session_want_write(u->ep.session) == 0;
+  }
+
+  static bool Idle(const std::unique_ptr<Upstream>& u) {
+    return u->dead || (u->by_id.empty() && (u->goaway || nghttp2_session_want_read(u->ep.session) == 0));
   }
 
   // Ends a kubelet connection: its upstream connections are closed with it, which cancels their
   // streams at the runtime.
   void Close(Connection* c) {
     for (auto& [id, s] : c->streams) {
+      if (s->up != nullptr && s->up->ep.conn == nullptr) {  // The shared runtime connection stays.
+        nghttp2_submit_rst_stream(s->up->ep.session, NGHTTP2_FLAG_NONE, s->up_id, NGHTTP2_CANCEL);
+        const size_t held = s->to_down.size() - s->to_down_off;
+        if (held > 0) nghttp2_session_consume_connection(s->up->ep.session, held);
+        s->up->by_id.erase(s->up_id);
+      }
       Held(-static_cast<int64_t>(s->to_up.size() - s->to_up_off + s->to_down.size() - s->to_down_off));
       ForgetStream(s.get());
     }
@@ -584,7 +634,7 @@ class FrameRelay::Loop {
   }
 
   // Fails every open stream of `u` and marks it dead (it is closed at the next Settle).
-  void FailUpstream(Connection* c, Upstream* u, const std::string& reason) {
+  void FailUpstream(Upstream* u, const std::string& reason) {
     if (u->dead) return;
     u->dead = true;
     if (!u->hooked) NoteRuntimeFailure();
@@ -595,7 +645,8 @@ class FrameRelay::Loop {
     }
     for (auto& [id, s] : u->by_id) {
       s->up = nullptr;
-      FailStream(c, s, kUnavailable, reason);
+      Touch(s->conn);
+      FailStream(s->conn, s, kUnavailable, reason);
     }
     u->by_id.clear();
   }
@@ -606,9 +657,9 @@ class FrameRelay::Loop {
   }
 
   Upstream* UpstreamFor(Connection* c, bool hooked, std::string* error) {
-    std::unique_ptr<Upstream>& slot = hooked ? c->hooked : c->runtime;
+    std::unique_ptr<Upstream>& slot = hooked ? c->hooked : runtime_;
     if (slot != nullptr && !slot->dead && !slot->goaway) return slot.get();
-    if (slot != nullptr) c->retired.push_back(std::move(slot));
+    if (slot != nullptr) (hooked ? c->retired : retired_).push_back(std::move(slot));
     absl::StatusOr<int> fd;
     if (hooked) {
       fd = options_.connect_hooked ? options_.connect_hooked()
@@ -630,7 +681,8 @@ class FrameRelay::Loop {
     if (!hooked) backoff_ = absl::ZeroDuration();
     auto u = std::make_unique<Upstream>();
     u->hooked = hooked;
-    u->ep.conn = c;
+    u->ep.loop = this;
+    u->ep.conn = hooked ? c : nullptr;
     u->ep.up = u.get();
     u->ep.fd = *fd;
     nghttp2_option* option;
@@ -706,13 +758,14 @@ class FrameRelay::Loop {
 
   // ---- nghttp2 callbacks: the kubelet's side (server session) ----
 
-  static Loop* LoopOf(void* user_data) { return static_cast<Endpoint*>(user_data)->conn->loop; }
+  static Loop* LoopOf(void* user_data) { return static_cast<Endpoint*>(user_data)->loop; }
   static Connection* ConnOf(void* user_data) { return static_cast<Endpoint*>(user_data)->conn; }
 
   static int DownBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     Connection* c = ConnOf(user_data);
     auto s = std::make_unique<Stream>();
+    s->conn = c;
     s->down_id = frame->hd.stream_id;
     if (log::Enabled(log::Level::kDebug)) s->start = absl::Now();
     c->streams.emplace(s->down_id, std::move(s));
@@ -890,7 +943,6 @@ class FrameRelay::Loop {
 
   static int UpFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     Endpoint* ep = static_cast<Endpoint*>(user_data);
-    Connection* c = ep->conn;
     if (frame->hd.type == NGHTTP2_GOAWAY) {
       ep->up->goaway = true;  // Streams above its last id are closed (REFUSED_STREAM) by nghttp2.
       return 0;
@@ -898,6 +950,8 @@ class FrameRelay::Loop {
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
     Stream* s = UpStream(user_data, frame->hd.stream_id);
     if (s == nullptr) return 0;
+    Connection* c = s->conn;
+    ep->loop->Touch(c);
     const bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
       std::vector<nghttp2_nv> nv = ToNv(s->response_headers);
@@ -929,16 +983,18 @@ class FrameRelay::Loop {
       s->to_down_off = 0;
     }
     s->to_down.append(reinterpret_cast<const char*>(data), len);
-    ConnOf(user_data)->loop->Held(static_cast<int64_t>(len));
-    nghttp2_session_resume_data(ConnOf(user_data)->down.session, s->down_id);
+    LoopOf(user_data)->Held(static_cast<int64_t>(len));
+    LoopOf(user_data)->Touch(s->conn);
+    nghttp2_session_resume_data(s->conn->down.session, s->down_id);
     return 0;
   }
 
   static int UpStreamClose(nghttp2_session* session, int32_t stream_id, uint32_t error_code, void* user_data) {
     Endpoint* ep = static_cast<Endpoint*>(user_data);
-    Connection* c = ep->conn;
     Stream* s = UpStream(user_data, stream_id);
     if (s == nullptr) return 0;
+    Connection* c = s->conn;
+    ep->loop->Touch(c);
     ep->up->by_id.erase(stream_id);
     // What the caller has not taken yet is acknowledged now: the upstream stream is over.
     const size_t held = s->to_down.size() - s->to_down_off;
@@ -964,7 +1020,8 @@ class FrameRelay::Loop {
     if (s == nullptr) return 0;
     ep->up->by_id.erase(frame->hd.stream_id);
     s->up = nullptr;
-    ep->conn->loop->FailStream(ep->conn, s, kUnavailable,
+    ep->loop->Touch(s->conn);
+    ep->loop->FailStream(s->conn, s, kUnavailable,
                                absl::StrCat("cannot open a stream upstream: ", nghttp2_strerror(lib_error)));
     return 0;
   }
@@ -974,7 +1031,8 @@ class FrameRelay::Loop {
                                 nghttp2_data_source*, void* user_data) {
     Stream* s = UpStream(user_data, stream_id);
     if (s == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    Connection* c = ConnOf(user_data);
+    Connection* c = s->conn;
+    c->loop->Touch(c);  // The kubelet's side has a WINDOW_UPDATE to send.
     const size_t avail = s->to_up.size() - s->to_up_off;
     const size_t n = std::min(length, avail);
     if (n == 0 && !s->to_up_eof) return NGHTTP2_ERR_DEFERRED;
@@ -1029,7 +1087,11 @@ class FrameRelay::Loop {
 
   // The loop thread's own.
   absl::flat_hash_map<Connection*, std::unique_ptr<Connection>> connections_;
-  std::vector<Connection*> touched_;  // Connections an event of this round reached.
+  std::vector<Connection*> touched_;  // Connections to flush and settle this round (Touch).
+  // The runtime connection shared by this loop's streams, and earlier ones finishing their streams
+  // after a GOAWAY (or failed, until the next settle).
+  std::unique_ptr<Upstream> runtime_;
+  std::vector<std::unique_ptr<Upstream>> retired_;
   bool draining_ = false;
   absl::Time drain_deadline_;
   absl::Duration backoff_ = absl::ZeroDuration();  // After a failed runtime connection.

@@ -8,8 +8,10 @@
 //     trailers-only gRPC UNIMPLEMENTED, counted and logged (on_refused_method), never forwarded;
 //   - one of `hooked_methods`: relayed to the gRPC server that runs the hooks (ProxyService),
 //     through a connection of its own per kubelet connection (connect_hooked);
-//   - any other CRI method: relayed to the runtime, through one runtime connection per kubelet
-//     connection, opened when the first such stream arrives.
+//   - any other CRI method: relayed to the runtime, over one runtime connection per loop thread
+//     shared by all its kubelet connections (as one gRPC channel would be: containerd spends
+//     less CPU per call on one busy connection than on many), opened when the first such stream
+//     arrives.
 // A relayed stream carries every header as it came (metadata, grpc-timeout, te, content-type,
 // user-agent, :authority), the DATA both ways, the response headers and trailers as the other
 // side sent them, and RST_STREAM both ways: a caller that cancels (or whose connection closes)
@@ -23,9 +25,10 @@
 // backoff (100 ms, doubling up to max_reconnect_backoff) after a failed attempt; streams in
 // between get UNAVAILABLE at once, as a gRPC channel in TRANSIENT_FAILURE does.
 //
-// Threading: a few event-loop threads (epoll); a connection and everything about it (its streams,
-// its upstream connections) lives on one of them, so no state is shared between threads except
-// the hand-over of new connections and the shutdown request.
+// Threading: a few event-loop threads (epoll); a kubelet connection and everything about it (its
+// streams, its hooked connection) lives on one of them, with that thread's runtime connection, so
+// no state is shared between threads except the hand-over of new connections and the shutdown
+// request.
 #ifndef SIGSHIM_SHIM_FRAME_RELAY_H_
 #define SIGSHIM_SHIM_FRAME_RELAY_H_
 
