@@ -172,6 +172,7 @@ struct Endpoint {
   nghttp2_session* session = nullptr;
   std::string out;
   size_t out_off = 0;
+  bool watching_out = false;  // EPOLLOUT is watched (only while `out` waits for room).
 
   ~Endpoint() {
     if (session != nullptr) nghttp2_session_del(session);
@@ -327,7 +328,7 @@ class FrameRelay::Loop {
         if ((c != nullptr && c->dead) || (ep->up != nullptr && ep->up->dead)) continue;
         if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
           std::string error;
-          if (!Receive(ep, &error)) {
+          if (!Receive(ep, (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0, &error)) {
             if (ep->up != nullptr) {
               FailUpstream(ep->up, absl::StrCat("the connection to the ", ep->up->hooked ? "hook server" : "runtime",
                                                    " was lost (", error, ")"));
@@ -424,20 +425,29 @@ class FrameRelay::Loop {
     }
   }
 
-  bool Watch(Endpoint* ep) {
+  // Watches `ep`'s socket for input (edge-triggered); for room to write too only while a write
+  // waits for it, so that a peer reading what was sent wakes nobody.
+  bool Watch(Endpoint* ep, int op = EPOLL_CTL_ADD) {
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (ep->watching_out ? EPOLLOUT : 0);
     ev.data.ptr = ep;
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, ep->fd, &ev) != 0) {
+    if (::epoll_ctl(epoll_fd_, op, ep->fd, &ev) != 0) {
       SIGSHIM_LOG(kError, "frame relay: epoll_ctl: ", strerror(errno));
       return false;
     }
     return true;
   }
 
-  // Reads everything available into the session. False when the socket is closed, failed, or
-  // the peer broke the protocol.
-  bool Receive(Endpoint* ep, std::string* error) {
+  void WatchOut(Endpoint* ep, bool out) {
+    if (ep->watching_out == out) return;
+    ep->watching_out = out;
+    Watch(ep, EPOLL_CTL_MOD);
+  }
+
+  // Reads everything available into the session (up to the close when `closing`: the event said
+  // the peer has shut down). False when the socket is closed, failed, or the peer broke the
+  // protocol.
+  bool Receive(Endpoint* ep, bool closing, std::string* error) {
     while (true) {
       const ssize_t n = ::read(ep->fd, read_buffer_, sizeof(read_buffer_));
       if (n > 0) {
@@ -451,6 +461,9 @@ class FrameRelay::Loop {
                                 : feed(data, static_cast<size_t>(n)))) {
           return false;
         }
+        // A short read emptied the socket: with edge-triggered epoll, more input (or the peer's
+        // close) raises a new event, so the read that would say EAGAIN is saved.
+        if (!closing && static_cast<size_t>(n) < sizeof(read_buffer_)) return true;
         continue;
       }
       if (n == 0) {
@@ -472,7 +485,10 @@ class FrameRelay::Loop {
         const ssize_t n = ::send(ep->fd, ep->out.data() + ep->out_off, ep->out.size() - ep->out_off, MSG_NOSIGNAL);
         if (n < 0) {
           if (errno == EINTR) continue;
-          if (errno == EAGAIN || errno == EWOULDBLOCK) return true;  // EPOLLOUT will come.
+          if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            WatchOut(ep, true);  // EPOLLOUT will come.
+            return true;
+          }
           return false;
         }
         ep->out_off += static_cast<size_t>(n);
@@ -480,6 +496,7 @@ class FrameRelay::Loop {
       }
       ep->out.clear();
       ep->out_off = 0;
+      if (ep->watching_out) WatchOut(ep, false);
       while (ep->out.size() < kWriteChunk) {
         const uint8_t* data;
         const ssize_t n = nghttp2_session_mem_send(ep->session, &data);
