@@ -33,8 +33,10 @@ struct ServerOptions {
   int socket_mode = 0660;
   // Runtime endpoint: a socket path, "unix:///path" or "unix:/path". Required.
   std::string runtime_endpoint;
-  // Largest message accepted in either direction. Default 64 MiB (above the 16 MiB that kubelet
-  // and containerd use, so that their limits are the ones that apply).
+  // Largest message accepted in either direction by the gRPC server and channel (the hooked
+  // methods, and every call with frame_relay = false); the frame relay never decodes messages, so
+  // kubelet's and the runtime's own limits apply to what it relays. Default 64 MiB (above the
+  // 16 MiB that kubelet and containerd use, so that their limits are the ones that apply).
   int max_message_bytes = 64 << 20;
   // Serves connections with the HTTP/2 frame relay, which relays every CRI method that has no
   // hook without decoding it; false: gRPC serves them and the ProxyService relays every call
