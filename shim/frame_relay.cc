@@ -653,8 +653,7 @@ class FrameRelay::Loop {
   // Fails every open stream of `u` and marks it dead (it is closed at the next Settle).
   void FailUpstream(Upstream* u, const std::string& reason) {
     if (u->dead) return;
-    u->dead = true;
-    if (!u->hooked) NoteRuntimeFailure();
+    u->dead = true;  // No backoff: the next stream connects again at once (a failed connect backs off).
     if (u->by_id.empty()) {
       SIGSHIM_LOG(kInfo, "frame relay: ", reason);
     } else {

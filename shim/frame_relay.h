@@ -21,9 +21,9 @@
 //
 // The runtime down or restarting (connection refused, GOAWAY, connection lost): each stream it
 // leaves unanswered gets gRPC UNAVAILABLE (trailers-only when no response headers went out yet,
-// else trailers after the data relayed so far); the next stream connects again, at most once per
-// backoff (100 ms, doubling up to max_reconnect_backoff) after a failed attempt; streams in
-// between get UNAVAILABLE at once, as a gRPC channel in TRANSIENT_FAILURE does.
+// else trailers after the data relayed so far); the next stream connects again at once, and after
+// a failed attempt at most once per backoff (100 ms, doubling up to max_reconnect_backoff);
+// streams in between get UNAVAILABLE at once, as a gRPC channel in TRANSIENT_FAILURE does.
 //
 // Threading: a few event-loop threads (epoll); a kubelet connection and everything about it (its
 // streams, its hooked connection) lives on one of them, with that thread's runtime connection, so
