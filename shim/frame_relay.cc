@@ -565,6 +565,7 @@ class FrameRelay::Loop {
       }
       if (!wrote) break;
     }
+    bool closed = false;
     for (Connection* c : touched_) {
       c->touched = false;
       if (!c->dead && nghttp2_session_want_read(c->down.session) == 0 &&
@@ -574,12 +575,18 @@ class FrameRelay::Loop {
       if (c->dead) {
         Close(c);
         connections_.erase(c);
+        closed = true;
         continue;
       }
       if (c->hooked != nullptr && (c->hooked->dead || c->hooked->goaway)) c->retired.push_back(std::move(c->hooked));
       c->retired.erase(std::remove_if(c->retired.begin(), c->retired.end(), &Idle), c->retired.end());
     }
     touched_.clear();
+    if (closed) {  // Close cancelled their streams on the runtime connection: send that now.
+      for (Upstream* u : RuntimeUpstreams()) {
+        if (!u->dead && !FlushEndpoint(&u->ep)) FailUpstream(u, "cannot write to the runtime");
+      }
+    }
     if (runtime_ != nullptr && (runtime_->dead || runtime_->goaway)) retired_.push_back(std::move(runtime_));
     retired_.erase(std::remove_if(retired_.begin(), retired_.end(), &Idle), retired_.end());
   }
@@ -592,8 +599,8 @@ class FrameRelay::Loop {
     return u->dead || (u->by_id.empty() && (u->goaway || nghttp2_session_want_read(u->ep.session) == 0));
   }
 
-  // Ends a kubelet connection: its upstream connections are closed with it, which cancels their
-  // streams at the runtime.
+  // Ends a kubelet connection: its streams on the shared runtime connection are cancelled
+  // (RST_STREAM); its hooked connection is closed with it, which cancels its calls there.
   void Close(Connection* c) {
     for (auto& [id, s] : c->streams) {
       if (s->up != nullptr && s->up->ep.conn == nullptr) {  // The shared runtime connection stays.

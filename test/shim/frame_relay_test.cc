@@ -415,6 +415,20 @@ TEST_F(FrameRelayTest, ResetInEveryStateCancelsUpstreamAndKeepsTheConnection) {
   ExpectNoOpenStreams();
 }
 
+// A kubelet connection that closes with a call in flight: the runtime connection is shared with
+// other callers and stays, so the call is cancelled on it with RST_STREAM.
+TEST_F(FrameRelayTest, ClosingTheConnectionCancelsItsCallsUpstream) {
+  auto client = std::make_unique<RawClient>();
+  relay_->Adopt(client->Start());
+  client->Request("/runtime.v1.RuntimeService/Status", GrpcMessage("slow"));
+  runtime_->WaitForCall("/runtime.v1.RuntimeService/Status");
+  EXPECT_TRUE(GrpcCall("meanwhile").ok());  // Another caller on the same runtime connection.
+  client.reset();  // Closes the socket.
+  EXPECT_TRUE(runtime_->WaitForCancel("/runtime.v1.RuntimeService/Status"));
+  ExpectNoOpenStreams();
+  EXPECT_TRUE(GrpcCall("after").ok());
+}
+
 // The runtime's own RST_STREAM reaches the caller, and a runtime that goes away answers
 // UNAVAILABLE: trailers-only before any response, and the next stream reconnects.
 TEST_F(FrameRelayTest, RuntimeLossGivesUnavailableAndTheNextStreamReconnects) {
