@@ -88,8 +88,17 @@ class ProxyService {
   // Returns the number of calls refused because their method is not a CRI method. Thread-safe.
   uint64_t refused_calls() const { return refused_.load(std::memory_order_relaxed); }
 
-  // Returns the number of calls in flight. Thread-safe.
+  // Returns the number of calls in flight, counting those served outside this service
+  // (AddOutsideCalls). Thread-safe.
   int active_calls() const { return active_.load(std::memory_order_relaxed); }
+
+  // Counts `delta` calls served outside this service (the frame relay's pass-through streams) in
+  // active_calls(), so that one figure covers every call in flight. Thread-safe.
+  void AddOutsideCalls(int delta) { active_.fetch_add(delta, std::memory_order_relaxed); }
+
+  // Counts and logs a call refused for its method path (not a CRI method), and calls
+  // ProxyOptions::on_refused_method. Used by the frame relay for the calls it refuses. Thread-safe.
+  void RefuseUnknown(absl::string_view method);
 
  private:
   friend class ProxyCall;
@@ -102,8 +111,6 @@ class ProxyService {
   // Take mu_; a call's own state has no lock (it lives on one thread).
   void RegisterEndless(ProxyCall* call);
   void CallFinished(ProxyCall* call, bool endless);
-  // Counts and logs a call refused for its method path.
-  void RefuseUnknown(absl::string_view method);
 
   std::shared_ptr<grpc::Channel> upstream_;
   grpc::GenericStub stub_;

@@ -175,6 +175,31 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
   }
   server->proxy_->Start();
   Server* raw = server.get();
+  if (options.frame_relay) {
+    FrameRelayOptions relay_options;
+    relay_options.runtime_socket = *runtime;
+    for (const auto& [method, hook] : *hooks) relay_options.hooked_methods.insert(method);
+    relay_options.connect_hooked = [raw]() -> absl::StatusOr<int> {
+      int fds[2];
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
+        return absl::UnavailableError(absl::StrCat("cannot reach the hooks: socketpair: ", strerror(errno)));
+      }
+      grpc::AddInsecureChannelFromFd(raw->server_.get(), fds[1]);
+      return fds[0];
+    };
+    relay_options.threads = proxy_options.threads;
+    relay_options.max_reconnect_backoff = options.max_reconnect_backoff;
+    ProxyService* proxy = server->proxy_.get();
+    relay_options.on_refused_method = [proxy](absl::string_view method) { proxy->RefuseUnknown(method); };
+    relay_options.on_active_change = [proxy](int delta) { proxy->AddOutsideCalls(delta); };
+    absl::StatusOr<std::unique_ptr<FrameRelay>> relay = FrameRelay::Create(relay_options);
+    if (!relay.ok()) {
+      server->StopAccepting();
+      ::unlink(listen->c_str());
+      return relay.status();
+    }
+    server->relay_ = *std::move(relay);
+  }
   server->accept_thread_ = std::thread([raw] { raw->AcceptLoop(); });
   return server;
 }
@@ -199,7 +224,11 @@ void Server::AcceptLoop() {
           SIGSHIM_LOG(kInfo, "CRI socket ", socket_path_, ": accepting connections again");
           failing = false;
         }
-        grpc::AddInsecureChannelFromFd(server_.get(), fd);
+        if (relay_ != nullptr) {
+          relay_->Adopt(fd);
+        } else {
+          grpc::AddInsecureChannelFromFd(server_.get(), fd);
+        }
         continue;
       }
       const int error = errno;
@@ -238,10 +267,14 @@ void Server::StopAccepting() {
 void Server::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
-  // No connection is handed to gRPC once its Shutdown has begun.
+  // No connection is handed on once the shutdown has begun.
   StopAccepting();
   proxy_->CancelEndlessStreams();
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  const absl::Time deadline = absl::Now() + grace;
+  // The relay first: its hooked streams are calls of the gRPC server below, which must still take
+  // them until the relay is done.
+  if (relay_ != nullptr) relay_->Shutdown(deadline);
+  server_->Shutdown(absl::ToChronoTime(deadline));
   // gRPC's Shutdown returns once every call has been released, so no call is left to serve.
   proxy_->Stop();
   server_->Wait();

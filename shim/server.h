@@ -1,8 +1,10 @@
-// The gRPC server on kubelet's side: a unix socket served by the ProxyService, and the channel
-// to the runtime's socket.
+// The server on kubelet's side: a unix socket whose connections the frame relay serves
+// (frame_relay.h): pass-through CRI calls are relayed to the runtime as HTTP/2 frames, the hooked
+// methods go to the ProxyService's gRPC server (through a socket pair per kubelet connection), and
+// paths outside the CRI are refused.
 //
 // sigshim owns the listening socket and its accept loop, and hands each accepted connection to
-// gRPC (grpc::AddInsecureChannelFromFd). gRPC 1.51's own listener stops accepting for good after
+// the frame relay (or, with frame_relay = false, straight to gRPC: grpc::AddInsecureChannelFromFd). gRPC 1.51's own listener stops accepting for good after
 // any accept4 error other than EAGAIN/EINTR (it logs "Failed accept4: Too many open files" and
 // never re-arms), so one moment without a free descriptor would leave the CRI socket dead until a
 // restart. This loop waits and tries again instead.
@@ -18,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "shim/frame_relay.h"
 #include "shim/hooks.h"
 #include "shim/proxy.h"
 
@@ -30,19 +33,26 @@ struct ServerOptions {
   int socket_mode = 0660;
   // Runtime endpoint: a socket path, "unix:///path" or "unix:/path". Required.
   std::string runtime_endpoint;
-  // Largest message accepted in either direction. Default 64 MiB (above the 16 MiB that kubelet
-  // and containerd use, so that their limits are the ones that apply).
+  // Largest message accepted in either direction by the gRPC server and channel (the hooked
+  // methods, and every call with frame_relay = false); the frame relay never decodes messages, so
+  // kubelet's and the runtime's own limits apply to what it relays. Default 64 MiB (above the
+  // 16 MiB that kubelet and containerd use, so that their limits are the ones that apply).
   int max_message_bytes = 64 << 20;
-  // Relays known unary methods through the general stream relay too, instead of the unary fast
-  // path. Only for tests that exercise the stream relay against a real runtime. Default false.
+  // Serves connections with the HTTP/2 frame relay, which relays every CRI method that has no
+  // hook without decoding it; false: gRPC serves them and the ProxyService relays every call
+  // (about 3x the CPU per pass-through call; see README, performance). Default true.
+  bool frame_relay = true;
+  // Relays known unary methods through the ProxyService's stream relay too, instead of its unary
+  // fast path. Only for tests that exercise that relay against a real runtime; with frame_relay,
+  // it only reaches hooked methods (which are unary and never relayed as streams). Default false.
   bool relay_unary_as_streams = false;
   // Longest pause between reconnection attempts to the runtime. Default 1s, so that calls work
   // again soon after the runtime restarts.
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
   // Called for each call refused because its method is not a CRI method (ProxyOptions). Default null.
   std::function<void()> on_refused_method;
-  // Threads that serve calls, each polling a completion queue of its own (proxy.h). Default 0:
-  // one for every two cores the process may run on, at least one.
+  // Threads that serve calls: as many frame-relay event loops, and as many ProxyService completion
+  // queues (proxy.h). Default 0: one for every two cores the process may run on, at least one.
   int threads = 0;
 };
 
@@ -56,8 +66,9 @@ class Server {
   // accepts again: connections wait in the socket's backlog meanwhile.
   static absl::StatusOr<std::unique_ptr<Server>> Create(const ServerOptions& options, const HookTable* hooks);
 
-  // Stops accepting connections and calls, lets in-flight calls finish for up to `grace` (endless
-  // event streams are cancelled at once), cancels what is left, and removes the socket file.
+  // Stops accepting connections and calls (GOAWAY on open connections), lets in-flight calls
+  // finish for up to `grace` (endless event streams are cancelled at once), cancels what is left,
+  // and removes the socket file.
   void Shutdown(absl::Duration grace);
 
   ~Server();
@@ -84,6 +95,8 @@ class Server {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<ProxyService> proxy_;
   std::unique_ptr<grpc::Server> server_;
+  // Declared after server_, which it hands hooked connections to: destroyed before it.
+  std::unique_ptr<FrameRelay> relay_;
   bool shut_down_ = false;
 };
 
