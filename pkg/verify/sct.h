@@ -65,9 +65,10 @@ struct VerifiedSct {
 // only when it is version 1, from one of `logs`, timestamped inside that log's window, signed with
 // SHA-256 (ECDSA or RSA) and its signature verifies; at least one must count, as cosign and
 // sigstore-go require by default. The SCT times are not compared with the clock (the windows are
-// the time check). The SCT list is decoded by OpenSSL; the signed structure is built here and
-// checked with the log's decoded key, so nothing is decoded again per call (OpenSSL's SCT_validate
-// decodes the leaf and the issuer key anew each time, which costs more than the verify itself).
+// the time check). OpenSSL decodes the SCT list, re-encodes the precertificate TBSCertificate from
+// a copy of the leaf without the SCT list extension, and encodes the issuer's key, as its own SCT
+// code does; the RFC 6962 signed structure is assembled here and checked with the log's key as
+// CtLogs decoded it (OpenSSL's SCT_validate would decode the log key anew on every call).
 // Returns the SCTs that count, at most one per log (sigstore-go counts logs, not SCTs);
 // PermissionDenied when none does, with each SCT's reason ("no embedded SCTs", "SCT from unknown log
 // …", "… outside the log's validity …", "SCT signature does not verify …") or when the issuer or the

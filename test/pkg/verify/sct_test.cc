@@ -165,7 +165,7 @@ TEST(VerifyEmbeddedScts, VerifiesAParsedLeafAgainstLogsDecodedOnce) {
   absl::StatusOr<Certificate> intermediate = ParseCertificateDer(dsse.issuer);
   ASSERT_TRUE(intermediate.ok()) << intermediate.status();
   ExpectDenied(VerifyEmbeddedScts(*intermediate, Der(chain[2]), **logs), "no embedded SCTs");
-  ExpectDenied(VerifyEmbeddedScts(*leaf, "garbage", **logs), "issuer certificate: ");
+  ExpectDenied(VerifyEmbeddedScts(*leaf, "garbage", **logs), "issuer certificate is not a DER certificate");
 }
 
 TEST(CtLogs, RefusesLogsWhoseKeyOrIdIsWrong) {
@@ -216,6 +216,48 @@ TEST(VerifyEmbeddedScts, RefusesAlteredCertificate) {
   altered[at + 1] ^= 0x20;
   ExpectDenied(VerifyEmbeddedScts(altered, dsse.issuer, LogsOf("trusted-roots/public-good.json")),
                "SCT signature does not verify");
+}
+
+// Returns `der` with the precertificate poison (1.3.6.1.4.1.11129.2.4.3, critical, ASN.1 NULL) added
+// after its extensions; the CA's signature no longer matches, which the SCT check does not look at.
+std::string WithPoison(const std::string& der) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+  X509* cert = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
+  EXPECT_NE(cert, nullptr);
+  if (cert == nullptr) return der;
+  ASN1_OCTET_STRING* null_value = ASN1_OCTET_STRING_new();
+  const unsigned char kNull[] = {0x05, 0x00};
+  EXPECT_EQ(ASN1_OCTET_STRING_set(null_value, kNull, sizeof(kNull)), 1);
+  X509_EXTENSION* poison = X509_EXTENSION_create_by_NID(nullptr, NID_ct_precert_poison, 1, null_value);
+  EXPECT_NE(poison, nullptr);
+  EXPECT_EQ(X509_add_ext(cert, poison, -1), 1);
+  EXPECT_GT(i2d_re_X509_tbs(cert, nullptr), 0);  // marks the TBSCertificate changed, so it is encoded anew
+  unsigned char* out = nullptr;
+  const int len = i2d_X509(cert, &out);
+  EXPECT_GT(len, 0);
+  std::string poisoned = len > 0 ? std::string(reinterpret_cast<const char*>(out), static_cast<size_t>(len)) : der;
+  OPENSSL_free(out);
+  X509_EXTENSION_free(poison);
+  ASN1_OCTET_STRING_free(null_value);
+  X509_free(cert);
+  return poisoned;
+}
+
+TEST(VerifyEmbeddedScts, RefusesLeafCarryingBothSctsAndThePoison) {
+  // A precertificate (poison) is not a certificate: RFC 6962 §3.1 says a final certificate must not
+  // carry the poison, so one that carries the SCT list as well is refused, whatever its SCTs say.
+  LeafAndIssuer dsse = DsseLeaf();
+  const std::string poisoned = WithPoison(dsse.leaf);
+  ASSERT_NE(poisoned, dsse.leaf);
+  std::vector<CtLogInput> logs = LogsOf("trusted-roots/public-good.json");
+  ExpectDenied(VerifyEmbeddedScts(poisoned, dsse.issuer, logs),
+               "the certificate carries both SCTs and the precertificate poison");
+  absl::StatusOr<std::shared_ptr<const CtLogs>> parsed_logs = CtLogs::Create(logs);
+  ASSERT_TRUE(parsed_logs.ok()) << parsed_logs.status();
+  absl::StatusOr<Certificate> leaf = ParseCertificateDer(poisoned);
+  ASSERT_TRUE(leaf.ok()) << leaf.status();
+  ExpectDenied(VerifyEmbeddedScts(*leaf, dsse.issuer, **parsed_logs),
+               "the certificate carries both SCTs and the precertificate poison");
 }
 
 TEST(VerifyEmbeddedScts, RefusesWrongIssuer) {
