@@ -240,6 +240,12 @@ absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(const Certificate& l
   return Verify(leaf.OpenSslX509(), issuer->get(), logs);
 }
 
+absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(const Certificate& leaf, const x509_st* issuer,
+                                                            const CtLogs& logs) {
+  if (issuer == nullptr) return Denied("no issuer certificate");
+  return Verify(leaf.OpenSslX509(), issuer, logs);
+}
+
 absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(absl::string_view leaf_der,
                                                             absl::string_view issuer_der,
                                                             absl::Span<const CtLogInput> logs) {

@@ -77,6 +77,11 @@ struct VerifiedSct {
 absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(const Certificate& leaf, absl::string_view issuer_der,
                                                             const CtLogs& logs);
 
+// The same with the issuer already parsed by OpenSSL (CaPool::Find: a trust root's certificate
+// authority), so that its key is not decoded again. PermissionDenied when `issuer` is null.
+absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(const Certificate& leaf, const x509_st* issuer,
+                                                            const CtLogs& logs);
+
 // The same from DER certificates and plain log inputs, decoded on every call (for tests and tools).
 // PermissionDenied as above, also when `leaf_der` or `issuer_der` is not one DER certificate;
 // InvalidArgument when `logs` is empty or a log's key does not parse or does not match its id.

@@ -19,6 +19,7 @@
 #include "pkg/base/base64.h"
 #include "pkg/base/digest.h"
 #include "pkg/verify/certificate.h"
+#include "pkg/verify/certificate_chain.h"
 
 namespace sigshim::verify {
 namespace {
@@ -166,6 +167,29 @@ TEST(VerifyEmbeddedScts, VerifiesAParsedLeafAgainstLogsDecodedOnce) {
   ASSERT_TRUE(intermediate.ok()) << intermediate.status();
   ExpectDenied(VerifyEmbeddedScts(*intermediate, Der(chain[2]), **logs), "no embedded SCTs");
   ExpectDenied(VerifyEmbeddedScts(*leaf, "garbage", **logs), "issuer certificate is not a DER certificate");
+}
+
+TEST(VerifyEmbeddedScts, TakesTheIssuerFromTheTrustRootsCaPool) {
+  // What a verification under a trust root does when the issuer is one of the root's authorities:
+  // the issuer's key comes from the pool's parse of it.
+  absl::StatusOr<std::shared_ptr<const CtLogs>> logs = CtLogs::Create(LogsOf("trusted-roots/public-good.json"));
+  ASSERT_TRUE(logs.ok()) << logs.status();
+  LeafAndIssuer dsse = DsseLeaf();
+  nlohmann::json bundle = ReadJson("bundles/dsse.sigstore.json");
+  const std::string fulcio_root = Der(bundle["verificationMaterial"]["x509CertificateChain"]["certificates"][2]);
+  absl::StatusOr<CaPool> pool = CaPool::Create({TrustedCertificate{fulcio_root}}, {TrustedCertificate{dsse.issuer}});
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  absl::StatusOr<Certificate> leaf = ParseCertificateDer(dsse.leaf);
+  ASSERT_TRUE(leaf.ok()) << leaf.status();
+  ASSERT_NE(pool->Find(dsse.issuer), nullptr);
+  EXPECT_EQ(pool->Find(dsse.leaf), nullptr);
+
+  absl::StatusOr<std::vector<VerifiedSct>> verified = VerifyEmbeddedScts(*leaf, pool->Find(dsse.issuer), **logs);
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  ASSERT_EQ(verified->size(), 1u);
+  EXPECT_EQ((*verified)[0].log_id_hex, kLog2022Id);
+  ExpectDenied(VerifyEmbeddedScts(*leaf, pool->Find(fulcio_root), **logs), "SCT signature does not verify");
+  ExpectDenied(VerifyEmbeddedScts(*leaf, static_cast<const x509_st*>(nullptr), **logs), "no issuer certificate");
 }
 
 TEST(CtLogs, RefusesLogsWhoseKeyOrIdIsWrong) {
