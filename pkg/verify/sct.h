@@ -66,9 +66,12 @@ struct VerifiedSct {
 // SHA-256 (ECDSA or RSA) and its signature verifies; at least one must count, as cosign and
 // sigstore-go require by default. The SCT times are not compared with the clock (the windows are
 // the time check). OpenSSL decodes the SCT list, re-encodes the precertificate TBSCertificate from
-// a copy of the leaf without the SCT list extension, and encodes the issuer's key, as its own SCT
-// code does; the RFC 6962 signed structure is assembled here and checked with the log's key as
-// CtLogs decoded it (OpenSSL's SCT_validate would decode the log key anew on every call).
+// a copy of the leaf without the SCT list extension (X509_dup, X509_delete_ext, i2d_re_X509_tbs, as
+// its own SCT code does) and encodes the issuer's SubjectPublicKeyInfo; the RFC 6962 signed
+// structure is assembled here and checked with the log's key as CtLogs decoded it. The copy of the
+// leaf decodes its key once more (OpenSSL 3.0; about the cost of one ECDSA verify); SCT_validate
+// would in addition rebuild the issuer's key encoding on every call. `issuer_der` is parsed on
+// every call, which decodes its key too: the overload below takes an issuer parsed before.
 // Returns the SCTs that count, at most one per log (sigstore-go counts logs, not SCTs);
 // PermissionDenied when none does, with each SCT's reason ("no embedded SCTs", "SCT from unknown log
 // …", "… outside the log's validity …", "SCT signature does not verify …") or when the issuer or the
