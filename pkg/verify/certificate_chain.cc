@@ -168,6 +168,14 @@ bool CaPool::Contains(absl::string_view der) const {
   }
   return false;
 }
+const X509* CaPool::Find(absl::string_view der) const {
+  for (const std::vector<Entry>* entries : {&entries_->roots, &entries_->intermediates}) {
+    for (const Entry& entry : *entries) {
+      if (entry.der == der) return entry.x509.get();
+    }
+  }
+  return nullptr;
+}
 size_t CaPool::IntermediateCount() const { return entries_->intermediates.size(); }
 
 absl::StatusOr<std::vector<std::string>> VerifyCertificateChain(

@@ -40,6 +40,10 @@ class CaPool {
   size_t RootCount() const;
   // Returns true when `der` is, byte for byte, one of the pool's roots or intermediates.
   bool Contains(absl::string_view der) const;
+  // Returns OpenSSL's parse of the root or intermediate whose DER is, byte for byte, `der`, or null.
+  // Owned by the pool and valid while any copy of it lives; for pkg/verify, which only reads it (the
+  // SCT check takes the issuer's key from it instead of parsing the issuer again).
+  const x509_st* Find(absl::string_view der) const;
   size_t IntermediateCount() const;
 
  private:

@@ -63,7 +63,11 @@ absl::StatusOr<std::pair<CertificateSigner, std::optional<SigningTime>>> CheckUn
     if (signer.chain.size() < 2) {
       return absl::PermissionDeniedError("certificate chain has no issuer to check the embedded SCTs against");
     }
-    absl::StatusOr<std::vector<VerifiedSct>> scts = VerifyEmbeddedScts(leaf, signer.chain[1], *root.ct_logs);
+    // The issuer is usually one of the root's certificate authorities, parsed when the root was built.
+    const x509_st* issuer = root.certificate_authorities->Find(signer.chain[1]);
+    absl::StatusOr<std::vector<VerifiedSct>> scts = issuer != nullptr
+                                                        ? VerifyEmbeddedScts(leaf, issuer, *root.ct_logs)
+                                                        : VerifyEmbeddedScts(leaf, signer.chain[1], *root.ct_logs);
     if (!scts.ok()) {
       if (scts.status().code() == absl::StatusCode::kPermissionDenied) {
         return absl::PermissionDeniedError(absl::StrCat("certificate transparency: ", scts.status().message()));

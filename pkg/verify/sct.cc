@@ -27,10 +27,6 @@ using internal::TakeOpenSslError;
 using internal::X509Ptr;
 
 constexpr size_t kLogIdBytes = 32;
-// The DER contents octets of the OIDs 1.3.6.1.4.1.11129.2.4.2 (embedded SCT list) and .3
-// (precertificate poison).
-constexpr absl::string_view kSctListOid = "\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x02";
-constexpr absl::string_view kPoisonOid = "\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x03";
 
 struct SctListFree {
   void operator()(STACK_OF(SCT) * p) const { SCT_LIST_free(p); }
@@ -49,136 +45,43 @@ std::string FormatMillis(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
 
-// One DER element: its tag byte, its contents, and the whole encoding (tag, length, contents).
-struct Element {
-  unsigned char tag = 0;
-  absl::string_view contents;
-  absl::string_view encoding;
+struct X509ExtensionFree {
+  void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
 };
+using X509ExtensionPtr = std::unique_ptr<X509_EXTENSION, X509ExtensionFree>;
 
-// Reads the next DER element of `in` (single-byte tags; definite lengths of at most 4 bytes) and
-// advances past it. False when `in` does not start with one.
-bool NextElement(absl::string_view& in, Element* out) {
-  if (in.size() < 2) return false;
-  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
-  if ((p[0] & 0x1f) == 0x1f) return false;  // multi-byte tag: never in the structures read here
-  size_t header = 2;
-  size_t length = p[1];
-  if ((p[1] & 0x80) != 0) {
-    const size_t n = p[1] & 0x7f;
-    if (n == 0 || n > 4 || in.size() < 2 + n) return false;  // indefinite or oversized length
-    length = 0;
-    for (size_t i = 0; i < n; ++i) length = (length << 8) | p[2 + i];
-    header += n;
+// Returns what the log signed for a precertificate entry (RFC 6962 §3.2): the leaf's TBSCertificate
+// without its SCT list extension, re-encoded by OpenSSL from a copy of the leaf (as OpenSSL's own
+// SCT_CTX_set1_cert does). InvalidArgument when the leaf also carries the precertificate poison or
+// has no SCT list extension; Internal when OpenSSL fails.
+absl::StatusOr<std::string> PrecertificateTbs(const X509* leaf) {
+  if (X509_get_ext_by_NID(leaf, NID_ct_precert_poison, -1) >= 0) {
+    return absl::InvalidArgumentError("the certificate carries both SCTs and the precertificate poison");
   }
-  if (length > in.size() - header) return false;
-  out->tag = p[0];
-  out->contents = in.substr(header, length);
-  out->encoding = in.substr(0, header + length);
-  in.remove_prefix(header + length);
-  return true;
-}
-
-// Appends a DER element with this tag and contents.
-void AppendElement(unsigned char tag, absl::string_view contents, std::string& out) {
-  out.push_back(static_cast<char>(tag));
-  const size_t n = contents.size();
-  if (n < 0x80) {
-    out.push_back(static_cast<char>(n));
-  } else {
-    int bytes = 0;
-    for (size_t v = n; v != 0; v >>= 8) ++bytes;
-    out.push_back(static_cast<char>(0x80 | bytes));
-    for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
-  }
-  out.append(contents.data(), contents.size());
-}
-
-// Returns the TBSCertificate of `certificate_der` (DER), or InvalidArgument.
-absl::StatusOr<Element> TbsCertificate(absl::string_view certificate_der) {
-  Element certificate;
-  Element tbs;
-  absl::string_view rest = certificate_der;
-  if (!NextElement(rest, &certificate) || certificate.tag != 0x30 || !rest.empty()) {
-    return absl::InvalidArgumentError("the certificate is not one DER SEQUENCE");
-  }
-  absl::string_view inside = certificate.contents;
-  if (!NextElement(inside, &tbs) || tbs.tag != 0x30) {
-    return absl::InvalidArgumentError("the certificate has no TBSCertificate SEQUENCE");
-  }
-  return tbs;
-}
-
-// Returns the DER SubjectPublicKeyInfo of `certificate_der`, exactly as written in it (what RFC 6962's
-// issuer_key_hash and Go's RawSubjectPublicKeyInfo hash). InvalidArgument when it cannot be found.
-absl::StatusOr<absl::string_view> SubjectPublicKeyInfo(absl::string_view certificate_der) {
-  ASSIGN_OR_RETURN(Element tbs, TbsCertificate(certificate_der));
-  absl::string_view fields = tbs.contents;
-  Element field;
-  if (!NextElement(fields, &field)) return absl::InvalidArgumentError("the TBSCertificate is empty");
-  // [0] version, then serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo.
-  int skip = field.tag == 0xa0 ? 5 : 4;
-  for (int i = 0; i < skip; ++i) {
-    if (!NextElement(fields, &field)) return absl::InvalidArgumentError("the TBSCertificate is truncated");
-  }
-  if (!NextElement(fields, &field) || field.tag != 0x30) {
-    return absl::InvalidArgumentError("the TBSCertificate has no subjectPublicKeyInfo SEQUENCE");
-  }
-  return field.encoding;
-}
-
-// Returns the leaf's TBSCertificate without its SCT list extension: what the log signed for a
-// precertificate entry (RFC 6962 §3.2; OpenSSL's SCT_CTX_set1_cert builds the same bytes by
-// deleting the extension from a copy and re-encoding). Every other byte stays as the CA wrote it.
-// InvalidArgument when the DER cannot be walked, the extension is not there, or the leaf also
-// carries the precertificate poison.
-absl::StatusOr<std::string> PrecertificateTbs(absl::string_view leaf_der) {
-  ASSIGN_OR_RETURN(Element tbs, TbsCertificate(leaf_der));
-  std::string fields;  // the TBSCertificate's contents, rebuilt
-  bool removed = false;
-  absl::string_view rest = tbs.contents;
-  Element field;
-  while (!rest.empty()) {
-    if (!NextElement(rest, &field)) return absl::InvalidArgumentError("the TBSCertificate does not parse");
-    if (field.tag != 0xa3) {  // anything but [3] extensions: copied as written
-      fields.append(field.encoding.data(), field.encoding.size());
-      continue;
-    }
-    absl::string_view inside = field.contents;
-    Element list;
-    if (!NextElement(inside, &list) || list.tag != 0x30 || !inside.empty()) {
-      return absl::InvalidArgumentError("the extensions field is not one SEQUENCE");
-    }
-    std::string kept;
-    absl::string_view extensions = list.contents;
-    Element extension;
-    while (!extensions.empty()) {
-      if (!NextElement(extensions, &extension) || extension.tag != 0x30) {
-        return absl::InvalidArgumentError("an extension does not parse");
-      }
-      absl::string_view parts = extension.contents;
-      Element oid;
-      if (!NextElement(parts, &oid) || oid.tag != 0x06) {
-        return absl::InvalidArgumentError("an extension has no OID");
-      }
-      if (oid.contents == kPoisonOid) {
-        return absl::InvalidArgumentError("the certificate carries both SCTs and the precertificate poison");
-      }
-      if (oid.contents == kSctListOid) {
-        if (removed) return absl::InvalidArgumentError("the certificate has two SCT list extensions");
-        removed = true;
-        continue;
-      }
-      kept.append(extension.encoding.data(), extension.encoding.size());
-    }
-    std::string sequence;
-    AppendElement(0x30, kept, sequence);
-    AppendElement(0xa3, sequence, fields);
-  }
-  if (!removed) return absl::InvalidArgumentError("the certificate has no SCT list extension");
-  std::string out;
-  AppendElement(0x30, fields, out);
+  X509Ptr copy(X509_dup(leaf));
+  if (copy == nullptr) return absl::InternalError(absl::StrCat("X509_dup: ", TakeOpenSslError()));
+  const int index = X509_get_ext_by_NID(copy.get(), NID_ct_precert_scts, -1);
+  if (index < 0) return absl::InvalidArgumentError("the certificate has no SCT list extension");
+  X509ExtensionPtr removed(X509_delete_ext(copy.get(), index));
+  if (removed == nullptr) return absl::InternalError(absl::StrCat("X509_delete_ext: ", TakeOpenSslError()));
+  unsigned char* der = nullptr;
+  const int len = i2d_re_X509_tbs(copy.get(), &der);
+  if (len <= 0) return absl::InternalError(absl::StrCat("i2d_re_X509_tbs: ", TakeOpenSslError()));
+  std::string out(reinterpret_cast<const char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
   return out;
+}
+
+// Returns the SHA-256 (raw bytes) of `issuer`'s DER SubjectPublicKeyInfo: RFC 6962's issuer_key_hash.
+// Internal when OpenSSL cannot encode the key.
+absl::StatusOr<std::string> IssuerKeyHash(const X509* issuer) {
+  unsigned char* der = nullptr;
+  const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(issuer), &der);
+  if (len <= 0) return absl::InternalError(absl::StrCat("i2d_X509_PUBKEY: ", TakeOpenSslError()));
+  std::string hash = absl::HexStringToBytes(
+      Sha256Hex(absl::string_view(reinterpret_cast<const char*>(der), static_cast<size_t>(len))));
+  OPENSSL_free(der);
+  return hash;
 }
 
 void AppendBigEndian(uint64_t value, int bytes, std::string& out) {
@@ -221,8 +124,7 @@ absl::Status VerifySctSignature(const SCT* sct, absl::string_view issuer_key_has
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<VerifiedSct>> Verify(X509* leaf, absl::string_view leaf_der, absl::string_view issuer_der,
-                                                const CtLogs& logs) {
+absl::StatusOr<std::vector<VerifiedSct>> Verify(const X509* leaf, const X509* issuer, const CtLogs& logs) {
   int index = X509_get_ext_by_NID(leaf, NID_ct_precert_scts, -1);
   if (index < 0) return Denied("no embedded SCTs");
   if (X509_get_ext_by_NID(leaf, NID_ct_precert_scts, index) >= 0) {
@@ -236,11 +138,12 @@ absl::StatusOr<std::vector<VerifiedSct>> Verify(X509* leaf, absl::string_view le
   }
   if (sk_SCT_num(scts.get()) == 0) return Denied("no embedded SCTs (the list is empty)");
 
-  absl::StatusOr<std::string> tbs = PrecertificateTbs(leaf_der);
-  if (!tbs.ok()) return Denied(absl::StrCat("the certificate's precertificate entry: ", tbs.status().message()));
-  absl::StatusOr<absl::string_view> issuer_key = SubjectPublicKeyInfo(issuer_der);
-  if (!issuer_key.ok()) return Denied(absl::StrCat("issuer certificate: ", issuer_key.status().message()));
-  const std::string issuer_key_hash = absl::HexStringToBytes(Sha256Hex(*issuer_key));
+  absl::StatusOr<std::string> tbs = PrecertificateTbs(leaf);
+  if (!tbs.ok()) {
+    if (tbs.status().code() != absl::StatusCode::kInvalidArgument) return tbs.status();
+    return Denied(absl::StrCat("the certificate's precertificate entry: ", tbs.status().message()));
+  }
+  ASSIGN_OR_RETURN(const std::string issuer_key_hash, IssuerKeyHash(issuer));
 
   std::vector<VerifiedSct> verified;
   std::set<std::string> verified_logs;
@@ -332,7 +235,15 @@ const CtLogs::Log* CtLogs::Find(absl::string_view log_id) const {
 
 absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(const Certificate& leaf, absl::string_view issuer_der,
                                                             const CtLogs& logs) {
-  return Verify(leaf.OpenSslX509(), leaf.Der(), issuer_der, logs);
+  absl::StatusOr<X509Ptr> issuer = ParseDerCertificate(issuer_der, "issuer certificate");
+  if (!issuer.ok()) return Denied(issuer.status().message());
+  return Verify(leaf.OpenSslX509(), issuer->get(), logs);
+}
+
+absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(const Certificate& leaf, const x509_st* issuer,
+                                                            const CtLogs& logs) {
+  if (issuer == nullptr) return Denied("no issuer certificate");
+  return Verify(leaf.OpenSslX509(), issuer, logs);
 }
 
 absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(absl::string_view leaf_der,
@@ -343,7 +254,7 @@ absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(absl::string_view le
   if (!leaf.ok()) return Denied(leaf.status().message());
   absl::StatusOr<X509Ptr> issuer = ParseDerCertificate(issuer_der, "issuer certificate");
   if (!issuer.ok()) return Denied(issuer.status().message());
-  return Verify(leaf->get(), leaf_der, issuer_der, *parsed_logs);
+  return Verify(leaf->get(), issuer->get(), *parsed_logs);
 }
 
 }  // namespace sigshim::verify

@@ -65,15 +65,24 @@ struct VerifiedSct {
 // only when it is version 1, from one of `logs`, timestamped inside that log's window, signed with
 // SHA-256 (ECDSA or RSA) and its signature verifies; at least one must count, as cosign and
 // sigstore-go require by default. The SCT times are not compared with the clock (the windows are
-// the time check). The SCT list is decoded by OpenSSL; the signed structure is built here and
-// checked with the log's decoded key, so nothing is decoded again per call (OpenSSL's SCT_validate
-// decodes the leaf and the issuer key anew each time, which costs more than the verify itself).
+// the time check). OpenSSL decodes the SCT list, re-encodes the precertificate TBSCertificate from
+// a copy of the leaf without the SCT list extension (X509_dup, X509_delete_ext, i2d_re_X509_tbs, as
+// its own SCT code does) and encodes the issuer's SubjectPublicKeyInfo; the RFC 6962 signed
+// structure is assembled here and checked with the log's key as CtLogs decoded it. The copy of the
+// leaf decodes its key once more (OpenSSL 3.0; about the cost of one ECDSA verify); SCT_validate
+// would in addition rebuild the issuer's key encoding on every call. `issuer_der` is parsed on
+// every call, which decodes its key too: the overload below takes an issuer parsed before.
 // Returns the SCTs that count, at most one per log (sigstore-go counts logs, not SCTs);
 // PermissionDenied when none does, with each SCT's reason ("no embedded SCTs", "SCT from unknown log
 // …", "… outside the log's validity …", "SCT signature does not verify …") or when the issuer or the
 // SCT list does not parse, or the leaf also carries the precertificate poison; Internal when the
 // crypto library fails. Thread-safe; holds no state.
 absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(const Certificate& leaf, absl::string_view issuer_der,
+                                                            const CtLogs& logs);
+
+// The same with the issuer already parsed by OpenSSL (CaPool::Find: a trust root's certificate
+// authority), so that its key is not decoded again. PermissionDenied when `issuer` is null.
+absl::StatusOr<std::vector<VerifiedSct>> VerifyEmbeddedScts(const Certificate& leaf, const x509_st* issuer,
                                                             const CtLogs& logs);
 
 // The same from DER certificates and plain log inputs, decoded on every call (for tests and tools).

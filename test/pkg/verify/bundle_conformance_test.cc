@@ -155,7 +155,7 @@ void RunBundleCase(const toml::value& c, const std::string& name, bool expect_ac
     trust->require_transparency_log = false;
   }
   if (no_timestamps) trust->timestamp_authorities.clear();
-  if (!verifier.contains("scts")) trust->ct_logs.clear();
+  if (!verifier.contains("scts")) trust->ct_logs.reset();
 
   const std::string bundle_json = Read(toml::find<std::string>(c, "bundle"));
   BundleProducerOptions options;

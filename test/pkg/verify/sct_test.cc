@@ -19,6 +19,7 @@
 #include "pkg/base/base64.h"
 #include "pkg/base/digest.h"
 #include "pkg/verify/certificate.h"
+#include "pkg/verify/certificate_chain.h"
 
 namespace sigshim::verify {
 namespace {
@@ -165,7 +166,30 @@ TEST(VerifyEmbeddedScts, VerifiesAParsedLeafAgainstLogsDecodedOnce) {
   absl::StatusOr<Certificate> intermediate = ParseCertificateDer(dsse.issuer);
   ASSERT_TRUE(intermediate.ok()) << intermediate.status();
   ExpectDenied(VerifyEmbeddedScts(*intermediate, Der(chain[2]), **logs), "no embedded SCTs");
-  ExpectDenied(VerifyEmbeddedScts(*leaf, "garbage", **logs), "issuer certificate: ");
+  ExpectDenied(VerifyEmbeddedScts(*leaf, "garbage", **logs), "issuer certificate is not a DER certificate");
+}
+
+TEST(VerifyEmbeddedScts, TakesTheIssuerFromTheTrustRootsCaPool) {
+  // What a verification under a trust root does when the issuer is one of the root's authorities:
+  // the issuer's key comes from the pool's parse of it.
+  absl::StatusOr<std::shared_ptr<const CtLogs>> logs = CtLogs::Create(LogsOf("trusted-roots/public-good.json"));
+  ASSERT_TRUE(logs.ok()) << logs.status();
+  LeafAndIssuer dsse = DsseLeaf();
+  nlohmann::json bundle = ReadJson("bundles/dsse.sigstore.json");
+  const std::string fulcio_root = Der(bundle["verificationMaterial"]["x509CertificateChain"]["certificates"][2]);
+  absl::StatusOr<CaPool> pool = CaPool::Create({TrustedCertificate{fulcio_root}}, {TrustedCertificate{dsse.issuer}});
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  absl::StatusOr<Certificate> leaf = ParseCertificateDer(dsse.leaf);
+  ASSERT_TRUE(leaf.ok()) << leaf.status();
+  ASSERT_NE(pool->Find(dsse.issuer), nullptr);
+  EXPECT_EQ(pool->Find(dsse.leaf), nullptr);
+
+  absl::StatusOr<std::vector<VerifiedSct>> verified = VerifyEmbeddedScts(*leaf, pool->Find(dsse.issuer), **logs);
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  ASSERT_EQ(verified->size(), 1u);
+  EXPECT_EQ((*verified)[0].log_id_hex, kLog2022Id);
+  ExpectDenied(VerifyEmbeddedScts(*leaf, pool->Find(fulcio_root), **logs), "SCT signature does not verify");
+  ExpectDenied(VerifyEmbeddedScts(*leaf, static_cast<const x509_st*>(nullptr), **logs), "no issuer certificate");
 }
 
 TEST(CtLogs, RefusesLogsWhoseKeyOrIdIsWrong) {
@@ -216,6 +240,48 @@ TEST(VerifyEmbeddedScts, RefusesAlteredCertificate) {
   altered[at + 1] ^= 0x20;
   ExpectDenied(VerifyEmbeddedScts(altered, dsse.issuer, LogsOf("trusted-roots/public-good.json")),
                "SCT signature does not verify");
+}
+
+// Returns `der` with the precertificate poison (1.3.6.1.4.1.11129.2.4.3, critical, ASN.1 NULL) added
+// after its extensions; the CA's signature no longer matches, which the SCT check does not look at.
+std::string WithPoison(const std::string& der) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+  X509* cert = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
+  EXPECT_NE(cert, nullptr);
+  if (cert == nullptr) return der;
+  ASN1_OCTET_STRING* null_value = ASN1_OCTET_STRING_new();
+  const unsigned char kNull[] = {0x05, 0x00};
+  EXPECT_EQ(ASN1_OCTET_STRING_set(null_value, kNull, sizeof(kNull)), 1);
+  X509_EXTENSION* poison = X509_EXTENSION_create_by_NID(nullptr, NID_ct_precert_poison, 1, null_value);
+  EXPECT_NE(poison, nullptr);
+  EXPECT_EQ(X509_add_ext(cert, poison, -1), 1);
+  EXPECT_GT(i2d_re_X509_tbs(cert, nullptr), 0);  // marks the TBSCertificate changed, so it is encoded anew
+  unsigned char* out = nullptr;
+  const int len = i2d_X509(cert, &out);
+  EXPECT_GT(len, 0);
+  std::string poisoned = len > 0 ? std::string(reinterpret_cast<const char*>(out), static_cast<size_t>(len)) : der;
+  OPENSSL_free(out);
+  X509_EXTENSION_free(poison);
+  ASN1_OCTET_STRING_free(null_value);
+  X509_free(cert);
+  return poisoned;
+}
+
+TEST(VerifyEmbeddedScts, RefusesLeafCarryingBothSctsAndThePoison) {
+  // A precertificate (poison) is not a certificate: RFC 6962 §3.1 says a final certificate must not
+  // carry the poison, so one that carries the SCT list as well is refused, whatever its SCTs say.
+  LeafAndIssuer dsse = DsseLeaf();
+  const std::string poisoned = WithPoison(dsse.leaf);
+  ASSERT_NE(poisoned, dsse.leaf);
+  std::vector<CtLogInput> logs = LogsOf("trusted-roots/public-good.json");
+  ExpectDenied(VerifyEmbeddedScts(poisoned, dsse.issuer, logs),
+               "the certificate carries both SCTs and the precertificate poison");
+  absl::StatusOr<std::shared_ptr<const CtLogs>> parsed_logs = CtLogs::Create(logs);
+  ASSERT_TRUE(parsed_logs.ok()) << parsed_logs.status();
+  absl::StatusOr<Certificate> leaf = ParseCertificateDer(poisoned);
+  ASSERT_TRUE(leaf.ok()) << leaf.status();
+  ExpectDenied(VerifyEmbeddedScts(*leaf, dsse.issuer, **parsed_logs),
+               "the certificate carries both SCTs and the precertificate poison");
 }
 
 TEST(VerifyEmbeddedScts, RefusesWrongIssuer) {
