@@ -121,6 +121,16 @@ function withClock(component, offsetSeconds, returnsMillis = false) {
   return copy;
 }
 
+// The TSA's clock, moved by `offsetSeconds` and cut to whole seconds. The mock writes genTime
+// with its milliseconds, as DER's GeneralizedTime wants them (trailing zeros dropped: ".12"),
+// while @sigstore/core's parser accepts only exactly three digits, so one timestamp in ten made
+// at a millisecond ending in 0 would not parse in sigstore-js's own verifier.
+function tsaWithClock(tsa, offsetSeconds) {
+  const copy = Object.create(tsa);
+  copy.getCurrentTime = () => new Date(Math.floor(Date.now() / 1000 + offsetSeconds) * 1000);
+  return copy;
+}
+
 // Runs `fn` while `new Date()` and `Date.now()` answer `offsetMs` away from the real time. Used only
 // at start-up, to back-date the root certificates that the mock creates with the current time.
 async function withShiftedDate(offsetMs, fn) {
@@ -275,7 +285,7 @@ async function serveMock(instance, service, offsetSeconds, api, body) {
     return result;
   }
   if (service === 'tsa' && api === '/api/v1/timestamp') {
-    return tsaHandler(withClock(instance.tsa, offsetSeconds)).fn(body);
+    return tsaHandler(tsaWithClock(instance.tsa, offsetSeconds)).fn(body);
   }
   return { statusCode: 404, response: `no mock for ${service} ${api}` };
 }
