@@ -149,13 +149,13 @@ class RekorV2Test : public ::testing::Test {
         {"canonicalizedBody", Base64Encode(body)}};
     nlohmann::json bundle = {
         {"mediaType", "application/vnd.dev.sigstore.bundle.v0.3+json"},
-        {"verificationMaterial", {{"publicKey", {{"hint", "test"}}}, {"tlogEntries", {entry}}}},
+        {"verificationMaterial", {{"publicKey", {{"hint", "test"}}}, {"tlogEntries", nlohmann::json::array({entry})}}},
         {"messageSignature",
          {{"messageDigest", {{"algorithm", "SHA2_256"}, {"digest", Base64Encode(Sha256Raw(artifact_))}}},
           {"signature", Base64Encode(signature_)}}}};
     if (dsse_) {
       entry["kindVersion"]["kind"] = "dsse";
-      bundle["verificationMaterial"]["tlogEntries"] = {entry};
+      bundle["verificationMaterial"]["tlogEntries"] = nlohmann::json::array({entry});
       bundle.erase("messageSignature");
       bundle["dsseEnvelope"] = {{"payloadType", "application/vnd.in-toto+json"},
                                 {"payload", Base64Encode(statement_)},
