@@ -55,12 +55,16 @@ struct ImageVerifierOptions {
   // The clock for decided_at, latency and key windows without a proven signing time. Default
   // null: absl::Now.
   std::function<absl::Time()> now;
-  // Signature layers fetched and checked per image; later ones are counted as unchecked (whoever
-  // controls the registry chooses how many there are). Must be positive. Default 64.
+  // Signature layers fetched and checked per image, and sigstore bundle referrers fetched per
+  // image; later ones are counted as unchecked (whoever controls the registry chooses how many
+  // there are). Must be positive. Default 64.
   int max_signatures = 64;
   // Largest signature payload fetched; a layer declaring more is rejected without a request.
   // Default verify::kMaxPayloadBytes (64 KiB).
   size_t max_payload_bytes = verify::kMaxPayloadBytes;
+  // Largest sigstore bundle fetched; a bundle layer declaring more is rejected without a request
+  // (the registry client's max_blob_bytes caps it too). Default 1 MiB.
+  size_t max_bundle_bytes = 1 << 20;
   // The node's platform, for choosing the manifest of an image index (pkg/policy/platform.h).
   // Default HostPlatform(): linux and the architecture sigshim was built for.
   Platform platform = HostPlatform();

@@ -1,5 +1,6 @@
 #include "pkg/policy/image_verifier.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,7 +10,10 @@
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "pkg/base/base64.h"
 #include "pkg/base/digest.h"
+#include "pkg/verify/dsse.h"
 #include "pkg/verify/signature_manifest.h"
 #include "test/fakes/fake_registry.h"
 #include "test/pkg/policy/test_config.h"
@@ -91,6 +95,60 @@ class ImageVerifierTest : public ::testing::Test {
     registry_->PutManifest("team/app", artifact->tag, artifact->manifest.bytes);
   }
 
+  // Returns a sigstore bundle (v0.3, publicKey, DSSE) signed by `key`: an in-toto statement v1
+  // about `subject` with `predicate_type` and `predicate`.
+  static std::string Bundle(const TestKey& key, const std::string& subject, const std::string& predicate_type,
+                            const nlohmann::json& predicate = nlohmann::json::object()) {
+    const std::string statement =
+        nlohmann::json({{"_type", "https://in-toto.io/Statement/v1"},
+                        {"subject", {{{"name", "registry.test/team/app"}, {"digest", {{"sha256", subject.substr(7)}}}}}},
+                        {"predicateType", predicate_type},
+                        {"predicate", predicate}})
+            .dump();
+    auto signature = key.signer->Sign(verify::DssePae("application/vnd.in-toto+json", statement));
+    EXPECT_TRUE(signature.ok()) << signature.status();
+    return nlohmann::json({{"mediaType", kBundleType},
+                           {"verificationMaterial", {{"publicKey", {{"hint", "release"}}}}},
+                           {"dsseEnvelope",
+                            {{"payloadType", "application/vnd.in-toto+json"},
+                             {"payload", Base64Encode(statement)},
+                             {"signatures", {{{"sig", Base64Encode(signature.ok() ? *signature : "")}, {"keyid", ""}}}}}}})
+        .dump();
+  }
+
+  // Attaches `bundle` to the manifest `subject` (of `subject_size` bytes) as an OCI referrer,
+  // listed under the referrers tag schema's tag "sha256-<hex>", as clients do for registries
+  // without the referrers API. Returns the referrer manifest's digest.
+  std::string Attach(const std::string& subject, size_t subject_size, const std::string& bundle) {
+    const std::string layer = registry_->PutBlob("team/app", bundle);
+    registry_->PutBlob("team/app", "{}");
+    const std::string manifest =
+        nlohmann::json({{"schemaVersion", 2},
+                        {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                        {"artifactType", kBundleType},
+                        {"config", {{"mediaType", "application/vnd.oci.empty.v1+json"}, {"digest", Sha256Digest("{}")}, {"size", 2}}},
+                        {"layers", {{{"mediaType", kBundleType}, {"digest", layer}, {"size", bundle.size()}}}},
+                        {"subject", {{"mediaType", "application/vnd.oci.image.manifest.v1+json"}, {"digest", subject}, {"size", subject_size}}}})
+            .dump();
+    const std::string digest = registry_->PutManifest("team/app", "", manifest);
+    nlohmann::json& listed = referrers_[subject];
+    listed.push_back({{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                      {"digest", digest},
+                      {"size", manifest.size()},
+                      {"artifactType", kBundleType}});
+    registry_->PutManifest("team/app", absl::StrCat("sha256-", subject.substr(7)),
+                           nlohmann::json({{"schemaVersion", 2},
+                                           {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                                           {"manifests", listed}})
+                               .dump(),
+                           "application/vnd.oci.image.index.v1+json");
+    return digest;
+  }
+
+  static constexpr char kBundleType[] = "application/vnd.dev.sigstore.bundle.v0.3+json";
+  static constexpr char kCosignSign[] = "https://sigstore.dev/cosign/sign/v1";
+  static constexpr char kSlsa[] = "https://slsa.dev/provenance/v1";
+
   static std::string SigTag(const std::string& digest) { return absl::StrCat("sha256-", digest.substr(7), ".sig"); }
   static std::string Url(const std::string& path) { return absl::StrCat("https://", kHost, "/v2/team/app/", path); }
 
@@ -102,6 +160,7 @@ class ImageVerifierTest : public ::testing::Test {
   TestKey attacker_;
   std::string digest_a_;
   std::string digest_b_;
+  std::map<std::string, nlohmann::json> referrers_;  // subject digest → its referrers tag's manifests
 };
 
 TEST_F(ImageVerifierTest, SignedImageIsAllowedWithEvidence) {
@@ -371,6 +430,130 @@ TEST_F(ImageVerifierTest, SignaturesBeyondTheLimitAreNeitherFetchedNorChecked) {
   EXPECT_THAT(d.rejections, SizeIs(4));
   EXPECT_THAT(d.reason, HasSubstr("7 more signature(s) beyond the limit of 4 not checked"));
   EXPECT_EQ(d.registry_requests, 2u + 4u);
+}
+
+
+// --- sigstore bundles found through the referrers tag schema (issue 11) ---
+
+// A provenance policy: "team" also requires SLSA provenance by "release" built by the release
+// workflow.
+constexpr char kProvenance[] =
+    "[[policy.attestations]]\nname = \"provenance\"\npredicate_type = \"https://slsa.dev/provenance/v1\"\n"
+    "require = [\"release\"]\n[policy.attestations.match]\n"
+    "\"runDetails.builder.id\" = \"https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main\"\n";
+
+nlohmann::json Provenance(const std::string& builder) {
+  return {{"buildDefinition", {{"buildType", "https://example.com/build"}}}, {"runDetails", {{"builder", {{"id", builder}}}}}};
+}
+
+TEST_F(ImageVerifierTest, BundleSignedImageIsAllowedThroughTheReferrersTagSchema) {
+  Attach(digest_a_, ImageManifest("a").size(), Bundle(release_, digest_a_, kCosignSign));
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  EXPECT_EQ(d.identity, "release");
+  ASSERT_THAT(d.evidence, SizeIs(1));
+  EXPECT_EQ(d.evidence[0].statement.artifact.format, verify::kSigstoreBundleFormat);
+  EXPECT_EQ(d.evidence[0].statement.artifact.media_type, kBundleType);
+  EXPECT_EQ(d.evidence[0].attestation, "");
+  // The manifest by tag; at once the .sig manifest (404), the referrers API (404) and the
+  // referrers tag; the bundle's manifest; its layer. Four sequential round trips, one more than
+  // a .sig signature.
+  EXPECT_EQ(d.registry_requests, 6u);
+}
+
+TEST_F(ImageVerifierTest, SigSignedImageCostsTwoMoreRequestsInTheSameRoundTrip) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  // The manifest by tag; .sig, referrers API and referrers tag at once; the payload blob.
+  EXPECT_EQ(d.registry_requests, 5u);
+}
+
+TEST_F(ImageVerifierTest, BundleStatementForAnotherDigestIsDenied) {
+  Attach(digest_a_, ImageManifest("a").size(), Bundle(release_, digest_b_, kCosignSign));
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_THAT(d.reason, HasSubstr("bundle 1"));
+  EXPECT_THAT(d.reason, HasSubstr("tag sha256-"));
+}
+
+TEST_F(ImageVerifierTest, BundleByAnotherKeyIsDenied) {
+  Attach(digest_a_, ImageManifest("a").size(), Bundle(attacker_, digest_a_, kCosignSign));
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_THAT(d.reason, HasSubstr("bundle 1"));
+}
+
+TEST_F(ImageVerifierTest, AttestationWithoutASignatureIsDenied) {
+  Attach(digest_a_, ImageManifest("a").size(), Bundle(release_, digest_a_, kSlsa, Provenance("x")));
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_THAT(d.reason, HasSubstr("an attestation (predicate type https://slsa.dev/provenance/v1), not a signature"));
+}
+
+TEST_F(ImageVerifierTest, ProvenanceRequirementAllowsTheMatchingBuilderAndNamesIt) {
+  const std::string release = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
+  Attach(digest_a_, ImageManifest("a").size(), Bundle(release_, digest_a_, kCosignSign));
+  Attach(digest_a_, ImageManifest("a").size(), Bundle(release_, digest_a_, kSlsa, Provenance(release)));
+  Decision d = Decide("registry.test/team/app:a", kProvenance);
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  EXPECT_THAT(d.reason, HasSubstr("attestation \"provenance\" (https://slsa.dev/provenance/v1): signed by \"release\""));
+  ASSERT_THAT(d.evidence, SizeIs(2));
+  EXPECT_EQ(d.evidence[1].attestation, "provenance");
+  EXPECT_EQ(d.evidence[1].statement.predicate_type, kSlsa);
+  EXPECT_EQ(d.identity, "release");
+  // The manifest by tag; .sig, referrers API and referrers tag at once; both bundles' manifests
+  // and layers, the two bundles in parallel.
+  EXPECT_EQ(d.registry_requests, 8u);
+}
+
+TEST_F(ImageVerifierTest, ProvenanceRequirementRefusesAnotherBuilderAndAMissingAttestation) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  Decision missing = Decide("registry.test/team/app:a", kProvenance);
+  EXPECT_EQ(missing.outcome, Outcome::kDeny);
+  EXPECT_THAT(missing.reason, HasSubstr("attestation \"provenance\" (https://slsa.dev/provenance/v1) not met: no "
+                                        "attestation of that type"));
+
+  Attach(digest_a_, ImageManifest("a").size(),
+         Bundle(release_, digest_a_, kSlsa, Provenance("https://github.com/acme/app/.github/workflows/nightly.yml@refs/heads/main")));
+  Decision other = Decide("registry.test/team/app:a", kProvenance);
+  EXPECT_EQ(other.outcome, Outcome::kDeny);
+  EXPECT_THAT(other.reason, HasSubstr("\"runDetails.builder.id\" is \"https://github.com/acme/app/.github/workflows/"
+                                      "nightly.yml@refs/heads/main\", not \"https://github.com/acme/app/.github/"
+                                      "workflows/release.yml@refs/heads/main\""));
+
+  Attach(digest_b_, ImageManifest("b").size(), Bundle(release_, digest_b_, kSlsa, nlohmann::json::object()));
+  PutSignatures(digest_b_, {Layer(release_, digest_b_)});
+  Decision no_path = Decide("registry.test/team/app:b", kProvenance);
+  EXPECT_EQ(no_path.outcome, Outcome::kDeny);
+  EXPECT_THAT(no_path.reason, HasSubstr("\"runDetails.builder.id\" is missing"));
+}
+
+TEST_F(ImageVerifierTest, ProvenanceByAnUnlistedSignerDoesNotCount) {
+  const std::string release = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  Attach(digest_a_, ImageManifest("a").size(), Bundle(attacker_, digest_a_, kSlsa, Provenance(release)));
+  Decision d = Decide("registry.test/team/app:a", kProvenance);
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_THAT(d.reason, HasSubstr("not met"));
+}
+
+TEST_F(ImageVerifierTest, ReferrersApiIsUsedWhenTheRegistryImplementsIt) {
+  const std::string bundle = Bundle(release_, digest_a_, kCosignSign);
+  Attach(digest_b_, ImageManifest("b").size(), bundle);  // stores the blobs and the referrer manifest
+  // Serve the referrers of a through the API only (no referrers tag for a).
+  registry::HttpHeaders headers;
+  headers.Set("Content-Type", "application/vnd.oci.image.index.v1+json");
+  registry_->transport()->Respond(
+      "GET", Url(absl::StrCat("referrers/", digest_a_)),
+      FakeHttpTransport::Response(200, nlohmann::json({{"schemaVersion", 2},
+                                                       {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                                                       {"manifests", referrers_[digest_b_]}})
+                                           .dump(),
+                                  headers));
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  EXPECT_EQ(d.registry_requests, 6u);
 }
 
 TEST(ImageVerifierCreate, RefusesMissingRegistryAndBadLimit) {
