@@ -1,5 +1,6 @@
 #include "pkg/policy/image_verifier.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "pkg/base/base64.h"
 #include "pkg/base/digest.h"
 #include "pkg/verify/dsse.h"
+#include "pkg/verify/sigstore_bundle.h"
 #include "pkg/verify/signature_manifest.h"
 #include "test/fakes/fake_registry.h"
 #include "test/pkg/policy/test_config.h"
@@ -64,19 +66,20 @@ class ImageVerifierTest : public ::testing::Test {
   }
 
   // Compiles a policy "team" over registry.test/team/** trusting "release", plus `extra` TOML.
-  std::unique_ptr<Policy> Compile(const std::string& extra = "") {
+  // `in_policy` is TOML that goes inside that [[policy]] entry (its [[policy.attestations]]).
+  std::unique_ptr<Policy> Compile(const std::string& extra = "", const std::string& in_policy = "") {
     auto policy = Policy::Create(*MustParse(
         absl::StrCat(extra, "\n", KeyTable("release", release_.pair.public_pem),
-                     PolicyTable("team", "\"registry.test/team/**\"", "\"release\""))));
+                     PolicyTable("team", "\"registry.test/team/**\"", "\"release\""), in_policy)));
     EXPECT_TRUE(policy.ok()) << policy.status();
     return *std::move(policy);
   }
 
-  Decision Decide(const std::string& image, const std::string& extra = "") {
+  Decision Decide(const std::string& image, const std::string& extra = "", const std::string& in_policy = "") {
     VerifyRequest request;
     request.image = image;
     request.namespace_name = "prod";
-    return verifier_->Decide(*Compile(extra), request);
+    return verifier_->Decide(*Compile(extra, in_policy), request);
   }
 
   test_signer::SignatureLayer Layer(const TestKey& key, const std::string& digest,
@@ -189,22 +192,29 @@ TEST_F(ImageVerifierTest, SignedImageIsAllowedWithEvidence) {
   EXPECT_FALSE(statement.signing_time.has_value());
   EXPECT_FALSE(d.signed_at.has_value());
   EXPECT_THAT(d.rejections, IsEmpty());
-  // The minimum: the manifest by tag, the .sig manifest, one payload blob.
-  EXPECT_EQ(d.registry_requests, 3u);
+  // The minimum: the manifest by tag; at once the .sig manifest, the referrers API and the
+  // referrers tag (both 404: no bundles); one payload blob.
+  EXPECT_EQ(d.registry_requests, 5u);
   EXPECT_EQ(d.decided_at, absl::FromUnixSeconds(1700000000) + absl::Milliseconds(10));
   EXPECT_EQ(d.latency, absl::Milliseconds(5));
 }
 
-TEST_F(ImageVerifierTest, MinimumRequestsByDigestIsTwo) {
+TEST_F(ImageVerifierTest, MinimumRequestsByDigestAreFourInTwoRoundTrips) {
   PutSignatures(digest_a_, {Layer(release_, digest_a_)});
   Decision d = Decide(absl::StrCat("registry.test/team/app@", digest_a_));
   EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
-  EXPECT_EQ(d.registry_requests, 2u);
+  EXPECT_EQ(d.registry_requests, 4u);
   const auto requests = registry_->transport()->requests();
-  ASSERT_THAT(requests, SizeIs(2));
-  EXPECT_EQ(requests[0].url, Url(absl::StrCat("manifests/", SigTag(digest_a_))));
-  EXPECT_EQ(requests[1].url, Url(absl::StrCat("blobs/", Sha256Digest(Layer(release_, digest_a_).payload.bytes))))
+  ASSERT_THAT(requests, SizeIs(4));
+  // The .sig manifest, then its blob; the referrers API and the referrers tag at the same time.
+  std::vector<std::string> urls;
+  for (const auto& r : requests) urls.push_back(r.url);
+  const std::string sig = Url(absl::StrCat("manifests/", SigTag(digest_a_)));
+  const std::string blob = Url(absl::StrCat("blobs/", Sha256Digest(Layer(release_, digest_a_).payload.bytes)));
+  EXPECT_THAT(urls, ::testing::UnorderedElementsAre(sig, Url(absl::StrCat("referrers/", digest_a_)),
+                                                    Url(absl::StrCat("manifests/sha256-", digest_a_.substr(7))), blob))
       << "ECDSA signatures differ, the payload does not";
+  EXPECT_LT(std::find(urls.begin(), urls.end(), sig), std::find(urls.begin(), urls.end(), blob));
 }
 
 TEST_F(ImageVerifierTest, BearerAuthAddsOneChallengeAndOneTokenRequest) {
@@ -212,7 +222,7 @@ TEST_F(ImageVerifierTest, BearerAuthAddsOneChallengeAndOneTokenRequest) {
   PutSignatures(digest_a_, {Layer(release_, digest_a_)});
   Decision d = Decide("registry.test/team/app:a");
   EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
-  EXPECT_EQ(d.registry_requests, 5u);
+  EXPECT_EQ(d.registry_requests, 7u);  // the 5 above, and the first 401 and the token request
   EXPECT_EQ(registry_->tokens_issued(), 1);
 }
 
@@ -220,7 +230,7 @@ TEST_F(ImageVerifierTest, FetchingStopsAtTheFirstAcceptedSignature) {
   PutSignatures(digest_a_, {Layer(release_, digest_a_), Layer(release_, digest_a_, "registry.test/team/app:a")});
   Decision d = Decide("registry.test/team/app:a");
   EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
-  EXPECT_EQ(d.registry_requests, 3u);
+  EXPECT_EQ(d.registry_requests, 5u);
 }
 
 TEST_F(ImageVerifierTest, ValidSignatureAfterRejectedOnesIsAccepted) {
@@ -231,7 +241,7 @@ TEST_F(ImageVerifierTest, ValidSignatureAfterRejectedOnesIsAccepted) {
   ASSERT_THAT(d.rejections, SizeIs(2));
   EXPECT_THAT(d.rejections[0], HasSubstr("unknown key"));
   EXPECT_THAT(d.rejections[1], HasSubstr(absl::StrCat("payload is for ", digest_b_)));
-  EXPECT_EQ(d.registry_requests, 5u);
+  EXPECT_EQ(d.registry_requests, 7u);
 }
 
 TEST_F(ImageVerifierTest, MissingSignatureTagIsDeniedAsNoSignatures) {
@@ -242,7 +252,8 @@ TEST_F(ImageVerifierTest, MissingSignatureTagIsDeniedAsNoSignatures) {
   EXPECT_EQ(d.policy, "team");
   EXPECT_EQ(d.identity, "");
   EXPECT_THAT(d.evidence, IsEmpty());
-  EXPECT_EQ(d.registry_requests, 2u);
+  EXPECT_THAT(d.reason, HasSubstr(absl::StrCat("no sigstore bundle refers to ", digest_a_)));
+  EXPECT_EQ(d.registry_requests, 4u);
 }
 
 TEST_F(ImageVerifierTest, SignatureByAnotherKeyIsDenied) {
@@ -416,7 +427,7 @@ TEST_F(ImageVerifierTest, OversizedPayloadIsRejectedWithoutARequest) {
   EXPECT_EQ(d.outcome, Outcome::kDeny);
   ASSERT_THAT(d.rejections, SizeIs(1));
   EXPECT_THAT(d.rejections[0], HasSubstr("payload blob unusable"));
-  EXPECT_EQ(d.registry_requests, 2u);
+  EXPECT_EQ(d.registry_requests, 4u);
 }
 
 TEST_F(ImageVerifierTest, SignaturesBeyondTheLimitAreNeitherFetchedNorChecked) {
@@ -429,7 +440,7 @@ TEST_F(ImageVerifierTest, SignaturesBeyondTheLimitAreNeitherFetchedNorChecked) {
   EXPECT_EQ(d.unchecked_signatures, 7);
   EXPECT_THAT(d.rejections, SizeIs(4));
   EXPECT_THAT(d.reason, HasSubstr("7 more signature(s) beyond the limit of 4 not checked"));
-  EXPECT_EQ(d.registry_requests, 2u + 4u);
+  EXPECT_EQ(d.registry_requests, 4u + 4u);
 }
 
 
@@ -495,7 +506,7 @@ TEST_F(ImageVerifierTest, ProvenanceRequirementAllowsTheMatchingBuilderAndNamesI
   const std::string release = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
   Attach(digest_a_, ImageManifest("a").size(), Bundle(release_, digest_a_, kCosignSign));
   Attach(digest_a_, ImageManifest("a").size(), Bundle(release_, digest_a_, kSlsa, Provenance(release)));
-  Decision d = Decide("registry.test/team/app:a", kProvenance);
+  Decision d = Decide("registry.test/team/app:a", "", kProvenance);
   EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
   EXPECT_THAT(d.reason, HasSubstr("attestation \"provenance\" (https://slsa.dev/provenance/v1): signed by \"release\""));
   ASSERT_THAT(d.evidence, SizeIs(2));
@@ -509,14 +520,14 @@ TEST_F(ImageVerifierTest, ProvenanceRequirementAllowsTheMatchingBuilderAndNamesI
 
 TEST_F(ImageVerifierTest, ProvenanceRequirementRefusesAnotherBuilderAndAMissingAttestation) {
   PutSignatures(digest_a_, {Layer(release_, digest_a_)});
-  Decision missing = Decide("registry.test/team/app:a", kProvenance);
+  Decision missing = Decide("registry.test/team/app:a", "", kProvenance);
   EXPECT_EQ(missing.outcome, Outcome::kDeny);
   EXPECT_THAT(missing.reason, HasSubstr("attestation \"provenance\" (https://slsa.dev/provenance/v1) not met: no "
                                         "attestation of that type"));
 
   Attach(digest_a_, ImageManifest("a").size(),
          Bundle(release_, digest_a_, kSlsa, Provenance("https://github.com/acme/app/.github/workflows/nightly.yml@refs/heads/main")));
-  Decision other = Decide("registry.test/team/app:a", kProvenance);
+  Decision other = Decide("registry.test/team/app:a", "", kProvenance);
   EXPECT_EQ(other.outcome, Outcome::kDeny);
   EXPECT_THAT(other.reason, HasSubstr("\"runDetails.builder.id\" is \"https://github.com/acme/app/.github/workflows/"
                                       "nightly.yml@refs/heads/main\", not \"https://github.com/acme/app/.github/"
@@ -524,7 +535,7 @@ TEST_F(ImageVerifierTest, ProvenanceRequirementRefusesAnotherBuilderAndAMissingA
 
   Attach(digest_b_, ImageManifest("b").size(), Bundle(release_, digest_b_, kSlsa, nlohmann::json::object()));
   PutSignatures(digest_b_, {Layer(release_, digest_b_)});
-  Decision no_path = Decide("registry.test/team/app:b", kProvenance);
+  Decision no_path = Decide("registry.test/team/app:b", "", kProvenance);
   EXPECT_EQ(no_path.outcome, Outcome::kDeny);
   EXPECT_THAT(no_path.reason, HasSubstr("\"runDetails.builder.id\" is missing"));
 }
@@ -533,7 +544,7 @@ TEST_F(ImageVerifierTest, ProvenanceByAnUnlistedSignerDoesNotCount) {
   const std::string release = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
   PutSignatures(digest_a_, {Layer(release_, digest_a_)});
   Attach(digest_a_, ImageManifest("a").size(), Bundle(attacker_, digest_a_, kSlsa, Provenance(release)));
-  Decision d = Decide("registry.test/team/app:a", kProvenance);
+  Decision d = Decide("registry.test/team/app:a", "", kProvenance);
   EXPECT_EQ(d.outcome, Outcome::kDeny);
   EXPECT_THAT(d.reason, HasSubstr("not met"));
 }
