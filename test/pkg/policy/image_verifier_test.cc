@@ -98,25 +98,9 @@ class ImageVerifierTest : public ::testing::Test {
     registry_->PutManifest("team/app", artifact->tag, artifact->manifest.bytes);
   }
 
-  // Returns a sigstore bundle (v0.3, publicKey, DSSE) signed by `key`: an in-toto statement v1
-  // about `subject` with `predicate_type` and `predicate`.
   static std::string Bundle(const TestKey& key, const std::string& subject, const std::string& predicate_type,
                             const nlohmann::json& predicate = nlohmann::json::object()) {
-    const std::string statement =
-        nlohmann::json({{"_type", "https://in-toto.io/Statement/v1"},
-                        {"subject", {{{"name", "registry.test/team/app"}, {"digest", {{"sha256", subject.substr(7)}}}}}},
-                        {"predicateType", predicate_type},
-                        {"predicate", predicate}})
-            .dump();
-    auto signature = key.signer->Sign(verify::DssePae("application/vnd.in-toto+json", statement));
-    EXPECT_TRUE(signature.ok()) << signature.status();
-    return nlohmann::json({{"mediaType", kBundleType},
-                           {"verificationMaterial", {{"publicKey", {{"hint", "release"}}}}},
-                           {"dsseEnvelope",
-                            {{"payloadType", "application/vnd.in-toto+json"},
-                             {"payload", Base64Encode(statement)},
-                             {"signatures", {{{"sig", Base64Encode(signature.ok() ? *signature : "")}, {"keyid", ""}}}}}}})
-        .dump();
+    return SignedBundle(key, subject, predicate_type, predicate.dump());
   }
 
   // Attaches `bundle` to the manifest `subject` (of `subject_size` bytes) as an OCI referrer,

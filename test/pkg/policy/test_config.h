@@ -7,7 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "pkg/base/base64.h"
 #include "pkg/config/config.h"
+#include "pkg/verify/dsse.h"
 #include "test/signer/signer.h"
 
 namespace sigshim::policy {
@@ -45,6 +48,27 @@ inline std::shared_ptr<const config::Config> MustParse(const std::string& text) 
   auto config = config::ParseConfig(text, kConfigPath);
   EXPECT_TRUE(config.ok()) << config.status() << "\n" << text;
   return config.ok() ? *config : std::make_shared<const config::Config>();
+}
+
+// Returns a sigstore bundle (v0.3, publicKey, DSSE) signed by `key`: an in-toto statement v1
+// about `subject` ("sha256:<hex>") with `predicate_type` and the JSON `predicate`.
+inline std::string SignedBundle(const TestKey& key, const std::string& subject, const std::string& predicate_type,
+                                const std::string& predicate = "{}") {
+  const std::string statement =
+      nlohmann::json({{"_type", "https://in-toto.io/Statement/v1"},
+                      {"subject", {{{"name", "registry.test/team/app"}, {"digest", {{"sha256", subject.substr(7)}}}}}},
+                      {"predicateType", predicate_type},
+                      {"predicate", nlohmann::json::parse(predicate)}})
+          .dump();
+  auto signature = key.signer->Sign(verify::DssePae("application/vnd.in-toto+json", statement));
+  EXPECT_TRUE(signature.ok()) << signature.status();
+  return nlohmann::json({{"mediaType", "application/vnd.dev.sigstore.bundle.v0.3+json"},
+                         {"verificationMaterial", {{"publicKey", {{"hint", "test"}}}}},
+                         {"dsseEnvelope",
+                          {{"payloadType", "application/vnd.in-toto+json"},
+                           {"payload", Base64Encode(statement)},
+                           {"signatures", {{{"sig", Base64Encode(signature.ok() ? *signature : "")}, {"keyid", ""}}}}}}})
+      .dump();
 }
 
 }  // namespace sigshim::policy
