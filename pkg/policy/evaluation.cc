@@ -304,8 +304,12 @@ std::string RuleEvaluation::ExplainSignatures() const {
   if (SignaturesSatisfied() || (!counted_.empty() && rejections_.empty())) {
     std::vector<std::string> parts;
     for (const Evidence& e : counted_) {
+      // A bundle names no docker-reference: its statement is about the digest alone.
+      const std::string what = e.statement.artifact.docker_reference.empty()
+                                   ? absl::StrCat(e.statement.subject_digest, " (", e.statement.artifact.format, ")")
+                                   : e.statement.artifact.docker_reference;
       std::string part = absl::StrCat("signed by \"", e.identity, "\" (", verify::DescribeSigner(e.statement.signer),
-                                       ") for ", e.statement.artifact.docker_reference);
+                                       ") for ", what);
       if (e.statement.signing_time.has_value()) {
         absl::StrAppend(&part, ", at ", verify::DescribeSigningTime(e.statement.signing_time));
       }
