@@ -297,6 +297,7 @@ void Enforcer::Record(const policy::Decision& decision, const reference::Referen
     if (const auto* certificate = std::get_if<verify::CertificateSigner>(&e.statement.signer)) {
       counted.trust_root = certificate->trust_root;
     }
+    counted.attestation = e.attestation;
     counted.layer_digest = artifact.layer_digest;
     counted.signing_time = e.statement.signing_time;
   }

@@ -242,8 +242,9 @@ class Enforcer {
                                audit::AuditRecord& r);
 
   // Returns why `verdict` holds under `rule` at `now`, or the reason it does not: its stored
-  // signatures go through the same statement producer and evaluation as a registry decision,
-  // offline (revoked keys and certificates count for nothing; a revoked digest holds under no
+  // artifacts go through the same statement producer as a registry decision, chosen by their
+  // format (cosign simple signing or sigstore bundle, policy::RuleEvaluation::AddStored), and the
+  // same evaluation, [[policy.attestations]] included, offline (revoked keys and certificates count for nothing; a revoked digest holds under no
   // rule); the decision time is `now`.
   static absl::StatusOr<Approval> CheckVerdict(const verdicts::Verdict& verdict, const policy::Rule& rule,
                                                absl::Time now);

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <toml.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -463,9 +464,43 @@ absl::StatusOr<std::vector<std::string>> GlobList(const Reader& r, const Table& 
   return list;
 }
 
+// Parses one [[policy.attestations]] entry of the policy `policy` names.
+absl::StatusOr<AttestationConfig> ParseAttestation(const Reader& r, const Table& t, absl::string_view policy) {
+  RETURN_IF_ERROR(r.CheckKeys(t, "[[policy.attestations]]", {"name", "predicate_type", "require", "match"}));
+  AttestationConfig attestation;
+  attestation.origin = Where(t, r.path());
+  if (!t.contains("name")) return r.Error(t, absl::StrCat("policy \"", policy, "\": an attestation has no name"));
+  ASSIGN_OR_RETURN(attestation.name, r.NonEmptyString(t.at("name"), "policy.attestations.name"));
+  const std::string what = absl::StrCat("policy \"", policy, "\" attestation \"", attestation.name, "\"");
+  for (absl::string_view field : {"predicate_type", "require"}) {
+    if (!t.contains(std::string(field))) return r.Error(t, absl::StrCat(what, " has no ", field));
+  }
+  ASSIGN_OR_RETURN(attestation.predicate_type,
+                   r.NonEmptyString(t.at("predicate_type"), "policy.attestations.predicate_type"));
+  ASSIGN_OR_RETURN(attestation.require, r.StringList(t.at("require"), "policy.attestations.require"));
+  if (attestation.require.empty()) return r.Error(t.at("require"), absl::StrCat(what, " requires no signer"));
+  if (t.contains("match")) {
+    const toml::value& m = t.at("match");
+    if (!m.is_table()) {
+      return r.Error(m, absl::StrCat("policy.attestations.match must be a table ([policy.attestations.match]), not ",
+                                     TomlTypeName(m)));
+    }
+    for (const auto& [path, value] : m.as_table()) {
+      if (path.empty() || absl::StartsWith(path, ".") || absl::EndsWith(path, ".") || absl::StrContains(path, "..")) {
+        return r.Error(value, absl::StrCat(what, ": match path \"", path,
+                                           "\" is not a dotted JSON path (e.g. \"runDetails.builder.id\")"));
+      }
+      ASSIGN_OR_RETURN(std::string expected, r.String(value, absl::StrCat("policy.attestations.match.\"", path, "\"")));
+      attestation.match.emplace_back(path, std::move(expected));
+    }
+    std::sort(attestation.match.begin(), attestation.match.end());
+  }
+  return attestation;
+}
+
 absl::StatusOr<PolicyConfig> ParsePolicy(const Reader& r, const Table& t) {
   RETURN_IF_ERROR(r.CheckKeys(t, "[[policy]]", {"name", "images", "require", "platform_signatures", "namespaces",
-                                                "threshold", "enforce_from"}));
+                                                "threshold", "enforce_from", "attestations"}));
   PolicyConfig policy;
   policy.origin = Where(t, r.path());
   if (!t.contains("name")) return r.Error(t, "[[policy]] entry has no name");
@@ -504,6 +539,21 @@ absl::StatusOr<PolicyConfig> ParsePolicy(const Reader& r, const Table& t) {
   }
   if (t.contains("enforce_from")) {
     ASSIGN_OR_RETURN(policy.enforce_from, KeyTime(r, t.at("enforce_from"), "policy.enforce_from"));
+  }
+  if (t.contains("attestations")) {
+    const toml::value& v = t.at("attestations");
+    if (!v.is_array()) return r.Error(v, "policy.attestations must be an array of tables ([[policy.attestations]])");
+    for (const toml::value& item : v.as_array()) {
+      if (!item.is_table()) return r.Error(item, "each policy.attestations entry must be a table");
+      ASSIGN_OR_RETURN(AttestationConfig attestation, ParseAttestation(r, item, policy.name));
+      for (const AttestationConfig& other : policy.attestations) {
+        if (other.name == attestation.name) {
+          return r.Error(item, absl::StrCat(what, ": attestation name \"", attestation.name, "\" is already used at ",
+                                            other.origin));
+        }
+      }
+      policy.attestations.push_back(std::move(attestation));
+    }
   }
   return policy;
 }

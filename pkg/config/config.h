@@ -182,6 +182,23 @@ struct IdentityConfig {
   std::string origin;
 };
 
+// [[policy.attestations]]: an attestation an image must carry in addition to its signatures.
+struct AttestationConfig {
+  // Name, reported in decisions ("attestation \"provenance\" …"). Required, unique within its policy.
+  std::string name;
+  // The in-toto predicate type it must have, e.g. "https://slsa.dev/provenance/v1". Required.
+  std::string predicate_type;
+  // Names of [[keys]] and [[identities]]; the attestation must be signed by any one of them.
+  // Required, non-empty, each must exist.
+  std::vector<std::string> require;
+  // [policy.attestations.match]: dotted JSON paths into the predicate ("runDetails.builder.id")
+  // and the string each must equal; a path that is missing or not a string is a mismatch. Sorted by
+  // path. Default empty: any predicate of that type.
+  std::vector<std::pair<std::string, std::string>> match;
+  // "<config file>:<line>" of this entry, for error messages.
+  std::string origin;
+};
+
 // [[policy]]: which identities an image must be signed by.
 struct PolicyConfig {
   // Unique name, reported with every decision. Required.
@@ -207,6 +224,8 @@ struct PolicyConfig {
   // the call allowed); from it on it is enforced. A TOML offset datetime. Default InfinitePast:
   // always enforced.
   absl::Time enforce_from = absl::InfinitePast();
+  // [[policy.attestations]]: each one required in addition to the signatures. Default none.
+  std::vector<AttestationConfig> attestations;
   // "<config file>:<line>" of this entry, for error messages.
   std::string origin;
 };

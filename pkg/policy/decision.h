@@ -22,10 +22,12 @@ enum class Outcome { kAllow, kDeny, kError };
 // Returns "allow", "deny" or "error".
 absl::string_view OutcomeName(Outcome outcome);
 
-// A signed statement that counted for the matched rule.
+// A signed statement that counted for the matched rule: a signature, or an attestation that met
+// a [[policy.attestations]] entry.
 struct Evidence {
   std::string identity;               // the [[keys]] or [[identities]] name it counted for
   verify::SignedStatement statement;  // signer, signing time, and the artifact as fetched
+  std::string attestation;            // the [[policy.attestations]] name it met; "" for a signature
 };
 
 struct Decision {
@@ -62,7 +64,9 @@ struct Decision {
   // Every [[keys]] or [[identities]] name whose signature counted, comma-separated in the order they counted; ""
   // when none did.
   std::string identity;
-  std::vector<Evidence> evidence;       // every statement that counted (empty unless allowed by signatures)
+  // Every statement that counted (empty unless allowed by signatures): the signatures, then the
+  // attestations that met the policy's [[policy.attestations]].
+  std::vector<Evidence> evidence;
   // The earliest proven signing time of the statements that counted; nullopt when unknown.
   std::optional<verify::SigningTime> signed_at;
   std::vector<std::string> rejections;  // one line per signature that did not count

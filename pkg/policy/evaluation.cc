@@ -5,10 +5,12 @@
 #include <utility>
 #include <variant>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "pkg/base/digest.h"
 #include "pkg/verify/certificate_identity.h"
+#include "pkg/verify/bundle.h"
 #include "pkg/verify/identity.h"
 
 namespace sigshim::policy {
@@ -35,11 +37,30 @@ std::string DescribeWindow(const verify::ValidityWindow& window) {
 verify::SimpleSigningProducerOptions ProducerOptionsFor(const Rule& rule) {
   verify::SimpleSigningProducerOptions options;
   options.keys.reserve(rule.keys.size());
-  for (const TrustedKey& key : rule.keys) {
+  auto add = [&](const TrustedKey& key) {
+    for (const auto& k : options.keys) {
+      if (k->Fingerprint() == key.key->Fingerprint()) return;
+    }
     options.keys.push_back(key.key);
     if (key.time_evidence.has_value()) options.key_time_evidence[key.key->Fingerprint()] = *key.time_evidence;
+  };
+  for (const TrustedKey& key : rule.keys) add(key);
+  for (const AttestationRule& attestation : rule.attestations) {
+    for (const TrustedKey& key : attestation.keys) add(key);
   }
   options.certificate_trust = rule.certificate_trust;
+  return options;
+}
+
+verify::BundleProducerOptions BundleOptionsFor(const Rule& rule, absl::string_view manifest_digest,
+                                               absl::Time decided_at) {
+  verify::SimpleSigningProducerOptions signers = ProducerOptionsFor(rule);
+  verify::BundleProducerOptions options;
+  options.artifact_digests = {std::string(manifest_digest)};
+  options.keys = std::move(signers.keys);
+  options.key_time_evidence = std::move(signers.key_time_evidence);
+  options.certificate_trust = std::move(signers.certificate_trust);
+  options.now = decided_at;
   return options;
 }
 
@@ -63,6 +84,30 @@ void RuleEvaluation::AddSignature(absl::string_view label, const verify::Signatu
   AddProduced(label, verify::ProduceSimpleSigningStatements(signature, options));
 }
 
+void RuleEvaluation::AddBundle(absl::string_view label, absl::string_view bundle_json,
+                               absl::string_view layer_digest) {
+  absl::StatusOr<verify::ProducedStatements> produced =
+      verify::ProduceBundleStatements(bundle_json, BundleOptionsFor(rule_, target_.manifest_digest, decided_at_));
+  if (produced.ok()) {
+    for (verify::SignedStatement& statement : produced->statements) {
+      statement.artifact.layer_digest = std::string(layer_digest);
+    }
+  }
+  AddProduced(label, produced);
+}
+
+bool RuleEvaluation::AddStored(absl::string_view label, const verify::Signature& artifact) {
+  if (artifact.media_type == verify::kSimpleSigningMediaType) {
+    AddSignature(label, artifact);
+    return true;
+  }
+  if (verify::BundleMinorVersion(artifact.media_type) != 0) {
+    AddBundle(label, artifact.payload, artifact.layer_digest);
+    return true;
+  }
+  return false;
+}
+
 void RuleEvaluation::AddProduced(absl::string_view label,
                                  const absl::StatusOr<verify::ProducedStatements>& produced) {
   if (!produced.ok()) {
@@ -76,6 +121,7 @@ void RuleEvaluation::AddProduced(absl::string_view label,
   }
   std::vector<std::string> reasons;
   for (const verify::SignedStatement& statement : produced->statements) {
+    if (statement.kind == verify::StatementKind::kAttestation) attestations_.push_back(statement);
     absl::StatusOr<Counted> counted = Judge(statement);
     if (!counted.ok()) {
       reasons.push_back(std::string(counted.status().message()));
@@ -102,7 +148,23 @@ void RuleEvaluation::AddRejection(absl::string_view label, absl::string_view rea
 
 int RuleEvaluation::DistinctCounted() const { return static_cast<int>(until_by_name_.size()); }
 
-bool RuleEvaluation::Satisfied() const { return DistinctCounted() >= std::max(rule_.threshold, 1); }
+bool RuleEvaluation::SignaturesSatisfied() const { return DistinctCounted() >= std::max(rule_.threshold, 1); }
+
+bool RuleEvaluation::Satisfied() const {
+  return SignaturesSatisfied() && (rule_.attestations.empty() || Attestations().satisfied);
+}
+
+AttestationCheck RuleEvaluation::Attestations() const {
+  return CheckAttestations(rule_, target_.manifest_digest, attestations_, decided_at_);
+}
+
+std::vector<Evidence> RuleEvaluation::AllEvidence() const {
+  std::vector<Evidence> all = counted_;
+  if (!rule_.attestations.empty()) {
+    for (Evidence& e : Attestations().counted) all.push_back(std::move(e));
+  }
+  return all;
+}
 
 absl::Time RuleEvaluation::CountsUntil() const {
   if (!Satisfied()) return absl::InfinitePast();
@@ -154,11 +216,7 @@ absl::StatusOr<RuleEvaluation::Counted> RuleEvaluation::Judge(const verify::Sign
                                                     verify::DescribeSigner(statement.signer),
                                                     " is not required by policy \"", rule_.name, "\""));
   }
-  if (absl::Status identity =
-          verify::MatchIdentity(rule_.reference_rule, statement.artifact.docker_reference, target_.image);
-      !identity.ok()) {
-    return identity;
-  }
+  if (absl::Status identity = MatchReference(statement); !identity.ok()) return identity;
   if (!key->transparency_log.empty() &&
       (!statement.signing_time.has_value() || statement.signing_time->trust_root != key->transparency_log)) {
     return absl::PermissionDeniedError(absl::StrCat(
@@ -199,14 +257,17 @@ absl::StatusOr<RuleEvaluation::Counted> RuleEvaluation::JudgeCertificate(
     }
     return absl::PermissionDeniedError(absl::StrJoin(reasons, "; "));
   }
-  if (absl::Status reference =
-          verify::MatchIdentity(rule_.reference_rule, statement.artifact.docker_reference, target_.image);
-      !reference.ok()) {
-    return reference;
-  }
+  if (absl::Status reference = MatchReference(statement); !reference.ok()) return reference;
   // Without a proven signing time (a private PKI), the chain was judged at the decision time: it
   // counts until the leaf expires.
   return Counted{identity->name, signer.certificate.NotAfter()};
+}
+
+absl::Status RuleEvaluation::MatchReference(const verify::SignedStatement& statement) const {
+  // A sigstore bundle names no docker-reference: its in-toto subject (or message digest) binds it
+  // to the manifest digest alone.
+  if (statement.artifact.format == verify::kSigstoreBundleFormat) return absl::OkStatus();
+  return verify::MatchIdentity(rule_.reference_rule, statement.artifact.docker_reference, target_.image);
 }
 
 std::string RuleEvaluation::Identities() const {
@@ -226,18 +287,36 @@ std::optional<verify::SigningTime> RuleEvaluation::EarliestSigningTime() const {
 }
 
 std::string RuleEvaluation::Explain() const {
-  if (Satisfied() || (!counted_.empty() && rejections_.empty())) {
+  if (SignaturesSatisfied() && !rule_.attestations.empty()) {
+    const AttestationCheck check = Attestations();
+    std::string signatures = ExplainSignatures();
+    if (check.satisfied) return absl::StrCat(signatures, "; ", absl::StrJoin(check.lines, "; "));
+    std::vector<std::string> unmet;
+    for (const std::string& line : check.lines) {
+      if (absl::StrContains(line, " not met: ")) unmet.push_back(line);
+    }
+    return absl::StrCat(absl::StrJoin(unmet, "; "), " (signatures: ", signatures, ")");
+  }
+  return ExplainSignatures();
+}
+
+std::string RuleEvaluation::ExplainSignatures() const {
+  if (SignaturesSatisfied() || (!counted_.empty() && rejections_.empty())) {
     std::vector<std::string> parts;
     for (const Evidence& e : counted_) {
+      // A bundle names no docker-reference: its statement is about the digest alone.
+      const std::string what = e.statement.artifact.docker_reference.empty()
+                                   ? absl::StrCat(e.statement.subject_digest, " (", e.statement.artifact.format, ")")
+                                   : e.statement.artifact.docker_reference;
       std::string part = absl::StrCat("signed by \"", e.identity, "\" (", verify::DescribeSigner(e.statement.signer),
-                                       ") for ", e.statement.artifact.docker_reference);
+                                       ") for ", what);
       if (e.statement.signing_time.has_value()) {
         absl::StrAppend(&part, ", at ", verify::DescribeSigningTime(e.statement.signing_time));
       }
       parts.push_back(std::move(part));
     }
     std::string explained = absl::StrJoin(parts, "; ");
-    if (Satisfied()) return explained;
+    if (SignaturesSatisfied()) return explained;
     return absl::StrCat(ShortOfThreshold(), ": ", explained);
   }
   if (!counted_.empty()) return absl::StrCat(ShortOfThreshold(), "; the others: ", absl::StrJoin(rejections_, "; "));
@@ -263,7 +342,8 @@ RuleEvaluation EvaluateSignatures(const Rule& rule, const Target& target,
   int checked = 0;
   int unchecked = 0;
   for (const verify::Signature& signature : signatures) {
-    if (signature.media_type != verify::kSimpleSigningMediaType) {
+    if (signature.media_type != verify::kSimpleSigningMediaType &&
+        verify::BundleMinorVersion(signature.media_type) == 0) {
       ++skipped;
       continue;
     }
@@ -272,7 +352,7 @@ RuleEvaluation EvaluateSignatures(const Rule& rule, const Target& target,
       continue;
     }
     ++checked;
-    evaluation.AddSignature(SignatureLabel(checked, signature.layer_digest), signature);
+    evaluation.AddStored(SignatureLabel(checked, signature.layer_digest), signature);
   }
   if (unchecked > 0) {
     evaluation.AddRejection(absl::StrCat(unchecked, " further signature(s)"),

@@ -27,11 +27,13 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "pkg/policy/attestations.h"
 #include "pkg/policy/decision.h"
 #include "pkg/policy/policy.h"
 #include "pkg/reference/reference.h"
 #include "pkg/verify/cosign_simple_signing.h"
 #include "pkg/verify/signature_manifest.h"
+#include "pkg/verify/sigstore_bundle.h"
 #include "pkg/verify/statement.h"
 #include "pkg/verify/validity.h"
 
@@ -47,8 +49,15 @@ struct Target {
 // "always".
 std::string DescribeWindow(const verify::ValidityWindow& window);
 
-// Returns the producer options for a rule: its required keys as the candidate signers.
+// Returns the producer options for a rule: its required keys, and those of its
+// [[policy.attestations]], as the candidate signers.
 verify::SimpleSigningProducerOptions ProducerOptionsFor(const Rule& rule);
+
+// Returns the sigstore bundle producer options for a rule and the image `manifest_digest`: the same
+// candidate signers, trust roots and time evidence, that digest as the only artifact digest, and
+// `decided_at` as the time of the decision.
+verify::BundleProducerOptions BundleOptionsFor(const Rule& rule, absl::string_view manifest_digest,
+                                               absl::Time decided_at);
 
 // Accumulates the statements of an image's artifacts, one artifact at a time, and judges them
 // against one rule. Not thread-safe; `rule` must outlive it.
@@ -66,10 +75,20 @@ class RuleEvaluation {
   // "signature 1 (sha256:0123…)".
   void AddSignature(absl::string_view label, const verify::Signature& signature);
 
+  // Runs the sigstore bundle producer over `bundle_json` (BundleOptionsFor) and judges what it
+  // made; the statements' artifact keeps `layer_digest` (the blob it was fetched as).
+  void AddBundle(absl::string_view label, absl::string_view bundle_json, absl::string_view layer_digest);
+
+  // Dispatches a stored artifact on its format (its media type): cosign simple signing to
+  // AddSignature, a sigstore bundle media type (any version) to AddBundle. Returns false, adding
+  // nothing, for any other media type.
+  bool AddStored(absl::string_view label, const verify::Signature& artifact);
+
   // Judges what a producer made of one artifact (or records its error: a check that could not be
   // made). Every statement that counts is kept; when none does, one rejection line gives the
   // reasons. Only statements of kind kSignature count: an attestation (SLSA provenance, …) by a
-  // required signer is not an image signature.
+  // required signer is not an image signature; attestations are kept for the rule's
+  // [[policy.attestations]] (attestations.h).
   void AddProduced(absl::string_view label, const absl::StatusOr<verify::ProducedStatements>& produced);
 
   // Records an artifact that could not be used at all (e.g. a blob that does not match its
@@ -77,14 +96,21 @@ class RuleEvaluation {
   void AddRejection(absl::string_view label, absl::string_view reason);
 
   // Returns true when the rule is satisfied by what was added so far: at least `threshold`
-  // distinct required entries counted.
+  // distinct required entries counted, and every [[policy.attestations]] entry is met.
   bool Satisfied() const;
+  // Returns true when at least `threshold` distinct required entries counted (attestations aside).
+  bool SignaturesSatisfied() const;
+  // Returns what the attestations added so far meet (attestations.h).
+  AttestationCheck Attestations() const;
   // Returns the number of distinct required entries that counted so far.
   int DistinctCounted() const;
 
-  // Every statement that counted, in the order added, with the [[keys]] or [[identities]] name it
-  // counted for.
+  // Every signature statement that counted, in the order added, with the [[keys]] or
+  // [[identities]] name it counted for.
   const std::vector<Evidence>& counted() const { return counted_; }
+  // The signatures that counted, then the attestations that met a requirement (what a verdict
+  // stores).
+  std::vector<Evidence> AllEvidence() const;
   // One line per artifact that did not count: "<label>: <why>".
   const std::vector<std::string>& rejections() const { return rejections_; }
   // The first check that could not be made (crypto failure); OK when none.
@@ -101,7 +127,8 @@ class RuleEvaluation {
   // threshold-th latest. InfinitePast when the rule is not satisfied.
   absl::Time CountsUntil() const;
   // Returns why the rule is satisfied ("signed by \"release\" (key …) for …", every statement that
-  // counted) or, when it is not, the reasons ("no signature" when nothing was added); when some
+  // counted, then one line per [[policy.attestations]] entry naming the attestation that met it)
+  // or, when it is not, the reasons (for unmet attestations, why none met them) ("no signature" when nothing was added); when some
   // entries counted but fewer than the threshold: "1 of 2 required signers counted (\"a\"); policy
   // \"p\" needs 2 of a, b: …".
   std::string Explain() const;
@@ -115,6 +142,11 @@ class RuleEvaluation {
   };
   // Returns "1 of 2 required signers counted (\"a\"); policy \"p\" needs 2 of a, b".
   std::string ShortOfThreshold() const;
+  // Returns Explain() for the signatures alone.
+  std::string ExplainSignatures() const;
+  // Returns OK when the statement's docker-reference satisfies the rule's reference rule (always
+  // for a sigstore bundle, which names none).
+  absl::Status MatchReference(const verify::SignedStatement& statement) const;
   // Returns what `statement` counts for, or the reason it does not.
   absl::StatusOr<Counted> Judge(const verify::SignedStatement& statement) const;
   // The same for a statement signed by a certificate: the first of the rule's identities of the
@@ -126,15 +158,17 @@ class RuleEvaluation {
   const Target target_;
   const absl::Time decided_at_;
   std::vector<Evidence> counted_;
+  std::vector<verify::SignedStatement> attestations_;  // every verified attestation added
   std::vector<std::string> rejections_;
   absl::Status error_;
   // Per required entry that counted: the last instant its statements count.
   std::vector<std::pair<std::string, absl::Time>> until_by_name_;
 };
 
-// Evaluates the signatures of one image at once, as stored in a verdict or given by a test:
-// layers that are not simple-signing signatures are skipped and counted in `ignored` (may be
-// null); at most `max_signatures` are checked. `target` must pass ValidateTarget.
+// Evaluates the signatures of one image at once, as stored in a verdict or given by a test, each
+// dispatched on its format (RuleEvaluation::AddStored: cosign simple signing or sigstore bundle,
+// attestations included); artifacts of any other media type are skipped and counted in `ignored`
+// (may be null); at most `max_signatures` are checked. `target` must pass ValidateTarget.
 RuleEvaluation EvaluateSignatures(const Rule& rule, const Target& target,
                                   absl::Span<const verify::Signature> signatures, absl::Time decided_at,
                                   int max_signatures = 64, int* ignored = nullptr);

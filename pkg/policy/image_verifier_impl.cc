@@ -2,15 +2,19 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "pkg/base/log.h"
 #include "pkg/policy/evaluation.h"
 #include "pkg/policy/governance.h"
+#include "pkg/registry/referrers.h"
+#include "pkg/verify/bundle.h"
 #include "pkg/verify/signature_manifest.h"
 
 namespace sigshim::policy {
@@ -136,65 +140,109 @@ void RegistryImageVerifier::DecideMatched(const Rule& rule, const reference::Ref
     if (resolved != nullptr) *resolved = *std::move(manifest);
   }
 
-  // 2. The signature manifest.
-  absl::StatusOr<std::string> tag = verify::SignatureTag(decision.digest);
-  if (!tag.ok()) return Fail(decision, absl::StrCat("RegistryError: unusable digest: ", tag.status().message()));
-  const std::string signatures_at = absl::StrCat(image.Repository(), ":", *tag);
-  absl::StatusOr<registry::FetchedManifest> fetched = client.GetManifest(image, *tag, credentials, budget);
-  if (!fetched.ok()) {
-    if (absl::IsNotFound(fetched.status())) {
-      return Deny(decision, absl::StrCat("no signatures: ", signatures_at, " does not exist"));
-    }
-    if (absl::IsInvalidArgument(fetched.status()) || absl::IsResourceExhausted(fetched.status())) {
-      return Deny(decision, absl::StrCat("no valid signature: the signature manifest ", signatures_at,
-                                         " is unusable: ", fetched.status().message()));
-    }
-    return Fail(decision, RegistryFailure(absl::StrCat("fetching ", signatures_at), fetched.status()));
-  }
-  // Already parsed by the registry client (the project's one manifest parser).
-  absl::StatusOr<verify::SignatureManifest> manifest = verify::SignatureManifestFrom(fetched->manifest);
-  if (!manifest.ok()) {
-    return Deny(decision, absl::StrCat("no valid signature: the signature manifest ", signatures_at,
-                                       " is unusable: ", manifest.status().message()));
-  }
-  const std::vector<verify::Descriptor> layers = manifest->SignatureLayers();
-  if (layers.empty()) {
-    return Deny(decision, absl::StrCat("no signatures: ", signatures_at, " has no ",
-                                       verify::kSimpleSigningMediaType, " layer"));
-  }
-
-  // 3. Each signature, fetched and turned into signed statements in turn; fetching stops as soon
-  //    as the statements so far satisfy the rule.
   const Target target{decision.digest, image};
   if (absl::Status valid = RuleEvaluation::ValidateTarget(target); !valid.ok()) {
     return Fail(decision, absl::StrCat("VerificationError: ", valid.message()));
   }
+  absl::StatusOr<std::string> tag = verify::SignatureTag(decision.digest);
+  if (!tag.ok()) return Fail(decision, absl::StrCat("RegistryError: unusable digest: ", tag.status().message()));
+  const std::string signatures_at = absl::StrCat(image.Repository(), ":", *tag);
   RuleEvaluation evaluation(rule, target, now);
-  const size_t limit = std::min(layers.size(), static_cast<size_t>(options_.max_signatures));
-  decision.unchecked_signatures = static_cast<int>(layers.size() - limit);
-  for (size_t i = 0; i < limit && !evaluation.Satisfied(); ++i) {
-    const verify::Descriptor& layer = layers[i];
-    const std::string label = SignatureLabel(i + 1, layer.digest);
-    absl::StatusOr<std::string> blob =
-        registry::GetDescriptorBlob(client, image, layer, options_.max_payload_bytes, credentials, budget);
-    if (!blob.ok()) {
-      if (IsSignatureProblem(blob.status())) {
-        evaluation.AddRejection(label, absl::StrCat("payload blob unusable: ", blob.status().message()));
+
+  // 2. At once: the sigstore bundles that refer to the digest (referrers API and tag schema, then
+  //    each bundle; pkg/registry/referrers.h) on another thread, and the ".sig" manifest here.
+  absl::StatusOr<registry::ReferrerDiscovery> referrers = absl::UnknownError("not looked up");
+  std::thread discovery([&] {
+    registry::ReferrerDiscoveryOptions discovery_options;
+    discovery_options.wanted = [](absl::string_view type) { return verify::BundleMinorVersion(type) != 0; };
+    discovery_options.max_artifacts = static_cast<size_t>(options_.max_signatures);
+    discovery_options.max_artifact_bytes = options_.max_bundle_bytes;
+    referrers = registry::DiscoverReferrers(client, image, decision.digest, credentials, budget, discovery_options);
+  });
+  struct Joiner {
+    std::thread& thread;
+    ~Joiner() {
+      if (thread.joinable()) thread.join();
+    }
+  } joiner{discovery};
+
+  // Why there is no cosign signature at all ("" when the ".sig" manifest has signature layers).
+  std::string no_signature;
+  absl::StatusOr<registry::FetchedManifest> fetched = client.GetManifest(image, *tag, credentials, budget);
+  if (!fetched.ok()) {
+    if (absl::IsInvalidArgument(fetched.status()) || absl::IsResourceExhausted(fetched.status())) {
+      evaluation.AddRejection(signatures_at,
+                              absl::StrCat("the signature manifest is unusable: ", fetched.status().message()));
+    } else if (absl::IsNotFound(fetched.status())) {
+      no_signature = absl::StrCat(signatures_at, " does not exist");
+    } else {
+      return Fail(decision, RegistryFailure(absl::StrCat("fetching ", signatures_at), fetched.status()));
+    }
+  } else if (absl::StatusOr<verify::SignatureManifest> manifest = verify::SignatureManifestFrom(fetched->manifest);
+             !manifest.ok()) {
+    // Already parsed by the registry client (the project's one manifest parser).
+    evaluation.AddRejection(signatures_at,
+                            absl::StrCat("the signature manifest is unusable: ", manifest.status().message()));
+  } else {
+    const std::vector<verify::Descriptor> layers = manifest->SignatureLayers();
+    if (layers.empty()) no_signature = absl::StrCat(signatures_at, " has no ", verify::kSimpleSigningMediaType, " layer");
+    // 3. Each signature, fetched and turned into signed statements in turn; fetching stops as
+    //    soon as the statements so far satisfy the rule's signatures.
+    const size_t limit = std::min(layers.size(), static_cast<size_t>(options_.max_signatures));
+    decision.unchecked_signatures = static_cast<int>(layers.size() - limit);
+    for (size_t i = 0; i < limit && !evaluation.SignaturesSatisfied(); ++i) {
+      const verify::Descriptor& layer = layers[i];
+      const std::string label = SignatureLabel(i + 1, layer.digest);
+      absl::StatusOr<std::string> blob =
+          registry::GetDescriptorBlob(client, image, layer, options_.max_payload_bytes, credentials, budget);
+      if (!blob.ok()) {
+        if (IsSignatureProblem(blob.status())) {
+          evaluation.AddRejection(label, absl::StrCat("payload blob unusable: ", blob.status().message()));
+          continue;
+        }
+        return Fail(decision, RegistryFailure(absl::StrCat("fetching ", label), blob.status()));
+      }
+      absl::StatusOr<verify::Signature> signature = verify::SignatureFromLayer(layer, *std::move(blob));
+      if (!signature.ok()) {
+        evaluation.AddRejection(label, signature.status().message());
         continue;
       }
-      return Fail(decision, RegistryFailure(absl::StrCat("fetching ", label), blob.status()));
+      evaluation.AddSignature(label, *signature);
     }
-    absl::StatusOr<verify::Signature> signature = verify::SignatureFromLayer(layer, *std::move(blob));
-    if (!signature.ok()) {
-      evaluation.AddRejection(label, signature.status().message());
-      continue;
+  }
+
+  // 4. The bundles, each turned into signed statements (signatures and attestations).
+  discovery.join();
+  const std::string referrers_at = absl::StrCat(image.Repository(), ":", absl::StrReplaceAll(decision.digest, {{":", "-"}}));
+  size_t bundles = 0;
+  if (!referrers.ok()) {
+    // What the ".sig" signatures prove is enough on its own; anything less needs the referrers.
+    if (!evaluation.Satisfied()) {
+      return Fail(decision, RegistryFailure(absl::StrCat("looking up the referrers of ", decision.digest),
+                                            referrers.status()));
     }
-    evaluation.AddSignature(label, *signature);
+    SIGSHIM_LOG(kWarning, "referrers of ", image.Repository(), "@", decision.digest,
+                " not looked up (the signatures suffice): ", referrers.status().message());
+  } else {
+    for (const registry::ReferrerArtifact& artifact : referrers->artifacts) {
+      ++bundles;
+      evaluation.AddBundle(absl::StrCat("bundle ", bundles, " (", artifact.layer_digest.substr(0, 19), "…, ",
+                                        artifact.found_at, ")"),
+                           artifact.content, artifact.layer_digest);
+    }
+    for (const std::string& problem : referrers->problems) evaluation.AddRejection("referrer", problem);
+    decision.unchecked_signatures += static_cast<int>(referrers->beyond_limit);
+  }
+  if (!no_signature.empty() && bundles == 0 && evaluation.rejections().empty()) {
+    return Deny(decision, absl::StrCat("no signatures: ", no_signature, ", and no sigstore bundle refers to ",
+                                       decision.digest, " (referrers API",
+                                       referrers.ok() && referrers->referrers_api ? "" : " not implemented",
+                                       "; referrers tag ", referrers_at, ")"));
   }
   decision.rejections = evaluation.rejections();
   if (evaluation.Satisfied()) {
     decision.identity = evaluation.Identities();
-    decision.evidence = evaluation.counted();
+    decision.evidence = evaluation.AllEvidence();
     decision.signed_at = evaluation.EarliestSigningTime();
     decision.verdict = Outcome::kAllow;
     decision.reason = evaluation.Explain();

@@ -219,27 +219,46 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Create(const config::Config& con
       rule.images.push_back(*std::move(glob));
     }
     if (p.require.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": require is empty"));
-    for (const std::string& name : p.require) {
+    // Adds the [[keys]] or [[identities]] entry `name` to `keys` or `identities` (once), and its
+    // trust root to the rule's certificate trust.
+    auto add_signer = [&](const std::string& name, const std::string& at, std::vector<TrustedKey>& keys,
+                          std::vector<TrustedIdentity>& identities) -> absl::Status {
       if (auto identity = identity_by_name.find(name); identity != identity_by_name.end()) {
         bool listed = false;
-        for (const TrustedIdentity& i : rule.identities) listed = listed || i.name == name;
-        if (listed) continue;
-        rule.identities.push_back(*identity->second);
+        for (const TrustedIdentity& i : identities) listed = listed || i.name == name;
+        if (listed) return absl::OkStatus();
+        identities.push_back(*identity->second);
         bool pooled = false;
         for (const verify::CertificateTrust& t : rule.certificate_trust) {
           pooled = pooled || t.name == identity->second->trust_root;
         }
         if (!pooled) rule.certificate_trust.push_back(trust_by_name.at(identity->second->trust_root));
-        continue;
+        return absl::OkStatus();
       }
       auto it = by_name.find(name);
       if (it == by_name.end()) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": requires \"", name,
+        return absl::InvalidArgumentError(absl::StrCat(at, ": requires \"", name,
                                                        "\", which no [[keys]] or [[identities]] entry defines"));
       }
       bool listed = false;
-      for (const TrustedKey& k : rule.keys) listed = listed || k.name == name;
-      if (!listed) rule.keys.push_back(*it->second);
+      for (const TrustedKey& k : keys) listed = listed || k.name == name;
+      if (!listed) keys.push_back(*it->second);
+      return absl::OkStatus();
+    };
+    for (const std::string& name : p.require) RETURN_IF_ERROR(add_signer(name, where, rule.keys, rule.identities));
+    for (const config::AttestationConfig& a : p.attestations) {
+      AttestationRule attestation;
+      attestation.name = a.name;
+      attestation.origin = a.origin;
+      attestation.predicate_type = a.predicate_type;
+      attestation.require = a.require;
+      attestation.match = a.match;
+      const std::string at = absl::StrCat(a.origin, ": [[policy.attestations]] \"", a.name, "\" of policy \"", p.name, "\"");
+      if (a.require.empty()) return absl::InvalidArgumentError(absl::StrCat(at, ": require is empty"));
+      for (const std::string& name : a.require) {
+        RETURN_IF_ERROR(add_signer(name, at, attestation.keys, attestation.identities));
+      }
+      rule.attestations.push_back(std::move(attestation));
     }
     const size_t distinct = rule.keys.size() + rule.identities.size();
     if (rule.threshold < 1 || static_cast<size_t>(rule.threshold) > distinct) {

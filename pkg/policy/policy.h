@@ -95,6 +95,20 @@ struct TrustedIdentity {
   verify::ValidatedCertificateIdentity identity;
 };
 
+// A compiled [[policy.attestations]] entry: an attestation of `predicate_type` over the image,
+// signed by one of `keys` or `identities`, whose predicate has every `match` field.
+struct AttestationRule {
+  std::string name;
+  std::string origin;          // "<config file>:<line>"
+  std::string predicate_type;  // e.g. "https://slsa.dev/provenance/v1"
+  std::vector<std::string> require;  // [[keys]] and [[identities]] names, in the order written
+  // The required signers, in `require` order (copies, as in Rule).
+  std::vector<TrustedKey> keys;
+  std::vector<TrustedIdentity> identities;
+  // Dotted JSON path into the predicate → the string it must equal; sorted by path.
+  std::vector<std::pair<std::string, std::string>> match;
+};
+
 // A compiled [[policy]] entry.
 struct Rule {
   std::string name;
@@ -125,6 +139,9 @@ struct Rule {
   // The configuration's [revocation], shared by every rule; never null once Policy::Create made
   // the rule (a Rule built by hand with none revokes nothing).
   std::shared_ptr<const Revocation> revocation;
+  // [[policy.attestations]], in file order: each one is required in addition to the signatures.
+  // `certificate_trust` also holds the trust roots their identities name.
+  std::vector<AttestationRule> attestations;
 
   // Returns true when the rule admits `namespace_name` ("" for a call without one).
   bool AdmitsNamespace(absl::string_view namespace_name) const;

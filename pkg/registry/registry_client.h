@@ -157,6 +157,15 @@ class RegistryClient {
                                               size_t max_bytes, const Credentials& credentials,
                                               const Budget* budget = nullptr) = 0;
 
+  // Fetches the OCI 1.1 referrers list of the manifest `digest` in `repository` (domain and path):
+  // GET /v2/<path>/referrers/<digest>, an image index whose manifests are the referrers (with
+  // their artifactType). Unimplemented when the registry does not implement the referrers API:
+  // it answers 404, 400 or 405, or something that is not an image index. Other errors as for
+  // GetManifest (the index is at most max_manifest_bytes).
+  virtual absl::StatusOr<FetchedManifest> GetReferrers(const reference::Reference& repository,
+                                                       absl::string_view digest, const Credentials& credentials,
+                                                       const Budget* budget = nullptr) = 0;
+
   // Returns the number of HTTP requests made so far: registry calls, token fetches, redirects
   // and retries each count one.
   virtual uint64_t RequestCount() const = 0;

@@ -775,6 +775,47 @@ absl::StatusOr<FetchedManifest> RegistryClientImpl::GetManifestImpl(const refere
   return fetched;
 }
 
+absl::StatusOr<FetchedManifest> RegistryClientImpl::GetReferrersImpl(const reference::Reference& repository,
+                                                                     absl::string_view digest,
+                                                                     const Credentials& credentials,
+                                                                     const Budget* budget) {
+  RETURN_IF_ERROR(ValidateRepository(repository));
+  RETURN_IF_ERROR(ValidateDigest(digest));
+  const std::string what = absl::StrCat("referrers of ", repository.Repository(), "@", digest);
+  const std::string relative = absl::StrCat(repository.path, "/referrers/", digest);
+  absl::StatusOr<HttpResponse> response =
+      AuthorizedGet(repository, relative, kMediaTypeOciIndex, options_.max_manifest_bytes, credentials, budget,
+                    kCapabilityPull);
+  if (!response.ok()) {
+    if (absl::IsResourceExhausted(response.status())) {
+      return absl::ResourceExhaustedError(absl::StrCat(what, " is larger than the limit of ",
+                                                       options_.max_manifest_bytes, " bytes"));
+    }
+    return absl::Status(response.status().code(), absl::StrCat(what, ": ", response.status().message()));
+  }
+  if (response->status == 404 || response->status == 400 || response->status == 405) {
+    return absl::UnimplementedError(absl::StrCat(what, ": the registry does not implement the referrers API (HTTP ",
+                                                 response->status, ")"));
+  }
+  if (response->status != 200) return StatusFromResponse(*response, what);
+  if (response->body.size() > options_.max_manifest_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(what, " is larger than the limit of ", options_.max_manifest_bytes, " bytes"));
+  }
+  absl::string_view content_type = response->headers.Get("Content-Type").value_or("");
+  absl::StatusOr<Manifest> index = ParseManifest(response->body, content_type);
+  if (!index.ok() || !index->IsIndex()) {
+    return absl::UnimplementedError(absl::StrCat(what, ": the answer is not an image index, so the registry does not "
+                                                 "implement the referrers API"));
+  }
+  FetchedManifest fetched;
+  fetched.bytes = std::move(response->body);
+  fetched.digest = Sha256Digest(fetched.bytes);
+  fetched.media_type = index->media_type;
+  fetched.manifest = *std::move(index);
+  return fetched;
+}
+
 absl::StatusOr<std::string> RegistryClientImpl::GetBlobImpl(const reference::Reference& repository,
                                                             absl::string_view digest, size_t max_bytes,
                                                             const Credentials& credentials, const Budget* budget) {
@@ -830,6 +871,12 @@ absl::StatusOr<FetchedManifest> RegistryClientImpl::GetManifest(const reference:
                                                                 absl::string_view tag_or_digest,
                                                                 const Credentials& credentials, const Budget* budget) {
   return Redact(GetManifestImpl(repository, tag_or_digest, credentials, budget), credentials);
+}
+
+absl::StatusOr<FetchedManifest> RegistryClientImpl::GetReferrers(const reference::Reference& repository,
+                                                                 absl::string_view digest,
+                                                                 const Credentials& credentials, const Budget* budget) {
+  return Redact(GetReferrersImpl(repository, digest, credentials, budget), credentials);
 }
 
 absl::StatusOr<std::string> RegistryClientImpl::GetBlob(const reference::Reference& repository,

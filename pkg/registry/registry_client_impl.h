@@ -32,6 +32,8 @@ class RegistryClientImpl : public RegistryClient {
                                               const Credentials& credentials, const Budget* budget) override;
   absl::StatusOr<std::string> GetBlob(const reference::Reference& repository, absl::string_view digest,
                                       size_t max_bytes, const Credentials& credentials, const Budget* budget) override;
+  absl::StatusOr<FetchedManifest> GetReferrers(const reference::Reference& repository, absl::string_view digest,
+                                               const Credentials& credentials, const Budget* budget) override;
   uint64_t RequestCount() const override { return transport_->requests(); }
 
  private:
@@ -93,6 +95,8 @@ class RegistryClientImpl : public RegistryClient {
   absl::StatusOr<FetchedManifest> GetManifestImpl(const reference::Reference& repository,
                                                   absl::string_view tag_or_digest, const Credentials& credentials,
                                                   const Budget* budget);
+  absl::StatusOr<FetchedManifest> GetReferrersImpl(const reference::Reference& repository, absl::string_view digest,
+                                                   const Credentials& credentials, const Budget* budget);
   absl::StatusOr<std::string> GetBlobImpl(const reference::Reference& repository, absl::string_view digest,
                                           size_t max_bytes, const Credentials& credentials, const Budget* budget);
 

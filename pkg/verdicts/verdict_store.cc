@@ -13,6 +13,9 @@
 #include "pkg/base/digest.h"
 #include "pkg/base/file.h"
 #include "pkg/base/status_macros.h"
+#include "pkg/verify/bundle.h"
+#include "pkg/verify/cosign_simple_signing.h"
+#include "pkg/verify/sigstore_bundle.h"
 
 namespace sigshim::verdicts {
 namespace {
@@ -49,12 +52,19 @@ absl::Status CheckVerdict(const Verdict& v) {
 
 }  // namespace
 
+std::string EvidenceFormat(absl::string_view media_type) {
+  if (media_type == verify::kSimpleSigningMediaType) return std::string(verify::kCosignSimpleSigningFormat);
+  if (verify::BundleMinorVersion(media_type) != 0) return std::string(verify::kSigstoreBundleFormat);
+  return "";
+}
+
 std::string EncodeVerdict(const Verdict& v) {
   Json evidence = Json::array();
   for (const verify::Signature& s : v.evidence) {
     Json annotations = Json::object();
     for (const auto& [key, value] : s.annotations) annotations[key] = value;
-    evidence.push_back(Json{{"layer_digest", s.layer_digest},
+    evidence.push_back(Json{{"format", EvidenceFormat(s.media_type)},
+                            {"layer_digest", s.layer_digest},
                             {"media_type", s.media_type},
                             {"payload_base64", Base64Encode(s.payload)},
                             {"annotations", std::move(annotations)}});
@@ -65,6 +75,7 @@ std::string EncodeVerdict(const Verdict& v) {
                   {"signer_type", c.signer_type},
                   {"fingerprint", c.fingerprint},
                   {"trust_root", c.trust_root},
+                  {"attestation", c.attestation},
                   {"layer_digest", c.layer_digest},
                   {"signed_at", ""},
                   {"signed_at_source", ""},
@@ -121,6 +132,13 @@ absl::StatusOr<Verdict> DecodeVerdict(absl::string_view text) {
     verify::Signature s;
     ASSIGN_OR_RETURN(s.layer_digest, StringField(e, "layer_digest"));
     ASSIGN_OR_RETURN(s.media_type, StringField(e, "media_type"));
+    if (e.contains("format")) {  // absent in files written before bundles were stored
+      ASSIGN_OR_RETURN(std::string evidence_format, StringField(e, "format"));
+      if (evidence_format != EvidenceFormat(s.media_type)) {
+        return Invalid(absl::StrCat("evidence format \"", evidence_format.substr(0, 64),
+                                    "\" does not match its media type \"", s.media_type.substr(0, 100), "\""));
+      }
+    }
     ASSIGN_OR_RETURN(std::string payload, StringField(e, "payload_base64"));
     absl::StatusOr<std::string> decoded = Base64Decode(payload);
     if (!decoded.ok()) return Invalid(absl::StrCat("evidence payload: ", decoded.status().message()));
@@ -155,6 +173,10 @@ absl::StatusOr<Verdict> DecodeVerdict(absl::string_view text) {
       // Optional: recorded since certificate identities (evidence only; re-checks recompute it).
       if (e.contains("trust_root")) {
         ASSIGN_OR_RETURN(c.trust_root, StringField(e, "trust_root"));
+      }
+      // Optional: recorded since attestations are (evidence only; re-checks recompute it).
+      if (e.contains("attestation")) {
+        ASSIGN_OR_RETURN(c.attestation, StringField(e, "attestation"));
       }
       ASSIGN_OR_RETURN(std::string signed_at, StringField(e, "signed_at"));
       ASSIGN_OR_RETURN(std::string source, StringField(e, "signed_at_source"));

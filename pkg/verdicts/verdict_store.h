@@ -1,7 +1,8 @@
 // The verdict store: what sigshim verified, kept as evidence under [server] state_dir.
 //
 // A verdict records an image manifest digest, the repository it was verified for, the signatures
-// that verified it (exact payload bytes and annotations, as fetched) and, for each signed
+// that verified it (exact payload bytes and annotations, as fetched: cosign simple-signing layers,
+// sigstore bundles and the attestations that met [[policy.attestations]], each with its format) and, for each signed
 // statement that counted, its signer and signing time. It is evidence, not a flag: before a
 // stored verdict is used — at start-up, after every reload, and whenever the policy changes — the
 // enforcement layer runs the stored signatures through the same statement producer and policy
@@ -56,6 +57,8 @@ struct CountedStatement {
   std::string trust_root;
   std::string layer_digest;  // the signature (in `evidence`) it was produced from
   std::optional<verify::SigningTime> signing_time;  // nullopt: not proven
+  // The [[policy.attestations]] name it met; "" for a signature (and in older files).
+  std::string attestation;
 };
 
 struct Verdict {
@@ -69,7 +72,10 @@ struct Verdict {
   std::string policy;      // name of the [[policy]] that matched at verification time
   std::string identity;    // the [[keys]] names that counted at that time, comma-separated
   absl::Time verified_at;
-  std::vector<verify::Signature> evidence;  // the signatures that verified, exactly as fetched
+  // The artifacts that verified, exactly as fetched: cosign simple-signing layers and sigstore
+  // bundles (attestations included), told apart by media_type; stored with their format
+  // (EvidenceFormat), which must agree with it when read.
+  std::vector<verify::Signature> evidence;
   // Every statement that counted (a v1 file gives one, from its key fingerprint, without time).
   std::vector<CountedStatement> counted;
 };
@@ -139,11 +145,15 @@ class VerdictStore {
   absl::btree_map<std::pair<std::string, std::string>, Verdict> verdicts_ ABSL_GUARDED_BY(mu_);
 };
 
+// Returns the format an evidence media type is checked by: "cosign simple signing", "sigstore
+// bundle" (any bundle version), or "" for any other (such evidence verifies nothing).
+std::string EvidenceFormat(absl::string_view media_type);
+
 // Returns the stored JSON form of `verdict` (format kFormat).
 std::string EncodeVerdict(const Verdict& verdict);
 
 // Parses the stored JSON form, kFormat or kFormatV1. InvalidArgument naming the problem for
-// anything else (another format tag, missing or mistyped fields, an invalid digest, bad base64, a
+// anything else (another format tag, an evidence format that does not match its media type, missing or mistyped fields, an invalid digest, bad base64, a
 // bad time, an unknown signing-time source).
 absl::StatusOr<Verdict> DecodeVerdict(absl::string_view json);
 

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -56,6 +57,8 @@ constexpr char kNamespace[] = "e2e-keyless";
 constexpr char kIssuer[] = "https://token.actions.githubusercontent.com";
 constexpr char kRelease[] = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
 constexpr char kOther[] = "https://github.com/acme/app/.github/workflows/nightly.yml@refs/heads/main";
+constexpr char kCosignSign[] = "https://sigstore.dev/cosign/sign/v1";
+constexpr char kSlsaProvenance[] = "https://slsa.dev/provenance/v1";
 
 // The private PKI's leaf SAN that identity "corp-release" names, and another one of the same CA.
 constexpr char kCorpEmail[] = "release@corp.example";
@@ -303,7 +306,15 @@ class KeylessNodeTest : public ::testing::Test {
         "\"\n[[identities]]\nname = \"corp-release\"\ntrust_root = \"corp-pki\"\nsubject = \"", kCorpEmail, "\"\n",
         "[[policy]]\nname = \"keyless\"\nimages = [\"", registry, "/e2e/**\"]\nrequire = [\"ci\"]\n",
         "[[policy]]\nname = \"pki\"\nimages = [\"", registry, "/pki/**\"]\nrequire = [\"corp-release\"]\n",
-        "[[policy]]\nname = \"retired\"\nimages = [\"", registry, "/retired/**\"]\nrequire = [\"retired\"]\n");
+        "[[policy]]\nname = \"retired\"\nimages = [\"", registry, "/retired/**\"]\nrequire = [\"retired\"]\n",
+        // Sigstore bundles (issue 11): identity "bundle-ci" stays the release workflow whatever
+        // `subject` is; slsa/ also requires SLSA provenance by it, built by the release workflow.
+        "[[identities]]\nname = \"bundle-ci\"\ntrust_root = \"sigstore\"\nissuer = \"", kIssuer, "\"\nsubject = \"",
+        kRelease, "\"\n",
+        "[[policy]]\nname = \"bundle\"\nimages = [\"", registry, "/bundle/**\"]\nrequire = [\"bundle-ci\"]\n",
+        "[[policy]]\nname = \"provenance\"\nimages = [\"", registry, "/slsa/**\"]\nrequire = [\"bundle-ci\"]\n",
+        "[[policy.attestations]]\nname = \"provenance\"\npredicate_type = \"", kSlsaProvenance,
+        "\"\nrequire = [\"bundle-ci\"]\n[policy.attestations.match]\n\"runDetails.builder.id\" = \"", kRelease, "\"\n");
   }
 
   // Returns key "retired"'s not_after as the config and sigshim's messages write it.
@@ -470,6 +481,56 @@ class KeylessNodeTest : public ::testing::Test {
 
   static std::string Image(const std::string& repository) {
     return absl::StrCat(bed_->registry()->host_port(), "/e2e/", repository, ":v1");
+  }
+
+  // One in-toto statement to sign into a bundle and attach: its predicate, who signs it, and
+  // (when not empty) the digest it names instead of the image's.
+  struct BundleSpec {
+    std::string predicate_type = kCosignSign;
+    nlohmann::json predicate = nlohmann::json::object();
+    std::string signer = kRelease;  // the workflow (certificate SAN) that signs
+    std::string subject_digest;     // "": the image's digest
+  };
+
+  // Pushes a new image as <repository>:v1 and, for each of `specs`, a DSSE bundle of an in-toto
+  // statement v1 signed keyless by sigstore-js (mock Fulcio and Rekor v1) and attached with
+  // @sigstore/oci (test/sigstore/attach_bundle.mjs): on docker-registry, which has no referrers
+  // API, through the referrers tag schema. No ".sig" is pushed. Returns the image's digest ("" on
+  // failure: a test failure is added).
+  static std::string PushBundled(const std::string& repository, const std::vector<BundleSpec>& specs) {
+    auto image = testbed::CmdVariant(*base_, absl::StrCat("bundle-", repository), {"/bin/echo", repository});
+    EXPECT_TRUE(image.ok()) << image.status();
+    if (!image.ok()) return "";
+    auto digest = testbed::PushImage(*image, *bed_->registry(), repository, "v1");
+    EXPECT_TRUE(digest.ok()) << digest.status();
+    if (!digest.ok()) return "";
+    const std::string name = absl::StrCat(bed_->registry()->host_port(), "/", repository);
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const std::string subject = specs[i].subject_digest.empty() ? *digest : specs[i].subject_digest;
+      const std::string statement =
+          nlohmann::json({{"_type", "https://in-toto.io/Statement/v1"},
+                          {"subject", {{{"name", name}, {"digest", {{"sha256", subject.substr(7)}}}}}},
+                          {"predicateType", specs[i].predicate_type},
+                          {"predicate", specs[i].predicate}})
+              .dump();
+      testbed::KeylessSignOptions options;
+      options.issuer = kIssuer;
+      options.subject = specs[i].signer;
+      options.dsse_payload_type = "application/vnd.in-toto+json";
+      auto signed_bundle = mock_->Sign(statement, options);
+      EXPECT_TRUE(signed_bundle.ok()) << signed_bundle.status();
+      if (!signed_bundle.ok()) return "";
+      const std::string path =
+          bed_->dir().Path(absl::StrCat("bundles/", absl::StrReplaceAll(repository, {{"/", "-"}}), "-", i, ".json"));
+      EXPECT_TRUE(MakeDirs(bed_->dir().Path("bundles")).ok());
+      EXPECT_TRUE(WriteFileAtomic(path, signed_bundle->bundle_json, 0644).ok());
+      auto attached = testbed::RunCommand({mock_->node(), mock_->program_dir() + "/attach_bundle.mjs", "--image", name,
+                                           "--digest", *digest, "--bundle", path},
+                                          absl::Seconds(60));
+      EXPECT_TRUE(attached.ok()) << attached.status();
+      if (!attached.ok()) return "";
+    }
+    return *digest;
   }
 
   static grpc::Status Pull(const std::string& image, std::string* image_ref = nullptr) {
@@ -667,6 +728,81 @@ TEST_F(KeylessNodeTest, RetiredKeySignatureLoggedAfterNotAfterIsRefusedAtPull) {
   EXPECT_THAT(message, HasSubstr(absl::StrCat("key \"retired\" is valid until ", RetiredAt(), "; signed at ")))
       << message;
   EXPECT_THAT(message, HasSubstr("tlog")) << message;
+}
+
+
+// Sigstore bundles as cosign v3 and other sigstore clients publish them (issue 11): no ".sig", a
+// DSSE envelope of an in-toto statement signed keyless by sigstore-js and attached with
+// @sigstore/oci as an OCI referrer; docker-registry has no referrers API, so sigshim finds it
+// through the referrers tag schema (tag sha256-<hex>).
+TEST_F(KeylessNodeTest, BundleSignedImageIsPulledAndRuns) {
+  const std::string digest = PushBundled("bundle/signed", {BundleSpec{}});
+  ASSERT_FALSE(digest.empty());
+  nlohmann::json audit = PullAndRun("bundle-pod", "bundle/signed", digest);
+  EXPECT_EQ(audit.value("decision", ""), "allow") << audit.dump();
+  EXPECT_EQ(audit.value("identity", ""), "bundle-ci") << audit.dump();
+  EXPECT_EQ(audit.value("signed_at_source", ""), "tlog") << audit.dump();
+}
+
+TEST_F(KeylessNodeTest, BundleStatementForAnotherDigestIsRefusedAtPull) {
+  BundleSpec spec;
+  spec.subject_digest = absl::StrCat("sha256:", std::string(64, 'a'));
+  ASSERT_FALSE(PushBundled("bundle/other-digest", {spec}).empty());
+  const std::string message = PullRefused("bundle/other-digest");
+  std::cout << "  refusal (statement for another digest): " << message << std::endl;
+  EXPECT_THAT(message, HasSubstr("refused by policy \"bundle\"")) << message;
+  EXPECT_THAT(message, HasSubstr("bundle 1")) << message;
+  EXPECT_THAT(message, HasSubstr("another digest")) << message;
+}
+
+TEST_F(KeylessNodeTest, BundleByAnotherWorkflowIsRefusedAtPull) {
+  BundleSpec spec;
+  spec.signer = kOther;
+  ASSERT_FALSE(PushBundled("bundle/nightly", {spec}).empty());
+  const std::string message = PullRefused("bundle/nightly");
+  std::cout << "  refusal (wrong identity): " << message << std::endl;
+  EXPECT_THAT(message, HasSubstr("not identity \"bundle-ci\"")) << message;
+  EXPECT_THAT(message, HasSubstr("nightly.yml")) << message;
+}
+
+TEST_F(KeylessNodeTest, BundledAttestationWithoutASignatureIsRefusedAtPull) {
+  BundleSpec provenance;
+  provenance.predicate_type = kSlsaProvenance;
+  provenance.predicate = {{"runDetails", {{"builder", {{"id", kRelease}}}}}};
+  ASSERT_FALSE(PushBundled("bundle/attestation-only", {provenance}).empty());
+  const std::string message = PullRefused("bundle/attestation-only");
+  std::cout << "  refusal (attestation without a signature): " << message << std::endl;
+  EXPECT_THAT(message, HasSubstr("an attestation (predicate type https://slsa.dev/provenance/v1), not a signature"))
+      << message;
+}
+
+TEST_F(KeylessNodeTest, ProvenanceRequirementAllowsTheReleaseBuilderAndRefusesAnother) {
+  BundleSpec release_provenance;
+  release_provenance.predicate_type = kSlsaProvenance;
+  release_provenance.predicate = {{"runDetails", {{"builder", {{"id", kRelease}}}}}};
+  const std::string digest = PushBundled("slsa/release", {BundleSpec{}, release_provenance});
+  ASSERT_FALSE(digest.empty());
+  nlohmann::json audit = PullAndRun("slsa-pod", "slsa/release", digest);
+  EXPECT_EQ(audit.value("decision", ""), "allow") << audit.dump();
+  EXPECT_THAT(audit.value("reason", ""), HasSubstr("attestation \"provenance\" (https://slsa.dev/provenance/v1): signed "
+                                                   "by \"bundle-ci\""))
+      << audit.dump();
+
+  BundleSpec nightly_provenance = release_provenance;
+  nightly_provenance.predicate = {{"runDetails", {{"builder", {{"id", kOther}}}}}};
+  ASSERT_FALSE(PushBundled("slsa/nightly", {BundleSpec{}, nightly_provenance}).empty());
+  const std::string message = PullRefused("slsa/nightly");
+  std::cout << "  refusal (provenance by another builder): " << message << std::endl;
+  EXPECT_THAT(message, HasSubstr("refused by policy \"provenance\"")) << message;
+  EXPECT_THAT(message, HasSubstr(absl::StrCat("\"runDetails.builder.id\" is \"", kOther, "\", not \"", kRelease, "\"")))
+      << message;
+
+  ASSERT_FALSE(PushBundled("slsa/missing", {BundleSpec{}}).empty());
+  const std::string missing = PullRefused("slsa/missing");
+  std::cout << "  refusal (no provenance): " << missing << std::endl;
+  EXPECT_THAT(missing, HasSubstr("attestation \"provenance\" (https://slsa.dev/provenance/v1) not met: no attestation "
+                                 "of that type"))
+      << missing;
 }
 
 }  // namespace

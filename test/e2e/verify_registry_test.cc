@@ -188,12 +188,13 @@ TEST_F(VerifyRegistryTest, ImagesSignedWithEachKeyTypeAreAllowed) {
                                                       ", signed at unknown, for ", Repo(repository))));
     EXPECT_THAT(by_tag.output, HasSubstr("signed at:  unknown\n"));
     EXPECT_THAT(by_tag.output, HasSubstr("namespace:  prod\n"));
-    // The minimum: manifest by tag, .sig manifest, one payload blob (no auth on this registry).
-    EXPECT_THAT(by_tag.output, HasSubstr("requests:   3 to the registry"));
+    // The minimum: manifest by tag; .sig manifest, referrers API and referrers tag at once; one
+    // payload blob (no auth on this registry).
+    EXPECT_THAT(by_tag.output, HasSubstr("requests:   5 to the registry"));
 
     Result by_digest = Sigshim({"verify", "--config", config, Repo(repository) + "@" + digest});
     EXPECT_EQ(by_digest.exit_code, 0) << Describe(by_digest);
-    EXPECT_THAT(by_digest.output, HasSubstr("requests:   2 to the registry"));
+    EXPECT_THAT(by_digest.output, HasSubstr("requests:   4 to the registry"));
 
     // The same decision as one JSON object.
     Result json = Sigshim({"verify", "--config", config, "--output", "json", Repo(repository) + "@" + digest});
@@ -208,7 +209,7 @@ TEST_F(VerifyRegistryTest, ImagesSignedWithEachKeyTypeAreAllowed) {
     EXPECT_EQ(decision["signatures"][0].value("identity", ""), key.name);
     EXPECT_EQ(decision["signatures"][0].value("fingerprint", ""), (*public_key)->Fingerprint());
     EXPECT_EQ(decision["signatures"][0].value("signed_at_source", "x"), "");
-    EXPECT_EQ(decision.value("registry_requests", 0), 2);
+    EXPECT_EQ(decision.value("registry_requests", 0), 4);
   }
 }
 
@@ -342,8 +343,9 @@ TEST_F(VerifyRegistryTest, LoopbackRegistryWithoutTlsNeedsNoConfiguration) {
     EXPECT_EQ(run.exit_code, 0) << Describe(run);
     EXPECT_THAT(run.output, HasSubstr("decision:   allow\n"));
     EXPECT_THAT(run.output, HasSubstr(absl::StrCat("digest:     ", digest, "\n")));
-    // One failed handshake for the whole verification, then manifest, .sig manifest, payload.
-    EXPECT_THAT(run.output, HasSubstr("requests:   4 to the registry"));
+    // One failed handshake for the whole verification, then the manifest; .sig manifest,
+    // referrers API and referrers tag; payload.
+    EXPECT_THAT(run.output, HasSubstr("requests:   6 to the registry"));
   }
   for (const std::string& host : {by_address, by_name}) {
     SCOPED_TRACE(host);
@@ -412,9 +414,9 @@ TEST_F(VerifyRegistryTest, PullCredentialsReachARegistryWithBasicAuth) {
   EXPECT_EQ(allowed.digest, digest);
   EXPECT_EQ(allowed.identity, "release");
   EXPECT_EQ(allowed.policy, "private");
-  // The first request's 401 challenge, then the manifest, the .sig manifest and the payload blob
-  // with Basic credentials.
-  EXPECT_EQ(allowed.registry_requests, 4u);
+  // The first request's 401 challenge, then the manifest, the .sig manifest, the referrers API,
+  // the referrers tag and the payload blob with Basic credentials.
+  EXPECT_EQ(allowed.registry_requests, 6u);
 }
 
 TEST_F(VerifyRegistryTest, BadConfigIsAnErrorNamingFileAndLine) {

@@ -471,10 +471,10 @@ TEST_F(EnforcerTest, ConcurrentPullsOfOneReferenceShareOneVerification) {
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(allowed.load(), kPullers);
-  // One verification is 3 requests (tag, .sig manifest, blob). Pullers that came after the
-  // first flight ended start another: never one per puller.
-  EXPECT_LT(client_->RequestCount(), 3u * kPullers / 2);
-  EXPECT_EQ(client_->RequestCount() % 3, 0u);
+  // One verification is 5 requests (tag; .sig manifest, referrers API and referrers tag; blob).
+  // Pullers that came after the first flight ended start another: never one per puller.
+  EXPECT_LT(client_->RequestCount(), 5u * kPullers / 2);
+  EXPECT_EQ(client_->RequestCount() % 5, 0u);
   absl::MutexLock lock(&mu_);
   EXPECT_THAT(records_, SizeIs(kPullers));  // one audit line per call all the same
 }
@@ -499,7 +499,7 @@ TEST_F(EnforcerTest, PullsArrivingDuringAVerificationJoinItWithoutHoldingAThread
     ASSERT_TRUE(answer.ok()) << answer.status();
     EXPECT_EQ(answer->forward_image, absl::StrCat(kRepo, "@", signed_));
   }
-  EXPECT_EQ(client_->RequestCount(), 3u);  // tag, .sig manifest, signature blob
+  EXPECT_EQ(client_->RequestCount(), 5u);  // tag; .sig manifest, referrers API, referrers tag; signature blob
   // The next pull, after the flight landed, verifies again: the tag may have moved.
   enforcer_->StartPull(Pod("PullImage"), "registry.test/team/app:signed", {}, schedule, schedule, [](auto) {});
   EXPECT_THAT(scheduled, SizeIs(2));
@@ -661,9 +661,9 @@ TEST_F(EnforcerTest, ImportedUnsignedImageIsRefusedAtCreateContainer) {
   EXPECT_THAT(std::string(pinned.status().message()), StartsWith("SignatureValidationFailed: "));
   EXPECT_THAT(std::string(pinned.status().message()), HasSubstr(unsigned_));
   EXPECT_THAT(std::string(pinned.status().message()), HasSubstr("no signatures"));
-  // Only the image's own repository was asked (the .sig manifest by digest): the image id is not
-  // a repository name.
-  EXPECT_EQ(client_->RequestCount(), 1u);
+  // Only the image's own repository was asked (the .sig manifest, the referrers API and the
+  // referrers tag, by digest): the image id is not a repository name.
+  EXPECT_EQ(client_->RequestCount(), 3u);
 }
 
 TEST_F(EnforcerTest, ImportedSignedImageIsVerifiedAtCreateContainerAndRemembered) {
@@ -740,6 +740,40 @@ TEST_F(EnforcerTest, AnApprovalRestingOnTheDecisionTimeLapsesAtTheKeysNotAfter) 
   SetNow(absl::FromUnixSeconds(1767225600) + absl::Hours(1) + absl::Seconds(1));  // past it, no reload
   EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());
   EXPECT_FALSE(enforcer_->AdmitImage(Pod("CreateContainer"), id).ok());
+}
+
+TEST_F(EnforcerTest, BundleVerdictsAreReCheckedOfflineByFormatAttestationsIncluded) {
+  const std::string bundled = registry_->PutManifest("team/app", "bundled", ImageManifest("bundled"));
+  policy::AttachBundles(
+      *registry_, "team/app", bundled, ImageManifest("bundled").size(),
+      {policy::SignedBundle(release_, bundled, "https://sigstore.dev/cosign/sign/v1"),
+       policy::SignedBundle(release_, bundled, "https://slsa.dev/provenance/v1", R"({"runDetails":{"builder":{"id":"ci"}}})")});
+  auto provenance = [](const std::string& builder) {
+    return absl::StrCat(policy::PolicyTable("team", "\"registry.test/team/**\"", "\"release\""),
+                        "[[policy.attestations]]\nname = \"provenance\"\npredicate_type = \"https://slsa.dev/provenance/v1\"\n"
+                        "require = [\"release\"]\n[policy.attestations.match]\n\"runDetails.builder.id\" = \"",
+                        builder, "\"\n");
+  };
+  ApplyText(provenance("ci"));
+  ASSERT_TRUE(Pull("registry.test/team/app:bundled").ok());
+  auto stored = store_->Get(bundled, kRepo);
+  ASSERT_TRUE(stored.has_value());
+  ASSERT_THAT(stored->evidence, SizeIs(2));
+  EXPECT_EQ(verdicts::EvidenceFormat(stored->evidence[0].media_type), "sigstore bundle");
+  ASSERT_THAT(stored->counted, SizeIs(2));
+  EXPECT_EQ(stored->counted[1].attestation, "provenance");
+
+  transport_->down = true;
+  // The stored bundles, signature and attestation, hold again offline.
+  RecheckReport same = ApplyText(provenance("ci"));
+  EXPECT_EQ(same.valid, 1) << (same.invalid.empty() ? "" : same.invalid[0]);
+  EXPECT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), absl::StrCat(kRepo, ":bundled")).ok());
+  // A reload requiring another builder refuses it, offline.
+  RecheckReport other = ApplyText(provenance("other-ci"));
+  EXPECT_EQ(other.valid, 0);
+  ASSERT_THAT(other.invalid, SizeIs(1));
+  EXPECT_THAT(other.invalid[0], HasSubstr("attestation \"provenance\" (https://slsa.dev/provenance/v1) not met"));
+  EXPECT_FALSE(enforcer_->AdmitImage(Pod("CreateContainer"), absl::StrCat(kRepo, ":bundled")).ok());
 }
 
 TEST_F(EnforcerTest, VerdictsStoredInTheV1FormatAreReadAndReChecked) {

@@ -513,6 +513,33 @@ INSTANTIATE_TEST_SUITE_P(
                 "[[keys]]\nname = \"a\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nimages = [\"a\"]\nrequire = [\"a\"]\n"
                 "namespace = [\"x\"]\n",
                 "config.toml:8: unknown key \"namespace\" in [[policy]]"},
+        BadCase{"attestation without predicate_type",
+                "[[keys]]\nname = \"a\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nimages = [\"a\"]\nrequire = [\"a\"]\n"
+                "[[policy.attestations]]\nname = \"provenance\"\nrequire = [\"a\"]\n",
+                "config.toml:8: policy \"p\" attestation \"provenance\" has no predicate_type"},
+        BadCase{"attestation match not a string",
+                "[[keys]]\nname = \"a\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nimages = [\"a\"]\nrequire = [\"a\"]\n"
+                "[[policy.attestations]]\nname = \"provenance\"\npredicate_type = \"https://slsa.dev/provenance/v1\"\n"
+                "require = [\"a\"]\n[policy.attestations.match]\n\"runDetails.builder.id\" = 3\n",
+                "config.toml:13: policy.attestations.match.\"runDetails.builder.id\" must be a string, not an integer"},
+        BadCase{"attestation match path with an empty segment",
+                "[[keys]]\nname = \"a\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nimages = [\"a\"]\nrequire = [\"a\"]\n"
+                "[[policy.attestations]]\nname = \"provenance\"\npredicate_type = \"t\"\n"
+                "require = [\"a\"]\n[policy.attestations.match]\n\"runDetails..id\" = \"x\"\n",
+                "config.toml:13: policy \"p\" attestation \"provenance\": match path \"runDetails..id\" is not a dotted JSON path"},
+        BadCase{"attestation unknown key",
+                "[[keys]]\nname = \"a\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nimages = [\"a\"]\nrequire = [\"a\"]\n"
+                "[[policy.attestations]]\nname = \"provenance\"\npredicate_type = \"t\"\nrequire = [\"a\"]\nsigner = 1\n",
+                "config.toml:12: unknown key \"signer\" in [[policy.attestations]]"},
+        BadCase{"attestation without require",
+                "[[keys]]\nname = \"a\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nimages = [\"a\"]\nrequire = [\"a\"]\n"
+                "[[policy.attestations]]\nname = \"provenance\"\npredicate_type = \"t\"\nrequire = []\n",
+                "config.toml:11: policy \"p\" attestation \"provenance\" requires no signer"},
+        BadCase{"duplicate attestation",
+                "[[keys]]\nname = \"a\"\ndata = \"x\"\n[[policy]]\nname = \"p\"\nimages = [\"a\"]\nrequire = [\"a\"]\n"
+                "[[policy.attestations]]\nname = \"provenance\"\npredicate_type = \"t\"\nrequire = [\"a\"]\n"
+                "[[policy.attestations]]\nname = \"provenance\"\npredicate_type = \"u\"\nrequire = [\"a\"]\n",
+                "config.toml:12: policy \"p\": attestation name \"provenance\" is already used at"},
         BadCase{"exception without reason",
                 "[[exceptions]]\nname = \"e\"\nimages = [\"a\"]\nowner = \"o\"\nexpires = 2027-01-01T00:00:00Z\n",
                 "config.toml:1: exception \"e\" has no reason"},

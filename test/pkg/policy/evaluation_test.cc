@@ -78,6 +78,91 @@ class EvaluationTest : public ::testing::Test {
   std::unique_ptr<Policy> policy_;
 };
 
+// A stored sigstore bundle, as a verdict keeps it.
+verify::Signature StoredBundle(const std::string& json) {
+  verify::Signature s;
+  s.media_type = "application/vnd.dev.sigstore.bundle.v0.3+json";
+  s.payload = json;
+  s.layer_digest = Sha256Digest(json);
+  return s;
+}
+
+TEST_F(EvaluationTest, StoredArtifactsAreCheckedAgainByTheirFormatAttestationsIncluded) {
+  auto policy = Policy::Create(*MustParse(absl::StrCat(
+      KeyTable("release", release_.pair.public_pem), KeyTable("other", other_.pair.public_pem),
+      PolicyTable("team", "\"registry.test/team/**\"", "\"release\""),
+      "[[policy.attestations]]\nname = \"provenance\"\npredicate_type = \"https://slsa.dev/provenance/v1\"\n"
+      "require = [\"other\"]\n[policy.attestations.match]\n\"runDetails.builder.id\" = \"ci\"\n")));
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  const Rule& rule = (*policy)->rules()[0];
+  const verify::Signature sign = StoredBundle(SignedBundle(release_, kDigest, "https://sigstore.dev/cosign/sign/v1"));
+  const verify::Signature provenance = StoredBundle(
+      SignedBundle(other_, kDigest, "https://slsa.dev/provenance/v1", R"({"runDetails":{"builder":{"id":"ci"}}})"));
+
+  RuleEvaluation both = EvaluateSignatures(rule, target_, {Signed(release_), sign, provenance}, kJan1);
+  EXPECT_TRUE(both.Satisfied()) << both.Explain();
+  EXPECT_EQ(both.Identities(), "release");
+  EXPECT_THAT(both.Explain(), HasSubstr("attestation \"provenance\" (https://slsa.dev/provenance/v1): signed by \"other\""));
+  const std::vector<Evidence> evidence = both.AllEvidence();
+  ASSERT_THAT(evidence, SizeIs(3));
+  EXPECT_EQ(evidence[2].attestation, "provenance");
+  EXPECT_EQ(evidence[2].identity, "other");
+
+  RuleEvaluation bundle_only = EvaluateSignatures(rule, target_, {sign, provenance}, kJan1);
+  EXPECT_TRUE(bundle_only.Satisfied()) << bundle_only.Explain();
+
+  RuleEvaluation without = EvaluateSignatures(rule, target_, {sign}, kJan1);
+  EXPECT_TRUE(without.SignaturesSatisfied());
+  EXPECT_FALSE(without.Satisfied());
+  EXPECT_THAT(without.Explain(), HasSubstr("attestation \"provenance\" (https://slsa.dev/provenance/v1) not met: no "
+                                           "attestation of that type"));
+
+  // A stored bundle whose signature was altered on disk verifies no more.
+  verify::Signature tampered = sign;
+  std::string envelope_changed = sign.payload;
+  const size_t at = envelope_changed.find("\"sig\":\"") + 7;
+  envelope_changed[at] = envelope_changed[at] == 'A' ? 'B' : 'A';
+  tampered.payload = envelope_changed;
+  RuleEvaluation altered = EvaluateSignatures(rule, target_, {tampered, provenance}, kJan1);
+  EXPECT_FALSE(altered.Satisfied());
+  EXPECT_FALSE(altered.SignaturesSatisfied());
+}
+
+TEST(PredicateString, ReadsDottedPathsAndNamesWhatIsMissing) {
+  const std::string predicate = R"({"runDetails":{"builder":{"id":"ci","n":3}},"list":[1]})";
+  EXPECT_EQ(*PredicateString(predicate, "runDetails.builder.id"), "ci");
+  EXPECT_TRUE(absl::IsNotFound(PredicateString(predicate, "runDetails.builder.name").status()));
+  EXPECT_TRUE(absl::IsNotFound(PredicateString(predicate, "list.0").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(PredicateString(predicate, "runDetails.builder.n").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(PredicateString(predicate, "runDetails").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(PredicateString("not json", "a").status()));
+}
+
+TEST_F(EvaluationTest, AnAttestationForAnotherDigestOrOfAnotherTypeMeetsNothing) {
+  auto policy = Policy::Create(*MustParse(absl::StrCat(
+      KeyTable("release", release_.pair.public_pem), PolicyTable("team", "\"registry.test/team/**\"", "\"release\""),
+      "[[policy.attestations]]\nname = \"scan\"\npredicate_type = \"https://example.com/scan/v1\"\n"
+      "require = [\"release\"]\n")));
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  const Rule& rule = (*policy)->rules()[0];
+  verify::SignedStatement statement;
+  statement.kind = verify::StatementKind::kAttestation;
+  statement.predicate_type = "https://example.com/scan/v1";
+  statement.predicate_json = "{}";
+  statement.subject_digest = Sha256Digest("another manifest");
+  statement.signer = verify::KeySigner{rule.attestations[0].keys[0].key->Fingerprint(), "release key"};
+  AttestationCheck other_digest = CheckAttestations(rule, kDigest, {statement}, kJan1);
+  EXPECT_FALSE(other_digest.satisfied);
+  EXPECT_THAT(other_digest.lines[0], HasSubstr(absl::StrCat("statement is for ", Sha256Digest("another manifest"))));
+  statement.subject_digest = kDigest;
+  EXPECT_TRUE(CheckAttestations(rule, kDigest, {statement}, kJan1).satisfied);
+  statement.predicate_type = "https://example.com/scan/v2";
+  EXPECT_FALSE(CheckAttestations(rule, kDigest, {statement}, kJan1).satisfied);
+  statement.predicate_type = "https://example.com/scan/v1";
+  statement.kind = verify::StatementKind::kSignature;
+  EXPECT_FALSE(CheckAttestations(rule, kDigest, {statement}, kJan1).satisfied);
+}
+
 TEST_F(EvaluationTest, ASignatureByARequiredKeyCounts) {
   const Rule& rule = Compile();
   RuleEvaluation e(rule, target_, kJan1);

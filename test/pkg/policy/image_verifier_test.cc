@@ -1,5 +1,7 @@
 #include "pkg/policy/image_verifier.h"
 
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,7 +11,11 @@
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "pkg/base/base64.h"
 #include "pkg/base/digest.h"
+#include "pkg/verify/dsse.h"
+#include "pkg/verify/sigstore_bundle.h"
 #include "pkg/verify/signature_manifest.h"
 #include "test/fakes/fake_registry.h"
 #include "test/pkg/policy/test_config.h"
@@ -60,19 +66,20 @@ class ImageVerifierTest : public ::testing::Test {
   }
 
   // Compiles a policy "team" over registry.test/team/** trusting "release", plus `extra` TOML.
-  std::unique_ptr<Policy> Compile(const std::string& extra = "") {
+  // `in_policy` is TOML that goes inside that [[policy]] entry (its [[policy.attestations]]).
+  std::unique_ptr<Policy> Compile(const std::string& extra = "", const std::string& in_policy = "") {
     auto policy = Policy::Create(*MustParse(
         absl::StrCat(extra, "\n", KeyTable("release", release_.pair.public_pem),
-                     PolicyTable("team", "\"registry.test/team/**\"", "\"release\""))));
+                     PolicyTable("team", "\"registry.test/team/**\"", "\"release\""), in_policy)));
     EXPECT_TRUE(policy.ok()) << policy.status();
     return *std::move(policy);
   }
 
-  Decision Decide(const std::string& image, const std::string& extra = "") {
+  Decision Decide(const std::string& image, const std::string& extra = "", const std::string& in_policy = "") {
     VerifyRequest request;
     request.image = image;
     request.namespace_name = "prod";
-    return verifier_->Decide(*Compile(extra), request);
+    return verifier_->Decide(*Compile(extra, in_policy), request);
   }
 
   test_signer::SignatureLayer Layer(const TestKey& key, const std::string& digest,
@@ -91,6 +98,44 @@ class ImageVerifierTest : public ::testing::Test {
     registry_->PutManifest("team/app", artifact->tag, artifact->manifest.bytes);
   }
 
+  static std::string Bundle(const TestKey& key, const std::string& subject, const std::string& predicate_type,
+                            const nlohmann::json& predicate = nlohmann::json::object()) {
+    return SignedBundle(key, subject, predicate_type, predicate.dump());
+  }
+
+  // Attaches `bundle` to the manifest `subject` (of `subject_size` bytes) as an OCI referrer,
+  // listed under the referrers tag schema's tag "sha256-<hex>", as clients do for registries
+  // without the referrers API. Returns the referrer manifest's digest.
+  std::string Attach(const std::string& subject, size_t subject_size, const std::string& bundle) {
+    const std::string layer = registry_->PutBlob("team/app", bundle);
+    registry_->PutBlob("team/app", "{}");
+    const std::string manifest =
+        nlohmann::json({{"schemaVersion", 2},
+                        {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                        {"artifactType", kBundleType},
+                        {"config", {{"mediaType", "application/vnd.oci.empty.v1+json"}, {"digest", Sha256Digest("{}")}, {"size", 2}}},
+                        {"layers", {{{"mediaType", kBundleType}, {"digest", layer}, {"size", bundle.size()}}}},
+                        {"subject", {{"mediaType", "application/vnd.oci.image.manifest.v1+json"}, {"digest", subject}, {"size", subject_size}}}})
+            .dump();
+    const std::string digest = registry_->PutManifest("team/app", "", manifest);
+    nlohmann::json& listed = referrers_[subject];
+    listed.push_back({{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                      {"digest", digest},
+                      {"size", manifest.size()},
+                      {"artifactType", kBundleType}});
+    registry_->PutManifest("team/app", absl::StrCat("sha256-", subject.substr(7)),
+                           nlohmann::json({{"schemaVersion", 2},
+                                           {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                                           {"manifests", listed}})
+                               .dump(),
+                           "application/vnd.oci.image.index.v1+json");
+    return digest;
+  }
+
+  static constexpr char kBundleType[] = "application/vnd.dev.sigstore.bundle.v0.3+json";
+  static constexpr char kCosignSign[] = "https://sigstore.dev/cosign/sign/v1";
+  static constexpr char kSlsa[] = "https://slsa.dev/provenance/v1";
+
   static std::string SigTag(const std::string& digest) { return absl::StrCat("sha256-", digest.substr(7), ".sig"); }
   static std::string Url(const std::string& path) { return absl::StrCat("https://", kHost, "/v2/team/app/", path); }
 
@@ -102,6 +147,7 @@ class ImageVerifierTest : public ::testing::Test {
   TestKey attacker_;
   std::string digest_a_;
   std::string digest_b_;
+  std::map<std::string, nlohmann::json> referrers_;  // subject digest → its referrers tag's manifests
 };
 
 TEST_F(ImageVerifierTest, SignedImageIsAllowedWithEvidence) {
@@ -130,22 +176,29 @@ TEST_F(ImageVerifierTest, SignedImageIsAllowedWithEvidence) {
   EXPECT_FALSE(statement.signing_time.has_value());
   EXPECT_FALSE(d.signed_at.has_value());
   EXPECT_THAT(d.rejections, IsEmpty());
-  // The minimum: the manifest by tag, the .sig manifest, one payload blob.
-  EXPECT_EQ(d.registry_requests, 3u);
+  // The minimum: the manifest by tag; at once the .sig manifest, the referrers API and the
+  // referrers tag (both 404: no bundles); one payload blob.
+  EXPECT_EQ(d.registry_requests, 5u);
   EXPECT_EQ(d.decided_at, absl::FromUnixSeconds(1700000000) + absl::Milliseconds(10));
   EXPECT_EQ(d.latency, absl::Milliseconds(5));
 }
 
-TEST_F(ImageVerifierTest, MinimumRequestsByDigestIsTwo) {
+TEST_F(ImageVerifierTest, MinimumRequestsByDigestAreFourInTwoRoundTrips) {
   PutSignatures(digest_a_, {Layer(release_, digest_a_)});
   Decision d = Decide(absl::StrCat("registry.test/team/app@", digest_a_));
   EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
-  EXPECT_EQ(d.registry_requests, 2u);
+  EXPECT_EQ(d.registry_requests, 4u);
   const auto requests = registry_->transport()->requests();
-  ASSERT_THAT(requests, SizeIs(2));
-  EXPECT_EQ(requests[0].url, Url(absl::StrCat("manifests/", SigTag(digest_a_))));
-  EXPECT_EQ(requests[1].url, Url(absl::StrCat("blobs/", Sha256Digest(Layer(release_, digest_a_).payload.bytes))))
+  ASSERT_THAT(requests, SizeIs(4));
+  // The .sig manifest, then its blob; the referrers API and the referrers tag at the same time.
+  std::vector<std::string> urls;
+  for (const auto& r : requests) urls.push_back(r.url);
+  const std::string sig = Url(absl::StrCat("manifests/", SigTag(digest_a_)));
+  const std::string blob = Url(absl::StrCat("blobs/", Sha256Digest(Layer(release_, digest_a_).payload.bytes)));
+  EXPECT_THAT(urls, ::testing::UnorderedElementsAre(sig, Url(absl::StrCat("referrers/", digest_a_)),
+                                                    Url(absl::StrCat("manifests/sha256-", digest_a_.substr(7))), blob))
       << "ECDSA signatures differ, the payload does not";
+  EXPECT_LT(std::find(urls.begin(), urls.end(), sig), std::find(urls.begin(), urls.end(), blob));
 }
 
 TEST_F(ImageVerifierTest, BearerAuthAddsOneChallengeAndOneTokenRequest) {
@@ -153,7 +206,7 @@ TEST_F(ImageVerifierTest, BearerAuthAddsOneChallengeAndOneTokenRequest) {
   PutSignatures(digest_a_, {Layer(release_, digest_a_)});
   Decision d = Decide("registry.test/team/app:a");
   EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
-  EXPECT_EQ(d.registry_requests, 5u);
+  EXPECT_EQ(d.registry_requests, 7u);  // the 5 above, and the first 401 and the token request
   EXPECT_EQ(registry_->tokens_issued(), 1);
 }
 
@@ -161,7 +214,7 @@ TEST_F(ImageVerifierTest, FetchingStopsAtTheFirstAcceptedSignature) {
   PutSignatures(digest_a_, {Layer(release_, digest_a_), Layer(release_, digest_a_, "registry.test/team/app:a")});
   Decision d = Decide("registry.test/team/app:a");
   EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
-  EXPECT_EQ(d.registry_requests, 3u);
+  EXPECT_EQ(d.registry_requests, 5u);
 }
 
 TEST_F(ImageVerifierTest, ValidSignatureAfterRejectedOnesIsAccepted) {
@@ -172,7 +225,7 @@ TEST_F(ImageVerifierTest, ValidSignatureAfterRejectedOnesIsAccepted) {
   ASSERT_THAT(d.rejections, SizeIs(2));
   EXPECT_THAT(d.rejections[0], HasSubstr("unknown key"));
   EXPECT_THAT(d.rejections[1], HasSubstr(absl::StrCat("payload is for ", digest_b_)));
-  EXPECT_EQ(d.registry_requests, 5u);
+  EXPECT_EQ(d.registry_requests, 7u);
 }
 
 TEST_F(ImageVerifierTest, MissingSignatureTagIsDeniedAsNoSignatures) {
@@ -183,7 +236,8 @@ TEST_F(ImageVerifierTest, MissingSignatureTagIsDeniedAsNoSignatures) {
   EXPECT_EQ(d.policy, "team");
   EXPECT_EQ(d.identity, "");
   EXPECT_THAT(d.evidence, IsEmpty());
-  EXPECT_EQ(d.registry_requests, 2u);
+  EXPECT_THAT(d.reason, HasSubstr(absl::StrCat("no sigstore bundle refers to ", digest_a_)));
+  EXPECT_EQ(d.registry_requests, 4u);
 }
 
 TEST_F(ImageVerifierTest, SignatureByAnotherKeyIsDenied) {
@@ -357,7 +411,7 @@ TEST_F(ImageVerifierTest, OversizedPayloadIsRejectedWithoutARequest) {
   EXPECT_EQ(d.outcome, Outcome::kDeny);
   ASSERT_THAT(d.rejections, SizeIs(1));
   EXPECT_THAT(d.rejections[0], HasSubstr("payload blob unusable"));
-  EXPECT_EQ(d.registry_requests, 2u);
+  EXPECT_EQ(d.registry_requests, 4u);
 }
 
 TEST_F(ImageVerifierTest, SignaturesBeyondTheLimitAreNeitherFetchedNorChecked) {
@@ -370,7 +424,131 @@ TEST_F(ImageVerifierTest, SignaturesBeyondTheLimitAreNeitherFetchedNorChecked) {
   EXPECT_EQ(d.unchecked_signatures, 7);
   EXPECT_THAT(d.rejections, SizeIs(4));
   EXPECT_THAT(d.reason, HasSubstr("7 more signature(s) beyond the limit of 4 not checked"));
-  EXPECT_EQ(d.registry_requests, 2u + 4u);
+  EXPECT_EQ(d.registry_requests, 4u + 4u);
+}
+
+
+// --- sigstore bundles found through the referrers tag schema (issue 11) ---
+
+// A provenance policy: "team" also requires SLSA provenance by "release" built by the release
+// workflow.
+constexpr char kProvenance[] =
+    "[[policy.attestations]]\nname = \"provenance\"\npredicate_type = \"https://slsa.dev/provenance/v1\"\n"
+    "require = [\"release\"]\n[policy.attestations.match]\n"
+    "\"runDetails.builder.id\" = \"https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main\"\n";
+
+nlohmann::json Provenance(const std::string& builder) {
+  return {{"buildDefinition", {{"buildType", "https://example.com/build"}}}, {"runDetails", {{"builder", {{"id", builder}}}}}};
+}
+
+TEST_F(ImageVerifierTest, BundleSignedImageIsAllowedThroughTheReferrersTagSchema) {
+  Attach(digest_a_, ImageManifest("a").size(), Bundle(release_, digest_a_, kCosignSign));
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  EXPECT_EQ(d.identity, "release");
+  ASSERT_THAT(d.evidence, SizeIs(1));
+  EXPECT_EQ(d.evidence[0].statement.artifact.format, verify::kSigstoreBundleFormat);
+  EXPECT_EQ(d.evidence[0].statement.artifact.media_type, kBundleType);
+  EXPECT_EQ(d.evidence[0].attestation, "");
+  // The manifest by tag; at once the .sig manifest (404), the referrers API (404) and the
+  // referrers tag; the bundle's manifest; its layer. Four sequential round trips, one more than
+  // a .sig signature.
+  EXPECT_EQ(d.registry_requests, 6u);
+}
+
+TEST_F(ImageVerifierTest, SigSignedImageCostsTwoMoreRequestsInTheSameRoundTrip) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  // The manifest by tag; .sig, referrers API and referrers tag at once; the payload blob.
+  EXPECT_EQ(d.registry_requests, 5u);
+}
+
+TEST_F(ImageVerifierTest, BundleStatementForAnotherDigestIsDenied) {
+  Attach(digest_a_, ImageManifest("a").size(), Bundle(release_, digest_b_, kCosignSign));
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_THAT(d.reason, HasSubstr("bundle 1"));
+  EXPECT_THAT(d.reason, HasSubstr("tag sha256-"));
+}
+
+TEST_F(ImageVerifierTest, BundleByAnotherKeyIsDenied) {
+  Attach(digest_a_, ImageManifest("a").size(), Bundle(attacker_, digest_a_, kCosignSign));
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_THAT(d.reason, HasSubstr("bundle 1"));
+}
+
+TEST_F(ImageVerifierTest, AttestationWithoutASignatureIsDenied) {
+  Attach(digest_a_, ImageManifest("a").size(), Bundle(release_, digest_a_, kSlsa, Provenance("x")));
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_THAT(d.reason, HasSubstr("an attestation (predicate type https://slsa.dev/provenance/v1), not a signature"));
+}
+
+TEST_F(ImageVerifierTest, ProvenanceRequirementAllowsTheMatchingBuilderAndNamesIt) {
+  const std::string release = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
+  Attach(digest_a_, ImageManifest("a").size(), Bundle(release_, digest_a_, kCosignSign));
+  Attach(digest_a_, ImageManifest("a").size(), Bundle(release_, digest_a_, kSlsa, Provenance(release)));
+  Decision d = Decide("registry.test/team/app:a", "", kProvenance);
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  EXPECT_THAT(d.reason, HasSubstr("attestation \"provenance\" (https://slsa.dev/provenance/v1): signed by \"release\""));
+  ASSERT_THAT(d.evidence, SizeIs(2));
+  EXPECT_EQ(d.evidence[1].attestation, "provenance");
+  EXPECT_EQ(d.evidence[1].statement.predicate_type, kSlsa);
+  EXPECT_EQ(d.identity, "release");
+  // The manifest by tag; .sig, referrers API and referrers tag at once; both bundles' manifests
+  // and layers, the two bundles in parallel.
+  EXPECT_EQ(d.registry_requests, 8u);
+}
+
+TEST_F(ImageVerifierTest, ProvenanceRequirementRefusesAnotherBuilderAndAMissingAttestation) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  Decision missing = Decide("registry.test/team/app:a", "", kProvenance);
+  EXPECT_EQ(missing.outcome, Outcome::kDeny);
+  EXPECT_THAT(missing.reason, HasSubstr("attestation \"provenance\" (https://slsa.dev/provenance/v1) not met: no "
+                                        "attestation of that type"));
+
+  Attach(digest_a_, ImageManifest("a").size(),
+         Bundle(release_, digest_a_, kSlsa, Provenance("https://github.com/acme/app/.github/workflows/nightly.yml@refs/heads/main")));
+  Decision other = Decide("registry.test/team/app:a", "", kProvenance);
+  EXPECT_EQ(other.outcome, Outcome::kDeny);
+  EXPECT_THAT(other.reason, HasSubstr("\"runDetails.builder.id\" is \"https://github.com/acme/app/.github/workflows/"
+                                      "nightly.yml@refs/heads/main\", not \"https://github.com/acme/app/.github/"
+                                      "workflows/release.yml@refs/heads/main\""));
+
+  Attach(digest_b_, ImageManifest("b").size(), Bundle(release_, digest_b_, kSlsa, nlohmann::json::object()));
+  PutSignatures(digest_b_, {Layer(release_, digest_b_)});
+  Decision no_path = Decide("registry.test/team/app:b", "", kProvenance);
+  EXPECT_EQ(no_path.outcome, Outcome::kDeny);
+  EXPECT_THAT(no_path.reason, HasSubstr("\"runDetails.builder.id\" is missing"));
+}
+
+TEST_F(ImageVerifierTest, ProvenanceByAnUnlistedSignerDoesNotCount) {
+  const std::string release = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  Attach(digest_a_, ImageManifest("a").size(), Bundle(attacker_, digest_a_, kSlsa, Provenance(release)));
+  Decision d = Decide("registry.test/team/app:a", "", kProvenance);
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_THAT(d.reason, HasSubstr("not met"));
+}
+
+TEST_F(ImageVerifierTest, ReferrersApiIsUsedWhenTheRegistryImplementsIt) {
+  const std::string bundle = Bundle(release_, digest_a_, kCosignSign);
+  Attach(digest_b_, ImageManifest("b").size(), bundle);  // stores the blobs and the referrer manifest
+  // Serve the referrers of a through the API only (no referrers tag for a).
+  registry::HttpHeaders headers;
+  headers.Set("Content-Type", "application/vnd.oci.image.index.v1+json");
+  registry_->transport()->Respond(
+      "GET", Url(absl::StrCat("referrers/", digest_a_)),
+      FakeHttpTransport::Response(200, nlohmann::json({{"schemaVersion", 2},
+                                                       {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                                                       {"manifests", referrers_[digest_b_]}})
+                                           .dump(),
+                                  headers));
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  EXPECT_EQ(d.registry_requests, 6u);
 }
 
 TEST(ImageVerifierCreate, RefusesMissingRegistryAndBadLimit) {

@@ -319,6 +319,11 @@ class IndexDecisionTest : public ::testing::Test {
   static std::string SigUrl(const std::string& digest) {
     return Url(absl::StrCat("manifests/sha256-", digest.substr(7), ".sig"));
   }
+  // The two referrers lookups made with each .sig (pkg/registry/referrers.h).
+  static std::string ReferrersUrl(const std::string& digest) { return Url(absl::StrCat("referrers/", digest)); }
+  static std::string ReferrersTagUrl(const std::string& digest) {
+    return Url(absl::StrCat("manifests/sha256-", digest.substr(7)));
+  }
 
   std::shared_ptr<FakeRegistry> registry_;
   std::unique_ptr<ImageVerifier> verifier_;
@@ -338,7 +343,7 @@ TEST_F(IndexDecisionTest, SignedIndexIsAdmittedPinnedToTheIndexWithNoExtraReques
     EXPECT_EQ(d.digest, index_);
     EXPECT_EQ(d.index_digest, "");
     EXPECT_EQ(d.platform, "");
-    EXPECT_EQ(d.registry_requests, 3u);
+    EXPECT_EQ(d.registry_requests, 5u);  // the tag; .sig, referrers API and referrers tag at once; the blob
   }
 }
 
@@ -351,8 +356,12 @@ TEST_F(IndexDecisionTest, PlatformSignatureAloneDoesNotAdmitATagWithoutPlatformS
   EXPECT_THAT(d.reason, HasSubstr(absl::StrCat("registry.test/team/app:multi is the image index ", index_,
                                                ": the index needs a signature of its own")));
   EXPECT_THAT(d.reason, HasSubstr("platform_signatures = true"));
-  // The tag and the index's .sig: the platform manifest is never looked at.
-  EXPECT_THAT(Urls(), ElementsAre(Url("manifests/multi"), SigUrl(index_)));
+  // The tag and the index's .sig and referrers: the platform manifest is never looked at.
+  const std::vector<std::string> urls = Urls();
+  ASSERT_THAT(urls, SizeIs(4));
+  EXPECT_EQ(urls[0], Url("manifests/multi"));
+  EXPECT_THAT(std::vector<std::string>(urls.begin() + 1, urls.end()),
+              ::testing::UnorderedElementsAre(SigUrl(index_), ReferrersUrl(index_), ReferrersTagUrl(index_)));
 }
 
 TEST_F(IndexDecisionTest, PlatformSignatureAdmitsATagUnderPlatformSignaturesPinnedToThatManifest) {
@@ -370,14 +379,17 @@ TEST_F(IndexDecisionTest, PlatformSignatureAdmitsATagUnderPlatformSignaturesPinn
   EXPECT_THAT(d.reason, StartsWith("accepted: signed by \"release\""));
   EXPECT_THAT(d.reason,
               HasSubstr(absl::StrCat("a signature over the linux/amd64 manifest ", amd64_, " of index ", index_)));
-  // Documented in platform.h: the tag, the index's .sig, the manifest's .sig, one blob.
-  EXPECT_EQ(d.registry_requests, 4u);
+  // Documented in platform.h: the tag; the index's .sig and referrers (at once); the manifest's
+  // .sig and referrers (at once); one blob.
+  EXPECT_EQ(d.registry_requests, 8u);
   const std::vector<std::string> urls = Urls();
-  ASSERT_THAT(urls, SizeIs(4));
+  ASSERT_THAT(urls, SizeIs(8));
   EXPECT_EQ(urls[0], Url("manifests/multi"));
-  EXPECT_EQ(urls[1], SigUrl(index_));
-  EXPECT_EQ(urls[2], SigUrl(amd64_));
-  EXPECT_THAT(urls[3], StartsWith(Url("blobs/sha256:")));
+  EXPECT_THAT(std::vector<std::string>(urls.begin() + 1, urls.begin() + 4),
+              ::testing::UnorderedElementsAre(SigUrl(index_), ReferrersUrl(index_), ReferrersTagUrl(index_)));
+  EXPECT_THAT(std::vector<std::string>(urls.begin() + 4, urls.end()),
+              ::testing::UnorderedElementsAre(SigUrl(amd64_), ReferrersUrl(amd64_), ReferrersTagUrl(amd64_),
+                                              StartsWith(Url("blobs/sha256:"))));
 }
 
 TEST_F(IndexDecisionTest, OnlyTheOtherPlatformSignedIsRefusedNamingBoth) {
@@ -399,7 +411,7 @@ TEST_F(IndexDecisionTest, AnIndexWithoutTheNodesPlatformIsRefusedSayingWhatItLis
   EXPECT_EQ(d.verdict, Outcome::kDeny) << d.reason;
   EXPECT_THAT(d.reason, HasSubstr(absl::StrCat("index ", arm_only_index_,
                                                " lists no manifest for linux/amd64 (it lists: linux/s390x ")));
-  EXPECT_EQ(d.registry_requests, 2u);
+  EXPECT_EQ(d.registry_requests, 4u);
 }
 
 TEST_F(IndexDecisionTest, APullByTheIndexDigestNeedsTheIndexSigned) {
@@ -407,7 +419,7 @@ TEST_F(IndexDecisionTest, APullByTheIndexDigestNeedsTheIndexSigned) {
   Decision d = Decide(absl::StrCat("registry.test/team/app@", index_), /*platform_signatures=*/true);
   EXPECT_EQ(d.verdict, Outcome::kDeny) << d.reason;
   EXPECT_EQ(d.digest, index_);
-  EXPECT_EQ(d.registry_requests, 1u);
+  EXPECT_EQ(d.registry_requests, 3u);  // the index's .sig and referrers, at once
 }
 
 TEST_F(IndexDecisionTest, APullByThePlatformManifestDigestIsAdmittedByItsOwnSignature) {

@@ -362,6 +362,39 @@ TEST(VerdictCodec, WritesV2AndReadsFilesTheV1CodeWrote) {
   EXPECT_FALSE(DecodeVerdict(broken).ok());
 }
 
+TEST(VerdictCodec, StoresEachArtifactWithItsFormatAndTheAttestationItMet) {
+  Verdict v = MakeVerdict("image", "r/a");
+  verify::Signature& bundle = v.evidence.emplace_back();
+  bundle.layer_digest = Sha256Digest("bundle");
+  bundle.media_type = "application/vnd.dev.sigstore.bundle.v0.3+json";
+  bundle.payload = "{\"mediaType\":\"application/vnd.dev.sigstore.bundle.v0.3+json\"}";
+  CountedStatement& counted = v.counted.emplace_back();
+  counted.identity = "ci";
+  counted.signer_type = "certificate";
+  counted.fingerprint = Sha256Digest("certificate");
+  counted.attestation = "provenance";
+  counted.layer_digest = bundle.layer_digest;
+  const std::string encoded = EncodeVerdict(v);
+  EXPECT_THAT(encoded, HasSubstr("\"format\": \"cosign simple signing\""));
+  EXPECT_THAT(encoded, HasSubstr("\"format\": \"sigstore bundle\""));
+  auto decoded = DecodeVerdict(encoded);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_THAT(decoded->evidence, SizeIs(2));
+  EXPECT_EQ(decoded->evidence[1].media_type, bundle.media_type);
+  EXPECT_EQ(decoded->evidence[1].payload, bundle.payload);
+  EXPECT_EQ(decoded->counted.back().attestation, "provenance");
+  EXPECT_EQ(EvidenceFormat("application/vnd.dev.sigstore.bundle+json;version=0.1"), "sigstore bundle");
+  EXPECT_EQ(EvidenceFormat("application/octet-stream"), "");
+
+  // A format that does not match the media type is refused.
+  std::string lying = encoded;
+  const std::string bundle_format = "\"format\": \"sigstore bundle\"";
+  lying.replace(lying.find(bundle_format), bundle_format.size(), "\"format\": \"cosign simple signing\"");
+  auto refused = DecodeVerdict(lying);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("does not match its media type"));
+}
+
 TEST(VerdictCodec, RejectsWrongShapes) {
   const std::string good = EncodeVerdict(MakeVerdict("image", "r/a"));
   ASSERT_TRUE(DecodeVerdict(good).ok());
