@@ -11,24 +11,21 @@
 
 import { attachArtifactToImage } from '@sigstore/oci';
 import fs from 'node:fs';
+import { parseArgs } from 'node:util';
 
 function usage(message) {
   process.stderr.write(`attach_bundle: ${message}\n`);
   process.exit(2);
 }
 
-const args = {};
-const argv = process.argv.slice(2);
-for (let i = 0; i < argv.length; i++) {
-  const flag = argv[i];
-  if (i + 1 >= argv.length) usage(`${flag} needs a value`);
-  const value = argv[++i];
-  switch (flag) {
-    case '--image': args.image = value; break;
-    case '--digest': args.digest = value; break;
-    case '--bundle': args.bundle = value; break;
-    default: usage(`unknown flag ${flag}`);
-  }
+let args;
+try {
+  ({ values: args } = parseArgs({
+    options: { image: { type: 'string' }, digest: { type: 'string' }, bundle: { type: 'string' } },
+    strict: true,
+  }));
+} catch (error) {
+  usage(error.message);
 }
 if (!args.image || !args.digest || !args.bundle) usage('--image, --digest and --bundle are required');
 

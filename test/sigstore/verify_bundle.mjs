@@ -14,29 +14,34 @@ import { bundleFromJSON } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import fs from 'node:fs';
+import { parseArgs } from 'node:util';
 
 function usage(message) {
   process.stderr.write(`verify_bundle: ${message}\n`);
   process.exit(2);
 }
 
-const args = { thresholds: {} };
-const argv = process.argv.slice(2);
-for (let i = 0; i < argv.length; i++) {
-  const flag = argv[i];
-  if (i + 1 >= argv.length) usage(`${flag} needs a value`);
-  const value = argv[++i];
-  switch (flag) {
-    case '--bundle': args.bundle = value; break;
-    case '--trusted-root': args.trustedRoot = value; break;
-    case '--artifact': args.artifact = value; break;
-    case '--san': args.san = value; break;
-    case '--issuer': args.issuer = value; break;
-    case '--tlog-threshold': args.thresholds.tlogThreshold = Number(value); break;
-    case '--ctlog-threshold': args.thresholds.ctlogThreshold = Number(value); break;
-    case '--timestamp-threshold': args.thresholds.timestampThreshold = Number(value); break;
-    default: usage(`unknown flag ${flag}`);
-  }
+let values;
+try {
+  ({ values } = parseArgs({
+    options: Object.fromEntries(['bundle', 'trusted-root', 'artifact', 'san', 'issuer', 'tlog-threshold',
+      'ctlog-threshold', 'timestamp-threshold'].map((name) => [name, { type: 'string' }])),
+    strict: true,
+  }));
+} catch (error) {
+  usage(error.message);
+}
+const args = {
+  bundle: values.bundle,
+  trustedRoot: values['trusted-root'],
+  artifact: values.artifact,
+  san: values.san,
+  issuer: values.issuer,
+  thresholds: {},
+};
+for (const [flag, threshold] of [['tlog-threshold', 'tlogThreshold'], ['ctlog-threshold', 'ctlogThreshold'],
+  ['timestamp-threshold', 'timestampThreshold']]) {
+  if (values[flag] !== undefined) args.thresholds[threshold] = Number(values[flag]);
 }
 if (!args.bundle || !args.trustedRoot || !args.artifact) {
   usage('--bundle, --trusted-root and --artifact are required');
