@@ -56,6 +56,20 @@ bool ImageMatched(const std::vector<Glob>& globs, const std::vector<std::string>
   return false;
 }
 
+// Compiles a [[policy]] or [[exceptions]] entry's `images` (not empty); errors start with `where`.
+absl::StatusOr<std::vector<Glob>> CompileImages(const std::vector<std::string>& patterns, absl::string_view where) {
+  if (patterns.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": images is empty"));
+  std::vector<Glob> out;
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    absl::StatusOr<Glob> glob = Glob::Compile(patterns[i]);
+    if (!glob.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": images[", i, "]: ", glob.status().message()));
+    }
+    out.push_back(*std::move(glob));
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<Glob>> CompileNamespaces(const std::vector<std::string>& patterns,
                                                     absl::string_view where) {
   std::vector<Glob> out;
@@ -210,14 +224,7 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Create(const config::Config& con
     rule.revocation = policy->revocation_;
     const std::string where = absl::StrCat(p.origin, ": [[policy]] \"", p.name, "\"");
     ASSIGN_OR_RETURN(rule.namespaces, CompileNamespaces(p.namespaces, where));
-    if (p.images.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": images is empty"));
-    for (size_t i = 0; i < p.images.size(); ++i) {
-      absl::StatusOr<Glob> glob = Glob::Compile(p.images[i]);
-      if (!glob.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": images[", i, "]: ", glob.status().message()));
-      }
-      rule.images.push_back(*std::move(glob));
-    }
+    ASSIGN_OR_RETURN(rule.images, CompileImages(p.images, where));
     if (p.require.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": require is empty"));
     // Adds the [[keys]] or [[identities]] entry `name` to `keys` or `identities` (once), and its
     // trust root to the rule's certificate trust.
@@ -276,14 +283,7 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Create(const config::Config& con
     exception.reason = e.reason;
     exception.owner = e.owner;
     exception.expires = e.expires;
-    if (e.images.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": images is empty"));
-    for (size_t i = 0; i < e.images.size(); ++i) {
-      absl::StatusOr<Glob> glob = Glob::Compile(e.images[i]);
-      if (!glob.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": images[", i, "]: ", glob.status().message()));
-      }
-      exception.images.push_back(*std::move(glob));
-    }
+    ASSIGN_OR_RETURN(exception.images, CompileImages(e.images, where));
     ASSIGN_OR_RETURN(exception.namespaces, CompileNamespaces(e.namespaces, where));
     policy->exceptions_.push_back(std::move(exception));
   }
