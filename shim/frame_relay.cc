@@ -25,10 +25,6 @@
 namespace sigshim::shim {
 namespace {
 
-// The message of the UNIMPLEMENTED answer to a path outside the CRI (the same as ProxyService's).
-constexpr char kNotCri[] =
-    "sigshim serves only the CRI (runtime.v1 and runtime.v1alpha2 RuntimeService and ImageService); this method "
-    "is not one of them and was not forwarded";
 // gRPC status codes the relay answers with itself.
 constexpr int kUnimplemented = 12;
 constexpr int kUnavailable = 14;
@@ -748,7 +744,7 @@ class FrameRelay::Loop {
     const cri::MethodInfo* known = cri::FindMethod(s->path);
     if (known == nullptr) {
       if (options_.on_refused_method) options_.on_refused_method(s->path);
-      Respond(c, s, kUnimplemented, kNotCri);
+      Respond(c, s, kUnimplemented, cri::kNotCriMessage);
       return;
     }
     const bool hooked = options_.hooked_methods.contains(s->path);

@@ -36,7 +36,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 }  // namespace
 
-// One proxied call, from the moment it is asked for on a completion queue until both its sides
+// One hooked call, from the moment it is asked for on a completion queue until both its sides
 // have ended. Every operation it starts, on the caller's side and upstream, completes on that one
 // queue, so all its methods except StageAnswered (and the `done` callbacks that call it) run on the
 // queue's thread and its state needs no lock. Owns itself: deleted by Dispatch once no operation
@@ -54,7 +54,7 @@ class ProxyCall {
     if (!arrived_) return;
     SIGSHIM_LOG(kDebug, "call ", ctx_.method(), " code=", final_code_,
                 " latency_us=", absl::ToInt64Microseconds(absl::Now() - start_));
-    service_->CallFinished(this, endless_);
+    service_->CallFinished();
   }
 
   // Handles the completion of one operation; `tag` is one of a call's tags. Deletes the call when
@@ -66,31 +66,22 @@ class ProxyCall {
     if (--call->pending_ == 0) delete call;
   }
 
-  // Cancels the call on the caller's side. Thread-safe.
-  void TryCancel() { ctx_.TryCancel(); }
-
  private:
   enum Op {
-    kRequested,       // A call arrived (ok) or the server shuts down (!ok).
-    kServerDone,      // The call is over for the caller (finished or cancelled).
-    kServerRead,      // A message from the caller, or its half-close (!ok).
-    kServerWrite,     // Initial metadata or a message went to the caller.
-    kServerFinish,    // The status went to the caller.
-    kUpstreamUnary,   // The runtime answered a unary call.
-    kUpstreamStart,   // The upstream stream started.
-    kUpstreamHeaders, // The runtime's initial metadata arrived.
-    kUpstreamRead,    // A message from the runtime, or the end of its messages (!ok).
-    kUpstreamWrite,   // A message or the half-close went to the runtime.
-    kUpstreamFinish,  // The runtime's status arrived.
-    kStageAnswer,     // A hook stage answered from another thread (via the alarm).
+    kRequested,      // A call arrived (ok) or the server shuts down (!ok).
+    kServerDone,     // The call is over for the caller (finished or cancelled).
+    kServerRead,     // The caller's request, or its half-close without one (!ok).
+    kServerFinish,   // The answer and status went to the caller.
+    kUpstreamUnary,  // The runtime answered.
+    kStageAnswer,    // A hook stage answered from another thread (via the alarm).
     kNumOps,
   };
   struct Tag {
     ProxyCall* call;
     Op op;
   };
-  // The hook stages of a hooked call: the hook deciding on the request, then (when it asked for
-  // one) the response stage deciding on the runtime's answer. One at a time.
+  // The hook stages of a call: the hook deciding on the request, then (when it asked for one) the
+  // response stage deciding on the runtime's answer. One at a time.
   enum Stage { kRequestStage, kResponseStage };
   // Where a stage is: its answer and the call's thread race to move it out of kStageRunning.
   enum StageState { kStageRunning, kStageReturned, kStageAnswered };
@@ -114,28 +105,10 @@ class ProxyCall {
       case kServerRead:
         OnClientRead(ok);
         return;
-      case kServerWrite:
-        OnClientWriteDone(ok);
-        return;
       case kServerFinish:
         return;
       case kUpstreamUnary:
         OnUnaryDone();
-        return;
-      case kUpstreamStart:
-        OnUpstreamStarted(ok);
-        return;
-      case kUpstreamHeaders:
-        OnUpstreamHeaders(ok);
-        return;
-      case kUpstreamRead:
-        OnUpstreamRead(ok);
-        return;
-      case kUpstreamWrite:
-        OnUpstreamWriteDone(ok);
-        return;
-      case kUpstreamFinish:
-        OnUpstreamFinish();
         return;
       case kStageAnswer:
         OnStageAnswered();
@@ -152,81 +125,36 @@ class ProxyCall {
     ++pending_;  // kServerDone, armed by the arrival.
     new ProxyCall(service_, cq_);  // Takes this one's place for the next caller.
     const std::string& method = ctx_.method();
-    // The socket serves the CRI and nothing else: a path outside the closed set (containerd's own
-    // services, another spelling of a CRI path, a method the CRI does not define) is never
-    // forwarded, so no spelling the runtime would route to a hooked method can get past its hook.
-    const cri::MethodInfo* known = cri::FindMethod(method);
-    if (known == nullptr) {
+    // The frame relay sends only hooked methods here; should anything else arrive, it is never
+    // forwarded: a path outside the CRI's closed set is refused as the relay refuses it, and a
+    // CRI method without a hook would reach the runtime undecided.
+    if (cri::FindMethod(method) == nullptr) {
       service_->RefuseUnknown(method);
-      FinishToClient(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                                  "sigshim serves only the CRI (runtime.v1 and runtime.v1alpha2 RuntimeService and "
-                                  "ImageService); this method is not one of them and was not forwarded"));
+      FinishToClient(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, cri::kNotCriMessage));
       return;
     }
     if (auto it = service_->hooks_->find(method); it != service_->hooks_->end()) hook_ = it->second;
-    unary_ = hook_ != nullptr || (!service_->relay_unary_as_streams_ && known->kind == cri::MethodKind::kUnary);
-    endless_ = !unary_ && known->endless;
-    if (endless_) service_->RegisterEndless(this);
+    if (hook_ == nullptr) {
+      SIGSHIM_LOG(kError, "the hooks' service got ", method, ", which has no hook: refused, not forwarded");
+      FinishToClient(grpc::Status(grpc::StatusCode::INTERNAL,
+                                  absl::StrCat("sigshim: ", method, " reached the hooks' service without a hook")));
+      return;
+    }
     stream_.Read(&from_client_, TagFor(kServerRead));
   }
 
-  // Caller → proxy.
+  // Caller → proxy: the request. A unary caller sends exactly one message; its half-close is
+  // not awaited.
   void OnClientRead(bool ok) {
-    if (!first_read_done_) {
-      first_read_done_ = true;
-      if (server_done_) return;  // Cancelled already.
-      if (!ok) {
-        if (hook_ != nullptr) {
-          // A hooked method is decided on its request; without one there is nothing to decide,
-          // and nothing may reach the runtime undecided (fail closed).
-          FinishToClient(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                      absl::StrCat(ctx_.method(), " needs a request message")));
-          return;
-        }
-        // The caller half-closed without a request, or left (then the upstream call inherits
-        // the cancellation and ends at once).
-        StartStream(std::nullopt);
-        return;
-      }
-      if (hook_ != nullptr) {
-        RunHook();
-      } else if (unary_) {
-        StartUnary(from_client_);
-      } else {
-        StartStream(from_client_);
-      }
+    if (server_done_) return;  // Cancelled already.
+    if (!ok) {
+      // A hooked method is decided on its request; without one there is nothing to decide, and
+      // nothing may reach the runtime undecided (fail closed).
+      FinishToClient(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  absl::StrCat(ctx_.method(), " needs a request message")));
       return;
     }
-    if (upstream_done_ || upstream_cancelled_) return;
-    if (ok) {
-      stream_call_->Write(from_client_, TagFor(kUpstreamWrite));
-    } else {
-      writes_done_ = true;
-      stream_call_->WritesDone(TagFor(kUpstreamWrite));
-    }
-  }
-
-  // Caller ← proxy: initial metadata or a message has gone out.
-  void OnClientWriteDone(bool ok) {
-    client_write_pending_ = false;
-    if (!ok) {  // The caller is gone.
-      message_waiting_ = false;
-      CancelUpstream();
-      return;
-    }
-    if (message_waiting_) {
-      message_waiting_ = false;
-      WriteToClient();
-    } else if (pending_status_.has_value()) {
-      FinishToClient(*pending_status_);
-    } else if (!upstream_read_pending_ && !upstream_eof_ && !upstream_cancelled_) {
-      StartUpstreamRead();
-    }
-  }
-
-  void WriteToClient() {
-    client_write_pending_ = true;
-    stream_.Write(from_upstream_, TagFor(kServerWrite));
+    RunHook();
   }
 
   void FinishToClient(const grpc::Status& status) {
@@ -330,15 +258,6 @@ class ProxyCall {
     stream_.WriteAndFinish(from_upstream_, grpc::WriteOptions(), grpc::Status::OK, TagFor(kServerFinish));
   }
 
-  // Creates the upstream context: the caller's deadline, cancellation and metadata.
-  void MakeUpstreamContext() {
-    upstream_ctx_ = grpc::ClientContext::FromServerContext(ctx_);
-    for (const auto& [key, value] : ctx_.client_metadata()) {
-      if (IsHopMetadata(key)) continue;
-      upstream_ctx_->AddMetadata(std::string(key.data(), key.size()), std::string(value.data(), value.size()));
-    }
-  }
-
   void CopyMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& from, bool trailing) {
     for (const auto& [key, value] : from) {
       if (IsHopMetadata(key)) continue;
@@ -351,10 +270,14 @@ class ProxyCall {
     }
   }
 
-  // Unary fast path: one batch to the runtime, one batch back to the caller. The caller's
-  // half-close is not awaited: a unary caller sends exactly one message.
+  // The request as the hook let it through goes to the runtime: one unary call with the caller's
+  // deadline, cancellation and metadata; one batch back to the caller.
   void StartUnary(const grpc::ByteBuffer& request) {
-    MakeUpstreamContext();
+    upstream_ctx_ = grpc::ClientContext::FromServerContext(ctx_);
+    for (const auto& [key, value] : ctx_.client_metadata()) {
+      if (IsHopMetadata(key)) continue;
+      upstream_ctx_->AddMetadata(std::string(key.data(), key.size()), std::string(value.data(), value.size()));
+    }
     unary_call_ = service_->stub_.PrepareUnaryCall(upstream_ctx_.get(), ctx_.method(), request, cq_);
     unary_call_->StartCall();
     unary_call_->Finish(&from_upstream_, &upstream_status_, TagFor(kUpstreamUnary));
@@ -384,98 +307,11 @@ class ProxyCall {
     }
   }
 
-  // The stream relay. The runtime's headers are awaited first and passed on at once; then its
-  // messages are read one at a time, each written to the caller before the next is read; the
-  // caller's messages go the other way the same way. The status is asked for once the
-  // runtime's messages have ended (or the call was cancelled) and is passed on after the last
-  // message has gone out.
-  void StartStream(std::optional<grpc::ByteBuffer> first) {
-    MakeUpstreamContext();
-    stream_call_ = service_->stub_.PrepareCall(upstream_ctx_.get(), ctx_.method(), cq_);
-    first_to_upstream_ = std::move(first);
-    // The start sends the initial metadata through the operation set that writes use: the first
-    // write waits for it.
-    stream_call_->StartCall(TagFor(kUpstreamStart));
-    stream_call_->ReadInitialMetadata(TagFor(kUpstreamHeaders));
-  }
-
-  void OnUpstreamStarted(bool ok) {
-    std::optional<grpc::ByteBuffer> first = std::move(first_to_upstream_);
-    first_to_upstream_.reset();
-    if (!ok || upstream_done_ || upstream_cancelled_) return;  // The status tells why.
-    if (first.has_value()) {
-      stream_call_->Write(*first, TagFor(kUpstreamWrite));
-    } else {
-      writes_done_ = true;
-      stream_call_->WritesDone(TagFor(kUpstreamWrite));
-    }
-  }
-
-  void OnUpstreamHeaders(bool ok) {
-    headers_done_ = true;
-    if (!ok) upstream_eof_ = true;
-    if (!ok || upstream_cancelled_) {
-      MaybeFinishUpstream();
-      return;
-    }
-    if (!server_done_ && !finished_) {
-      CopyMetadata(upstream_ctx_->GetServerInitialMetadata(), /*trailing=*/false);
-      client_write_pending_ = true;
-      stream_.SendInitialMetadata(TagFor(kServerWrite));
-    }
-    StartUpstreamRead();
-  }
-
-  void StartUpstreamRead() {
-    upstream_read_pending_ = true;
-    stream_call_->Read(&from_upstream_, TagFor(kUpstreamRead));
-  }
-
-  void OnUpstreamRead(bool ok) {
-    upstream_read_pending_ = false;
-    if (!ok) upstream_eof_ = true;
-    if (!ok || upstream_cancelled_ || server_done_) {
-      MaybeFinishUpstream();  // A message read after the caller left is dropped.
-      return;
-    }
-    if (client_write_pending_) {
-      message_waiting_ = true;  // Behind the initial metadata.
-    } else {
-      WriteToClient();
-    }
-  }
-
-  void OnUpstreamWriteDone(bool ok) {
-    // !ok: the stream is broken; its status tells why.
-    if (!ok || writes_done_ || upstream_done_ || upstream_cancelled_ || server_done_ || finished_) return;
-    stream_.Read(&from_client_, TagFor(kServerRead));
-  }
-
-  // Asks for the runtime's status once nothing more is to be read from it.
-  void MaybeFinishUpstream() {
-    if (stream_call_ == nullptr || upstream_finish_started_ || upstream_read_pending_ || !headers_done_) return;
-    if (!upstream_eof_ && !upstream_cancelled_) return;
-    upstream_finish_started_ = true;
-    stream_call_->Finish(&upstream_status_, TagFor(kUpstreamFinish));
-  }
-
-  void OnUpstreamFinish() {
-    upstream_done_ = true;
-    if (server_done_ || finished_) return;
-    CopyMetadata(upstream_ctx_->GetServerTrailingMetadata(), /*trailing=*/true);
-    if (client_write_pending_ || message_waiting_) {
-      pending_status_ = upstream_status_;
-    } else {
-      FinishToClient(upstream_status_);
-    }
-  }
-
-  // Cancels the upstream call (the caller left); its outstanding operations then complete.
+  // Cancels the upstream call (the caller left); its completion then comes with CANCELLED.
   void CancelUpstream() {
     if (upstream_ctx_ == nullptr || upstream_done_ || upstream_cancelled_) return;
     upstream_cancelled_ = true;
     upstream_ctx_->TryCancel();
-    MaybeFinishUpstream();
   }
 
   ProxyService* const service_;
@@ -491,28 +327,15 @@ class ProxyCall {
   std::shared_ptr<std::atomic<bool>> gone_;
   AfterResponse after_;  // The hook's response stage, from its decision until the runtime answers.
   bool arrived_ = false;
-  bool unary_ = false;    // Relayed with one upstream unary call instead of a stream.
-  bool endless_ = false;  // Registered with the service as an endless stream.
-  bool first_read_done_ = false;
   bool server_done_ = false;  // kServerDone has come: the caller's side is over.
   bool finished_ = false;     // The status to the caller has been sent (or is being sent).
-  bool client_write_pending_ = false;
-  bool message_waiting_ = false;  // from_upstream_ holds a message not yet written to the caller.
-  std::optional<grpc::Status> pending_status_;  // The runtime's status, behind a write.
   int final_code_ = -1;
 
-  std::unique_ptr<grpc::ClientContext> upstream_ctx_;  // Outlives the upstream call objects below.
+  std::unique_ptr<grpc::ClientContext> upstream_ctx_;  // Outlives the upstream call object below.
   std::unique_ptr<grpc::GenericClientAsyncResponseReader> unary_call_;
-  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> stream_call_;
   grpc::Status upstream_status_;
-  bool headers_done_ = false;
-  bool upstream_read_pending_ = false;
-  bool upstream_eof_ = false;  // The runtime sends no more messages.
-  bool upstream_finish_started_ = false;
-  bool upstream_done_ = false;  // The runtime's status has come.
+  bool upstream_done_ = false;  // The runtime's answer has come.
   bool upstream_cancelled_ = false;
-  bool writes_done_ = false;  // The caller's half-close has been passed on.
-  std::optional<grpc::ByteBuffer> first_to_upstream_;  // The caller's first message, until the start.
   grpc::ByteBuffer from_client_;
   grpc::ByteBuffer from_upstream_;
 
@@ -531,7 +354,6 @@ ProxyService::ProxyService(std::shared_ptr<grpc::Channel> upstream, const HookTa
     : upstream_(std::move(upstream)),
       stub_(upstream_),
       hooks_(hooks),
-      relay_unary_as_streams_(options.relay_unary_as_streams),
       on_refused_method_(options.on_refused_method),
       workers_(std::max(1, options.threads)) {
   for (const auto& [path, hook] : *hooks_) {
@@ -587,29 +409,6 @@ void ProxyService::RefuseUnknown(absl::string_view method) {
   SIGSHIM_LOG(kWarning, "refused a call to a method outside the CRI (UNIMPLEMENTED, not forwarded): ",
               log::QuoteName(method, 256));
   if (on_refused_method_) on_refused_method_();
-}
-
-void ProxyService::RegisterEndless(ProxyCall* call) {
-  absl::MutexLock lock(&mu_);
-  if (cancel_endless_) {
-    call->TryCancel();
-    return;
-  }
-  endless_.insert(call);
-}
-
-void ProxyService::CallFinished(ProxyCall* call, bool endless) {
-  if (endless) {
-    absl::MutexLock lock(&mu_);
-    endless_.erase(call);
-  }
-  active_.fetch_sub(1, std::memory_order_relaxed);
-}
-
-void ProxyService::CancelEndlessStreams() {
-  absl::MutexLock lock(&mu_);
-  cancel_endless_ = true;
-  for (ProxyCall* call : endless_) call->TryCancel();
 }
 
 }  // namespace sigshim::shim

@@ -1,15 +1,13 @@
-// The byte-forwarding CRI proxy: one gRPC async generic service that relays every CRI call, unary
-// or streaming, of both API versions, to the runtime's socket without decoding it. The CRI is the
-// only thing it serves: a call whose method path is not exactly one of the CRI's (cri::FindMethod)
-// is answered UNIMPLEMENTED, counted and logged, and never forwarded.
-//
-// For each call it opens a stream to the runtime under the same method name, with the caller's
-// metadata, deadline and cancellation; messages are relayed one at a time in both directions
-// (flow control is end to end); the runtime's initial and trailing metadata, status code, message
-// and details come back unchanged. Known unary CRI methods take a fast path (one upstream unary
-// call). Methods listed in the HookTable are unary: their request is handed to the hook first,
-// and, when the hook asked for it, the runtime's OK response to its response stage before it goes
-// back to the caller (hooks.h).
+// The hooked CRI methods' gRPC service. The frame relay (frame_relay.h) relays every other CRI
+// call to the runtime without decoding it, refuses paths outside the CRI, and routes the calls of
+// the methods listed in the HookTable here (through a socket pair per kubelet connection). Those
+// methods are unary: the request is handed to the hook first; when the hook lets it through, it
+// goes to the runtime as one unary call with the caller's metadata, deadline and cancellation;
+// when the hook asked for it, the runtime's OK response goes to its response stage before it goes
+// back to the caller (hooks.h). The runtime's initial and trailing metadata, status code, message
+// and details come back unchanged. A call that is not a hooked method never reaches the runtime
+// from here: a path outside the CRI is answered UNIMPLEMENTED (counted and logged), a CRI method
+// without a hook INTERNAL (the frame relay never sends one).
 //
 // Threading: the service owns a few completion queues, each polled by one thread of its own. A
 // call is served on one queue from start to end: the caller's side, the upstream call and the
@@ -36,10 +34,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/server_builder.h>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "shim/hooks.h"
 
 namespace sigshim::shim {
@@ -49,9 +44,6 @@ class ProxyCall;
 struct ProxyOptions {
   // Completion queues, each polled by a thread of its own; at least 1. Default 1.
   int threads = 1;
-  // Relays known unary methods through the general stream relay too, instead of the unary fast
-  // path. Only for tests that exercise the stream relay against a real runtime. Default false.
-  bool relay_unary_as_streams = false;
   // Called (on a queue thread; must not block) for each call refused because its method path is
   // not in the CRI's closed set (cri::FindMethod). Default null.
   std::function<void()> on_refused_method;
@@ -80,11 +72,6 @@ class ProxyService {
   // and joins them. Idempotent.
   void Stop();
 
-  // Cancels the calls that never end on their own (GetContainerEvents streams) so that a
-  // graceful shutdown need not wait for them. Thread-safe; later calls of that kind are
-  // cancelled as they start.
-  void CancelEndlessStreams();
-
   // Returns the number of calls refused because their method is not a CRI method. Thread-safe.
   uint64_t refused_calls() const { return refused_.load(std::memory_order_relaxed); }
 
@@ -108,14 +95,11 @@ class ProxyService {
   };
 
   static void Poll(grpc::ServerCompletionQueue* cq);
-  // Take mu_; a call's own state has no lock (it lives on one thread).
-  void RegisterEndless(ProxyCall* call);
-  void CallFinished(ProxyCall* call, bool endless);
+  void CallFinished() { active_.fetch_sub(1, std::memory_order_relaxed); }
 
   std::shared_ptr<grpc::Channel> upstream_;
   grpc::GenericStub stub_;
   const HookTable* hooks_;
-  const bool relay_unary_as_streams_;
   const std::function<void()> on_refused_method_;
   grpc::AsyncGenericService service_;
   std::vector<Worker> workers_;
@@ -124,9 +108,6 @@ class ProxyService {
 
   std::atomic<int> active_{0};
   std::atomic<uint64_t> refused_{0};
-  mutable absl::Mutex mu_;
-  bool cancel_endless_ ABSL_GUARDED_BY(mu_) = false;
-  absl::flat_hash_set<ProxyCall*> endless_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace sigshim::shim

@@ -146,7 +146,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
   server->channel_ = MakeRuntimeChannel(*runtime, options);
   ProxyOptions proxy_options;
   proxy_options.threads = options.threads > 0 ? options.threads : DefaultThreads();
-  proxy_options.relay_unary_as_streams = options.relay_unary_as_streams;
   proxy_options.on_refused_method = options.on_refused_method;
   server->proxy_ = std::make_unique<ProxyService>(server->channel_, hooks, proxy_options);
 
@@ -175,7 +174,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
   }
   server->proxy_->Start();
   Server* raw = server.get();
-  if (options.frame_relay) {
+  {
     FrameRelayOptions relay_options;
     relay_options.runtime_socket = *runtime;
     for (const auto& [method, hook] : *hooks) relay_options.hooked_methods.insert(method);
@@ -224,11 +223,7 @@ void Server::AcceptLoop() {
           SIGSHIM_LOG(kInfo, "CRI socket ", socket_path_, ": accepting connections again");
           failing = false;
         }
-        if (relay_ != nullptr) {
-          relay_->Adopt(fd);
-        } else {
-          grpc::AddInsecureChannelFromFd(server_.get(), fd);
-        }
+        relay_->Adopt(fd);
         continue;
       }
       const int error = errno;
@@ -269,11 +264,10 @@ void Server::Shutdown(absl::Duration grace) {
   shut_down_ = true;
   // No connection is handed on once the shutdown has begun.
   StopAccepting();
-  proxy_->CancelEndlessStreams();
   const absl::Time deadline = absl::Now() + grace;
   // The relay first: its hooked streams are calls of the gRPC server below, which must still take
   // them until the relay is done.
-  if (relay_ != nullptr) relay_->Shutdown(deadline);
+  if (relay_ != nullptr) relay_->Shutdown(deadline);  // null only when Create failed to start it
   server_->Shutdown(absl::ToChronoTime(deadline));
   // gRPC's Shutdown returns once every call has been released, so no call is left to serve.
   proxy_->Stop();

@@ -4,10 +4,10 @@
 // paths outside the CRI are refused.
 //
 // sigshim owns the listening socket and its accept loop, and hands each accepted connection to
-// the frame relay (or, with frame_relay = false, straight to gRPC: grpc::AddInsecureChannelFromFd). gRPC 1.51's own listener stops accepting for good after
+// the frame relay. (gRPC 1.51's own listener, which served it before, stops accepting for good after
 // any accept4 error other than EAGAIN/EINTR (it logs "Failed accept4: Too many open files" and
 // never re-arms), so one moment without a free descriptor would leave the CRI socket dead until a
-// restart. This loop waits and tries again instead.
+// restart. This loop waits and tries again instead.)
 #ifndef SIGSHIM_SHIM_SERVER_H_
 #define SIGSHIM_SHIM_SERVER_H_
 
@@ -34,18 +34,10 @@ struct ServerOptions {
   // Runtime endpoint: a socket path, "unix:///path" or "unix:/path". Required.
   std::string runtime_endpoint;
   // Largest message accepted in either direction by the gRPC server and channel (the hooked
-  // methods, and every call with frame_relay = false); the frame relay never decodes messages, so
+  // methods); the frame relay never decodes messages, so
   // kubelet's and the runtime's own limits apply to what it relays. Default 64 MiB (above the
   // 16 MiB that kubelet and containerd use, so that their limits are the ones that apply).
   int max_message_bytes = 64 << 20;
-  // Serves connections with the HTTP/2 frame relay, which relays every CRI method that has no
-  // hook without decoding it; false: gRPC serves them and the ProxyService relays every call
-  // (about 3x the CPU per pass-through call; see README, performance). Default true.
-  bool frame_relay = true;
-  // Relays known unary methods through the ProxyService's stream relay too, instead of its unary
-  // fast path. Only for tests that exercise that relay against a real runtime; with frame_relay,
-  // it only reaches hooked methods (which are unary and never relayed as streams). Default false.
-  bool relay_unary_as_streams = false;
   // Longest pause between reconnection attempts to the runtime. Default 1s, so that calls work
   // again soon after the runtime restarts.
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
@@ -83,7 +75,7 @@ class Server {
 
  private:
   Server() = default;
-  // Accepts connections on listen_fd_ and gives them to server_, until wake_fd_ is signalled.
+  // Accepts connections on listen_fd_ and gives them to relay_, until wake_fd_ is signalled.
   void AcceptLoop();
   // Ends the accept loop and closes the listening socket. Idempotent.
   void StopAccepting();

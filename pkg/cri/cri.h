@@ -36,6 +36,11 @@ struct MethodInfo {
 // for the life of the program.
 const MethodInfo* FindMethod(absl::string_view path);
 
+// The message of the UNIMPLEMENTED answer to a call whose path FindMethod does not know.
+inline constexpr char kNotCriMessage[] =
+    "sigshim serves only the CRI (runtime.v1 and runtime.v1alpha2 RuntimeService and ImageService); this method "
+    "is not one of them and was not forwarded";
+
 // Returns the full gRPC method path, e.g. MethodPath("v1", "ImageService", "PullImage") is
 // "/runtime.v1.ImageService/PullImage".
 std::string MethodPath(absl::string_view version, absl::string_view service, absl::string_view method);

@@ -1,6 +1,7 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/proto_buffer_writer.h>
 #include <sys/socket.h>
@@ -149,7 +150,6 @@ class ProxyTest : public ::testing::Test {
     options.runtime_endpoint = "unix://" + runtime_path_;
     options.max_reconnect_backoff = absl::Milliseconds(200);
     options.threads = threads_;
-    options.relay_unary_as_streams = relay_as_streams_;
     options.on_refused_method = [this] { refused_.fetch_add(1); };
     auto server = Server::Create(options, table_ != nullptr ? table_ : &hooks_.table());
     ASSERT_TRUE(server.ok()) << server.status();
@@ -206,7 +206,6 @@ class ProxyTest : public ::testing::Test {
   PassThroughHooks hooks_;
   const HookTable* table_ = nullptr;  // Set before StartProxy to use other hooks than hooks_.
   int threads_ = 0;                   // ServerOptions::threads.
-  bool relay_as_streams_ = false;     // ServerOptions::relay_unary_as_streams.
   std::atomic<int> refused_{0};       // Calls ServerOptions::on_refused_method counted.
   std::unique_ptr<EchoRuntime> runtime_;
   std::unique_ptr<Server> server_;
@@ -277,32 +276,19 @@ TEST_F(ProxyTest, CarriesMetadataBothWays) {
   EXPECT_THAT(seen.metadata, Contains(Pair("x-blob-bin", std::string("\0\1", 2))));
 }
 
-// The proxy relays unary CRI methods with one upstream call and streaming ones as streams; each
-// behaviour is checked on both paths (the stream relay is exercised with unary methods relayed as
-// streams, which the echo runtime answers like any other).
-struct PathCase {
-  const char* method;
-  bool as_stream;
-};
-
-class BothPaths : public ProxyTest, public ::testing::WithParamInterface<PathCase> {
+// Each behaviour of the pass-through relay, on methods of both API versions and both services.
+class PassThrough : public ProxyTest, public ::testing::WithParamInterface<const char*> {
  protected:
-  void SetUp() override {
-    ProxyTest::SetUp();
-    relay_as_streams_ = GetParam().as_stream;
-  }
-  static const char* Method() { return GetParam().method; }
+  static const char* Method() { return GetParam(); }
 };
 
-INSTANTIATE_TEST_SUITE_P(Proxy, BothPaths,
-                         ::testing::Values(PathCase{"/runtime.v1.RuntimeService/Version", false},
-                                           PathCase{"/runtime.v1alpha2.ImageService/ImageStatus", false},
-                                           PathCase{"/runtime.v1.RuntimeService/ListContainers", true}),
-                         [](const ::testing::TestParamInfo<PathCase>& info) {
-                           return std::string(info.param.as_stream ? "Stream" : "Unary") + std::to_string(info.index);
-                         });
+INSTANTIATE_TEST_SUITE_P(Proxy, PassThrough,
+                         ::testing::Values("/runtime.v1.RuntimeService/Version",
+                                           "/runtime.v1alpha2.ImageService/ImageStatus",
+                                           "/runtime.v1.RuntimeService/ListContainers"),
+                         [](const ::testing::TestParamInfo<const char*>& info) { return "Method" + std::to_string(info.index); });
 
-TEST_P(BothPaths, PassesRuntimeErrorsBackUnchanged) {
+TEST_P(PassThrough, PassesRuntimeErrorsBackUnchanged) {
   StartRuntime();
   StartProxy();
   UnaryResult r = Call(Method(), "fail");
@@ -312,7 +298,7 @@ TEST_P(BothPaths, PassesRuntimeErrorsBackUnchanged) {
   EXPECT_THAT(r.trailing, Contains(Pair("x-runtime-trailing", "bye")));
 }
 
-TEST_P(BothPaths, CarriesMetadataBothWays) {
+TEST_P(PassThrough, CarriesMetadataBothWays) {
   StartRuntime();
   StartProxy();
   UnaryResult r = Call(Method(), "x", absl::Seconds(10), {{"x-kubelet-trace", "abc"}});
@@ -323,7 +309,7 @@ TEST_P(BothPaths, CarriesMetadataBothWays) {
   EXPECT_THAT(runtime_->WaitForCall(Method()).metadata, Contains(Pair("x-kubelet-trace", "abc")));
 }
 
-TEST_P(BothPaths, ExpiredDeadlineCancelsUpstream) {
+TEST_P(PassThrough, ExpiredDeadlineCancelsUpstream) {
   StartRuntime();
   StartProxy();
   UnaryResult r = Call(Method(), "slow", absl::Milliseconds(300));
@@ -331,7 +317,7 @@ TEST_P(BothPaths, ExpiredDeadlineCancelsUpstream) {
   EXPECT_TRUE(runtime_->WaitForCancel(Method()));
 }
 
-TEST_P(BothPaths, CallerCancellationCancelsUpstream) {
+TEST_P(PassThrough, CallerCancellationCancelsUpstream) {
   StartRuntime();
   StartProxy();
   grpc::GenericStub stub(channel_);
@@ -346,48 +332,73 @@ TEST_P(BothPaths, CallerCancellationCancelsUpstream) {
   EXPECT_TRUE(runtime_->WaitForCancel(Method()));
 }
 
-// Many concurrent calls on both paths, with some callers giving up early: the proxy must neither
-// crash nor lose a call (this once found operations started on an upstream stream that gRPC was
-// tearing down).
-TEST_F(ProxyTest, ConcurrentCallsOnBothPathsAllComplete) {
+// Many concurrent calls, with some callers giving up early: the proxy must neither crash nor lose
+// a call.
+TEST_F(ProxyTest, ConcurrentCallsAllComplete) {
   StartRuntime();
-  for (bool as_streams : {false, true}) {
-    SCOPED_TRACE(as_streams ? "stream relay" : "unary fast path");
-    server_.reset();
-    relay_as_streams_ = as_streams;
-    StartProxy();
-    constexpr int kThreads = 32;
-    constexpr int kCallsPerThread = 60;
-    std::atomic<int> wrong{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t) {
-      threads.emplace_back([&, t] {
-        for (int i = 0; i < kCallsPerThread; ++i) {
-          const char* method = (i % 2 == 0) ? "/runtime.v1.RuntimeService/ListContainers"
-                                            : "/runtime.v1.RuntimeService/Version";
-          const std::string request = "split-" + std::to_string(t) + "-" + std::to_string(i);
-          if (i % 10 == 9) {
-            // A caller that gives up almost at once: either answer is fine, a crash is not.
-            UnaryResult r = Call(method, "slow", absl::Milliseconds(1));
-            if (r.status.ok() && r.response != "slow") wrong.fetch_add(1);
-            continue;
-          }
-          if (i % 10 == 5) {
-            // A path outside the CRI, among them: refused, never forwarded.
-            UnaryResult r = Call("runtime.v1.RuntimeService/Version", request);
-            if (r.status.error_code() != grpc::StatusCode::UNIMPLEMENTED) wrong.fetch_add(1);
-            continue;
-          }
-          UnaryResult r = Call(method, request);
-          if (!r.status.ok() || r.response != request) wrong.fetch_add(1);
+  StartProxy();
+  constexpr int kThreads = 32;
+  constexpr int kCallsPerThread = 60;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCallsPerThread; ++i) {
+        const char* method = (i % 2 == 0) ? "/runtime.v1.RuntimeService/ListContainers"
+                                          : "/runtime.v1.RuntimeService/Version";
+        const std::string request = "split-" + std::to_string(t) + "-" + std::to_string(i);
+        if (i % 10 == 9) {
+          // A caller that gives up almost at once: either answer is fine, a crash is not.
+          UnaryResult r = Call(method, "slow", absl::Milliseconds(1));
+          if (r.status.ok() && r.response != "slow") wrong.fetch_add(1);
+          continue;
         }
-      });
-    }
-    for (auto& th : threads) th.join();
-    EXPECT_EQ(wrong.load(), 0);
-    // Every call has ended on the proxy's side too.
-    WaitForNoActiveCalls();
+        if (i % 10 == 5) {
+          // A path outside the CRI, among them: refused, never forwarded.
+          UnaryResult r = Call("runtime.v1.RuntimeService/Version", request);
+          if (r.status.error_code() != grpc::StatusCode::UNIMPLEMENTED) wrong.fetch_add(1);
+          continue;
+        }
+        UnaryResult r = Call(method, request);
+        if (!r.status.ok() || r.response != request) wrong.fetch_add(1);
+      }
+    });
   }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  // Every call has ended on the proxy's side too.
+  WaitForNoActiveCalls();
+}
+
+// The hooks' service on its own (the frame relay sends it only hooked methods): a CRI method
+// without a hook, should one reach it, is refused and never reaches the runtime undecided.
+TEST_F(ProxyTest, HooksServiceRefusesAMethodWithoutAHookAndNeverForwardsIt) {
+  StartRuntime();
+  auto upstream = MakeRuntimeChannel(runtime_path_, ServerOptions());
+  ProxyOptions proxy_options;
+  std::atomic<int> refused{0};
+  proxy_options.on_refused_method = [&refused] { refused.fetch_add(1); };
+  ProxyService service(upstream, &hooks_.table(), proxy_options);
+  grpc::ServerBuilder builder;
+  const std::string path = dir_ + "/hooks.sock";
+  builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
+  service.RegisterWith(&builder);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  service.Start();
+  channel_ = grpc::CreateChannel("unix:" + path, grpc::InsecureChannelCredentials());
+
+  UnaryResult unhooked = Call("/runtime.v1.RuntimeService/Version", "x");
+  EXPECT_EQ(unhooked.status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_THAT(unhooked.status.error_message(), HasSubstr("without a hook"));
+  UnaryResult outside = Call("/containerd.services.images.v1.Images/List", "x");
+  EXPECT_EQ(outside.status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(outside.status.error_message(), cri::kNotCriMessage);
+  EXPECT_EQ(refused.load(), 1);
+  EXPECT_EQ(runtime_->calls(), 0);
+
+  server->Shutdown();
+  service.Stop();
 }
 
 // The socket serves the CRI and nothing else: every path outside the closed set of CRI method

@@ -1,7 +1,6 @@
-// The stream relay against a real containerd, under concurrency. Real CRI calls are unary and take
-// the proxy's fast path; here the proxy is told to relay them as streams, so that the relay —
-// which carries GetContainerEvents and any method sigshim does not know — meets a real Go gRPC
-// server (message and status in separate frames) from many threads at once.
+// The frame relay against a real containerd (a Go gRPC server: message and status in separate
+// frames), under concurrency: pass-through calls from many threads on many connections at once
+// get the runtime's own answers.
 #include <unistd.h>
 
 #include <atomic>
@@ -20,7 +19,7 @@
 namespace sigshim::shim {
 namespace {
 
-TEST(StreamRelayE2e, ConcurrentCallsThroughTheStreamRelayMatchDirectAnswers) {
+TEST(FrameRelayE2e, ConcurrentCallsThroughTheRelayMatchDirectAnswers) {
   ASSERT_EQ(::geteuid(), 0u) << "needs root (starts containerd)";
   testbed::TestBedOptions tb_options;
   tb_options.registry = false;
@@ -32,7 +31,6 @@ TEST(StreamRelayE2e, ConcurrentCallsThroughTheStreamRelayMatchDirectAnswers) {
   ServerOptions options;
   options.listen = (*tb)->dir().Path("relay.sock");
   options.runtime_endpoint = (*tb)->containerd()->socket_path();
-  options.relay_unary_as_streams = true;
   auto server = Server::Create(options, &hooks.table());
   ASSERT_TRUE(server.ok()) << server.status();
 
