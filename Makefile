@@ -1,7 +1,7 @@
 # sigshim — the two commands:
 #   make test   install what is missing, build, and run every test (ctest), in three builds:
 #               build/       the optimised binary (gcc): the end-to-end tests against real containerd
-#                            + registry, and the demo;
+#                            + registry, the demo, and the deployment tests (test/deploy);
 #               build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer (clang): every unit test,
 #                            then each libFuzzer target briefly;
 #               build-tsan/  ThreadSanitizer (clang): the unit tests that run on several threads.
@@ -71,7 +71,7 @@ build: deps
 test: test-main test-asan test-tsan
 
 test-main: build node-deps
-	cd $(BUILD) && $(CTEST) -j2 -L e2e
+	cd $(BUILD) && $(CTEST) -j2 -L 'e2e|deploy'
 
 # The unit tests and the fuzz targets share one clang build: -O0 with line tables only (the
 # sanitizers' reports need file:line, not variables), compiled once for both.

@@ -127,7 +127,7 @@ void RuleEvaluation::AddProduced(absl::string_view label,
       reasons.push_back(std::string(counted.status().message()));
       continue;
     }
-    counted_.push_back(Evidence{counted->name, statement});
+    counted_.push_back(Evidence{counted->name, statement, /*attestation=*/""});
     const absl::Time until = statement.signing_time.has_value() ? absl::InfiniteFuture() : counted->valid_until;
     bool known = false;
     for (auto& [name, latest] : until_by_name_) {
