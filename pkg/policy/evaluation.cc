@@ -147,11 +147,13 @@ void RuleEvaluation::AddProduced(absl::string_view label,
   if (!produced.ok()) {
     if (error_.ok()) error_ = produced.status();
     rejections_.push_back(absl::StrCat(label, ": could not be checked: ", produced.status().message()));
+    rejection_artifact_.push_back(artifacts_.size() - 1);
     added.reasons.push_back(absl::StrCat("could not be checked: ", produced.status().message()));
     return;
   }
   if (produced->statements.empty()) {
     rejections_.push_back(absl::StrCat(label, ": ", produced->rejection));
+    rejection_artifact_.push_back(artifacts_.size() - 1);
     added.reasons.push_back(produced->rejection);
     return;
   }
@@ -182,11 +184,13 @@ void RuleEvaluation::AddProduced(absl::string_view label,
   }
   if (reasons.size() == produced->statements.size()) {
     rejections_.push_back(absl::StrCat(label, ": ", absl::StrJoin(reasons, "; ")));
+    rejection_artifact_.push_back(artifacts_.size() - 1);
   }
 }
 
 void RuleEvaluation::AddRejection(absl::string_view label, absl::string_view reason, ArtifactSource source) {
   rejections_.push_back(absl::StrCat(label, ": ", reason));
+  rejection_artifact_.push_back(artifacts_.size());
   AddedArtifact& added = artifacts_.emplace_back();
   added.record.format = std::move(source.format);
   added.record.location = source.location.empty() ? std::string(label) : std::move(source.location);
@@ -200,6 +204,17 @@ void RuleEvaluation::AddUnexamined(ArtifactSource source, absl::string_view reas
   added.record.location = std::move(source.location);
   added.record.digest = std::move(source.digest);
   added.reasons.emplace_back(reason);
+}
+
+std::vector<std::string> RuleEvaluation::UncountedRejections() const {
+  const std::vector<ArtifactRecord> records = Artifacts();
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < rejections_.size(); ++i) {
+    const size_t artifact = i < rejection_artifact_.size() ? rejection_artifact_[i] : records.size();
+    if (artifact < records.size() && !records[artifact].counted_for.empty()) continue;
+    lines.push_back(rejections_[i]);
+  }
+  return lines;
 }
 
 std::vector<ArtifactRecord> RuleEvaluation::Artifacts() const {

@@ -141,8 +141,12 @@ class RuleEvaluation {
   // The signatures that counted, then the attestations that met a requirement (what a verdict
   // stores).
   std::vector<Evidence> AllEvidence() const;
-  // One line per artifact that did not count: "<label>: <why>".
+  // One line per artifact that did not count as a signature: "<label>: <why>" (an attestation is
+  // one, even when it meets a [[policy.attestations]] entry: Explain reads these).
   const std::vector<std::string>& rejections() const { return rejections_; }
+  // The same without the lines of artifacts that counted after all (attestations that meet a
+  // [[policy.attestations]] entry): what a decision reports as rejected.
+  std::vector<std::string> UncountedRejections() const;
   // The first check that could not be made (crypto failure); OK when none.
   const absl::Status& error() const { return error_; }
 
@@ -197,6 +201,7 @@ class RuleEvaluation {
   std::vector<Evidence> counted_;
   std::vector<verify::SignedStatement> attestations_;  // every verified attestation added
   std::vector<std::string> rejections_;
+  std::vector<size_t> rejection_artifact_;  // per line of rejections_, its index in artifacts_
   std::vector<AddedArtifact> artifacts_;
   absl::Status error_;
   // Per required entry that counted: the last instant its statements count.

@@ -388,7 +388,7 @@ void RegistryImageVerifier::DecideMatched(const Rule& rule, const reference::Ref
                                        referrers.ok() && referrers->referrers_api ? "" : " not implemented",
                                        "; referrers tag ", referrers_at, ")"));
   }
-  decision.rejections = evaluation.rejections();
+  decision.rejections = evaluation.UncountedRejections();
   if (evaluation.Satisfied()) {
     decision.identity = evaluation.Identities();
     decision.evidence = evaluation.AllEvidence();

@@ -621,6 +621,8 @@ TEST_F(AttestationTagTest, AttProvenanceAndASigSignatureSatisfyTheRuleInThreeRou
   EXPECT_EQ(d.artifacts[1].predicate_type, kSlsa);
   EXPECT_THAT(d.artifacts[1].counted_for, ElementsAre("attestation \"provenance\" (signed by \"release\")"));
   EXPECT_EQ(d.artifacts[1].reason, "");
+  // An attestation that met its requirement is not reported as rejected (it is no signature).
+  EXPECT_THAT(d.rejections, IsEmpty());
 }
 
 TEST_F(AttestationTagTest, ByDigestItCostsSixRequests) {
