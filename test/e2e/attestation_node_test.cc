@@ -10,7 +10,10 @@
 // by the release workflow and SLSA provenance by it naming the release builder: an image with both
 // is pulled and runs; provenance naming another builder, provenance signed by another workflow,
 // or no ".att" at all is refused at the pull. `sigshim verify --output json` against the registry
-// lists each artifact with its format, where it was found and why it counted. Needs root.
+// lists each artifact with its format, where it was found and why it counted. The verdict stores the
+// ".att" envelope as evidence of format "cosign attestation": once the required builder changes
+// and sigshim reloads, the admitted image is refused at the next CreateContainer. Needs root.
+#include <signal.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -109,7 +112,7 @@ class AttestationNodeTest : public ::testing::Test {
   // the release workflow); policy "att" over att/** requiring a signature by "ci" and SLSA
   // provenance by "ci" whose builder is the release workflow. The plain-HTTP registry on 127.0.0.1
   // is reached by the loopback convention alone.
-  static std::string Config() {
+  static std::string Config(const std::string& builder = kRelease) {
     const std::string registry = bed_->registry()->host_port();
     return absl::StrCat(
         "[server]\nlisten = \"", *socket_, "\"\nruntime_endpoint = \"", bed_->containerd()->socket_path(),
@@ -122,7 +125,7 @@ class AttestationNodeTest : public ::testing::Test {
         "\"\n",
         "[[policy]]\nname = \"att\"\nimages = [\"", registry, "/att/**\"]\nrequire = [\"ci\"]\n",
         "[[policy.attestations]]\nname = \"provenance\"\npredicate_type = \"", kSlsaProvenance,
-        "\"\nrequire = [\"ci\"]\n[policy.attestations.match]\n\"runDetails.builder.id\" = \"", kRelease, "\"\n");
+        "\"\nrequire = [\"ci\"]\n[policy.attestations.match]\n\"runDetails.builder.id\" = \"", builder, "\"\n");
   }
 
   // What to push for one image.
@@ -320,6 +323,51 @@ TEST_F(AttestationNodeTest, VerifyJsonListsEachArtifactWithItsFormatLocationAndU
   EXPECT_EQ(text.exit_code, 0) << DescribeRun(text);
   EXPECT_THAT(text.output, HasSubstr(absl::StrCat("cosign attestation (attestation ", kSlsaProvenance, ") at tag sha256-",
                                                   hex, ".att layer 1")));
+}
+
+// Runs last (it reloads the configuration, and puts it back).
+TEST_F(AttestationNodeTest, StoredAttEvidenceIsReCheckedWhenTheRequiredBuilderChanges) {
+  const std::string digest = Push("att/reloaded", Spec{});
+  ASSERT_FALSE(digest.empty());
+  ASSERT_TRUE(Pull("att/reloaded").ok());
+  // The verdict keeps the envelope with its format.
+  auto stored = testbed::RunCommand({"grep", "-rl", "--", "\"format\": \"cosign attestation\"",
+                                     bed_->dir().Path("sigshim-state")});
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  std::cout << "  verdicts holding a cosign attestation: " << stored->stdout_text;
+
+  PodRun pod;
+  pod.config = HostNetworkPod("att-reload", kNamespace, bed_->dir().Path("pods/att-reload"));
+  ASSERT_TRUE(RunPodSandbox(*client_, pod.config, &pod.sandbox_id).ok());
+  const std::string image = absl::StrCat(bed_->registry()->host_port(), "/att/reloaded:v1");
+  CreateContainerResponse created;
+  grpc::Status before = client_->runtime().CreateContainer(
+      Context().get(), ContainerRequest(pod.sandbox_id, pod.config, "before", image), &created);
+  EXPECT_TRUE(before.ok()) << testbed::DescribeStatus(before);
+
+  // Only the nightly builder is approved now.
+  ASSERT_TRUE(WriteFileAtomic(*config_path_, Config(kNightly), 0644).ok());
+  ASSERT_EQ(kill(sigshim_->pid(), SIGHUP), 0);
+  grpc::Status status;
+  int attempt = 0;
+  EXPECT_TRUE(testbed::Eventually(
+      [&] {
+        status = client_->runtime().CreateContainer(
+            Context().get(), ContainerRequest(pod.sandbox_id, pod.config, absl::StrCat("after-", attempt++), image),
+            &created);
+        return !status.ok();
+      },
+      absl::Seconds(30), absl::Milliseconds(200)))
+      << "still allowed after the required builder changed";
+  std::cout << "  refusal after the reload: " << testbed::DescribeStatus(status).substr(0, 800) << std::endl;
+  EXPECT_THAT(status.error_message(), HasSubstr("SignatureValidationFailed")) << testbed::DescribeStatus(status);
+  EXPECT_THAT(status.error_message(), HasSubstr(absl::StrCat("\"runDetails.builder.id\" is \"", kRelease, "\", not \"",
+                                                             kNightly, "\"")))
+      << testbed::DescribeStatus(status);
+  EXPECT_TRUE(RemovePod(*client_, pod.sandbox_id).ok());
+
+  ASSERT_TRUE(WriteFileAtomic(*config_path_, Config(), 0644).ok());
+  ASSERT_EQ(kill(sigshim_->pid(), SIGHUP), 0);
 }
 
 }  // namespace

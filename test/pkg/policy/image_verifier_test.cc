@@ -694,6 +694,19 @@ TEST_F(AttestationTagTest, AttLayersBeyondTheLimitAreListedNotFetched) {
   EXPECT_EQ(d.registry_requests, 1u + 4u + 1u + 4u);
 }
 
+TEST_F(AttestationTagTest, OversizedEnvelopeIsRejectedWithoutARequest) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  nlohmann::json padded = Provenance(release_builder_);
+  padded["padding"] = std::string((1 << 20) + 1, 'x');  // over max_bundle_bytes (1 MiB)
+  PutAttestations(digest_a_, {Envelope(release_, digest_a_, kSlsa, padded)});
+  Decision d = Decide("registry.test/team/app:a", "", kProvenance);
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  ASSERT_THAT(d.artifacts, SizeIs(2));
+  EXPECT_THAT(d.artifacts[1].reason, HasSubstr("envelope blob unusable"));
+  EXPECT_THAT(d.reason, HasSubstr("not met: no attestation of that type"));
+  EXPECT_EQ(d.registry_requests, 6u);  // the envelope is never asked for
+}
+
 TEST_F(AttestationTagTest, UnreachableAttIsAnErrorUnlessTheRestSuffices) {
   PutSignatures(digest_a_, {Layer(release_, digest_a_)});
   registry_->transport()->Respond("GET", Url(absl::StrCat("manifests/sha256-", digest_a_.substr(7), ".att")),
