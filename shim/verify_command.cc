@@ -28,6 +28,19 @@ void PrintError(std::FILE* err, absl::string_view message) {
 
 }  // namespace
 
+std::string DescribeArtifact(const policy::ArtifactRecord& a) {
+  std::string line = a.format.empty() ? std::string("unusable") : a.format;
+  if (!a.predicate_type.empty()) absl::StrAppend(&line, " (", a.kind, " ", a.predicate_type, ")");
+  absl::StrAppend(&line, " at ", a.location);
+  if (!a.digest.empty()) absl::StrAppend(&line, " (", a.digest, ")");
+  if (!a.counted_for.empty()) {
+    absl::StrAppend(&line, ": counted for ", absl::StrJoin(a.counted_for, ", "));
+  } else {
+    absl::StrAppend(&line, ": not counted: ", a.reason);
+  }
+  return line;
+}
+
 registry::RegistryClientOptions RegistryClientOptionsFrom(const config::Config& config) {
   registry::RegistryClientOptions options;
   options.insecure_registries.insert(config.registry.insecure.begin(), config.registry.insecure.end());
@@ -80,10 +93,17 @@ std::string FormatDecision(const policy::Decision& d) {
       for (const auto& [name, value] : certificate->certificate.Claims()) claims.push_back(absl::StrCat(name, "=", value));
       if (!claims.empty()) absl::StrAppend(&line, ", claims ", absl::StrJoin(claims, " "));
     }
-    absl::StrAppend(&line, ", for ", s.artifact.docker_reference, ", layer ", s.artifact.layer_digest);
-    Field(out, "signature", line);
+    if (e.attestation.empty()) {
+      absl::StrAppend(&line, ", for ", s.artifact.docker_reference.empty() ? s.subject_digest : s.artifact.docker_reference,
+                      " (", s.artifact.format, "), layer ", s.artifact.layer_digest);
+      Field(out, "signature", line);
+    } else {
+      absl::StrAppend(&line, ", ", s.predicate_type, " (", s.artifact.format, "), layer ", s.artifact.layer_digest);
+      Field(out, "attestation", absl::StrCat("\"", e.attestation, "\" met by ", line));
+    }
   }
   for (const std::string& rejection : d.rejections) Field(out, "rejected", rejection);
+  for (const policy::ArtifactRecord& a : d.artifacts) Field(out, "artifact", DescribeArtifact(a));
   Field(out, "requests", absl::StrCat(d.registry_requests, " to the registry in ", absl::FormatDuration(d.latency)));
   return out;
 }
@@ -118,6 +138,9 @@ std::string FormatDecisionJson(const policy::Decision& d) {
     }
     one["layer_digest"] = s.artifact.layer_digest;
     one["docker_reference"] = s.artifact.docker_reference;
+    one["format"] = s.artifact.format;
+    one["attestation"] = e.attestation;        // the [[policy.attestations]] entry it met; "" for a signature
+    one["predicate_type"] = s.predicate_type;  // "" for formats without one
     one["signed_at"] = time(s.signing_time);
     one["signed_at_source"] = source(s.signing_time);
     one["signed_at_authority"] = s.signing_time.has_value() ? s.signing_time->authority : "";
@@ -144,6 +167,20 @@ std::string FormatDecisionJson(const policy::Decision& d) {
   j["signed_at_source"] = source(d.signed_at);
   j["signatures"] = std::move(signatures);
   j["rejected"] = d.rejections;
+  nlohmann::ordered_json artifacts = nlohmann::ordered_json::array();
+  for (const policy::ArtifactRecord& a : d.artifacts) {
+    nlohmann::ordered_json one;
+    one["format"] = a.format;
+    one["location"] = a.location;
+    one["digest"] = a.digest;
+    one["kind"] = a.kind;
+    one["predicate_type"] = a.predicate_type;
+    one["counted"] = !a.counted_for.empty();
+    one["counted_for"] = a.counted_for;
+    one["reason"] = a.reason;
+    artifacts.push_back(std::move(one));
+  }
+  j["artifacts"] = std::move(artifacts);
   j["unchecked_signatures"] = d.unchecked_signatures;
   j["registry_requests"] = d.registry_requests;
   j["latency_ms"] = static_cast<double>(absl::ToInt64Microseconds(d.latency)) / 1000.0;

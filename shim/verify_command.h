@@ -31,17 +31,26 @@ struct VerifyCommandArgs {
 // (and a connection limit no longer than it), extra CAs.
 registry::RegistryClientOptions RegistryClientOptionsFrom(const config::Config& config);
 
+// Returns one artifact for a person: "<format> (<kind> <predicate type>) at <location> (<digest>):
+// counted for <what>" or "…: not counted: <why>" ("unusable" when no format could read it).
+std::string DescribeArtifact(const policy::ArtifactRecord& artifact);
+
 // Returns the decision printed for a person: image, digest, decision, policy, identity, reason,
 // signing time, then one "signature:" line per signature that counted (the [[keys]] name, the
-// signer's full fingerprint, the signing time with its source or "unknown") and one "rejected:"
-// line per signature that did not count (why), one "field: value" per line.
+// signer's full fingerprint, the signing time with its source or "unknown", the format and layer)
+// and one "attestation:" line per attestation that met a [[policy.attestations]] entry, one
+// "rejected:" line per artifact that did not count (why), and one "artifact:" line per artifact
+// found (DescribeArtifact: format, where it was found, predicate type, why it counted or not), one
+// "field: value" per line.
 std::string FormatDecision(const policy::Decision& decision);
 
 // Returns the same as one JSON object (no trailing newline): image, namespace, digest, decision,
 // verdict, enforced, policy, pattern, identity, reason, signed_at, signed_at_source, signatures
-// [{identity, signer_type, fingerprint, signer, layer_digest, docker_reference, signed_at,
-// signed_at_source, signed_at_authority}], rejected [strings], unchecked_signatures,
-// registry_requests, latency_ms. Times are RFC 3339 UTC; "" when unknown.
+// [{identity, signer_type, fingerprint, signer, layer_digest, docker_reference, format,
+// attestation, predicate_type, signed_at, signed_at_source, signed_at_authority}] (every statement
+// that counted, attestations included), rejected [strings], artifacts [{format, location, digest,
+// kind, predicate_type, counted, counted_for [strings], reason}] (Decision::artifacts),
+// unchecked_signatures, registry_requests, latency_ms. Times are RFC 3339 UTC; "" when unknown.
 std::string FormatDecisionJson(const policy::Decision& decision);
 
 // Returns kVerifyAllowed, kVerifyDenied or kVerifyError for the decision's outcome (an audited

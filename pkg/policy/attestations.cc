@@ -80,6 +80,38 @@ absl::StatusOr<std::string> PredicateString(absl::string_view predicate_json, ab
   return at->get<std::string>();
 }
 
+absl::StatusOr<std::string> MeetsAttestation(const Rule& rule, const AttestationRule& attestation,
+                                             absl::string_view manifest_digest,
+                                             const verify::SignedStatement& statement, absl::Time decided_at) {
+  if (statement.kind != verify::StatementKind::kAttestation) {
+    return absl::PermissionDeniedError("a signature, not an attestation");
+  }
+  if (statement.predicate_type != attestation.predicate_type) {
+    return absl::PermissionDeniedError(absl::StrCat("predicate type ", statement.predicate_type.substr(0, 200),
+                                                    ", not ", attestation.predicate_type));
+  }
+  if (statement.subject_digest != manifest_digest) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("statement is for ", statement.subject_digest, ", not ", manifest_digest));
+  }
+  absl::StatusOr<std::string> signer = RequiredSigner(rule, attestation, statement, decided_at);
+  if (!signer.ok()) return signer.status();
+  std::vector<std::string> mismatches;
+  for (const auto& [path, expected] : attestation.match) {
+    absl::StatusOr<std::string> actual = PredicateString(statement.predicate_json, path);
+    if (!actual.ok()) {
+      mismatches.emplace_back(actual.status().message());
+    } else if (*actual != expected) {
+      mismatches.push_back(absl::StrCat("\"", path, "\" is \"", actual->substr(0, 200), "\", not \"", expected, "\""));
+    }
+  }
+  if (!mismatches.empty()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("signed by \"", *signer, "\" but ", absl::StrJoin(mismatches, ", ")));
+  }
+  return signer;
+}
+
 AttestationCheck CheckAttestations(const Rule& rule, absl::string_view manifest_digest,
                                    absl::Span<const verify::SignedStatement> statements, absl::Time decided_at) {
   AttestationCheck check;
@@ -91,26 +123,9 @@ AttestationCheck CheckAttestations(const Rule& rule, absl::string_view manifest_
     for (const verify::SignedStatement& statement : statements) {
       if (statement.kind != verify::StatementKind::kAttestation) continue;
       if (statement.predicate_type != attestation.predicate_type) continue;
-      if (statement.subject_digest != manifest_digest) {
-        reasons.push_back(absl::StrCat("statement is for ", statement.subject_digest, ", not ", manifest_digest));
-        continue;
-      }
-      absl::StatusOr<std::string> signer = RequiredSigner(rule, attestation, statement, decided_at);
+      absl::StatusOr<std::string> signer = MeetsAttestation(rule, attestation, manifest_digest, statement, decided_at);
       if (!signer.ok()) {
         reasons.emplace_back(signer.status().message());
-        continue;
-      }
-      std::vector<std::string> mismatches;
-      for (const auto& [path, expected] : attestation.match) {
-        absl::StatusOr<std::string> actual = PredicateString(statement.predicate_json, path);
-        if (!actual.ok()) {
-          mismatches.emplace_back(actual.status().message());
-        } else if (*actual != expected) {
-          mismatches.push_back(absl::StrCat("\"", path, "\" is \"", actual->substr(0, 200), "\", not \"", expected, "\""));
-        }
-      }
-      if (!mismatches.empty()) {
-        reasons.push_back(absl::StrCat("signed by \"", *signer, "\" but ", absl::StrJoin(mismatches, ", ")));
         continue;
       }
       check.counted.push_back(Evidence{*signer, statement, attestation.name});

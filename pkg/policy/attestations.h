@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -44,6 +45,13 @@ struct AttestationCheck {
 // signing time. Pure: no I/O, no clock.
 AttestationCheck CheckAttestations(const Rule& rule, absl::string_view manifest_digest,
                                    absl::Span<const verify::SignedStatement> statements, absl::Time decided_at);
+
+// Returns the name of the required signer (the [[keys]] or [[identities]] name) by which
+// `statement` meets the requirement `attestation` of `rule` for the image `manifest_digest`, or
+// PermissionDenied with why it does not (rules 1-4 above, the first that fails). Pure.
+absl::StatusOr<std::string> MeetsAttestation(const Rule& rule, const AttestationRule& attestation,
+                                             absl::string_view manifest_digest,
+                                             const verify::SignedStatement& statement, absl::Time decided_at);
 
 // Returns the string at the dotted `path` of the JSON object `predicate_json`; NotFound naming the
 // first missing segment, InvalidArgument when the text is not JSON or the value is not a string.

@@ -30,6 +30,29 @@ struct Evidence {
   std::string attestation;            // the [[policy.attestations]] name it met; "" for a signature
 };
 
+// One artifact found for the image's digest (a ".sig" layer, a sigstore bundle referrer, a ".att"
+// layer, or a manifest or referrer that could not be used), and what became of it: what `sigshim
+// verify` lists.
+struct ArtifactRecord {
+  // The format that read it: verify::kCosignSimpleSigningFormat, kSigstoreBundleFormat or
+  // kCosignAttestationFormat; "" when nothing could be read (an unusable manifest or referrer).
+  std::string format;
+  // Where it was found, e.g. "tag sha256-<hex>.sig layer 2", "referrer sha256:<hex> (referrers
+  // API)", "referrer sha256:<hex> (tag sha256-<hex>)", "tag sha256-<hex>.att layer 1".
+  std::string location;
+  std::string digest;  // the blob (layer) holding it; "" when none
+  // What its verified statements are ("signature" or "attestation"), and their in-toto predicate
+  // type ("" for formats without one); both "" when no statement verified.
+  std::string kind;
+  std::string predicate_type;
+  // Why it counted, one line per use: "identity \"release\"" for a signature, "attestation
+  // \"provenance\" (signed by \"release\")" for a met [[policy.attestations]] entry. Empty when
+  // it did not count.
+  std::vector<std::string> counted_for;
+  // Why it did not count (the rejection, or "not fetched: …"); "" when it counted.
+  std::string reason;
+};
+
 struct Decision {
   // What to do. Equals `verdict` except when a denial is let through (audit mode, or before its
   // policy's enforce_from: then `enforced` is false).
@@ -70,6 +93,10 @@ struct Decision {
   // The earliest proven signing time of the statements that counted; nullopt when unknown.
   std::optional<verify::SigningTime> signed_at;
   std::vector<std::string> rejections;  // one line per signature that did not count
+  // Every artifact found for `digest`, in the order examined: ".sig" layers, ".att" layers, then
+  // referrers; each with why it counted or not. Empty when no policy matched or the digest was not
+  // established.
+  std::vector<ArtifactRecord> artifacts;
   int unchecked_signatures = 0;         // signature layers beyond the limit, neither fetched nor checked
   // Registry HTTP requests made for this decision (token round trips included). Exact when no
   // other decision uses the same registry client at the same time.

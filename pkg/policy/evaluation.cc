@@ -11,6 +11,7 @@
 #include "pkg/base/digest.h"
 #include "pkg/verify/certificate_identity.h"
 #include "pkg/verify/bundle.h"
+#include "pkg/verify/dsse.h"
 #include "pkg/verify/identity.h"
 
 namespace sigshim::policy {
@@ -64,6 +65,18 @@ verify::BundleProducerOptions BundleOptionsFor(const Rule& rule, absl::string_vi
   return options;
 }
 
+verify::AttestationProducerOptions AttestationOptionsFor(const Rule& rule, absl::string_view manifest_digest,
+                                                         absl::Time decided_at) {
+  verify::BundleProducerOptions bundle = BundleOptionsFor(rule, manifest_digest, decided_at);
+  verify::AttestationProducerOptions options;
+  options.artifact_digest = std::string(manifest_digest);
+  options.keys = std::move(bundle.keys);
+  options.key_time_evidence = std::move(bundle.key_time_evidence);
+  options.certificate_trust = std::move(bundle.certificate_trust);
+  options.now = decided_at;
+  return options;
+}
+
 std::string SignatureLabel(size_t n, absl::string_view layer_digest) {
   return absl::StrCat("signature ", n, " (", ShortDigest(layer_digest), ")");
 }
@@ -78,14 +91,27 @@ absl::Status RuleEvaluation::ValidateTarget(const Target& target) {
   return absl::OkStatus();
 }
 
-void RuleEvaluation::AddSignature(absl::string_view label, const verify::Signature& signature) {
+void RuleEvaluation::AddSignature(absl::string_view label, const verify::Signature& signature,
+                                  ArtifactSource source) {
   verify::SimpleSigningProducerOptions options = ProducerOptionsFor(rule_);
   options.now = decided_at_;
-  AddProduced(label, verify::ProduceSimpleSigningStatements(signature, options));
+  if (source.format.empty()) source.format = std::string(verify::kCosignSimpleSigningFormat);
+  if (source.digest.empty()) source.digest = signature.layer_digest;
+  AddProduced(label, verify::ProduceSimpleSigningStatements(signature, options), std::move(source));
+}
+
+void RuleEvaluation::AddAttestation(absl::string_view label, const verify::Signature& layer, ArtifactSource source) {
+  if (source.format.empty()) source.format = std::string(verify::kCosignAttestationFormat);
+  if (source.digest.empty()) source.digest = layer.layer_digest;
+  AddProduced(label,
+              verify::ProduceAttestationStatements(layer, AttestationOptionsFor(rule_, target_.manifest_digest, decided_at_)),
+              std::move(source));
 }
 
 void RuleEvaluation::AddBundle(absl::string_view label, absl::string_view bundle_json,
-                               absl::string_view layer_digest) {
+                               absl::string_view layer_digest, ArtifactSource source) {
+  if (source.format.empty()) source.format = std::string(verify::kSigstoreBundleFormat);
+  if (source.digest.empty()) source.digest = std::string(layer_digest);
   absl::StatusOr<verify::ProducedStatements> produced =
       verify::ProduceBundleStatements(bundle_json, BundleOptionsFor(rule_, target_.manifest_digest, decided_at_));
   if (produced.ok()) {
@@ -93,7 +119,7 @@ void RuleEvaluation::AddBundle(absl::string_view label, absl::string_view bundle
       statement.artifact.layer_digest = std::string(layer_digest);
     }
   }
-  AddProduced(label, produced);
+  AddProduced(label, produced, std::move(source));
 }
 
 bool RuleEvaluation::AddStored(absl::string_view label, const verify::Signature& artifact) {
@@ -105,29 +131,48 @@ bool RuleEvaluation::AddStored(absl::string_view label, const verify::Signature&
     AddBundle(label, artifact.payload, artifact.layer_digest);
     return true;
   }
+  if (artifact.media_type == verify::kDsseEnvelopeMediaType) {
+    AddAttestation(label, artifact);
+    return true;
+  }
   return false;
 }
 
 void RuleEvaluation::AddProduced(absl::string_view label,
-                                 const absl::StatusOr<verify::ProducedStatements>& produced) {
+                                 const absl::StatusOr<verify::ProducedStatements>& produced, ArtifactSource source) {
+  AddedArtifact& added = artifacts_.emplace_back();
+  added.record.format = std::move(source.format);
+  added.record.location = source.location.empty() ? std::string(label) : std::move(source.location);
+  added.record.digest = std::move(source.digest);
   if (!produced.ok()) {
     if (error_.ok()) error_ = produced.status();
     rejections_.push_back(absl::StrCat(label, ": could not be checked: ", produced.status().message()));
+    rejection_artifact_.push_back(artifacts_.size() - 1);
+    added.reasons.push_back(absl::StrCat("could not be checked: ", produced.status().message()));
     return;
   }
   if (produced->statements.empty()) {
     rejections_.push_back(absl::StrCat(label, ": ", produced->rejection));
+    rejection_artifact_.push_back(artifacts_.size() - 1);
+    added.reasons.push_back(produced->rejection);
     return;
   }
+  added.record.kind = std::string(verify::StatementKindName(produced->statements.front().kind));
+  added.record.predicate_type = produced->statements.front().predicate_type;
   std::vector<std::string> reasons;
   for (const verify::SignedStatement& statement : produced->statements) {
-    if (statement.kind == verify::StatementKind::kAttestation) attestations_.push_back(statement);
+    if (statement.kind == verify::StatementKind::kAttestation) {
+      attestations_.push_back(statement);
+      added.attestations.push_back(statement);
+    }
     absl::StatusOr<Counted> counted = Judge(statement);
     if (!counted.ok()) {
       reasons.push_back(std::string(counted.status().message()));
+      if (statement.kind == verify::StatementKind::kSignature) added.reasons.push_back(reasons.back());
       continue;
     }
     counted_.push_back(Evidence{counted->name, statement, /*attestation=*/""});
+    added.record.counted_for.push_back(absl::StrCat("identity \"", counted->name, "\""));
     const absl::Time until = statement.signing_time.has_value() ? absl::InfiniteFuture() : counted->valid_until;
     bool known = false;
     for (auto& [name, latest] : until_by_name_) {
@@ -139,11 +184,75 @@ void RuleEvaluation::AddProduced(absl::string_view label,
   }
   if (reasons.size() == produced->statements.size()) {
     rejections_.push_back(absl::StrCat(label, ": ", absl::StrJoin(reasons, "; ")));
+    rejection_artifact_.push_back(artifacts_.size() - 1);
   }
 }
 
-void RuleEvaluation::AddRejection(absl::string_view label, absl::string_view reason) {
+void RuleEvaluation::AddRejection(absl::string_view label, absl::string_view reason, ArtifactSource source) {
   rejections_.push_back(absl::StrCat(label, ": ", reason));
+  rejection_artifact_.push_back(artifacts_.size());
+  AddedArtifact& added = artifacts_.emplace_back();
+  added.record.format = std::move(source.format);
+  added.record.location = source.location.empty() ? std::string(label) : std::move(source.location);
+  added.record.digest = std::move(source.digest);
+  added.reasons.emplace_back(reason);
+}
+
+void RuleEvaluation::AddUnexamined(ArtifactSource source, absl::string_view reason) {
+  AddedArtifact& added = artifacts_.emplace_back();
+  added.record.format = std::move(source.format);
+  added.record.location = std::move(source.location);
+  added.record.digest = std::move(source.digest);
+  added.reasons.emplace_back(reason);
+}
+
+std::vector<std::string> RuleEvaluation::UncountedRejections() const {
+  const std::vector<ArtifactRecord> records = Artifacts();
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < rejections_.size(); ++i) {
+    const size_t artifact = i < rejection_artifact_.size() ? rejection_artifact_[i] : records.size();
+    if (artifact < records.size() && !records[artifact].counted_for.empty()) continue;
+    lines.push_back(rejections_[i]);
+  }
+  return lines;
+}
+
+std::vector<ArtifactRecord> RuleEvaluation::Artifacts() const {
+  std::vector<ArtifactRecord> records;
+  records.reserve(artifacts_.size());
+  for (const AddedArtifact& added : artifacts_) {
+    ArtifactRecord record = added.record;
+    std::vector<std::string> reasons = added.reasons;
+    for (const verify::SignedStatement& statement : added.attestations) {
+      bool asked = false;
+      for (const AttestationRule& attestation : rule_.attestations) {
+        if (attestation.predicate_type != statement.predicate_type) continue;
+        asked = true;
+        absl::StatusOr<std::string> signer =
+            MeetsAttestation(rule_, attestation, target_.manifest_digest, statement, decided_at_);
+        if (signer.ok()) {
+          record.counted_for.push_back(
+              absl::StrCat("attestation \"", attestation.name, "\" (signed by \"", *signer, "\")"));
+        } else {
+          reasons.push_back(absl::StrCat("not attestation \"", attestation.name, "\": ", signer.status().message()));
+        }
+      }
+      if (!asked) {
+        reasons.push_back(absl::StrCat("an attestation (predicate type ", statement.predicate_type.substr(0, 200),
+                                       "), and no [[policy.attestations]] entry of policy \"", rule_.name,
+                                       "\" asks for that type"));
+      }
+    }
+    if (record.counted_for.empty()) {
+      std::vector<std::string> unique;
+      for (std::string& r : reasons) {
+        if (std::find(unique.begin(), unique.end(), r) == unique.end()) unique.push_back(std::move(r));
+      }
+      record.reason = absl::StrJoin(unique, "; ");
+    }
+    records.push_back(std::move(record));
+  }
+  return records;
 }
 
 int RuleEvaluation::DistinctCounted() const { return static_cast<int>(until_by_name_.size()); }
@@ -343,7 +452,7 @@ RuleEvaluation EvaluateSignatures(const Rule& rule, const Target& target,
   int unchecked = 0;
   for (const verify::Signature& signature : signatures) {
     if (signature.media_type != verify::kSimpleSigningMediaType &&
-        verify::BundleMinorVersion(signature.media_type) == 0) {
+        verify::BundleMinorVersion(signature.media_type) == 0 && signature.media_type != verify::kDsseEnvelopeMediaType) {
       ++skipped;
       continue;
     }

@@ -31,6 +31,7 @@
 #include "pkg/policy/decision.h"
 #include "pkg/policy/policy.h"
 #include "pkg/reference/reference.h"
+#include "pkg/verify/cosign_attestation.h"
 #include "pkg/verify/cosign_simple_signing.h"
 #include "pkg/verify/signature_manifest.h"
 #include "pkg/verify/sigstore_bundle.h"
@@ -59,6 +60,19 @@ verify::SimpleSigningProducerOptions ProducerOptionsFor(const Rule& rule);
 verify::BundleProducerOptions BundleOptionsFor(const Rule& rule, absl::string_view manifest_digest,
                                                absl::Time decided_at);
 
+// Returns the cosign ".att" producer options for a rule and the image `manifest_digest`: the same
+// candidate signers, trust roots and time evidence as BundleOptionsFor.
+verify::AttestationProducerOptions AttestationOptionsFor(const Rule& rule, absl::string_view manifest_digest,
+                                                         absl::Time decided_at);
+
+// Where an artifact was found, for Decision::artifacts. Empty fields take defaults: `format` the
+// adding method's format, `location` the label, `digest` the artifact's layer digest.
+struct ArtifactSource {
+  std::string format;
+  std::string location;
+  std::string digest;
+};
+
 // Accumulates the statements of an image's artifacts, one artifact at a time, and judges them
 // against one rule. Not thread-safe; `rule` must outlive it.
 class RuleEvaluation {
@@ -73,15 +87,20 @@ class RuleEvaluation {
   // Runs the cosign simple-signing producer over `signature` with the rule's keys
   // (ProducerOptionsFor) and judges what it made. `label` names the artifact in rejections, e.g.
   // "signature 1 (sha256:0123…)".
-  void AddSignature(absl::string_view label, const verify::Signature& signature);
+  void AddSignature(absl::string_view label, const verify::Signature& signature, ArtifactSource source = {});
 
   // Runs the sigstore bundle producer over `bundle_json` (BundleOptionsFor) and judges what it
   // made; the statements' artifact keeps `layer_digest` (the blob it was fetched as).
-  void AddBundle(absl::string_view label, absl::string_view bundle_json, absl::string_view layer_digest);
+  void AddBundle(absl::string_view label, absl::string_view bundle_json, absl::string_view layer_digest,
+                 ArtifactSource source = {});
+
+  // Runs the cosign ".att" producer over `layer` (AttestationOptionsFor) and judges what it made:
+  // attestations only, kept for the rule's [[policy.attestations]].
+  void AddAttestation(absl::string_view label, const verify::Signature& layer, ArtifactSource source = {});
 
   // Dispatches a stored artifact on its format (its media type): cosign simple signing to
-  // AddSignature, a sigstore bundle media type (any version) to AddBundle. Returns false, adding
-  // nothing, for any other media type.
+  // AddSignature, a sigstore bundle media type (any version) to AddBundle, a DSSE envelope (a
+  // cosign ".att" layer) to AddAttestation. Returns false, adding nothing, for any other media type.
   bool AddStored(absl::string_view label, const verify::Signature& artifact);
 
   // Judges what a producer made of one artifact (or records its error: a check that could not be
@@ -89,11 +108,22 @@ class RuleEvaluation {
   // reasons. Only statements of kind kSignature count: an attestation (SLSA provenance, …) by a
   // required signer is not an image signature; attestations are kept for the rule's
   // [[policy.attestations]] (attestations.h).
-  void AddProduced(absl::string_view label, const absl::StatusOr<verify::ProducedStatements>& produced);
+  // `source` describes the artifact for Artifacts() (format "" unless given).
+  void AddProduced(absl::string_view label, const absl::StatusOr<verify::ProducedStatements>& produced,
+                   ArtifactSource source = {});
 
   // Records an artifact that could not be used at all (e.g. a blob that does not match its
   // descriptor): "<label>: <reason>".
-  void AddRejection(absl::string_view label, absl::string_view reason);
+  void AddRejection(absl::string_view label, absl::string_view reason, ArtifactSource source = {});
+
+  // Records, for Artifacts() only, an artifact found but not examined (a ".sig" layer not fetched
+  // once the signatures sufficed, one beyond a limit): it changes no judgement.
+  void AddUnexamined(ArtifactSource source, absl::string_view reason);
+
+  // Returns every artifact added, in order, each with why it counted or not: signatures by the
+  // [[keys]] or [[identities]] entry they counted for, attestations by the [[policy.attestations]]
+  // entries they meet (judged now, with MeetsAttestation).
+  std::vector<ArtifactRecord> Artifacts() const;
 
   // Returns true when the rule is satisfied by what was added so far: at least `threshold`
   // distinct required entries counted, and every [[policy.attestations]] entry is met.
@@ -111,8 +141,12 @@ class RuleEvaluation {
   // The signatures that counted, then the attestations that met a requirement (what a verdict
   // stores).
   std::vector<Evidence> AllEvidence() const;
-  // One line per artifact that did not count: "<label>: <why>".
+  // One line per artifact that did not count as a signature: "<label>: <why>" (an attestation is
+  // one, even when it meets a [[policy.attestations]] entry: Explain reads these).
   const std::vector<std::string>& rejections() const { return rejections_; }
+  // The same without the lines of artifacts that counted after all (attestations that meet a
+  // [[policy.attestations]] entry): what a decision reports as rejected.
+  std::vector<std::string> UncountedRejections() const;
   // The first check that could not be made (crypto failure); OK when none.
   const absl::Status& error() const { return error_; }
 
@@ -154,12 +188,21 @@ class RuleEvaluation {
   absl::StatusOr<Counted> JudgeCertificate(const verify::SignedStatement& statement,
                                            const verify::CertificateSigner& signer) const;
 
+  // An artifact as added: its record so far, and its verified attestations (judged by Artifacts()).
+  struct AddedArtifact {
+    ArtifactRecord record;
+    std::vector<std::string> reasons;  // why its signature statements did not count
+    std::vector<verify::SignedStatement> attestations;
+  };
+
   const Rule& rule_;
   const Target target_;
   const absl::Time decided_at_;
   std::vector<Evidence> counted_;
   std::vector<verify::SignedStatement> attestations_;  // every verified attestation added
   std::vector<std::string> rejections_;
+  std::vector<size_t> rejection_artifact_;  // per line of rejections_, its index in artifacts_
+  std::vector<AddedArtifact> artifacts_;
   absl::Status error_;
   // Per required entry that counted: the last instant its statements count.
   std::vector<std::pair<std::string, absl::Time>> until_by_name_;

@@ -6,17 +6,19 @@
 //   1  the manifest by tag (skipped when the reference carries a digest: the digest is what will
 //      be pulled, so it needs no resolving);
 //   3  at once, in one round trip: the "sha256-<hex>.sig" manifest, and the sigstore bundles'
-//      referrers API and referrers tag "sha256-<hex>" (pkg/registry/referrers.h);
+//      referrers API and referrers tag "sha256-<hex>" (pkg/registry/referrers.h); and, only when
+//      the matched rule has [[policy.attestations]], a 4th: the legacy "sha256-<hex>.att" manifest;
 //   1  per signature blob, fetched one at a time and turned into signed statements at once:
 //      fetching stops as soon as the statements so far satisfy the rule's signatures (one
 //      required key counted), so a signed image costs exactly one blob request;
 //   2  per bundle referrer (its manifest, then its layer), all referrers in parallel, beside the
 //      signature blobs: one round trip more than a ".sig" signature, whatever their number;
-//   +2 on a registry with bearer auth (the first 401 and the token request; the token is then
-//      cached per repository and reused for the other requests); +1 with basic auth (the first
-//      401; the credentials are then sent with every request).
+//   1  per ".att" DSSE envelope layer, all at once, beside the signature blobs and the bundle
+//      manifests (so no round trip more than a ".sig" signature);
 // So the minimum for an image signed once in a ".sig" is 5 requests by tag (4 by digest) in 3
 // sequential round trips (2); signed by one bundle, 6 (5) in 4 (3); an unsigned image costs 4 (3).
+// Under a rule with [[policy.attestations]], a ".sig" signature and a one-layer ".att" attestation
+// cost 7 (6) in 3 (2).
 // An image no policy matches costs none. test/pkg/policy/image_verifier_test.cc pins these.
 // A tag resolving to an image index not signed, under [[policy]] platform_signatures = true, adds
 // the platform manifest's ".sig" manifest and referrers and its signature blobs (platform.h): 8
@@ -58,15 +60,15 @@ struct ImageVerifierOptions {
   // The clock for decided_at, latency and key windows without a proven signing time. Default
   // null: absl::Now.
   std::function<absl::Time()> now;
-  // Signature layers fetched and checked per image, and sigstore bundle referrers fetched per
-  // image; later ones are counted as unchecked (whoever controls the registry chooses how many
+  // Signature layers fetched and checked per image, ".att" envelope layers fetched per image, and
+  // sigstore bundle referrers fetched per image; later ones are counted as unchecked (whoever controls the registry chooses how many
   // there are). Must be positive. Default 64.
   int max_signatures = 64;
   // Largest signature payload fetched; a layer declaring more is rejected without a request.
   // Default verify::kMaxPayloadBytes (64 KiB).
   size_t max_payload_bytes = verify::kMaxPayloadBytes;
-  // Largest sigstore bundle fetched; a bundle layer declaring more is rejected without a request
-  // (the registry client's max_blob_bytes caps it too). Default 1 MiB.
+  // Largest sigstore bundle or ".att" DSSE envelope fetched; a layer declaring more is rejected
+  // without a request (the registry client's max_blob_bytes caps it too). Default 1 MiB.
   size_t max_bundle_bytes = 1 << 20;
   // The node's platform, for choosing the manifest of an image index (pkg/policy/platform.h).
   // Default HostPlatform(): linux and the architecture sigshim was built for.
@@ -78,9 +80,9 @@ struct ImageVerifierOptions {
 // Outcomes, before audit mode (which turns a deny into an allow, keeping the verdict):
 //   allow  a signed statement (cosign ".sig" or sigstore bundle) by one of the matched policy's
 //          keys or identities, over this digest and (".sig") this repository, every
-//          [[policy.attestations]] entry met, with the key's window holding at the proven signing
-//          time (else at the time of the decision, from `now`); or no policy matched and
-//          [enforcement] unmatched = "allow";
+//          [[policy.attestations]] entry met (by a bundle or a ".att" attestation), with the
+//          key's window holding at the proven signing time (else at the time of the decision,
+//          from `now`); or no policy matched and [enforcement] unmatched = "allow";
 //   deny   no policy matched (unmatched = "deny"); no ".sig" manifest nor bundle referrer ("no
 //          signatures"); a signature manifest without simple-signing layers or that does not
 //          parse; every signature and bundle rejected (unknown key, payload or statement for
@@ -90,8 +92,8 @@ struct ImageVerifierOptions {
 //          (…) not met: …");
 //   error  the reference does not parse ("InvalidReference"); the registry cannot be reached
 //          ("RegistryUnavailable", after the client's retries); any other registry failure while
-//          resolving or fetching the signature manifest or the referrers (unless the ".sig"
-//          signatures satisfy the rule on their own), e.g. credentials refused
+//          resolving or fetching the signature manifest, the ".att" manifest or its layers, or the
+//          referrers (unless what was fetched satisfies the rule on its own), e.g. credentials refused
 //          ("RegistryError"); the crypto library failed and no signature was accepted
 //          ("VerificationError"). Never an allow, in any mode.
 class ImageVerifier {

@@ -206,12 +206,20 @@ void DecideIndexByPlatform(const Rule& rule, const registry::FetchedManifest& in
       decision.evidence = std::move(manifest.evidence);
       decision.signed_at = manifest.signed_at;
       for (std::string& r : manifest.rejections) decision.rejections.push_back(absl::StrCat(chosen, " manifest: ", r));
+      for (ArtifactRecord& a : manifest.artifacts) {
+        a.location = absl::StrCat(chosen, " manifest ", choice->manifest.digest, ": ", a.location);
+        decision.artifacts.push_back(std::move(a));
+      }
       decision.unchecked_signatures += manifest.unchecked_signatures;
       return;
     case Outcome::kDeny:
       decision.reason = absl::StrCat("the image index is not signed (", decision.reason, "), nor is ", which, " (",
                                      manifest.reason, ")");
       for (std::string& r : manifest.rejections) decision.rejections.push_back(absl::StrCat(chosen, " manifest: ", r));
+      for (ArtifactRecord& a : manifest.artifacts) {
+        a.location = absl::StrCat(chosen, " manifest ", choice->manifest.digest, ": ", a.location);
+        decision.artifacts.push_back(std::move(a));
+      }
       decision.unchecked_signatures += manifest.unchecked_signatures;
       return;
     case Outcome::kError:

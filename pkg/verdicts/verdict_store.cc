@@ -14,7 +14,9 @@
 #include "pkg/base/file.h"
 #include "pkg/base/status_macros.h"
 #include "pkg/verify/bundle.h"
+#include "pkg/verify/cosign_attestation.h"
 #include "pkg/verify/cosign_simple_signing.h"
+#include "pkg/verify/dsse.h"
 #include "pkg/verify/sigstore_bundle.h"
 
 namespace sigshim::verdicts {
@@ -55,6 +57,7 @@ absl::Status CheckVerdict(const Verdict& v) {
 std::string EvidenceFormat(absl::string_view media_type) {
   if (media_type == verify::kSimpleSigningMediaType) return std::string(verify::kCosignSimpleSigningFormat);
   if (verify::BundleMinorVersion(media_type) != 0) return std::string(verify::kSigstoreBundleFormat);
+  if (media_type == verify::kDsseEnvelopeMediaType) return std::string(verify::kCosignAttestationFormat);
   return "";
 }
 

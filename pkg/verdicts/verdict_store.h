@@ -72,8 +72,8 @@ struct Verdict {
   std::string policy;      // name of the [[policy]] that matched at verification time
   std::string identity;    // the [[keys]] names that counted at that time, comma-separated
   absl::Time verified_at;
-  // The artifacts that verified, exactly as fetched: cosign simple-signing layers and sigstore
-  // bundles (attestations included), told apart by media_type; stored with their format
+  // The artifacts that verified, exactly as fetched: cosign simple-signing layers, sigstore
+  // bundles (attestations included) and cosign ".att" layers (DSSE envelopes), told apart by media_type; stored with their format
   // (EvidenceFormat), which must agree with it when read.
   std::vector<verify::Signature> evidence;
   // Every statement that counted (a v1 file gives one, from its key fingerprint, without time).
@@ -146,7 +146,8 @@ class VerdictStore {
 };
 
 // Returns the format an evidence media type is checked by: "cosign simple signing", "sigstore
-// bundle" (any bundle version), or "" for any other (such evidence verifies nothing).
+// bundle" (any bundle version), "cosign attestation" (a DSSE envelope of a ".att" layer), or "" for
+// any other (such evidence verifies nothing).
 std::string EvidenceFormat(absl::string_view media_type);
 
 // Returns the stored JSON form of `verdict` (format kFormat).

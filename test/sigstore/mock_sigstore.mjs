@@ -247,6 +247,25 @@ function canonicalDsseEntry(proposed) {
   };
 }
 
+// Real Rekor stores a proposed "intoto" 0.0.2 entry without the envelope's payload (rekor
+// pkg/types/intoto/v0.0.2, Canonicalize: the payload type, the signatures with their public keys,
+// the envelope hash and the payload hash). The mock would log the proposal, payload included.
+function canonicalIntotoEntry(proposed) {
+  const content = proposed?.spec?.content;
+  if (proposed?.kind !== 'intoto' || !content?.envelope) return proposed;
+  return {
+    apiVersion: proposed.apiVersion,
+    kind: 'intoto',
+    spec: {
+      content: {
+        envelope: { payloadType: content.envelope.payloadType, signatures: content.envelope.signatures },
+        hash: content.hash,
+        payloadHash: content.payloadHash,
+      },
+    },
+  };
+}
+
 // Re-encodes the certificates of a Fulcio answer as standard PEM (the mock writes each on one line).
 function normalizeFulcioResponse(text) {
   const body = JSON.parse(text);
@@ -266,7 +285,7 @@ async function serveMock(instance, service, offsetSeconds, api, body) {
   if (service === 'rekor' && api === '/api/v1/log/entries') {
     let request = body;
     try {
-      request = JSON.stringify(canonicalDsseEntry(JSON.parse(body)));
+      request = JSON.stringify(canonicalIntotoEntry(canonicalDsseEntry(JSON.parse(body))));
     } catch {
       // Left as sent: the mock answers 400 for a body that is not JSON.
     }
@@ -293,6 +312,22 @@ async function serveMock(instance, service, offsetSeconds, api, body) {
 // ---------------------------------------------------------------------------------------------
 // Signing.
 
+// Returns cosign's Rekor bundle annotation (dev.sigstore.cosign/bundle) for the bundle's first
+// transparency-log entry, or "" when it has no inclusion promise (pkg/cosign/bundle: RekorBundle).
+function rekorBundleAnnotation(bundle) {
+  const entry = bundle.verificationMaterial.tlogEntries?.[0];
+  if (!entry?.inclusionPromise) return '';
+  return JSON.stringify({
+    SignedEntryTimestamp: Buffer.from(entry.inclusionPromise.signedEntryTimestamp).toString('base64'),
+    Payload: {
+      body: Buffer.from(entry.canonicalizedBody).toString('base64'),
+      integratedTime: Number(entry.integratedTime),
+      logIndex: Number(entry.logIndex),
+      logID: Buffer.from(entry.logId.keyId).toString('hex'),
+    },
+  });
+}
+
 // Returns the cosign ".sig" layer annotations for a message-signature bundle, as cosign writes them
 // (pkg/cosign/bundle: RekorBundle, RFC3161Timestamp; Go's encoding/json turns []byte into base64).
 function cosignAnnotations(bundle, certificatePem, chainPem) {
@@ -302,20 +337,8 @@ function cosignAnnotations(bundle, certificatePem, chainPem) {
     'dev.sigstore.cosign/certificate': certificatePem,
     'dev.sigstore.cosign/chain': chainPem,
   };
-  let set = '';
-  const entry = bundle.verificationMaterial.tlogEntries?.[0];
-  if (entry?.inclusionPromise) {
-    set = JSON.stringify({
-      SignedEntryTimestamp: Buffer.from(entry.inclusionPromise.signedEntryTimestamp).toString('base64'),
-      Payload: {
-        body: Buffer.from(entry.canonicalizedBody).toString('base64'),
-        integratedTime: Number(entry.integratedTime),
-        logIndex: Number(entry.logIndex),
-        logID: Buffer.from(entry.logId.keyId).toString('hex'),
-      },
-    });
-    annotations['dev.sigstore.cosign/bundle'] = set;
-  }
+  const set = rekorBundleAnnotation(bundle);
+  if (set) annotations['dev.sigstore.cosign/bundle'] = set;
   let timestamp = '';
   const signed = bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps?.[0];
   if (signed) {
@@ -342,7 +365,10 @@ function cosignAnnotations(bundle, certificatePem, chainPem) {
 //   rekor_version       1 (default) or 2
 //   fulcio_offset_seconds, rekor_offset_seconds, tsa_offset_seconds   clock moves (default 0)
 //   dsse_payload_type   when set, a DSSE bundle over the payload with that payload type (the
-//                       cosign annotations are then not produced)
+//                       cosign annotations are then not produced; "set" is, as cosign attest
+//                       writes it on a ".att" layer)
+//   rekor_entry_type    for a DSSE bundle, the Rekor v1 entry proposed: "dsse" (default, sigstore
+//                       clients' choice) or "intoto" (0.0.2, what cosign attest logs)
 // The answer: {"bundle": <bundle JSON>, "signature": base64, "certificate_pem", "chain_pem",
 //   "set": cosign bundle annotation JSON or "", "timestamp": rfc3161timestamp annotation JSON or "",
 //   "annotations": {cosign annotation name: value}}.
@@ -381,9 +407,12 @@ async function sign(instances, request) {
   if (rekor) {
     const version = request.rekor_version ?? 1;
     if (version !== 1 && version !== 2) throw new Error('rekor_version must be 1 or 2');
+    const entryType = request.rekor_entry_type ?? 'dsse';
+    if (entryType !== 'dsse' && entryType !== 'intoto') throw new Error('rekor_entry_type must be dsse or intoto');
     witnesses.push(new RekorWitness({
       rekorBaseURL: `${origin}/${rekor.name}/rekor${offset('rekor_offset_seconds')}`,
       majorApiVersion: version,
+      entryType,
       ...fetchOptions,
     }));
   }
@@ -418,6 +447,7 @@ async function sign(instances, request) {
   };
   if (dsse) {
     answer.signature = Buffer.from(bundle.content.dsseEnvelope.signatures[0].sig).toString('base64');
+    answer.set = rekorBundleAnnotation(bundle);
   } else {
     const cosign = cosignAnnotations(bundle, certificatePem, chainPem);
     answer.signature = cosign.annotations['dev.cosignproject.cosign/signature'];

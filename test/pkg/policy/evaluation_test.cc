@@ -128,6 +128,52 @@ TEST_F(EvaluationTest, StoredArtifactsAreCheckedAgainByTheirFormatAttestationsIn
   EXPECT_FALSE(altered.SignaturesSatisfied());
 }
 
+// A stored cosign ".att" layer (a DSSE envelope), as a verdict keeps it: signed by `key`.
+verify::Signature StoredAtt(const TestKey& key, const std::string& builder) {
+  const std::string bundle = SignedBundle(key, kDigest, "https://slsa.dev/provenance/v1",
+                                          absl::StrCat(R"({"runDetails":{"builder":{"id":")", builder, R"("}}})"));
+  verify::Signature s;
+  s.media_type = "application/vnd.dsse.envelope.v1+json";
+  s.payload = nlohmann::json::parse(bundle)["dsseEnvelope"].dump();  // the same envelope, alone
+  s.layer_digest = Sha256Digest(s.payload);
+  s.annotations["dev.cosignproject.cosign/signature"] = "";
+  return s;
+}
+
+TEST_F(EvaluationTest, StoredAttLayersAreCheckedAgainAsCosignAttestations) {
+  auto policy = Policy::Create(*MustParse(absl::StrCat(
+      KeyTable("release", release_.pair.public_pem), KeyTable("other", other_.pair.public_pem),
+      PolicyTable("team", "\"registry.test/team/**\"", "\"release\""),
+      "[[policy.attestations]]\nname = \"provenance\"\npredicate_type = \"https://slsa.dev/provenance/v1\"\n"
+      "require = [\"other\"]\n[policy.attestations.match]\n\"runDetails.builder.id\" = \"ci\"\n")));
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  const Rule& rule = (*policy)->rules()[0];
+
+  RuleEvaluation both = EvaluateSignatures(rule, target_, {Signed(release_), StoredAtt(other_, "ci")}, kJan1);
+  EXPECT_TRUE(both.Satisfied()) << both.Explain();
+  const std::vector<Evidence> evidence = both.AllEvidence();
+  ASSERT_THAT(evidence, SizeIs(2));
+  EXPECT_EQ(evidence[1].attestation, "provenance");
+  EXPECT_EQ(evidence[1].statement.artifact.format, verify::kCosignAttestationFormat);
+  const std::vector<ArtifactRecord> records = both.Artifacts();
+  ASSERT_THAT(records, SizeIs(2));
+  EXPECT_EQ(records[1].format, verify::kCosignAttestationFormat);
+  EXPECT_THAT(records[1].counted_for, testing::ElementsAre("attestation \"provenance\" (signed by \"other\")"));
+
+  // Another builder, or an envelope altered on disk, meets nothing on the re-check.
+  RuleEvaluation nightly = EvaluateSignatures(rule, target_, {Signed(release_), StoredAtt(other_, "nightly")}, kJan1);
+  EXPECT_FALSE(nightly.Satisfied());
+  EXPECT_THAT(nightly.Explain(), HasSubstr("\"runDetails.builder.id\" is \"nightly\", not \"ci\""));
+  verify::Signature tampered = StoredAtt(other_, "ci");
+  const size_t at = tampered.payload.find("\"sig\":\"") + 7;
+  tampered.payload[at] = tampered.payload[at] == 'A' ? 'B' : 'A';
+  RuleEvaluation altered = EvaluateSignatures(rule, target_, {Signed(release_), tampered}, kJan1);
+  EXPECT_FALSE(altered.Satisfied());
+  // Signed by a key the attestation does not require.
+  RuleEvaluation wrong_signer = EvaluateSignatures(rule, target_, {Signed(release_), StoredAtt(release_, "ci")}, kJan1);
+  EXPECT_FALSE(wrong_signer.Satisfied());
+}
+
 TEST(PredicateString, ReadsDottedPathsAndNamesWhatIsMissing) {
   const std::string predicate = R"({"runDetails":{"builder":{"id":"ci","n":3}},"list":[1]})";
   EXPECT_EQ(*PredicateString(predicate, "runDetails.builder.id"), "ci");

@@ -14,6 +14,8 @@
 #include "nlohmann/json.hpp"
 #include "pkg/base/base64.h"
 #include "pkg/base/digest.h"
+#include "pkg/verify/cosign_attestation.h"
+#include "pkg/verify/cosign_simple_signing.h"
 #include "pkg/verify/dsse.h"
 #include "pkg/verify/sigstore_bundle.h"
 #include "pkg/verify/signature_manifest.h"
@@ -497,9 +499,9 @@ TEST_F(ImageVerifierTest, ProvenanceRequirementAllowsTheMatchingBuilderAndNamesI
   EXPECT_EQ(d.evidence[1].attestation, "provenance");
   EXPECT_EQ(d.evidence[1].statement.predicate_type, kSlsa);
   EXPECT_EQ(d.identity, "release");
-  // The manifest by tag; .sig, referrers API and referrers tag at once; both bundles' manifests
-  // and layers, the two bundles in parallel.
-  EXPECT_EQ(d.registry_requests, 8u);
+  // The manifest by tag; .sig, referrers API, referrers tag and (the rule requires an
+  // attestation) .att at once; both bundles' manifests and layers, the two bundles in parallel.
+  EXPECT_EQ(d.registry_requests, 9u);
 }
 
 TEST_F(ImageVerifierTest, ProvenanceRequirementRefusesAnotherBuilderAndAMissingAttestation) {
@@ -549,6 +551,173 @@ TEST_F(ImageVerifierTest, ReferrersApiIsUsedWhenTheRegistryImplementsIt) {
   Decision d = Decide("registry.test/team/app:a");
   EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
   EXPECT_EQ(d.registry_requests, 6u);
+}
+
+// ---- Legacy cosign ".att" attestations (tag sha256-<hex>.att, DSSE envelope layers) ----
+
+// Returns a DSSE envelope (JSON) signed by `key` over an in-toto statement v1 about `subject`.
+std::string Envelope(const TestKey& key, const std::string& subject, const std::string& predicate_type,
+                     const nlohmann::json& predicate, int signatures = 1) {
+  const std::string statement =
+      nlohmann::json({{"_type", "https://in-toto.io/Statement/v1"},
+                      {"subject", {{{"name", "registry.test/team/app"}, {"digest", {{"sha256", subject.substr(7)}}}}}},
+                      {"predicateType", predicate_type},
+                      {"predicate", predicate}})
+          .dump();
+  auto signature = key.signer->Sign(verify::DssePae("application/vnd.in-toto+json", statement));
+  EXPECT_TRUE(signature.ok()) << signature.status();
+  nlohmann::json sigs = nlohmann::json::array();
+  for (int i = 0; i < signatures; ++i) sigs.push_back({{"keyid", ""}, {"sig", Base64Encode(signature.ok() ? *signature : "")}});
+  return nlohmann::json({{"payloadType", "application/vnd.in-toto+json"}, {"payload", Base64Encode(statement)}, {"signatures", sigs}})
+      .dump();
+}
+
+class AttestationTagTest : public ImageVerifierTest {
+ protected:
+  // Stores `envelopes` as the ".att" layers of `digest` in team/app, as cosign attest writes them
+  // (an empty signature annotation, the envelope as the blob).
+  void PutAttestations(const std::string& digest, const std::vector<std::string>& envelopes) {
+    registry_->PutBlob("team/app", "{}");
+    nlohmann::json layers = nlohmann::json::array();
+    for (const std::string& envelope : envelopes) {
+      layers.push_back({{"mediaType", "application/vnd.dsse.envelope.v1+json"},
+                        {"digest", registry_->PutBlob("team/app", envelope)},
+                        {"size", envelope.size()},
+                        {"annotations", {{"dev.cosignproject.cosign/signature", ""},
+                                         {"predicateType", "https://slsa.dev/provenance/v1"}}}});
+    }
+    registry_->PutManifest(
+        "team/app", absl::StrCat("sha256-", digest.substr(7), ".att"),
+        nlohmann::json({{"schemaVersion", 2},
+                        {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                        {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", Sha256Digest("{}")}, {"size", 2}}},
+                        {"layers", layers}})
+            .dump());
+  }
+
+  const std::string release_builder_ = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
+};
+
+TEST_F(AttestationTagTest, AttProvenanceAndASigSignatureSatisfyTheRuleInThreeRoundTrips) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  PutAttestations(digest_a_, {Envelope(release_, digest_a_, kSlsa, Provenance(release_builder_))});
+  Decision d = Decide("registry.test/team/app:a", "", kProvenance);
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  EXPECT_THAT(d.reason, HasSubstr("attestation \"provenance\" (https://slsa.dev/provenance/v1): signed by \"release\""));
+  ASSERT_THAT(d.evidence, SizeIs(2));
+  EXPECT_EQ(d.evidence[1].attestation, "provenance");
+  EXPECT_EQ(d.evidence[1].statement.artifact.format, verify::kCosignAttestationFormat);
+  EXPECT_EQ(d.evidence[1].statement.artifact.media_type, verify::kDsseEnvelopeMediaType);
+  // The manifest by tag; at once .sig, referrers API, referrers tag and .att; then at once the
+  // .sig payload blob and the .att envelope blob: 7 requests in 3 sequential round trips.
+  EXPECT_EQ(d.registry_requests, 7u);
+  ASSERT_THAT(d.artifacts, SizeIs(2));
+  EXPECT_EQ(d.artifacts[0].format, verify::kCosignSimpleSigningFormat);
+  EXPECT_EQ(d.artifacts[0].location, absl::StrCat("tag ", SigTag(digest_a_), " layer 1"));
+  EXPECT_THAT(d.artifacts[0].counted_for, ElementsAre("identity \"release\""));
+  EXPECT_EQ(d.artifacts[1].format, verify::kCosignAttestationFormat);
+  EXPECT_EQ(d.artifacts[1].location, absl::StrCat("tag sha256-", digest_a_.substr(7), ".att layer 1"));
+  EXPECT_EQ(d.artifacts[1].kind, "attestation");
+  EXPECT_EQ(d.artifacts[1].predicate_type, kSlsa);
+  EXPECT_THAT(d.artifacts[1].counted_for, ElementsAre("attestation \"provenance\" (signed by \"release\")"));
+  EXPECT_EQ(d.artifacts[1].reason, "");
+  // An attestation that met its requirement is not reported as rejected (it is no signature).
+  EXPECT_THAT(d.rejections, IsEmpty());
+}
+
+TEST_F(AttestationTagTest, ByDigestItCostsSixRequests) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  PutAttestations(digest_a_, {Envelope(release_, digest_a_, kSlsa, Provenance(release_builder_))});
+  Decision d = Decide(absl::StrCat("registry.test/team/app@", digest_a_), "", kProvenance);
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  EXPECT_EQ(d.registry_requests, 6u);
+}
+
+TEST_F(AttestationTagTest, WithoutAttestationRequirementsTheAttTagIsNotLookedUp) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  PutAttestations(digest_a_, {Envelope(release_, digest_a_, kSlsa, Provenance(release_builder_))});
+  Decision d = Decide("registry.test/team/app:a");
+  EXPECT_EQ(d.outcome, Outcome::kAllow) << d.reason;
+  EXPECT_EQ(d.registry_requests, 5u);  // as before ".att" was read
+  ASSERT_THAT(d.artifacts, SizeIs(1));
+}
+
+TEST_F(AttestationTagTest, AnotherBuilderInAttIsRefusedWithTheMismatch) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  PutAttestations(digest_a_, {Envelope(release_, digest_a_, kSlsa,
+                                       Provenance("https://github.com/acme/app/.github/workflows/nightly.yml@refs/heads/main"))});
+  Decision d = Decide("registry.test/team/app:a", "", kProvenance);
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_THAT(d.reason, HasSubstr("\"runDetails.builder.id\" is \"https://github.com/acme/app/.github/workflows/"
+                                  "nightly.yml@refs/heads/main\", not"));
+  ASSERT_THAT(d.artifacts, SizeIs(2));
+  EXPECT_THAT(d.artifacts[1].counted_for, IsEmpty());
+  EXPECT_THAT(d.artifacts[1].reason, HasSubstr("not attestation \"provenance\": signed by \"release\" but"));
+}
+
+TEST_F(AttestationTagTest, HostileAttLayersAreRefusedEachWithItsReason) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  PutAttestations(digest_a_, {Envelope(release_, digest_a_, kSlsa, Provenance(release_builder_), 2),
+                              Envelope(release_, digest_b_, kSlsa, Provenance(release_builder_)),
+                              Envelope(attacker_, digest_a_, kSlsa, Provenance(release_builder_))});
+  Decision d = Decide("registry.test/team/app:a", "", kProvenance);
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  ASSERT_THAT(d.artifacts, SizeIs(4));
+  EXPECT_THAT(d.artifacts[1].reason, HasSubstr("carries 2 signatures; exactly one signature is required"));
+  EXPECT_THAT(d.artifacts[2].reason, HasSubstr("statement for another digest"));
+  EXPECT_THAT(d.artifacts[3].reason, HasSubstr("signed by an unknown key"));
+  EXPECT_EQ(d.artifacts[3].location, absl::StrCat("tag sha256-", digest_a_.substr(7), ".att layer 3"));
+  // The three envelopes fetched at once, beside the .sig payload: still 3 round trips, 9 requests.
+  EXPECT_EQ(d.registry_requests, 9u);
+}
+
+TEST_F(AttestationTagTest, CosignSignStatementInAttIsNotASignature) {
+  PutAttestations(digest_a_, {Envelope(release_, digest_a_, kCosignSign, nlohmann::json::object())});
+  Decision d = Decide("registry.test/team/app:a", "", kProvenance);
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_THAT(d.reason, HasSubstr("an attestation (predicate type https://sigstore.dev/cosign/sign/v1), not a signature"));
+  ASSERT_THAT(d.artifacts, SizeIs(1));
+  EXPECT_EQ(d.artifacts[0].kind, "attestation");
+  EXPECT_THAT(d.artifacts[0].reason, HasSubstr("no [[policy.attestations]] entry of policy \"team\" asks for that type"));
+}
+
+TEST_F(AttestationTagTest, AttLayersBeyondTheLimitAreListedNotFetched) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  std::vector<std::string> envelopes;
+  for (int i = 0; i < 5; ++i) envelopes.push_back(Envelope(attacker_, digest_a_, kSlsa, Provenance(std::to_string(i))));
+  PutAttestations(digest_a_, envelopes);
+  Decision d = Decide("registry.test/team/app:a", "", kProvenance);
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  EXPECT_EQ(d.unchecked_signatures, 1);  // max_signatures is 4 here
+  ASSERT_THAT(d.artifacts, SizeIs(6));
+  EXPECT_THAT(d.artifacts[5].reason, HasSubstr("not checked: beyond the limit of 4"));
+  EXPECT_EQ(d.registry_requests, 1u + 4u + 1u + 4u);
+}
+
+TEST_F(AttestationTagTest, OversizedEnvelopeIsRejectedWithoutARequest) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  nlohmann::json padded = Provenance(release_builder_);
+  padded["padding"] = std::string((1 << 20) + 1, 'x');  // over max_bundle_bytes (1 MiB)
+  PutAttestations(digest_a_, {Envelope(release_, digest_a_, kSlsa, padded)});
+  Decision d = Decide("registry.test/team/app:a", "", kProvenance);
+  EXPECT_EQ(d.outcome, Outcome::kDeny);
+  ASSERT_THAT(d.artifacts, SizeIs(2));
+  EXPECT_THAT(d.artifacts[1].reason, HasSubstr("envelope blob unusable"));
+  EXPECT_THAT(d.reason, HasSubstr("not met: no attestation of that type"));
+  EXPECT_EQ(d.registry_requests, 6u);  // the envelope is never asked for
+}
+
+TEST_F(AttestationTagTest, UnreachableAttIsAnErrorUnlessTheRestSuffices) {
+  PutSignatures(digest_a_, {Layer(release_, digest_a_)});
+  registry_->transport()->Respond("GET", Url(absl::StrCat("manifests/sha256-", digest_a_.substr(7), ".att")),
+                                  FakeHttpTransport::Response(503, ""));
+  Decision d = Decide("registry.test/team/app:a", "", kProvenance);
+  EXPECT_EQ(d.outcome, Outcome::kError);
+  EXPECT_THAT(d.reason, StartsWith("RegistryUnavailable: fetching registry.test/team/app:sha256-"));
+
+  Attach(digest_a_, ImageManifest("a").size(), Bundle(release_, digest_a_, kSlsa, Provenance(release_builder_)));
+  Decision bundled = Decide("registry.test/team/app:a", "", kProvenance);
+  EXPECT_EQ(bundled.outcome, Outcome::kAllow) << bundled.reason;
 }
 
 TEST(ImageVerifierCreate, RefusesMissingRegistryAndBadLimit) {

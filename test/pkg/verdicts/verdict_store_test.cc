@@ -395,6 +395,30 @@ TEST(VerdictCodec, StoresEachArtifactWithItsFormatAndTheAttestationItMet) {
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("does not match its media type"));
 }
 
+TEST(VerdictCodec, StoresACosignAttLayerAsACosignAttestation) {
+  Verdict v = MakeVerdict("image", "r/a");
+  verify::Signature& att = v.evidence.emplace_back();
+  att.layer_digest = Sha256Digest("envelope");
+  att.media_type = "application/vnd.dsse.envelope.v1+json";
+  att.payload = "{\"payloadType\":\"application/vnd.in-toto+json\"}";
+  att.annotations["dev.cosignproject.cosign/signature"] = "";
+  const std::string encoded = EncodeVerdict(v);
+  EXPECT_THAT(encoded, HasSubstr("\"format\": \"cosign attestation\""));
+  auto decoded = DecodeVerdict(encoded);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_THAT(decoded->evidence, SizeIs(2));
+  EXPECT_EQ(decoded->evidence[1].media_type, att.media_type);
+  EXPECT_EQ(decoded->evidence[1].payload, att.payload);
+  EXPECT_EQ(decoded->evidence[1].annotations, att.annotations);
+  EXPECT_EQ(EvidenceFormat("application/vnd.dsse.envelope.v1+json"), "cosign attestation");
+
+  // Stored as a bundle, it is refused when read.
+  std::string lying = encoded;
+  const std::string format = "\"format\": \"cosign attestation\"";
+  lying.replace(lying.find(format), format.size(), "\"format\": \"sigstore bundle\"");
+  EXPECT_FALSE(DecodeVerdict(lying).ok());
+}
+
 TEST(VerdictCodec, RejectsWrongShapes) {
   const std::string good = EncodeVerdict(MakeVerdict("image", "r/a"));
   ASSERT_TRUE(DecodeVerdict(good).ok());
