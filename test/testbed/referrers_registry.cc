@@ -41,6 +41,9 @@ absl::StatusOr<std::unique_ptr<ReferrersRegistry>> ReferrersRegistry::Start(cons
   // Clients (containerd) keep connections open, each holding a worker: more workers than the
   // default 8 so that idle keep-alive connections never starve new ones.
   server->new_task_queue = [] { return new httplib::ThreadPool(32); };
+  // Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and the
+  // peer's delayed ACK hold the second write for up to 40 ms.
+  server->set_tcp_nodelay(true);
   const int port = server->bind_to_any_port("127.0.0.1");
   if (port <= 0) return absl::UnavailableError("ReferrersRegistry: cannot listen on 127.0.0.1");
   std::unique_ptr<ReferrersRegistry> registry(new ReferrersRegistry(options, std::move(server), port));
@@ -94,14 +97,26 @@ void ReferrersRegistry::Handle(const httplib::Request& request, httplib::Respons
       RecordReferrer(match[1], request, response);
     }
   }
+  absl::Duration delay;
+  {
+    absl::MutexLock lock(&mu_);
+    delay = answer_delay_;
+  }
+  if (delay > absl::ZeroDuration()) absl::SleepFor(delay);
   received.answered = absl::Now();
   absl::MutexLock lock(&mu_);
   requests_.push_back(std::move(received));
 }
 
+void ReferrersRegistry::SetAnswerDelay(absl::Duration delay) {
+  absl::MutexLock lock(&mu_);
+  answer_delay_ = delay;
+}
+
 void ReferrersRegistry::Forward(const httplib::Request& request, httplib::Response& response) {
   httplib::Client client("127.0.0.1", options_.upstream_port);
   client.set_url_encode(false);  // the target is sent as it came
+  client.set_tcp_nodelay(true);
   client.set_connection_timeout(10);
   client.set_read_timeout(120);
   client.set_write_timeout(120);

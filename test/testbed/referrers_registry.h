@@ -64,8 +64,13 @@ class ReferrersRegistry {
   // Returns "127.0.0.1:<port>", the registry part of image references that go through it.
   std::string host_port() const;
 
-  // Returns every request received so far, in the order they arrived.
+  // Returns every request received so far, in the order they were answered.
   std::vector<ReceivedRequest> Requests() const;
+
+  // Holds every later answer back by `delay` (zero: none) before sending it, so that requests a
+  // client sends at once are all received long before any is answered: their order then shows
+  // which waited for another's answer (sequential round trips), whatever the scheduling noise.
+  void SetAnswerDelay(absl::Duration delay);
 
  private:
   ReferrersRegistry(ReferrersRegistryOptions options, std::unique_ptr<httplib::Server> server, int port);
@@ -81,6 +86,7 @@ class ReferrersRegistry {
   std::thread serving_;
   mutable absl::Mutex mu_;
   std::vector<ReceivedRequest> requests_ ABSL_GUARDED_BY(mu_);
+  absl::Duration answer_delay_ ABSL_GUARDED_BY(mu_);
   // Descriptors (JSON) of the manifests whose subject is a digest, by "<repository>@<digest>".
   std::map<std::string, std::vector<std::string>> referrers_ ABSL_GUARDED_BY(mu_);
 };
