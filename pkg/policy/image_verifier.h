@@ -6,8 +6,10 @@
 //   1  the manifest by tag (skipped when the reference carries a digest: the digest is what will
 //      be pulled, so it needs no resolving);
 //   3  at once, in one round trip: the "sha256-<hex>.sig" manifest, and the sigstore bundles'
-//      referrers API and referrers tag "sha256-<hex>" (pkg/registry/referrers.h); and, only when
-//      the matched rule has [[policy.attestations]], a 4th: the legacy "sha256-<hex>.att" manifest;
+//      referrers API and referrers tag "sha256-<hex>" (pkg/registry/referrers.h), or 2 at a
+//      registry that answered the referrers API in an earlier decision of this verifier (no tag);
+//      and, only when the matched rule has [[policy.attestations]], one more: the legacy
+//      "sha256-<hex>.att" manifest;
 //   1  per signature blob, fetched one at a time and turned into signed statements at once:
 //      fetching stops as soon as the statements so far satisfy the rule's signatures (one
 //      required key counted), so a signed image costs exactly one blob request;

@@ -225,6 +225,7 @@ void RegistryImageVerifier::DecideMatched(const Rule& rule, const reference::Ref
     discovery_options.wanted = [](absl::string_view type) { return verify::BundleMinorVersion(type) != 0; };
     discovery_options.max_artifacts = static_cast<size_t>(options_.max_signatures);
     discovery_options.max_artifact_bytes = options_.max_bundle_bytes;
+    discovery_options.api_memory = referrers_api_.get();
     referrers = registry::DiscoverReferrers(client, image, decision.digest, credentials, budget, discovery_options);
   });
   // And, when the rule requires attestations, the legacy ".att" tag and its layers on a third.

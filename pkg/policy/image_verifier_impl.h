@@ -2,10 +2,12 @@
 #ifndef SIGSHIM_PKG_POLICY_IMAGE_VERIFIER_IMPL_H_
 #define SIGSHIM_PKG_POLICY_IMAGE_VERIFIER_IMPL_H_
 
+#include <memory>
 #include <optional>
 #include <utility>
 
 #include "pkg/policy/image_verifier.h"
+#include "pkg/registry/referrers.h"
 
 namespace sigshim::policy {
 
@@ -26,6 +28,9 @@ class RegistryImageVerifier final : public ImageVerifier {
                      std::optional<registry::FetchedManifest>* resolved = nullptr) const;
 
   const ImageVerifierOptions options_;
+  // Which registries answered the referrers API, so that later lookups there skip the referrers
+  // tag (pkg/registry/referrers.h). Thread-safe.
+  const std::unique_ptr<registry::ReferrersApiMemory> referrers_api_ = std::make_unique<registry::ReferrersApiMemory>();
 };
 
 }  // namespace sigshim::policy

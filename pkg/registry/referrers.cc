@@ -82,6 +82,20 @@ Fetched FetchCandidate(RegistryClient& client, const reference::Reference& repos
 
 }  // namespace
 
+bool ReferrersApiMemory::Implemented(absl::string_view registry) const {
+  absl::MutexLock lock(&mu_);
+  return implemented_.contains(registry);
+}
+
+void ReferrersApiMemory::Remember(absl::string_view registry, bool implemented) {
+  absl::MutexLock lock(&mu_);
+  if (!implemented) {
+    implemented_.erase(registry);
+  } else if (implemented_.size() < kMaxRegistries) {
+    implemented_.insert(std::string(registry));
+  }
+}
+
 absl::StatusOr<ReferrerDiscovery> DiscoverReferrers(RegistryClient& client, const reference::Reference& repository,
                                                     absl::string_view digest, const Credentials& credentials,
                                                     const Budget* budget, const ReferrerDiscoveryOptions& options) {
@@ -92,11 +106,19 @@ absl::StatusOr<ReferrerDiscovery> DiscoverReferrers(RegistryClient& client, cons
   const std::string tag = absl::StrReplaceAll(digest, {{":", "-"}});
   const std::string digest_copy(digest);
 
-  // The referrers API and the tag schema at once.
-  absl::StatusOr<FetchedManifest> by_tag = absl::UnknownError("not fetched");
-  std::thread tag_lookup([&] { by_tag = client.GetManifest(repository, tag, credentials, budget); });
-  absl::StatusOr<FetchedManifest> by_api = client.GetReferrers(repository, digest_copy, credentials, budget);
-  tag_lookup.join();
+  // The referrers API and the tag schema at once; the API alone at a registry known to answer it
+  // (then the tag only when it no longer does).
+  absl::StatusOr<FetchedManifest> by_tag = absl::NotFoundError("not asked");
+  absl::StatusOr<FetchedManifest> by_api = absl::UnknownError("not asked");
+  if (options.api_memory != nullptr && options.api_memory->Implemented(repository.domain)) {
+    by_api = client.GetReferrers(repository, digest_copy, credentials, budget);
+    if (!by_api.ok()) by_tag = client.GetManifest(repository, tag, credentials, budget);
+  } else {
+    std::thread tag_lookup([&] { by_tag = client.GetManifest(repository, tag, credentials, budget); });
+    by_api = client.GetReferrers(repository, digest_copy, credentials, budget);
+    tag_lookup.join();
+  }
+  if (options.api_memory != nullptr) options.api_memory->Remember(repository.domain, by_api.ok());
 
   ReferrerDiscovery discovery;
   std::vector<Candidate> candidates;

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -29,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
@@ -43,6 +45,7 @@
 #include "test/e2e/sigshim_process.h"
 #include "test/signer/signer.h"
 #include "test/testbed/poll.h"
+#include "test/testbed/referrers_registry.h"
 #include "test/testbed/sigstore_mock.h"
 #include "test/testbed/subprocess.h"
 #include "test/testbed/testbed.h"
@@ -204,6 +207,9 @@ class KeylessNodeTest : public ::testing::Test {
     auto bed = testbed::TestBed::Create({.name = "sigshim-keyless"});
     ASSERT_TRUE(bed.ok()) << bed.status();
     bed_ = bed->release();
+    auto referrers = testbed::ReferrersRegistry::Start({.upstream_port = bed_->registry()->port()});
+    ASSERT_TRUE(referrers.ok()) << referrers.status();
+    referrers_ = referrers->release();
     testbed::SigstoreMockOptions mock_options;
     mock_options.dir = bed_->dir().Path("sigstore");
     auto mock = testbed::SigstoreMock::Start(mock_options);
@@ -251,6 +257,8 @@ class KeylessNodeTest : public ::testing::Test {
     sigshim_ = nullptr;
     delete client_;
     client_ = nullptr;
+    delete referrers_;
+    referrers_ = nullptr;
     delete base_;
     base_ = nullptr;
     delete mock_;
@@ -312,6 +320,9 @@ class KeylessNodeTest : public ::testing::Test {
         "[[identities]]\nname = \"bundle-ci\"\ntrust_root = \"sigstore\"\nissuer = \"", kIssuer, "\"\nsubject = \"",
         kRelease, "\"\n",
         "[[policy]]\nname = \"bundle\"\nimages = [\"", registry, "/bundle/**\"]\nrequire = [\"bundle-ci\"]\n",
+        // The same registry through the referrers API server (referrers_).
+        "[[policy]]\nname = \"referrers-api\"\nimages = [\"", referrers_->host_port(),
+        "/api/**\"]\nrequire = [\"bundle-ci\"]\n",
         "[[policy]]\nname = \"provenance\"\nimages = [\"", registry, "/slsa/**\"]\nrequire = [\"bundle-ci\"]\n",
         "[[policy.attestations]]\nname = \"provenance\"\npredicate_type = \"", kSlsaProvenance,
         "\"\nrequire = [\"bundle-ci\"]\n[policy.attestations.match]\n\"runDetails.builder.id\" = \"", kRelease, "\"\n");
@@ -402,9 +413,12 @@ class KeylessNodeTest : public ::testing::Test {
   // Pulls `repository`:v1 through sigshim, runs a pod named `name` and in it a container of the
   // image, through sigshim; expects every step to succeed and the container to print `repository`
   // (what PushImageAndPayload's image echoes) and exit 0. Removes the pod. Returns the audit line of
-  // the pull of `digest` (null when there is none: a test failure is added).
-  static nlohmann::json PullAndRun(const std::string& name, const std::string& repository, const std::string& digest) {
-    const std::string image = absl::StrCat(bed_->registry()->host_port(), "/", repository, ":v1");
+  // the pull of `digest` (null when there is none: a test failure is added). `registry` is the
+  // image's registry part: the test bed's docker-registry when empty.
+  static nlohmann::json PullAndRun(const std::string& name, const std::string& repository, const std::string& digest,
+                                   const std::string& registry = "") {
+    const std::string image =
+        absl::StrCat(registry.empty() ? bed_->registry()->host_port() : registry, "/", repository, ":v1");
     grpc::Status pulled = Pull(image);
     EXPECT_TRUE(pulled.ok()) << Describe(pulled);
     PodRun pod;
@@ -483,28 +497,36 @@ class KeylessNodeTest : public ::testing::Test {
     return absl::StrCat(bed_->registry()->host_port(), "/e2e/", repository, ":v1");
   }
 
-  // One in-toto statement to sign into a bundle and attach: its predicate, who signs it, and
-  // (when not empty) the digest it names instead of the image's.
+  // One in-toto statement to sign into a bundle and attach: its predicate, who signs it, (when
+  // not empty) the digest it names instead of the image's, the log and timestamp it gets, and
+  // what is done to the signed bundle before it is attached.
   struct BundleSpec {
     std::string predicate_type = kCosignSign;
     nlohmann::json predicate = nlohmann::json::object();
     std::string signer = kRelease;  // the workflow (certificate SAN) that signs
     std::string subject_digest;     // "": the image's digest
+    int rekor_version = 1;          // the mock Rekor's API: 1 (SET and proof) or 2 (proof and checkpoint only)
+    testbed::SigstoreAuthority tsa = testbed::SigstoreAuthority::kNone;  // who timestamps the signature
+    std::function<void(nlohmann::json& bundle)> tamper;  // when set, applied to the signed bundle's JSON
   };
 
   // Pushes a new image as <repository>:v1 and, for each of `specs`, a DSSE bundle of an in-toto
-  // statement v1 signed keyless by sigstore-js (mock Fulcio and Rekor v1) and attached with
-  // @sigstore/oci (test/sigstore/attach_bundle.mjs): on docker-registry, which has no referrers
-  // API, through the referrers tag schema. No ".sig" is pushed. Returns the image's digest ("" on
-  // failure: a test failure is added).
-  static std::string PushBundled(const std::string& repository, const std::vector<BundleSpec>& specs) {
+  // statement v1 signed keyless by sigstore-js (mock Fulcio, the spec's mock Rekor and TSA) and
+  // attached with @sigstore/oci (test/sigstore/attach_bundle.mjs): on docker-registry, which has
+  // no referrers API, through the referrers tag schema. No ".sig" is pushed. With `registry` (a
+  // host:port in front of the test bed's docker-registry, such as the ReferrersRegistry), the
+  // statements name the image there and the bundles are attached through it. Returns the image's
+  // digest ("" on failure: a test failure is added).
+  static std::string PushBundled(const std::string& repository, const std::vector<BundleSpec>& specs,
+                                 const std::string& registry = "") {
     auto image = testbed::CmdVariant(*base_, absl::StrCat("bundle-", repository), {"/bin/echo", repository});
     EXPECT_TRUE(image.ok()) << image.status();
     if (!image.ok()) return "";
     auto digest = testbed::PushImage(*image, *bed_->registry(), repository, "v1");
     EXPECT_TRUE(digest.ok()) << digest.status();
     if (!digest.ok()) return "";
-    const std::string name = absl::StrCat(bed_->registry()->host_port(), "/", repository);
+    const std::string name =
+        absl::StrCat(registry.empty() ? bed_->registry()->host_port() : registry, "/", repository);
     for (size_t i = 0; i < specs.size(); ++i) {
       const std::string subject = specs[i].subject_digest.empty() ? *digest : specs[i].subject_digest;
       const std::string statement =
@@ -517,13 +539,23 @@ class KeylessNodeTest : public ::testing::Test {
       options.issuer = kIssuer;
       options.subject = specs[i].signer;
       options.dsse_payload_type = "application/vnd.in-toto+json";
+      options.rekor_version = specs[i].rekor_version;
+      options.tsa = specs[i].tsa;
       auto signed_bundle = mock_->Sign(statement, options);
       EXPECT_TRUE(signed_bundle.ok()) << signed_bundle.status();
       if (!signed_bundle.ok()) return "";
+      std::string bundle_json = signed_bundle->bundle_json;
+      if (specs[i].tamper) {
+        nlohmann::json bundle = nlohmann::json::parse(bundle_json, nullptr, false);
+        EXPECT_TRUE(bundle.is_object()) << bundle_json;
+        if (!bundle.is_object()) return "";
+        specs[i].tamper(bundle);
+        bundle_json = bundle.dump();
+      }
       const std::string path =
           bed_->dir().Path(absl::StrCat("bundles/", absl::StrReplaceAll(repository, {{"/", "-"}}), "-", i, ".json"));
       EXPECT_TRUE(MakeDirs(bed_->dir().Path("bundles")).ok());
-      EXPECT_TRUE(WriteFileAtomic(path, signed_bundle->bundle_json, 0644).ok());
+      EXPECT_TRUE(WriteFileAtomic(path, bundle_json, 0644).ok());
       auto attached = testbed::RunCommand({mock_->node(), mock_->program_dir() + "/attach_bundle.mjs", "--image", name,
                                            "--digest", *digest, "--bundle", path},
                                           absl::Seconds(60));
@@ -531,6 +563,24 @@ class KeylessNodeTest : public ::testing::Test {
       if (!attached.ok()) return "";
     }
     return *digest;
+  }
+
+  // Pulls and runs <referrers_>/<repository>:v1 (PullAndRun), expecting it allowed for identity
+  // "bundle-ci", and returns "METHOD target" of the requests sigshim made to referrers_ meanwhile.
+  static std::vector<std::string> PullThroughReferrersApi(const std::string& pod, const std::string& repository,
+                                                          const std::string& digest) {
+    const size_t before = referrers_->Requests().size();
+    nlohmann::json audit = PullAndRun(pod, repository, digest, referrers_->host_port());
+    EXPECT_EQ(audit.value("decision", ""), "allow") << audit.dump();
+    EXPECT_EQ(audit.value("identity", ""), "bundle-ci") << audit.dump();
+    std::vector<std::string> requests;
+    std::vector<testbed::ReceivedRequest> received = referrers_->Requests();
+    for (size_t i = before; i < received.size(); ++i) {
+      if (!absl::StartsWith(received[i].user_agent, "sigshim")) continue;
+      requests.push_back(absl::StrCat(received[i].method, " ", received[i].target));
+      std::cout << "  sigshim asked: " << requests.back() << std::endl;
+    }
+    return requests;
   }
 
   static grpc::Status Pull(const std::string& image, std::string* image_ref = nullptr) {
@@ -549,6 +599,7 @@ class KeylessNodeTest : public ::testing::Test {
 
   static inline testbed::TestBed* bed_ = nullptr;
   static inline testbed::SigstoreMock* mock_ = nullptr;
+  static inline testbed::ReferrersRegistry* referrers_ = nullptr;
   static inline testbed::OciImage* base_ = nullptr;
   static inline std::string* socket_ = nullptr;
   static inline std::string* config_path_ = nullptr;
@@ -742,6 +793,109 @@ TEST_F(KeylessNodeTest, BundleSignedImageIsPulledAndRuns) {
   EXPECT_EQ(audit.value("decision", ""), "allow") << audit.dump();
   EXPECT_EQ(audit.value("identity", ""), "bundle-ci") << audit.dump();
   EXPECT_EQ(audit.value("signed_at_source", ""), "tlog") << audit.dump();
+}
+
+// Returns a tamper step that replaces the DSSE envelope's payload (the in-toto statement) by what
+// `edit` makes of it, keeping the signature that was made over the original.
+std::function<void(nlohmann::json&)> EditStatement(std::function<std::string(const std::string&)> edit) {
+  return [edit = std::move(edit)](nlohmann::json& bundle) {
+    nlohmann::json& payload = bundle["dsseEnvelope"]["payload"];
+    ASSERT_TRUE(payload.is_string()) << bundle.dump();
+    absl::StatusOr<std::string> statement = Base64Decode(payload.get<std::string>());
+    ASSERT_TRUE(statement.ok()) << statement.status();
+    const std::string edited = edit(*statement);
+    ASSERT_NE(edited, *statement);
+    payload = Base64Encode(edited);
+  };
+}
+
+// A bundle whose envelope was changed after signing: the statement still names the image, so only
+// the DSSE signature (over PAE(payloadType, payload)) can tell. Changed content, and the same
+// statement re-encoded (same JSON value, other bytes: the signature covers bytes, not meaning).
+TEST_F(KeylessNodeTest, BundleWhoseEnvelopeWasTamperedAfterSigningIsRefusedAtPull) {
+  BundleSpec changed;
+  changed.tamper = EditStatement([](const std::string& statement) {
+    nlohmann::json json = nlohmann::json::parse(statement);
+    json["predicate"]["note"] = "added after signing";
+    return json.dump();
+  });
+  BundleSpec reencoded;
+  reencoded.tamper = EditStatement([](const std::string& statement) { return nlohmann::json::parse(statement).dump(2); });
+  for (const auto& [repository, spec] : {std::pair{"bundle/tampered-payload", changed},
+                                         std::pair{"bundle/reencoded-statement", reencoded}}) {
+    SCOPED_TRACE(repository);
+    ASSERT_FALSE(PushBundled(repository, {spec}).empty());
+    const std::string message = PullRefused(repository);
+    std::cout << "  refusal (" << repository << "): " << message << std::endl;
+    EXPECT_THAT(message, HasSubstr("refused by policy \"bundle\"")) << message;
+    EXPECT_THAT(message, HasSubstr("the signature does not verify with the key of its certificate")) << message;
+    EXPECT_THAT(message, HasSubstr("(the signature or payload was altered)")) << message;
+  }
+}
+
+// Rekor v2 entries (test/sigstore/mock_sigstore.mjs builds them as Rekor v2 stores them: the
+// canonical rekor.v2.Entry as the leaf of an RFC 6962 tree, the inclusion proof, a checkpoint
+// signed by the log key that the mock's trusted root lists) carry no integrated time: the signing
+// time of a short-lived certificate must come from an RFC 3161 timestamp. The two bundles differ
+// only in the timestamp: the one with a timestamp of the mock TSA is admitted, which shows that the
+// entry itself verifies.
+TEST_F(KeylessNodeTest, RekorV2EntryCountsOnlyWithATimestamp) {
+  BundleSpec unstamped;
+  unstamped.rekor_version = 2;
+  ASSERT_FALSE(PushBundled("bundle/rekor-v2-unstamped", {unstamped}).empty());
+  const std::string message = PullRefused("bundle/rekor-v2-unstamped");
+  std::cout << "  refusal (Rekor v2 entry without a timestamp): " << message << std::endl;
+  EXPECT_THAT(message, HasSubstr("refused by policy \"bundle\"")) << message;
+  EXPECT_THAT(message, HasSubstr("a Rekor v2 entry has no integrated time, and no RFC 3161 timestamp proves when it "
+                                 "was made (the bundle has no RFC 3161 timestamp)"))
+      << message;
+
+  BundleSpec stamped = unstamped;
+  stamped.tsa = testbed::SigstoreAuthority::kMain;
+  const std::string digest = PushBundled("bundle/rekor-v2-stamped", {stamped});
+  ASSERT_FALSE(digest.empty());
+  nlohmann::json audit = PullAndRun("rekor-v2-pod", "bundle/rekor-v2-stamped", digest);
+  EXPECT_EQ(audit.value("decision", ""), "allow") << audit.dump();
+  EXPECT_EQ(audit.value("identity", ""), "bundle-ci") << audit.dump();
+  EXPECT_EQ(audit.value("signed_at_source", ""), "timestamp") << audit.dump();
+}
+
+// A registry that implements the referrers API (test/testbed/referrers_registry.h, in front of the
+// test bed's docker-registry): @sigstore/oci sees the OCI-Subject header when it pushes the bundle's
+// artifact manifest and a 200 from the referrers API, so it pushes that manifest by digest only, no
+// referrers tag schema index: sigshim can find the bundle only through the API. Once the registry
+// has answered the API, sigshim no longer asks it for the referrers tag.
+TEST_F(KeylessNodeTest, BundleFoundThroughTheReferrersApiIsPulledAndRuns) {
+  const std::string registry = referrers_->host_port();
+  const std::string digest = PushBundled("api/signed", {BundleSpec{}}, registry);
+  ASSERT_FALSE(digest.empty());
+  const std::string schema_tag = absl::StrReplaceAll(digest, {{":", "-"}});
+  EXPECT_TRUE(absl::IsNotFound(bed_->registry()->GetManifest("api/signed", schema_tag).status()))
+      << "@sigstore/oci pushed a referrers tag schema index";
+
+  // The cold verification at a registry sigshim has not asked yet, 6 requests in 4 sequential
+  // round trips: the manifest by tag; at once the ".sig" manifest, the referrers API and the
+  // referrers tag; the bundle's artifact manifest; its layer.
+  std::vector<std::string> requests = PullThroughReferrersApi("api-pod", "api/signed", digest);
+  EXPECT_THAT(requests, ::testing::UnorderedElementsAre(
+                            "GET /v2/api/signed/manifests/v1", absl::StrCat("GET /v2/api/signed/referrers/", digest),
+                            absl::StrCat("GET /v2/api/signed/manifests/", schema_tag),
+                            absl::StrCat("GET /v2/api/signed/manifests/", schema_tag, ".sig"),
+                            ::testing::StartsWith("GET /v2/api/signed/manifests/sha256:"),
+                            ::testing::StartsWith("GET /v2/api/signed/blobs/sha256:")));
+
+  // The registry has answered the referrers API: the next image's cold verification asks the API
+  // alone, 5 requests in 4 round trips, the referrers tag not asked for.
+  const std::string second = PushBundled("api/second", {BundleSpec{}}, registry);
+  ASSERT_FALSE(second.empty());
+  const std::string second_tag = absl::StrReplaceAll(second, {{":", "-"}});
+  requests = PullThroughReferrersApi("api-second-pod", "api/second", second);
+  EXPECT_THAT(requests, ::testing::UnorderedElementsAre(
+                            "GET /v2/api/second/manifests/v1", absl::StrCat("GET /v2/api/second/referrers/", second),
+                            absl::StrCat("GET /v2/api/second/manifests/", second_tag, ".sig"),
+                            ::testing::StartsWith("GET /v2/api/second/manifests/sha256:"),
+                            ::testing::StartsWith("GET /v2/api/second/blobs/sha256:")));
+  EXPECT_THAT(requests, ::testing::Not(::testing::Contains(absl::StrCat("GET /v2/api/second/manifests/", second_tag))));
 }
 
 TEST_F(KeylessNodeTest, BundleStatementForAnotherDigestIsRefusedAtPull) {

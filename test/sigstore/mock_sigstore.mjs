@@ -13,7 +13,7 @@
 // Routes (all POST unless said otherwise):
 //   /<instance>/fulcio[@OFFSET]/api/v2/signingCert   mock Fulcio (instance: main or other)
 //   /<instance>/rekor[@OFFSET]/api/v1/log/entries     mock Rekor v1
-//   /<instance>/rekor[@OFFSET]/api/v2/log/entries     mock Rekor v2
+//   /<instance>/rekor[@OFFSET]/api/v2/log/entries     Rekor v2 (a real RFC 6962 log kept here; no clock)
 //   /<instance>/tsa[@OFFSET]/api/v1/timestamp         mock timestamp authority
 //   /sign                                             sign a payload (JSON request, see sign())
 //   GET /healthz                                      "ok"
@@ -25,10 +25,13 @@
 // (default one day) so that a signature made with a clock moved into the past still chains.
 
 import { bundleToJSON } from '@sigstore/bundle';
+import { json as sigstoreJson } from '@sigstore/core';
 import {
   fulcioHandler, initializeCA, initializeCTLog, initializeTLog, initializeTSA,
-  rekorHandler, rekorV2Handler, tsaHandler,
+  rekorHandler, tsaHandler,
 } from '@sigstore/mock';
+import { HashAlgorithm, TransparencyLogEntry } from '@sigstore/protobuf-specs';
+import { CreateEntryRequest, Entry as RekorV2Entry } from '@sigstore/protobuf-specs/rekor/v2';
 import {
   DSSEBundleBuilder, FulcioSigner, MessageSignatureBundleBuilder, RekorWitness, TSAWitness,
 } from '@sigstore/sign';
@@ -162,9 +165,10 @@ async function createInstance(name, origin, backdateSeconds) {
     const tlogKeys = keys();
     const tlog = await initializeTLog(`${origin}/${name}/rekor`, tlogKeys);
     const tsa = await initializeTSA(keys());
-    return { ctlog, ca, tlog, tsa };
+    return { ctlog, ca, tlog, tsa, tlogKeys };
   });
-  return { name, origin, validFrom, ...made };
+  const { tlogKeys, ...services } = made;
+  return { name, origin, validFrom, ...services, v2log: createV2Log(`${origin}/${name}/rekor`, tlogKeys) };
 }
 
 function trustedRoot(instance, mediaType) {
@@ -211,6 +215,123 @@ function trustedRoot(instance, mediaType) {
       validFor,
     }],
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rekor v2, done here: @sigstore/mock 0.12.1's v2 log records its protobuf request object as the
+// body (no kind/apiVersion), proves inclusion in a one-entry tree under a random index, and signs
+// a v1-style checkpoint, so no verifier accepts its entries. This log is an append-only RFC 6962
+// tree per instance, keyed by the instance's Rekor key (the key its trusted root lists):
+//  - the body is what Rekor v2 stores: a rekor.v2.Entry (kind, apiVersion 0.0.2, spec
+//    hashedRekordV002 or dsseV002 with the payload's SHA-256 and the signatures with their
+//    verifiers) in canonical JSON (RFC 8785);
+//  - the leaf hash is SHA-256(0x00 || body); the tree starts with two filler leaves so that every
+//    proof has hashes; the inclusion proof is RFC 6962's audit path;
+//  - the checkpoint is a signed note (c2sp.org/tlog-checkpoint): origin = the log's base URL
+//    without its scheme, tree size, base64 root hash, then "— <origin> base64(key hint ||
+//    ECDSA signature)", the key hint being the first 4 bytes of the log id (SHA-256 of the key).
+// No integrated time: a Rekor v2 entry's time must come from a timestamp.
+
+const leafHash = (data) => crypto.createHash('sha256').update(Buffer.from([0])).update(data).digest();
+const nodeHash = (l, r) => crypto.createHash('sha256').update(Buffer.from([1])).update(l).update(r).digest();
+
+// The largest power of two smaller than n (n > 1).
+function splitPoint(n) {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+// RFC 6962 MTH over `leaves` (leaf hashes).
+function treeHash(leaves) {
+  if (leaves.length === 1) return leaves[0];
+  const k = splitPoint(leaves.length);
+  return nodeHash(treeHash(leaves.slice(0, k)), treeHash(leaves.slice(k)));
+}
+
+// RFC 6962 PATH(m, leaves): the audit path from leaf m up.
+function auditPath(m, leaves) {
+  if (leaves.length === 1) return [];
+  const k = splitPoint(leaves.length);
+  if (m < k) return [...auditPath(m, leaves.slice(0, k)), treeHash(leaves.slice(k))];
+  return [...auditPath(m - k, leaves.slice(k)), treeHash(leaves.slice(0, k))];
+}
+
+function createV2Log(baseUrl, keyPair) {
+  const url = new URL(baseUrl);
+  const origin = `${url.host}${url.pathname}`.replace(/\/$/, '');
+  const publicDer = keyPair.publicKey.export({ format: 'der', type: 'spki' });
+  const logId = sha256(publicDer);
+  const leaves = [leafHash(crypto.randomBytes(32)), leafHash(crypto.randomBytes(32))];
+
+  // Returns the rekor.v2.Entry that Rekor v2 stores for a CreateEntryRequest.
+  function entryFor(request) {
+    const spec = request.spec;
+    if (spec?.$case === 'dsseRequestV002') {
+      const { envelope, verifiers } = spec.dsseRequestV002;
+      if (!envelope || envelope.signatures.length === 0) throw new Error('dsseRequestV002: no envelope signature');
+      return {
+        kind: 'dsse',
+        apiVersion: '0.0.2',
+        spec: {
+          spec: {
+            $case: 'dsseV002',
+            dsseV002: {
+              payloadHash: { algorithm: HashAlgorithm.SHA2_256, digest: sha256(envelope.payload) },
+              signatures: envelope.signatures.map((signature, i) => ({
+                content: signature.sig,
+                verifier: verifiers[Math.min(i, verifiers.length - 1)],
+              })),
+            },
+          },
+        },
+      };
+    }
+    if (spec?.$case === 'hashedRekordRequestV002') {
+      const { digest, signature } = spec.hashedRekordRequestV002;
+      return {
+        kind: 'hashedrekord',
+        apiVersion: '0.0.2',
+        spec: {
+          spec: {
+            $case: 'hashedRekordV002',
+            hashedRekordV002: { data: { algorithm: HashAlgorithm.SHA2_256, digest }, signature },
+          },
+        },
+      };
+    }
+    throw new Error('the request is neither dsseRequestV002 nor hashedRekordRequestV002');
+  }
+
+  // Appends the entry for `request` (CreateEntryRequest JSON) and returns the TransparencyLogEntry
+  // JSON Rekor v2 answers.
+  function add(requestJson) {
+    const entry = entryFor(CreateEntryRequest.fromJSON(requestJson));
+    const body = Buffer.from(sigstoreJson.canonicalize(RekorV2Entry.toJSON(entry)));
+    leaves.push(leafHash(body));
+    const index = leaves.length - 1;
+    const size = leaves.length;
+    const root = treeHash(leaves);
+    const note = `${origin}\n${size}\n${root.toString('base64')}\n`;
+    const signature = crypto.sign('sha256', Buffer.from(note), keyPair.privateKey);
+    const line = `\u2014 ${origin} ${Buffer.concat([logId.subarray(0, 4), signature]).toString('base64')}\n`;
+    return TransparencyLogEntry.toJSON({
+      logIndex: String(index),
+      logId: { keyId: logId },
+      kindVersion: { kind: entry.kind, version: entry.apiVersion },
+      integratedTime: '0',
+      inclusionPromise: undefined,
+      inclusionProof: {
+        logIndex: String(index),
+        rootHash: root,
+        treeSize: String(size),
+        hashes: auditPath(index, leaves),
+        checkpoint: { envelope: `${note}\n${line}` },
+      },
+      canonicalizedBody: body,
+    });
+  }
+  return { add };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -292,16 +413,18 @@ async function serveMock(instance, service, offsetSeconds, api, body) {
     return rekorHandler(withClock(instance.tlog, offsetSeconds, true)).fn(request);
   }
   if (service === 'rekor' && api === '/api/v2/log/entries') {
-    const result = await rekorV2Handler(withClock(instance.tlog, offsetSeconds, true)).fn(body);
-    if (result.statusCode === 201) {
-      // The mock proves inclusion in a tree of one entry but gives the entry a random index, which
-      // no verifier accepts (index >= tree size): the entry is made index 0, as its proof says.
-      const entry = JSON.parse(result.response);
-      entry.logIndex = '0';
-      if (entry.inclusionProof) entry.inclusionProof.logIndex = '0';
-      result.response = JSON.stringify(entry);
+    let request;
+    try {
+      request = JSON.parse(body);
+    } catch (e) {
+      return { statusCode: 400, response: `the request is not JSON: ${e.message}` };
     }
-    return result;
+    try {
+      const entry = instance.v2log.add(request);
+      return { statusCode: 201, contentType: 'application/json', response: JSON.stringify(entry) };
+    } catch (e) {
+      return { statusCode: 400, response: e.message };
+    }
   }
   if (service === 'tsa' && api === '/api/v1/timestamp') {
     return tsaHandler(tsaWithClock(instance.tsa, offsetSeconds)).fn(body);

@@ -60,7 +60,8 @@ struct KeylessSignOptions {
   SigstoreAuthority rekor = SigstoreAuthority::kMain;
   // Which TSA timestamps the signature; kNone: no timestamp. Default kNone.
   SigstoreAuthority tsa = SigstoreAuthority::kNone;
-  // Rekor API version, 1 or 2 (see test/sigstore/README.md for what the mock's v2 lacks). Default 1.
+  // Rekor API version, 1 (SET and inclusion proof) or 2 (inclusion proof and signed checkpoint, no
+  // integrated time; built by mock_sigstore.mjs, see test/sigstore/README.md). Default 1.
   int rekor_version = 1;
   // Moves each service's clock for this signature (whole seconds; negative is the past). The
   // certificate is valid for 10 minutes from Fulcio's clock: -1 h gives an expired certificate.

@@ -1,5 +1,5 @@
 // DiscoverReferrers over the fake registry: the referrers API and the referrers tag schema asked
-// at once, each wanted referrer fetched (manifest, then its one layer), hostile referrers reported
+// at once (the API alone at a registry known to answer it), each wanted referrer fetched (manifest, then its one layer), hostile referrers reported
 // as problems, and the limit on referrers reported when it is hit.
 #include "pkg/registry/referrers.h"
 
@@ -118,6 +118,57 @@ TEST_F(ReferrersTest, ReferrersApiAndTagAreTakenTogetherEachReferrerOnce) {
   ASSERT_THAT(found->artifacts, SizeIs(2));
   EXPECT_EQ(found->artifacts[0].found_at, "referrers API");
   EXPECT_EQ(found->artifacts[1].content, "bundle two");
+}
+
+// Returns the URLs `transport` was asked for, in order.
+std::vector<std::string> Urls(const fakes::FakeHttpTransport& transport) {
+  std::vector<std::string> urls;
+  for (const HttpRequest& request : transport.requests()) urls.push_back(request.url);
+  return urls;
+}
+
+TEST_F(ReferrersTest, ARegistryThatAnsweredTheApiIsAskedTheApiAloneAfterwards) {
+  const nlohmann::json one = Referrer({{kType, "bundle one"}});
+  HttpHeaders headers;
+  headers.Set("Content-Type", kIndexType);
+  const std::string api = absl::StrCat("https://registry.test/v2/team/app/referrers/", subject_);
+  const std::string tag = absl::StrCat("https://registry.test/v2/team/app/manifests/sha256-", subject_.substr(7));
+  registry_->transport()->Respond("GET", api, fakes::FakeHttpTransport::Response(200, Index(nlohmann::json::array({one})), headers));
+  ReferrersApiMemory memory;
+  options_.api_memory = &memory;
+
+  // Not known yet: API and tag at once, then the bundle.
+  auto first = Discover();
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_THAT(first->artifacts, SizeIs(1));
+  EXPECT_EQ(client_->RequestCount(), 4u);
+  EXPECT_THAT(Urls(*registry_->transport()), ::testing::Contains(tag));
+  EXPECT_TRUE(memory.Implemented("registry.test"));
+
+  // Known: the API alone (one request fewer, no round trip more).
+  const size_t asked = registry_->transport()->requests().size();
+  auto second = Discover();
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_THAT(second->artifacts, SizeIs(1));
+  EXPECT_EQ(second->artifacts[0].found_at, "referrers API");
+  EXPECT_EQ(client_->RequestCount(), 4u + 3u);
+  const std::vector<std::string> urls = Urls(*registry_->transport());
+  EXPECT_THAT(std::vector<std::string>(urls.begin() + asked, urls.end()), ::testing::Not(::testing::Contains(tag)));
+}
+
+TEST_F(ReferrersTest, ARegistryThatStopsAnsweringTheApiIsAskedTheTagRightAfterAndForgotten) {
+  PutTag(nlohmann::json::array({Referrer({{kType, "bundle one"}})}));
+  ReferrersApiMemory memory;
+  memory.Remember("registry.test", true);
+  options_.api_memory = &memory;
+  // The fake registry has no referrers API (404): the tag is asked after it, and still found.
+  auto found = Discover();
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_FALSE(found->referrers_api);
+  ASSERT_THAT(found->artifacts, SizeIs(1));
+  EXPECT_EQ(found->artifacts[0].content, "bundle one");
+  EXPECT_EQ(client_->RequestCount(), 4u);
+  EXPECT_FALSE(memory.Implemented("registry.test"));
 }
 
 TEST_F(ReferrersTest, HostileReferrersAreProblemsNeverArtifacts) {
