@@ -180,7 +180,8 @@ absl::StatusOr<Enforcer::Approval> Enforcer::CheckVerdict(const verdicts::Verdic
 }
 
 int Enforcer::ApproveUnder(const verdicts::Verdict& verdict, const policy::Policy& policy, absl::Time now,
-                           absl::flat_hash_map<ApprovalKey, Approval>& approvals, std::string* why) {
+                           absl::flat_hash_map<ApprovalKey, Approval>& approvals,
+                           absl::flat_hash_map<ApprovalKey, std::string>& rejections, std::string* why) {
   absl::StatusOr<reference::Reference> ref = reference::Parse(absl::StrCat(verdict.repository, "@", verdict.digest));
   if (!ref.ok()) {
     if (why != nullptr) *why = absl::StrCat("unusable repository: ", ref.status().message());
@@ -191,12 +192,17 @@ int Enforcer::ApproveUnder(const verdicts::Verdict& verdict, const policy::Polic
   int approved = 0;
   std::vector<std::string> reasons;
   for (const policy::Rule* rule : rules) {
+    const ApprovalKey key{verdict.digest, verdict.repository, rule->index};
     absl::StatusOr<Approval> approval = CheckVerdict(verdict, *rule, now);
     if (!approval.ok()) {
       reasons.emplace_back(approval.status().message());
+      // An approval already there stays: it rests on evidence judged before (a verdict stored for
+      // another namespace's policy may carry only the signatures that policy counted).
+      rejections[key] = std::string(approval.status().message());
       continue;
     }
-    approvals[ApprovalKey{verdict.digest, verdict.repository, rule->index}] = *std::move(approval);
+    rejections.erase(key);
+    approvals[key] = *std::move(approval);
     ++approved;
   }
   if (approved == 0 && !reasons.empty() && why != nullptr) *why = absl::StrJoin(reasons, "; ");
@@ -217,12 +223,13 @@ RecheckReport Enforcer::SetPolicy(std::shared_ptr<const policy::Policy> policy,
   RecheckReport report;
   const absl::Time now = Now();
   absl::flat_hash_map<ApprovalKey, Approval> approvals;
+  absl::flat_hash_map<ApprovalKey, std::string> rejections;
   absl::flat_hash_set<std::pair<std::string, std::string>> judged;
   // Checked outside the lock: a few hundred microseconds per verdict and matching rule, all offline.
   for (const verdicts::Verdict& v : options_.store->All()) {
     std::string why;
     judged.insert({v.digest, v.repository});
-    if (ApproveUnder(v, *policy, now, approvals, &why) > 0) {
+    if (ApproveUnder(v, *policy, now, approvals, rejections, &why) > 0) {
       ++report.valid;
     } else {
       report.invalid.push_back(absl::StrCat(v.repository, "@", v.digest, ": ", why));
@@ -237,21 +244,35 @@ RecheckReport Enforcer::SetPolicy(std::shared_ptr<const policy::Policy> policy,
   // Verdicts stored while this ran were approved under the old policy; check them again.
   for (const verdicts::Verdict& v : options_.store->All()) {
     if (judged.contains(std::make_pair(v.digest, v.repository))) continue;
-    ApproveUnder(v, *policy_, now, approvals, nullptr);
+    ApproveUnder(v, *policy_, now, approvals, rejections, nullptr);
   }
   approvals_ = std::move(approvals);
+  rejections_ = std::move(rejections);
   admitted_ids_.clear();
   return report;
 }
 
 std::optional<Enforcer::Approval> Enforcer::FindApproval(const std::string& digest, const std::string& repository,
-                                                          const std::string& namespace_name) const {
+                                                          const std::string& namespace_name, std::string* stale) const {
   absl::MutexLock lock(&mu_);
   if (policy_ == nullptr) return std::nullopt;
   const policy::Rule* rule = RuleFor(*policy_, digest, repository, namespace_name);
   if (rule == nullptr) return std::nullopt;
-  auto it = approvals_.find(ApprovalKey{digest, repository, rule->index});
-  if (it == approvals_.end() || Now() > it->second.valid_until) return std::nullopt;
+  const ApprovalKey key{digest, repository, rule->index};
+  auto it = approvals_.find(key);
+  if (it == approvals_.end()) {
+    auto rejected = rejections_.find(key);
+    if (stale != nullptr && rejected != rejections_.end()) *stale = rejected->second;
+    return std::nullopt;
+  }
+  if (Now() > it->second.valid_until) {
+    if (stale != nullptr) {
+      *stale = absl::StrCat("policy \"", rule->name, "\" accepted its signatures until ",
+                            verify::FormatTimeUtc(it->second.valid_until),
+                            " (a key's not_after, judged at the time of the check: no proven signing time)");
+    }
+    return std::nullopt;
+  }
   return it->second;
 }
 
@@ -311,7 +332,7 @@ void Enforcer::Record(const policy::Decision& decision, const reference::Referen
   // The policy may have changed since the decision was made: approve under the one in force, by
   // every rule the repository matches (each namespace's decision picks its own).
   if (policy_ == nullptr) return;
-  ApproveUnder(v, *policy_, Now(), approvals_, nullptr);
+  ApproveUnder(v, *policy_, Now(), approvals_, rejections_, nullptr);
 }
 
 void Enforcer::Shutdown() { shutting_down_.store(true); }
@@ -670,12 +691,16 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
 
   // 1. A stored verdict valid under the current policy.
   const std::vector<Candidate> candidates = CandidatesOf(image, found);
+  // Why stored verdicts that exist no longer admit it (revoked key, ...): a refusal names them.
+  std::vector<std::string> stale;
   for (const Candidate& c : candidates) {
-    if (std::optional<Approval> approval = FindApproval(c.digest, c.repository, caller.namespace_name)) {
+    std::string why;
+    if (std::optional<Approval> approval = FindApproval(c.digest, c.repository, caller.namespace_name, &why)) {
       FillFromApproval(c.repository, c.digest, *approval, record);
       if (admitted_by != nullptr) *admitted_by = c;
       return Conclude(caller, record, image);
     }
+    if (!why.empty()) stale.push_back(absl::StrCat(c.repository, "@", c.digest, ": ", why));
   }
 
   // 2. No policy names it, and unmatched images are allowed.
@@ -716,8 +741,18 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
     if (!first_refusal.has_value()) first_refusal = std::move(d);
   }
   FillFromDecision(*first_refusal, image, record);
-  // A policy that matched but did not accept: say that nothing on the node vouched for it either.
-  if (!first_refusal->policy.empty() && !absl::StartsWith(first_refusal->reason, kRegistryUnavailable)) {
+  if (!stale.empty()) {
+    // A stored verdict that admitted it before no longer does (a reload revoked or removed its key,
+    // ...): that is the news, whatever the registry said.
+    const std::string why = absl::StrCat("its stored verdict no longer admits it (", absl::StrJoin(stale, "; "), ")");
+    if (absl::StartsWith(first_refusal->reason, kRegistryUnavailable)) {
+      record.reason = absl::StrCat(kRegistryUnavailable, why, ", and the registry could not be asked for other signatures: ",
+                                   absl::StripPrefix(first_refusal->reason, kRegistryUnavailable));
+    } else {
+      record.reason = absl::StrCat(why, ", and the registry does not verify it: ", first_refusal->reason);
+    }
+  } else if (!first_refusal->policy.empty() && !absl::StartsWith(first_refusal->reason, kRegistryUnavailable)) {
+    // A policy that matched but did not accept: say that nothing on the node vouched for it either.
     record.reason = absl::StrCat("no stored verdict, and the registry does not verify it: ", first_refusal->reason);
   }
   // An image id means nothing to a person: name the manifest that was looked up too.
@@ -912,6 +947,7 @@ void Enforcer::ForgetDigests(const std::vector<std::string>& digests) {
     if (!removed.ok()) SIGSHIM_LOG(kError, "verdicts for ", digest, " not removed: ", removed.message());
     absl::MutexLock lock(&mu_);
     absl::erase_if(approvals_, [&](const auto& entry) { return std::get<0>(entry.first) == digest; });
+    absl::erase_if(rejections_, [&](const auto& entry) { return std::get<0>(entry.first) == digest; });
     absl::erase_if(admitted_ids_, [&](const auto& entry) { return std::get<0>(entry.second.approval) == digest; });
   }
 }

@@ -26,6 +26,8 @@
 //   - Then pkg/policy/governance.h: a revoked digest is refused, an [[exceptions]] entry admits a
 //     denial while it has not expired (checked at each call, never cached), a denial before its
 //     policy's enforce_from or in audit mode is let through, not enforced.
+//   - A refusal after a stored verdict stopped holding (a reload revoked its key, ...) names why,
+//     whatever the registry then says (or when it cannot be reached).
 // Refusals are absl::Status values whose message starts "SignatureValidationFailed: " (or
 // "RegistryUnavailable: " when the registry could not be reached) and names the image, the
 // digest when known, and the reason; the proxy answers them as gRPC UNKNOWN. Errors never allow.
@@ -250,10 +252,11 @@ class Enforcer {
                                                absl::Time now);
 
   // Judges `verdict` under every rule of `policy` its repository matches, adding the approvals to
-  // `approvals`; returns the number of rules that approve it, and sets `why` (may be null) to the
-  // reason when none does.
+  // `approvals` and, for each rule that does not approve it, why to `rejections`; returns the number
+  // of rules that approve it, and sets `why` (may be null) to the reason when none does.
   static int ApproveUnder(const verdicts::Verdict& verdict, const policy::Policy& policy, absl::Time now,
-                          absl::flat_hash_map<ApprovalKey, Approval>& approvals, std::string* why);
+                          absl::flat_hash_map<ApprovalKey, Approval>& approvals,
+                          absl::flat_hash_map<ApprovalKey, std::string>& rejections, std::string* why);
 
   // Returns the rule that decides (digest, repository) in `namespace_name` under `policy`, or
   // null when none does.
@@ -261,9 +264,11 @@ class Enforcer {
                                      const std::string& repository, const std::string& namespace_name);
 
   // Returns the approval of (digest, repository) under the rule that decides it in
-  // `namespace_name` under the current policy, if any, still valid now.
+  // `namespace_name` under the current policy, if any, still valid now. When there is none but a
+  // stored verdict for it was judged under that rule, sets `stale` (may be null) to why that
+  // verdict does not admit it now (a revoked or removed key, a closed key window, ...).
   std::optional<Approval> FindApproval(const std::string& digest, const std::string& repository,
-                                       const std::string& namespace_name) const;
+                                       const std::string& namespace_name, std::string* stale = nullptr) const;
 
   // Stores the verdict of an accepted decision and approves it under the current policy.
   void Record(const policy::Decision& decision, const reference::Reference& ref);
@@ -320,6 +325,9 @@ class Enforcer {
   std::atomic<bool> shutting_down_{false};
   // (digest, repository, rule index) → why its stored verdict holds under that rule of policy_.
   absl::flat_hash_map<ApprovalKey, Approval> approvals_ ABSL_GUARDED_BY(mu_);
+  // (digest, repository, rule index) → why its stored verdict does not hold under that rule of
+  // policy_: named in a refusal that the registry then has to decide.
+  absl::flat_hash_map<ApprovalKey, std::string> rejections_ ABSL_GUARDED_BY(mu_);
   // (image id, namespace) → the verdict AdmitImage admitted it by, for AdmitFromCache. An entry
   // holds while its generation is current and its approval is still in approvals_ and valid.
   struct AdmittedId {

@@ -4,7 +4,8 @@
 //   - an unsigned image admitted by an [[exceptions]] entry (audit line: source "exception", its
 //     name, owner and expiry), then refused once the entry has expired, without a reload;
 //   - enforce_from in the future: a refusal audited, not enforced; in the past: refused;
-//   - a revoked key refusing its image at the next CreateContainer after SIGHUP, registry stopped;
+//   - a revoked key refusing its image at the next CreateContainer after SIGHUP, registry stopped,
+//     the answer and the audit line naming the key and saying the registry could not be asked;
 //   - a revoked image digest refused even though an exception covers it;
 //   - the exception metrics on /metrics;
 //   - `sigshim plan` against this node: a running container whose key a new configuration revokes
@@ -476,22 +477,34 @@ TEST_F(GovernanceTest, RevokedKeyRefusesItsImageAtTheNextCreateContainerAfterSig
   created = CreateContainer(pod, "registry-down", image_id);
   ASSERT_TRUE(created.ok()) << Describe(created);
   // ... until a reload revokes its key: its verdict no longer holds (re-checked offline, logged),
-  // and the registry that would be asked instead is not there. Refused: nothing vouches for it (the
-  // answer is the registry's absence; the log line names the revoked key).
+  // and the registry that would be asked for other signatures is not there. Refused, and the
+  // answer and the audit line say both: which key is revoked, and that the registry could not be
+  // asked.
   Settings settings;
   settings.revoked_keys = {Fingerprint(*team_)};
   ASSERT_NO_FATAL_FAILURE(Apply(settings));
+  const std::string revoked = absl::StrCat("key ", Fingerprint(*team_), " is revoked ([revocation] keys)");
   EXPECT_THAT(testbed::FileTail(*log_path_, 1 << 20),
               HasSubstr(absl::StrCat("verdict not valid any more: ", Repo("gov/revoked-key/app"), "@", digest, ": ")));
-  EXPECT_THAT(testbed::FileTail(*log_path_, 1 << 20),
-              HasSubstr(absl::StrCat("key ", Fingerprint(*team_), " is revoked ([revocation] keys)")));
-  ExpectRefused(CreateContainer(pod, "after-by-id", image_id), {image_id, digest}, "RegistryUnavailable: ");
-  ExpectRefused(CreateContainer(pod, "after-by-name", image), {image, digest}, "RegistryUnavailable: ");
+  EXPECT_THAT(testbed::FileTail(*log_path_, 1 << 20), HasSubstr(revoked));
+  const std::string stale =
+      absl::StrCat("its stored verdict no longer admits it (", Repo("gov/revoked-key/app"), "@", digest, ": ");
+  const std::string unasked = "and the registry could not be asked for other signatures: ";
+  ExpectRefused(CreateContainer(pod, "after-by-id", image_id), {image_id, digest, stale, revoked, unasked},
+                "RegistryUnavailable: ");
+  ExpectRefused(CreateContainer(pod, "after-by-name", image), {image, digest, stale, revoked, unasked},
+                "RegistryUnavailable: ");
+  int refusals = 0;
   for (const nlohmann::json& line : AuditFor("CreateContainer", digest)) {
     if (line.value("container", "").rfind("after-", 0) != 0) continue;
     std::cout << "  audit: " << line.dump() << std::endl;
-    EXPECT_NE(line.value("decision", ""), "allow");
+    ++refusals;
+    EXPECT_EQ(line.value("decision", ""), "error");
+    EXPECT_EQ(line.value("enforced", false), true);
+    EXPECT_THAT(line.value("reason", ""), StartsWith("RegistryUnavailable: "));
+    for (const std::string& part : {stale, revoked, unasked}) EXPECT_THAT(line.value("reason", ""), HasSubstr(part));
   }
+  EXPECT_EQ(refusals, 2);
   grpc::Status other = CreateContainer(pod, "kept", kept);  // its key is not revoked: its verdict holds
   EXPECT_TRUE(other.ok()) << Describe(other);
   ASSERT_NO_FATAL_FAILURE(Apply(Settings{}));

@@ -1057,7 +1057,27 @@ TEST_F(EnforcerTest, RevokingTheKeyRefusesItsImageAtTheNextCreateContainerOfflin
   EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());
   auto refused = enforcer_->AdmitImage(Pod("CreateContainer"), id);
   ASSERT_FALSE(refused.ok());
-  EXPECT_THAT(std::string(refused.status().message()), StartsWith("RegistryUnavailable: "));
+  // The refusal says why the verdict that admitted it before does not any more, and that the
+  // registry could not be asked instead; so does the audit line.
+  const std::string message(refused.status().message());
+  EXPECT_THAT(message, StartsWith("RegistryUnavailable: "));
+  for (const std::string& part :
+       {absl::StrCat("its stored verdict no longer admits it (", kRepo, "@", signed_, ": "),
+        absl::StrCat("key ", fingerprint, " is revoked ([revocation] keys)"),
+        std::string("the registry could not be asked for other signatures: ")}) {
+    EXPECT_THAT(message, HasSubstr(part));
+    EXPECT_THAT(LastRecord().reason, HasSubstr(part));
+  }
+  EXPECT_EQ(LastRecord().decision, "error");
+  // With the registry back and no other signature: a denial that still names the revocation.
+  transport_->down = false;
+  auto denied = enforcer_->AdmitImage(Pod("CreateContainer"), id);
+  ASSERT_FALSE(denied.ok());
+  EXPECT_THAT(std::string(denied.status().message()), StartsWith("SignatureValidationFailed: "));
+  EXPECT_THAT(std::string(denied.status().message()),
+              HasSubstr(absl::StrCat("key ", fingerprint, " is revoked ([revocation] keys)")));
+  EXPECT_THAT(std::string(denied.status().message()), HasSubstr("and the registry does not verify it: "));
+  EXPECT_EQ(LastRecord().decision, "deny");
 }
 
 TEST_F(EnforcerTest, PullsFromTwoNamespacesNeverShareAVerification) {
