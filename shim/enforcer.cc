@@ -33,6 +33,9 @@ constexpr absl::Duration kSandboxPullTimeout = absl::Minutes(5);
 constexpr size_t kMaxManifestBytes = 4 << 20;
 constexpr size_t kMaxIndexManifestsRead = 64;
 constexpr size_t kMaxCachedManifests = 4096;
+// Bound on the registry refusals remembered for exceptions (Enforcer::excepted_); past it they are
+// forgotten together and asked again.
+constexpr size_t kMaxExceptedRefusals = 4096;
 
 // Marks the status of a decision that only the registry can make (Enforcer::NeedsRegistry).
 constexpr absl::string_view kNeedsRegistryPayload = "type.sigshim.dev/enforcer.needs_registry";
@@ -249,6 +252,7 @@ RecheckReport Enforcer::SetPolicy(std::shared_ptr<const policy::Policy> policy,
   approvals_ = std::move(approvals);
   rejections_ = std::move(rejections);
   admitted_ids_.clear();
+  excepted_.clear();
   return report;
 }
 
@@ -382,6 +386,65 @@ policy::Decision Enforcer::Verify(const std::string& image, const Caller& caller
     options_.on_verification(policy::OutcomeName(d.verdict), d.latency);
   }
   return d;
+}
+
+void Enforcer::RememberExcepted(const policy::Decision& d, const Candidate& c, const std::string& namespace_name,
+                                uint64_t generation) {
+  if (d.source != "exception" || d.excepted_refusal.empty()) return;
+  ExceptedRefusal refusal;
+  refusal.image = absl::StrCat(c.repository, "@", c.digest);
+  refusal.index_digest = d.index_digest;
+  refusal.policy = d.policy;
+  refusal.reason = d.excepted_refusal;
+  refusal.refused_at = d.decided_at;
+  absl::MutexLock lock(&mu_);
+  if (generation != generation_) return;  // decided under a policy no longer in force
+  if (excepted_.size() >= kMaxExceptedRefusals) excepted_.clear();
+  excepted_[ExceptedKey{c.digest, c.repository, namespace_name}] = std::move(refusal);
+}
+
+bool Enforcer::AdmitExcepted(const Caller& caller, const std::string& digest, const std::string& repository,
+                             absl::Time now, audit::AuditRecord& record) {
+  const ExceptedKey key{digest, repository, caller.namespace_name};
+  std::shared_ptr<const policy::Policy> policy;
+  ExceptedRefusal refusal;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = excepted_.find(key);
+    if (it == excepted_.end() || policy_ == nullptr) return false;
+    policy = policy_;
+    refusal = it->second;
+  }
+  absl::StatusOr<reference::Reference> image = reference::Parse(refusal.image);
+  policy::GovernanceInput input;
+  input.verdict = policy::Outcome::kDeny;
+  input.reason = refusal.reason;
+  input.image = image.ok() ? &*image : nullptr;
+  input.digests = {digest, refusal.index_digest};
+  input.namespace_name = caller.namespace_name;
+  input.rule = refusal.policy.empty() ? nullptr : policy->RuleNamed(refusal.policy);
+  const policy::Governed g = policy::Govern(*policy, input, now);
+  if (g.exception == nullptr) {
+    // Expired (or the rules changed): the registry decides again.
+    absl::MutexLock lock(&mu_);
+    excepted_.erase(key);
+    return false;
+  }
+  record.image = refusal.image;
+  record.digest = digest;
+  record.decision = std::string(policy::OutcomeName(g.verdict));
+  record.reason = absl::StrCat(g.reason, " (the registry's answer of ", verify::FormatTimeUtc(refusal.refused_at),
+                               ", remembered while an exception admits it)");
+  record.enforced = g.enforced;
+  record.policy = refusal.policy;
+  record.identity.clear();
+  record.signed_at.clear();
+  record.signed_at_source.clear();
+  record.source = "exception";
+  record.exception = g.exception->name;
+  record.owner = g.exception->owner;
+  record.expires = verify::FormatTimeUtc(g.exception->expires);
+  return true;
 }
 
 absl::Status Enforcer::Conclude(const Caller& caller, audit::AuditRecord record, const std::string& subject,
@@ -703,7 +766,16 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
     if (!why.empty()) stale.push_back(absl::StrCat(c.repository, "@", c.digest, ": ", why));
   }
 
-  // 2. No policy names it, and unmatched images are allowed.
+  // 2. The registry refused it before and an exception admitted it: the exception is judged again
+  // now (expiry, revocation), the registry is not asked again.
+  for (const Candidate& c : candidates) {
+    if (AdmitExcepted(caller, c.digest, c.repository, start, record)) {
+      if (admitted_by != nullptr) *admitted_by = Candidate{c.digest, c.repository, /*excepted=*/true};
+      return Conclude(caller, record, image, /*governed=*/true);
+    }
+  }
+
+  // 3. No policy names it, and unmatched images are allowed.
   for (const Candidate& c : candidates) {
     absl::StatusOr<reference::Reference> ref = reference::Parse(absl::StrCat(c.repository, "@", c.digest));
     if (ref.ok() && !policy->Find(*ref, caller.namespace_name).has_value() &&
@@ -724,9 +796,14 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
     return Conclude(caller, record, image);
   }
 
-  // 3. The registry, for each manifest in turn: the first accepted one admits the image. All of
+  // 4. The registry, for each manifest in turn: the first accepted one admits the image. All of
   // them within one budget.
   if (!registry_allowed) return NeedsRegistryError();
+  uint64_t generation;
+  {
+    absl::MutexLock lock(&mu_);
+    generation = generation_;
+  }
   const std::shared_ptr<const std::atomic<bool>> gone = caller.gone;
   std::unique_ptr<Budget> budget = BudgetFor(caller, [gone] { return gone == nullptr || !gone->load(); });
   std::optional<policy::Decision> first_refusal;
@@ -734,8 +811,14 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
     policy::Decision d = Verify(absl::StrCat(c.repository, "@", c.digest), caller, registry::Credentials{}, *budget);
     if (d.verdict == policy::Outcome::kAllow) {
       FillFromDecision(d, image, record);
-      // Only signatures leave a verdict to remember; an exception is judged again at every call.
-      if (admitted_by != nullptr && !d.policy.empty() && d.source == "registry") *admitted_by = c;
+      // Signatures leave a verdict; an exception leaves the registry's refusal, judged again at
+      // every call.
+      if (d.source == "exception") {
+        RememberExcepted(d, c, caller.namespace_name, generation);
+        if (admitted_by != nullptr) *admitted_by = Candidate{c.digest, c.repository, /*excepted=*/true};
+      } else if (admitted_by != nullptr && !d.policy.empty() && d.source == "registry") {
+        *admitted_by = c;
+      }
       return Conclude(caller, record, image, /*governed=*/true);
     }
     if (!first_refusal.has_value()) first_refusal = std::move(d);
@@ -788,7 +871,12 @@ absl::StatusOr<std::string> Enforcer::AdmitImage(const Caller& caller, const std
     absl::MutexLock lock(&mu_);
     const policy::Rule* rule =
         policy_ == nullptr ? nullptr : RuleFor(*policy_, admitted_by->digest, admitted_by->repository, caller.namespace_name);
-    if (rule != nullptr) {
+    if (admitted_by->excepted) {
+      if (excepted_.contains(ExceptedKey{admitted_by->digest, admitted_by->repository, caller.namespace_name})) {
+        admitted_ids_[{image, caller.namespace_name}] =
+            AdmittedId{generation_, ApprovalKey{admitted_by->digest, admitted_by->repository, 0}, /*excepted=*/true};
+      }
+    } else if (rule != nullptr) {
       const ApprovalKey key{admitted_by->digest, admitted_by->repository, rule->index};
       if (approvals_.contains(key)) admitted_ids_[{image, caller.namespace_name}] = AdmittedId{generation_, key};
     }
@@ -800,6 +888,7 @@ absl::StatusOr<std::string> Enforcer::AdmitImage(const Caller& caller, const std
 std::optional<audit::AuditRecord> Enforcer::AdmitFromCache(const Caller& caller, const std::string& image) {
   const absl::Time start = Now();
   audit::AuditRecord record = RecordFor(caller, start);
+  std::optional<ApprovalKey> excepted;
   {
     absl::MutexLock lock(&mu_);
     // Keyed by namespace: a verdict that admits the image in one namespace says nothing about
@@ -807,12 +896,26 @@ std::optional<audit::AuditRecord> Enforcer::AdmitFromCache(const Caller& caller,
     auto it = admitted_ids_.find(std::make_pair(image, caller.namespace_name));
     if (it == admitted_ids_.end()) return std::nullopt;
     const AdmittedId& admitted = it->second;
-    auto approval = approvals_.find(admitted.approval);
-    if (admitted.generation != generation_ || approval == approvals_.end() || start > approval->second.valid_until) {
+    if (admitted.generation != generation_) {
       admitted_ids_.erase(it);
       return std::nullopt;
     }
-    FillFromApproval(std::get<1>(admitted.approval), std::get<0>(admitted.approval), approval->second, record);
+    if (admitted.excepted) {
+      excepted = admitted.approval;
+    } else {
+      auto approval = approvals_.find(admitted.approval);
+      if (approval == approvals_.end() || start > approval->second.valid_until) {
+        admitted_ids_.erase(it);
+        return std::nullopt;
+      }
+      FillFromApproval(std::get<1>(admitted.approval), std::get<0>(admitted.approval), approval->second, record);
+    }
+  }
+  if (excepted.has_value() &&
+      !AdmitExcepted(caller, std::get<0>(*excepted), std::get<1>(*excepted), start, record)) {
+    absl::MutexLock lock(&mu_);
+    admitted_ids_.erase(std::make_pair(image, caller.namespace_name));
+    return std::nullopt;
   }
   record.latency = Now() - start;
   return record;
@@ -949,6 +1052,7 @@ void Enforcer::ForgetDigests(const std::vector<std::string>& digests) {
     absl::erase_if(approvals_, [&](const auto& entry) { return std::get<0>(entry.first) == digest; });
     absl::erase_if(rejections_, [&](const auto& entry) { return std::get<0>(entry.first) == digest; });
     absl::erase_if(admitted_ids_, [&](const auto& entry) { return std::get<0>(entry.second.approval) == digest; });
+    absl::erase_if(excepted_, [&](const auto& entry) { return std::get<0>(entry.first) == digest; });
   }
 }
 

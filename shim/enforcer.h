@@ -24,8 +24,11 @@
 //     shared pull verifications) is keyed by that policy or namespace, so an image verified for
 //     namespace A never admits a container in namespace B whose policy trusts others.
 //   - Then pkg/policy/governance.h: a revoked digest is refused, an [[exceptions]] entry admits a
-//     denial while it has not expired (checked at each call, never cached), a denial before its
-//     policy's enforce_from or in audit mode is let through, not enforced.
+//     denial while it has not expired, a denial before its policy's enforce_from or in audit mode
+//     is let through, not enforced. These rules are applied at every call, at its time. What a
+//     CreateContainer admitted by an exception remembers is the registry's refusal (per digest,
+//     repository and namespace, under the policy in force, until no exception admits it or the
+//     configuration changes), so that the next call asks no registry, only the rules.
 //   - A refusal after a stored verdict stopped holding (a reload revoked its key, ...) names why,
 //     whatever the registry then says (or when it cannot be reached).
 // Refusals are absl::Status values whose message starts "SignatureValidationFailed: " (or
@@ -172,8 +175,9 @@ class Enforcer {
   absl::StatusOr<std::string> AdmitImage(const Caller& caller, const std::string& image, bool registry_allowed = true);
 
   // Returns the audit record of an allow when `image` is an image id that AdmitImage admitted
-  // before, for a pod in the caller's namespace, by a verdict still valid under the current policy
-  // (the record is not reported: pass it to Report). Makes no runtime, registry or disk call, so it may run on the proxy's threads;
+  // before, for a pod in the caller's namespace, by a verdict still valid under the current policy,
+  // or by an [[exceptions]] entry that still admits it now (the same rules as AdmitImage, at this
+  // call's time; the record is not reported: pass it to Report). Makes no runtime, registry or disk call, so it may run on the proxy's threads;
   // nullopt when AdmitImage must decide. Safe because an image id is the digest of the image
   // config, which fixes the layers' content: whatever manifest the runtime now keeps under that
   // id, the container's file system is the one that was verified.
@@ -217,6 +221,9 @@ class Enforcer {
   struct Candidate {
     std::string digest;
     std::string repository;
+    // Set on the candidate AdmitPresent reports when an [[exceptions]] entry admitted it (then no
+    // verdict did).
+    bool excepted = false;
   };
   // A stored verdict judged under one rule: (digest, repository, Rule::index).
   using ApprovalKey = std::tuple<std::string, std::string, size_t>;
@@ -303,9 +310,23 @@ class Enforcer {
   bool ManifestIsImage(const std::string& digest, const std::string& image_id);
 
   // Admission of an image present on the node: verdict, unmatched policy or the registry.
-  // Sets `admitted_by` (may be null) to the candidate whose verdict admitted it.
+  // Sets `admitted_by` (may be null) to the candidate whose verdict (or remembered, excepted
+  // refusal) admitted it.
   absl::Status AdmitPresent(const Caller& caller, const std::string& image, const RuntimeImage& found,
                             absl::Time start, bool registry_allowed, std::optional<Candidate>* admitted_by = nullptr);
+
+  // Fills `record` with the allow an [[exceptions]] entry gives at `now` to the remembered registry
+  // refusal of (digest, repository) in the caller's namespace under the current policy (Govern, so
+  // a revoked digest or an expired exception admits nothing), and returns true. Returns false, and
+  // forgets the refusal, when none is remembered or no exception admits it now. Asks no registry
+  // and no runtime.
+  bool AdmitExcepted(const Caller& caller, const std::string& digest, const std::string& repository, absl::Time now,
+                     audit::AuditRecord& record);
+
+  // Remembers the registry's refusal that decision `d` (an allow by an exception) of (digest,
+  // repository) for `namespace_name` rests on, unless the policy changed since `generation`.
+  void RememberExcepted(const policy::Decision& d, const Candidate& c, const std::string& namespace_name,
+                        uint64_t generation);
 
   // Reports a decision and turns it into the call's answer: OK when allowed (or not enforced),
   // else the refusal. Unless `governed` (the record comes from a Decision that ImageVerifier
@@ -332,9 +353,24 @@ class Enforcer {
   // holds while its generation is current and its approval is still in approvals_ and valid.
   struct AdmittedId {
     uint64_t generation;
-    ApprovalKey approval;
+    ApprovalKey approval;  // for an exception: (digest, repository, 0) of its remembered refusal
+    bool excepted = false;  // admitted by an exception (excepted_), judged again at every call
   };
   absl::flat_hash_map<std::pair<std::string, std::string>, AdmittedId> admitted_ids_ ABSL_GUARDED_BY(mu_);
+
+  // A registry refusal that an [[exceptions]] entry turned into an allow, for one (digest,
+  // repository, namespace) under policy_: the next call asks no registry, only Govern (which applies
+  // the exception's expiry and revocation at the call's time). Emptied by SetPolicy; an entry goes
+  // once no exception admits it any more (then the registry is asked again).
+  struct ExceptedRefusal {
+    std::string image;         // what was decided on: repository@digest
+    std::string index_digest;  // the index it was reached through, "" when none
+    std::string policy;        // the matched [[policy]] name, "" when none matched
+    std::string reason;        // the registry's refusal
+    absl::Time refused_at;     // when the registry was asked
+  };
+  using ExceptedKey = std::tuple<std::string, std::string, std::string>;  // digest, repository, namespace
+  absl::flat_hash_map<ExceptedKey, ExceptedRefusal> excepted_ ABSL_GUARDED_BY(mu_);
 
   // Manifest digest → the image ids (config digests) it stands for, as read from containerd's
   // content store. Content never changes under its digest, so entries never go stale; the map is

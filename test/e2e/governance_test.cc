@@ -8,6 +8,7 @@
 //     the answer and the audit line naming the key and saying the registry could not be asked;
 //   - a revoked image digest refused even though an exception covers it;
 //   - the exception metrics on /metrics;
+//   - warm CreateContainer calls of an excepted image asking the registry nothing;
 //   - `sigshim plan` against this node: a running container whose key a new configuration revokes
 //     (or whose policy would require another key) named as newly refused, exit 1; a configuration
 //     that changes nothing, exit 0; both decided from stored verdicts with the registry stopped.
@@ -540,6 +541,47 @@ TEST_F(GovernanceTest, ExceptionMetricsShowExpiryAndAdmissions) {
   EXPECT_EQ(Series(scrape, "sigshim_exception_admissions_total{exception=\"vendor-x\"}"), 2) << scrape;
   for (absl::string_view line : absl::StrSplit(scrape, '\n')) {
     if (absl::StrContains(line, "sigshim_exception_")) std::cout << "  " << line << std::endl;
+  }
+}
+
+TEST_F(GovernanceTest, AWarmCreateContainerOfAnExceptedImageMakesNoRegistryRequest) {
+  ASSERT_NO_FATAL_FAILURE(Apply(Settings{}));  // vendor-x in force for 30 days
+  const std::string image = Repo("gov/vendor/warm:v1");
+  const std::string digest = PushNew("gov/vendor/warm", "v1", {"/bin/echo", "warm"});
+  std::string image_id;
+  grpc::Status pulled = Pull(image, &image_id);
+  ASSERT_TRUE(pulled.ok()) << Describe(pulled);
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod("vendor-warm", &pod));
+  // Every request sigshim makes to decide the image asks for its signatures: the .sig tag.
+  const std::string sig_path = absl::StrCat("/v2/gov/vendor/warm/manifests/sha256-", digest.substr(7), ".sig");
+  auto asked = [&] {
+    return bed_->registry()->CountRequests("GET", sig_path) + bed_->registry()->CountRequests("HEAD", sig_path);
+  };
+  // The first CreateContainer asks the registry (it refuses; the exception admits); the next ones,
+  // by image id and by name, ask nothing: the refusal is remembered and the exception judged again.
+  const int before = asked();
+  grpc::Status created = CreateContainer(pod, "first", image_id);
+  ASSERT_TRUE(created.ok()) << Describe(created);
+  const int after_first = asked();
+  for (const std::string& name : {"second", "third"}) {
+    created = CreateContainer(pod, name, name == "second" ? image_id : image);
+    ASSERT_TRUE(created.ok()) << name << ": " << Describe(created);
+  }
+  const int after_third = asked();
+  std::cout << "  .sig requests: first CreateContainer " << after_first - before << ", second and third "
+            << after_third - after_first << std::endl;
+  EXPECT_GT(after_first, before) << "the first CreateContainer did not ask the registry: " << sig_path << " never counted";
+  EXPECT_EQ(after_third, after_first) << "a warm CreateContainer of an excepted image asked the registry";
+  const std::vector<nlohmann::json> lines = AuditFor("CreateContainer", digest);
+  ASSERT_EQ(lines.size(), 3u);
+  for (const nlohmann::json& line : lines) {
+    std::cout << "  audit: " << line.dump() << std::endl;
+    EXPECT_EQ(line.value("decision", ""), "allow");
+    EXPECT_EQ(line.value("source", ""), "exception");
+    EXPECT_EQ(line.value("exception", ""), "vendor-x");
+    EXPECT_EQ(line.value("owner", ""), kOwner);
+    EXPECT_THAT(line.value("reason", ""), HasSubstr("no signatures"));
   }
 }
 
