@@ -391,12 +391,15 @@ policy::Decision Enforcer::Verify(const std::string& image, const Caller& caller
 void Enforcer::RememberExcepted(const policy::Decision& d, const Candidate& c, const std::string& namespace_name,
                                 uint64_t generation) {
   if (d.source != "exception" || d.excepted_refusal.empty()) return;
-  ExceptedRefusal refusal;
-  refusal.image = absl::StrCat(c.repository, "@", c.digest);
-  refusal.index_digest = d.index_digest;
-  refusal.policy = d.policy;
-  refusal.reason = d.excepted_refusal;
-  refusal.refused_at = d.decided_at;
+  absl::StatusOr<reference::Reference> image = reference::Parse(absl::StrCat(c.repository, "@", c.digest));
+  if (!image.ok()) return;
+  auto refusal = std::make_shared<ExceptedRefusal>();
+  refusal->image = *std::move(image);
+  refusal->index_digest = d.index_digest;
+  refusal->policy = d.policy;
+  refusal->reason = d.excepted_refusal;
+  refusal->answered = absl::StrCat(" (the registry's answer of ", verify::FormatTimeUtc(d.decided_at),
+                                   ", remembered while an exception admits it)");
   absl::MutexLock lock(&mu_);
   if (generation != generation_) return;  // decided under a policy no longer in force
   if (excepted_.size() >= kMaxExceptedRefusals) excepted_.clear();
@@ -407,7 +410,7 @@ bool Enforcer::AdmitExcepted(const Caller& caller, const std::string& digest, co
                              absl::Time now, audit::AuditRecord& record) {
   const ExceptedKey key{digest, repository, caller.namespace_name};
   std::shared_ptr<const policy::Policy> policy;
-  ExceptedRefusal refusal;
+  std::shared_ptr<const ExceptedRefusal> refusal;
   {
     absl::MutexLock lock(&mu_);
     auto it = excepted_.find(key);
@@ -415,14 +418,13 @@ bool Enforcer::AdmitExcepted(const Caller& caller, const std::string& digest, co
     policy = policy_;
     refusal = it->second;
   }
-  absl::StatusOr<reference::Reference> image = reference::Parse(refusal.image);
   policy::GovernanceInput input;
   input.verdict = policy::Outcome::kDeny;
-  input.reason = refusal.reason;
-  input.image = image.ok() ? &*image : nullptr;
-  input.digests = {digest, refusal.index_digest};
+  input.reason = refusal->reason;
+  input.image = &refusal->image;
+  input.digests = {digest, refusal->index_digest};
   input.namespace_name = caller.namespace_name;
-  input.rule = refusal.policy.empty() ? nullptr : policy->RuleNamed(refusal.policy);
+  input.rule = refusal->policy.empty() ? nullptr : policy->RuleNamed(refusal->policy);
   const policy::Governed g = policy::Govern(*policy, input, now);
   if (g.exception == nullptr) {
     // Expired (or the rules changed): the registry decides again.
@@ -430,13 +432,12 @@ bool Enforcer::AdmitExcepted(const Caller& caller, const std::string& digest, co
     excepted_.erase(key);
     return false;
   }
-  record.image = refusal.image;
+  record.image = absl::StrCat(repository, "@", digest);
   record.digest = digest;
   record.decision = std::string(policy::OutcomeName(g.verdict));
-  record.reason = absl::StrCat(g.reason, " (the registry's answer of ", verify::FormatTimeUtc(refusal.refused_at),
-                               ", remembered while an exception admits it)");
+  record.reason = absl::StrCat(g.reason, refusal->answered);
   record.enforced = g.enforced;
-  record.policy = refusal.policy;
+  record.policy = refusal->policy;
   record.identity.clear();
   record.signed_at.clear();
   record.signed_at_source.clear();

@@ -58,6 +58,7 @@
 #include "pkg/cri/api.pb.h"
 #include "pkg/policy/image_verifier.h"
 #include "pkg/policy/policy.h"
+#include "pkg/reference/reference.h"
 #include "pkg/registry/registry_client.h"
 #include "pkg/verdicts/verdict_store.h"
 #include "pkg/verify/statement.h"
@@ -363,14 +364,15 @@ class Enforcer {
   // the exception's expiry and revocation at the call's time). Emptied by SetPolicy; an entry goes
   // once no exception admits it any more (then the registry is asked again).
   struct ExceptedRefusal {
-    std::string image;         // what was decided on: repository@digest
-    std::string index_digest;  // the index it was reached through, "" when none
-    std::string policy;        // the matched [[policy]] name, "" when none matched
-    std::string reason;        // the registry's refusal
-    absl::Time refused_at;     // when the registry was asked
+    reference::Reference image;  // what was decided on: repository@digest
+    std::string index_digest;    // the index it was reached through, "" when none
+    std::string policy;          // the matched [[policy]] name, "" when none matched
+    std::string reason;          // the registry's refusal
+    std::string answered;        // " (the registry's answer of <when it was asked>, remembered …)"
   };
   using ExceptedKey = std::tuple<std::string, std::string, std::string>;  // digest, repository, namespace
-  absl::flat_hash_map<ExceptedKey, ExceptedRefusal> excepted_ ABSL_GUARDED_BY(mu_);
+  // Shared: a call copies the pointer, not the strings, out of the lock.
+  absl::flat_hash_map<ExceptedKey, std::shared_ptr<const ExceptedRefusal>> excepted_ ABSL_GUARDED_BY(mu_);
 
   // Manifest digest → the image ids (config digests) it stands for, as read from containerd's
   // content store. Content never changes under its digest, so entries never go stale; the map is
