@@ -33,6 +33,9 @@ constexpr absl::Duration kSandboxPullTimeout = absl::Minutes(5);
 constexpr size_t kMaxManifestBytes = 4 << 20;
 constexpr size_t kMaxIndexManifestsRead = 64;
 constexpr size_t kMaxCachedManifests = 4096;
+// Bound on the registry refusals remembered for exceptions (Enforcer::excepted_); past it they are
+// forgotten together and asked again.
+constexpr size_t kMaxExceptedRefusals = 4096;
 
 // Marks the status of a decision that only the registry can make (Enforcer::NeedsRegistry).
 constexpr absl::string_view kNeedsRegistryPayload = "type.sigshim.dev/enforcer.needs_registry";
@@ -180,7 +183,8 @@ absl::StatusOr<Enforcer::Approval> Enforcer::CheckVerdict(const verdicts::Verdic
 }
 
 int Enforcer::ApproveUnder(const verdicts::Verdict& verdict, const policy::Policy& policy, absl::Time now,
-                           absl::flat_hash_map<ApprovalKey, Approval>& approvals, std::string* why) {
+                           absl::flat_hash_map<ApprovalKey, Approval>& approvals,
+                           absl::flat_hash_map<ApprovalKey, std::string>& rejections, std::string* why) {
   absl::StatusOr<reference::Reference> ref = reference::Parse(absl::StrCat(verdict.repository, "@", verdict.digest));
   if (!ref.ok()) {
     if (why != nullptr) *why = absl::StrCat("unusable repository: ", ref.status().message());
@@ -191,12 +195,17 @@ int Enforcer::ApproveUnder(const verdicts::Verdict& verdict, const policy::Polic
   int approved = 0;
   std::vector<std::string> reasons;
   for (const policy::Rule* rule : rules) {
+    const ApprovalKey key{verdict.digest, verdict.repository, rule->index};
     absl::StatusOr<Approval> approval = CheckVerdict(verdict, *rule, now);
     if (!approval.ok()) {
       reasons.emplace_back(approval.status().message());
+      // An approval already there stays: it rests on evidence judged before (a verdict stored for
+      // another namespace's policy may carry only the signatures that policy counted).
+      rejections[key] = std::string(approval.status().message());
       continue;
     }
-    approvals[ApprovalKey{verdict.digest, verdict.repository, rule->index}] = *std::move(approval);
+    rejections.erase(key);
+    approvals[key] = *std::move(approval);
     ++approved;
   }
   if (approved == 0 && !reasons.empty() && why != nullptr) *why = absl::StrJoin(reasons, "; ");
@@ -217,12 +226,13 @@ RecheckReport Enforcer::SetPolicy(std::shared_ptr<const policy::Policy> policy,
   RecheckReport report;
   const absl::Time now = Now();
   absl::flat_hash_map<ApprovalKey, Approval> approvals;
+  absl::flat_hash_map<ApprovalKey, std::string> rejections;
   absl::flat_hash_set<std::pair<std::string, std::string>> judged;
   // Checked outside the lock: a few hundred microseconds per verdict and matching rule, all offline.
   for (const verdicts::Verdict& v : options_.store->All()) {
     std::string why;
     judged.insert({v.digest, v.repository});
-    if (ApproveUnder(v, *policy, now, approvals, &why) > 0) {
+    if (ApproveUnder(v, *policy, now, approvals, rejections, &why) > 0) {
       ++report.valid;
     } else {
       report.invalid.push_back(absl::StrCat(v.repository, "@", v.digest, ": ", why));
@@ -237,21 +247,36 @@ RecheckReport Enforcer::SetPolicy(std::shared_ptr<const policy::Policy> policy,
   // Verdicts stored while this ran were approved under the old policy; check them again.
   for (const verdicts::Verdict& v : options_.store->All()) {
     if (judged.contains(std::make_pair(v.digest, v.repository))) continue;
-    ApproveUnder(v, *policy_, now, approvals, nullptr);
+    ApproveUnder(v, *policy_, now, approvals, rejections, nullptr);
   }
   approvals_ = std::move(approvals);
+  rejections_ = std::move(rejections);
   admitted_ids_.clear();
+  excepted_.clear();
   return report;
 }
 
 std::optional<Enforcer::Approval> Enforcer::FindApproval(const std::string& digest, const std::string& repository,
-                                                          const std::string& namespace_name) const {
+                                                          const std::string& namespace_name, std::string* stale) const {
   absl::MutexLock lock(&mu_);
   if (policy_ == nullptr) return std::nullopt;
   const policy::Rule* rule = RuleFor(*policy_, digest, repository, namespace_name);
   if (rule == nullptr) return std::nullopt;
-  auto it = approvals_.find(ApprovalKey{digest, repository, rule->index});
-  if (it == approvals_.end() || Now() > it->second.valid_until) return std::nullopt;
+  const ApprovalKey key{digest, repository, rule->index};
+  auto it = approvals_.find(key);
+  if (it == approvals_.end()) {
+    auto rejected = rejections_.find(key);
+    if (stale != nullptr && rejected != rejections_.end()) *stale = rejected->second;
+    return std::nullopt;
+  }
+  if (Now() > it->second.valid_until) {
+    if (stale != nullptr) {
+      *stale = absl::StrCat("policy \"", rule->name, "\" accepted its signatures until ",
+                            verify::FormatTimeUtc(it->second.valid_until),
+                            " (a key's not_after, judged at the time of the check: no proven signing time)");
+    }
+    return std::nullopt;
+  }
   return it->second;
 }
 
@@ -311,7 +336,7 @@ void Enforcer::Record(const policy::Decision& decision, const reference::Referen
   // The policy may have changed since the decision was made: approve under the one in force, by
   // every rule the repository matches (each namespace's decision picks its own).
   if (policy_ == nullptr) return;
-  ApproveUnder(v, *policy_, Now(), approvals_, nullptr);
+  ApproveUnder(v, *policy_, Now(), approvals_, rejections_, nullptr);
 }
 
 void Enforcer::Shutdown() { shutting_down_.store(true); }
@@ -361,6 +386,66 @@ policy::Decision Enforcer::Verify(const std::string& image, const Caller& caller
     options_.on_verification(policy::OutcomeName(d.verdict), d.latency);
   }
   return d;
+}
+
+void Enforcer::RememberExcepted(const policy::Decision& d, const Candidate& c, const std::string& namespace_name,
+                                uint64_t generation) {
+  if (d.source != "exception" || d.excepted_refusal.empty()) return;
+  absl::StatusOr<reference::Reference> image = reference::Parse(absl::StrCat(c.repository, "@", c.digest));
+  if (!image.ok()) return;
+  auto refusal = std::make_shared<ExceptedRefusal>();
+  refusal->image = *std::move(image);
+  refusal->index_digest = d.index_digest;
+  refusal->policy = d.policy;
+  refusal->reason = d.excepted_refusal;
+  refusal->answered = absl::StrCat(" (the registry's answer of ", verify::FormatTimeUtc(d.decided_at),
+                                   ", remembered while an exception admits it)");
+  absl::MutexLock lock(&mu_);
+  if (generation != generation_) return;  // decided under a policy no longer in force
+  if (excepted_.size() >= kMaxExceptedRefusals) excepted_.clear();
+  excepted_[ExceptedKey{c.digest, c.repository, namespace_name}] = std::move(refusal);
+}
+
+bool Enforcer::AdmitExcepted(const Caller& caller, const std::string& digest, const std::string& repository,
+                             absl::Time now, audit::AuditRecord& record) {
+  const ExceptedKey key{digest, repository, caller.namespace_name};
+  std::shared_ptr<const policy::Policy> policy;
+  std::shared_ptr<const ExceptedRefusal> refusal;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = excepted_.find(key);
+    if (it == excepted_.end() || policy_ == nullptr) return false;
+    policy = policy_;
+    refusal = it->second;
+  }
+  policy::GovernanceInput input;
+  input.verdict = policy::Outcome::kDeny;
+  input.reason = refusal->reason;
+  input.image = &refusal->image;
+  input.digests = {digest, refusal->index_digest};
+  input.namespace_name = caller.namespace_name;
+  input.rule = refusal->policy.empty() ? nullptr : policy->RuleNamed(refusal->policy);
+  const policy::Governed g = policy::Govern(*policy, input, now);
+  if (g.exception == nullptr) {
+    // Expired (or the rules changed): the registry decides again.
+    absl::MutexLock lock(&mu_);
+    excepted_.erase(key);
+    return false;
+  }
+  record.image = absl::StrCat(repository, "@", digest);
+  record.digest = digest;
+  record.decision = std::string(policy::OutcomeName(g.verdict));
+  record.reason = absl::StrCat(g.reason, refusal->answered);
+  record.enforced = g.enforced;
+  record.policy = refusal->policy;
+  record.identity.clear();
+  record.signed_at.clear();
+  record.signed_at_source.clear();
+  record.source = "exception";
+  record.exception = g.exception->name;
+  record.owner = g.exception->owner;
+  record.expires = verify::FormatTimeUtc(g.exception->expires);
+  return true;
 }
 
 absl::Status Enforcer::Conclude(const Caller& caller, audit::AuditRecord record, const std::string& subject,
@@ -670,15 +755,28 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
 
   // 1. A stored verdict valid under the current policy.
   const std::vector<Candidate> candidates = CandidatesOf(image, found);
+  // Why stored verdicts that exist no longer admit it (revoked key, ...): a refusal names them.
+  std::vector<std::string> stale;
   for (const Candidate& c : candidates) {
-    if (std::optional<Approval> approval = FindApproval(c.digest, c.repository, caller.namespace_name)) {
+    std::string why;
+    if (std::optional<Approval> approval = FindApproval(c.digest, c.repository, caller.namespace_name, &why)) {
       FillFromApproval(c.repository, c.digest, *approval, record);
       if (admitted_by != nullptr) *admitted_by = c;
       return Conclude(caller, record, image);
     }
+    if (!why.empty()) stale.push_back(absl::StrCat(c.repository, "@", c.digest, ": ", why));
   }
 
-  // 2. No policy names it, and unmatched images are allowed.
+  // 2. The registry refused it before and an exception admitted it: the exception is judged again
+  // now (expiry, revocation), the registry is not asked again.
+  for (const Candidate& c : candidates) {
+    if (AdmitExcepted(caller, c.digest, c.repository, start, record)) {
+      if (admitted_by != nullptr) *admitted_by = Candidate{c.digest, c.repository, /*excepted=*/true};
+      return Conclude(caller, record, image, /*governed=*/true);
+    }
+  }
+
+  // 3. No policy names it, and unmatched images are allowed.
   for (const Candidate& c : candidates) {
     absl::StatusOr<reference::Reference> ref = reference::Parse(absl::StrCat(c.repository, "@", c.digest));
     if (ref.ok() && !policy->Find(*ref, caller.namespace_name).has_value() &&
@@ -699,9 +797,14 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
     return Conclude(caller, record, image);
   }
 
-  // 3. The registry, for each manifest in turn: the first accepted one admits the image. All of
+  // 4. The registry, for each manifest in turn: the first accepted one admits the image. All of
   // them within one budget.
   if (!registry_allowed) return NeedsRegistryError();
+  uint64_t generation;
+  {
+    absl::MutexLock lock(&mu_);
+    generation = generation_;
+  }
   const std::shared_ptr<const std::atomic<bool>> gone = caller.gone;
   std::unique_ptr<Budget> budget = BudgetFor(caller, [gone] { return gone == nullptr || !gone->load(); });
   std::optional<policy::Decision> first_refusal;
@@ -709,15 +812,31 @@ absl::Status Enforcer::AdmitPresent(const Caller& caller, const std::string& ima
     policy::Decision d = Verify(absl::StrCat(c.repository, "@", c.digest), caller, registry::Credentials{}, *budget);
     if (d.verdict == policy::Outcome::kAllow) {
       FillFromDecision(d, image, record);
-      // Only signatures leave a verdict to remember; an exception is judged again at every call.
-      if (admitted_by != nullptr && !d.policy.empty() && d.source == "registry") *admitted_by = c;
+      // Signatures leave a verdict; an exception leaves the registry's refusal, judged again at
+      // every call.
+      if (d.source == "exception") {
+        RememberExcepted(d, c, caller.namespace_name, generation);
+        if (admitted_by != nullptr) *admitted_by = Candidate{c.digest, c.repository, /*excepted=*/true};
+      } else if (admitted_by != nullptr && !d.policy.empty() && d.source == "registry") {
+        *admitted_by = c;
+      }
       return Conclude(caller, record, image, /*governed=*/true);
     }
     if (!first_refusal.has_value()) first_refusal = std::move(d);
   }
   FillFromDecision(*first_refusal, image, record);
-  // A policy that matched but did not accept: say that nothing on the node vouched for it either.
-  if (!first_refusal->policy.empty() && !absl::StartsWith(first_refusal->reason, kRegistryUnavailable)) {
+  if (!stale.empty()) {
+    // A stored verdict that admitted it before no longer does (a reload revoked or removed its key,
+    // ...): that is the news, whatever the registry said.
+    const std::string why = absl::StrCat("its stored verdict no longer admits it (", absl::StrJoin(stale, "; "), ")");
+    if (absl::StartsWith(first_refusal->reason, kRegistryUnavailable)) {
+      record.reason = absl::StrCat(kRegistryUnavailable, why, ", and the registry could not be asked for other signatures: ",
+                                   absl::StripPrefix(first_refusal->reason, kRegistryUnavailable));
+    } else {
+      record.reason = absl::StrCat(why, ", and the registry does not verify it: ", first_refusal->reason);
+    }
+  } else if (!first_refusal->policy.empty() && !absl::StartsWith(first_refusal->reason, kRegistryUnavailable)) {
+    // A policy that matched but did not accept: say that nothing on the node vouched for it either.
     record.reason = absl::StrCat("no stored verdict, and the registry does not verify it: ", first_refusal->reason);
   }
   // An image id means nothing to a person: name the manifest that was looked up too.
@@ -753,7 +872,12 @@ absl::StatusOr<std::string> Enforcer::AdmitImage(const Caller& caller, const std
     absl::MutexLock lock(&mu_);
     const policy::Rule* rule =
         policy_ == nullptr ? nullptr : RuleFor(*policy_, admitted_by->digest, admitted_by->repository, caller.namespace_name);
-    if (rule != nullptr) {
+    if (admitted_by->excepted) {
+      if (excepted_.contains(ExceptedKey{admitted_by->digest, admitted_by->repository, caller.namespace_name})) {
+        admitted_ids_[{image, caller.namespace_name}] =
+            AdmittedId{generation_, ApprovalKey{admitted_by->digest, admitted_by->repository, 0}, /*excepted=*/true};
+      }
+    } else if (rule != nullptr) {
       const ApprovalKey key{admitted_by->digest, admitted_by->repository, rule->index};
       if (approvals_.contains(key)) admitted_ids_[{image, caller.namespace_name}] = AdmittedId{generation_, key};
     }
@@ -765,6 +889,7 @@ absl::StatusOr<std::string> Enforcer::AdmitImage(const Caller& caller, const std
 std::optional<audit::AuditRecord> Enforcer::AdmitFromCache(const Caller& caller, const std::string& image) {
   const absl::Time start = Now();
   audit::AuditRecord record = RecordFor(caller, start);
+  std::optional<ApprovalKey> excepted;
   {
     absl::MutexLock lock(&mu_);
     // Keyed by namespace: a verdict that admits the image in one namespace says nothing about
@@ -772,12 +897,26 @@ std::optional<audit::AuditRecord> Enforcer::AdmitFromCache(const Caller& caller,
     auto it = admitted_ids_.find(std::make_pair(image, caller.namespace_name));
     if (it == admitted_ids_.end()) return std::nullopt;
     const AdmittedId& admitted = it->second;
-    auto approval = approvals_.find(admitted.approval);
-    if (admitted.generation != generation_ || approval == approvals_.end() || start > approval->second.valid_until) {
+    if (admitted.generation != generation_) {
       admitted_ids_.erase(it);
       return std::nullopt;
     }
-    FillFromApproval(std::get<1>(admitted.approval), std::get<0>(admitted.approval), approval->second, record);
+    if (admitted.excepted) {
+      excepted = admitted.approval;
+    } else {
+      auto approval = approvals_.find(admitted.approval);
+      if (approval == approvals_.end() || start > approval->second.valid_until) {
+        admitted_ids_.erase(it);
+        return std::nullopt;
+      }
+      FillFromApproval(std::get<1>(admitted.approval), std::get<0>(admitted.approval), approval->second, record);
+    }
+  }
+  if (excepted.has_value() &&
+      !AdmitExcepted(caller, std::get<0>(*excepted), std::get<1>(*excepted), start, record)) {
+    absl::MutexLock lock(&mu_);
+    admitted_ids_.erase(std::make_pair(image, caller.namespace_name));
+    return std::nullopt;
   }
   record.latency = Now() - start;
   return record;
@@ -912,7 +1051,9 @@ void Enforcer::ForgetDigests(const std::vector<std::string>& digests) {
     if (!removed.ok()) SIGSHIM_LOG(kError, "verdicts for ", digest, " not removed: ", removed.message());
     absl::MutexLock lock(&mu_);
     absl::erase_if(approvals_, [&](const auto& entry) { return std::get<0>(entry.first) == digest; });
+    absl::erase_if(rejections_, [&](const auto& entry) { return std::get<0>(entry.first) == digest; });
     absl::erase_if(admitted_ids_, [&](const auto& entry) { return std::get<0>(entry.second.approval) == digest; });
+    absl::erase_if(excepted_, [&](const auto& entry) { return std::get<0>(entry.first) == digest; });
   }
 }
 

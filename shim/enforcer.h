@@ -24,8 +24,13 @@
 //     shared pull verifications) is keyed by that policy or namespace, so an image verified for
 //     namespace A never admits a container in namespace B whose policy trusts others.
 //   - Then pkg/policy/governance.h: a revoked digest is refused, an [[exceptions]] entry admits a
-//     denial while it has not expired (checked at each call, never cached), a denial before its
-//     policy's enforce_from or in audit mode is let through, not enforced.
+//     denial while it has not expired, a denial before its policy's enforce_from or in audit mode
+//     is let through, not enforced. These rules are applied at every call, at its time. What a
+//     CreateContainer admitted by an exception remembers is the registry's refusal (per digest,
+//     repository and namespace, under the policy in force, until no exception admits it or the
+//     configuration changes), so that the next call asks no registry, only the rules.
+//   - A refusal after a stored verdict stopped holding (a reload revoked its key, ...) names why,
+//     whatever the registry then says (or when it cannot be reached).
 // Refusals are absl::Status values whose message starts "SignatureValidationFailed: " (or
 // "RegistryUnavailable: " when the registry could not be reached) and names the image, the
 // digest when known, and the reason; the proxy answers them as gRPC UNKNOWN. Errors never allow.
@@ -53,6 +58,7 @@
 #include "pkg/cri/api.pb.h"
 #include "pkg/policy/image_verifier.h"
 #include "pkg/policy/policy.h"
+#include "pkg/reference/reference.h"
 #include "pkg/registry/registry_client.h"
 #include "pkg/verdicts/verdict_store.h"
 #include "pkg/verify/statement.h"
@@ -170,8 +176,9 @@ class Enforcer {
   absl::StatusOr<std::string> AdmitImage(const Caller& caller, const std::string& image, bool registry_allowed = true);
 
   // Returns the audit record of an allow when `image` is an image id that AdmitImage admitted
-  // before, for a pod in the caller's namespace, by a verdict still valid under the current policy
-  // (the record is not reported: pass it to Report). Makes no runtime, registry or disk call, so it may run on the proxy's threads;
+  // before, for a pod in the caller's namespace, by a verdict still valid under the current policy,
+  // or by an [[exceptions]] entry that still admits it now (the same rules as AdmitImage, at this
+  // call's time; the record is not reported: pass it to Report). Makes no runtime, registry or disk call, so it may run on the proxy's threads;
   // nullopt when AdmitImage must decide. Safe because an image id is the digest of the image
   // config, which fixes the layers' content: whatever manifest the runtime now keeps under that
   // id, the container's file system is the one that was verified.
@@ -215,6 +222,9 @@ class Enforcer {
   struct Candidate {
     std::string digest;
     std::string repository;
+    // Set on the candidate AdmitPresent reports when an [[exceptions]] entry admitted it (then no
+    // verdict did).
+    bool excepted = false;
   };
   // A stored verdict judged under one rule: (digest, repository, Rule::index).
   using ApprovalKey = std::tuple<std::string, std::string, size_t>;
@@ -250,10 +260,11 @@ class Enforcer {
                                                absl::Time now);
 
   // Judges `verdict` under every rule of `policy` its repository matches, adding the approvals to
-  // `approvals`; returns the number of rules that approve it, and sets `why` (may be null) to the
-  // reason when none does.
+  // `approvals` and, for each rule that does not approve it, why to `rejections`; returns the number
+  // of rules that approve it, and sets `why` (may be null) to the reason when none does.
   static int ApproveUnder(const verdicts::Verdict& verdict, const policy::Policy& policy, absl::Time now,
-                          absl::flat_hash_map<ApprovalKey, Approval>& approvals, std::string* why);
+                          absl::flat_hash_map<ApprovalKey, Approval>& approvals,
+                          absl::flat_hash_map<ApprovalKey, std::string>& rejections, std::string* why);
 
   // Returns the rule that decides (digest, repository) in `namespace_name` under `policy`, or
   // null when none does.
@@ -261,9 +272,11 @@ class Enforcer {
                                      const std::string& repository, const std::string& namespace_name);
 
   // Returns the approval of (digest, repository) under the rule that decides it in
-  // `namespace_name` under the current policy, if any, still valid now.
+  // `namespace_name` under the current policy, if any, still valid now. When there is none but a
+  // stored verdict for it was judged under that rule, sets `stale` (may be null) to why that
+  // verdict does not admit it now (a revoked or removed key, a closed key window, ...).
   std::optional<Approval> FindApproval(const std::string& digest, const std::string& repository,
-                                       const std::string& namespace_name) const;
+                                       const std::string& namespace_name, std::string* stale = nullptr) const;
 
   // Stores the verdict of an accepted decision and approves it under the current policy.
   void Record(const policy::Decision& decision, const reference::Reference& ref);
@@ -298,9 +311,23 @@ class Enforcer {
   bool ManifestIsImage(const std::string& digest, const std::string& image_id);
 
   // Admission of an image present on the node: verdict, unmatched policy or the registry.
-  // Sets `admitted_by` (may be null) to the candidate whose verdict admitted it.
+  // Sets `admitted_by` (may be null) to the candidate whose verdict (or remembered, excepted
+  // refusal) admitted it.
   absl::Status AdmitPresent(const Caller& caller, const std::string& image, const RuntimeImage& found,
                             absl::Time start, bool registry_allowed, std::optional<Candidate>* admitted_by = nullptr);
+
+  // Fills `record` with the allow an [[exceptions]] entry gives at `now` to the remembered registry
+  // refusal of (digest, repository) in the caller's namespace under the current policy (Govern, so
+  // a revoked digest or an expired exception admits nothing), and returns true. Returns false, and
+  // forgets the refusal, when none is remembered or no exception admits it now. Asks no registry
+  // and no runtime.
+  bool AdmitExcepted(const Caller& caller, const std::string& digest, const std::string& repository, absl::Time now,
+                     audit::AuditRecord& record);
+
+  // Remembers the registry's refusal that decision `d` (an allow by an exception) of (digest,
+  // repository) for `namespace_name` rests on, unless the policy changed since `generation`.
+  void RememberExcepted(const policy::Decision& d, const Candidate& c, const std::string& namespace_name,
+                        uint64_t generation);
 
   // Reports a decision and turns it into the call's answer: OK when allowed (or not enforced),
   // else the refusal. Unless `governed` (the record comes from a Decision that ImageVerifier
@@ -320,13 +347,32 @@ class Enforcer {
   std::atomic<bool> shutting_down_{false};
   // (digest, repository, rule index) → why its stored verdict holds under that rule of policy_.
   absl::flat_hash_map<ApprovalKey, Approval> approvals_ ABSL_GUARDED_BY(mu_);
+  // (digest, repository, rule index) → why its stored verdict does not hold under that rule of
+  // policy_: named in a refusal that the registry then has to decide.
+  absl::flat_hash_map<ApprovalKey, std::string> rejections_ ABSL_GUARDED_BY(mu_);
   // (image id, namespace) → the verdict AdmitImage admitted it by, for AdmitFromCache. An entry
   // holds while its generation is current and its approval is still in approvals_ and valid.
   struct AdmittedId {
     uint64_t generation;
-    ApprovalKey approval;
+    ApprovalKey approval;  // for an exception: (digest, repository, 0) of its remembered refusal
+    bool excepted = false;  // admitted by an exception (excepted_), judged again at every call
   };
   absl::flat_hash_map<std::pair<std::string, std::string>, AdmittedId> admitted_ids_ ABSL_GUARDED_BY(mu_);
+
+  // A registry refusal that an [[exceptions]] entry turned into an allow, for one (digest,
+  // repository, namespace) under policy_: the next call asks no registry, only Govern (which applies
+  // the exception's expiry and revocation at the call's time). Emptied by SetPolicy; an entry goes
+  // once no exception admits it any more (then the registry is asked again).
+  struct ExceptedRefusal {
+    reference::Reference image;  // what was decided on: repository@digest
+    std::string index_digest;    // the index it was reached through, "" when none
+    std::string policy;          // the matched [[policy]] name, "" when none matched
+    std::string reason;          // the registry's refusal
+    std::string answered;        // " (the registry's answer of <when it was asked>, remembered …)"
+  };
+  using ExceptedKey = std::tuple<std::string, std::string, std::string>;  // digest, repository, namespace
+  // Shared: a call copies the pointer, not the strings, out of the lock.
+  absl::flat_hash_map<ExceptedKey, std::shared_ptr<const ExceptedRefusal>> excepted_ ABSL_GUARDED_BY(mu_);
 
   // Manifest digest → the image ids (config digests) it stands for, as read from containerd's
   // content store. Content never changes under its digest, so entries never go stale; the map is

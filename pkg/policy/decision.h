@@ -70,6 +70,9 @@ struct Decision {
   std::string exception;
   std::string exception_owner;
   absl::Time exception_expires = absl::InfinitePast();
+  // Set when an exception admitted the image: the reason the configuration would otherwise have
+  // refused it (the verdict was then kDeny); "" otherwise.
+  std::string excepted_refusal;
   // For a person: why. For an error, starts with a class: "InvalidReference: ",
   // "RegistryUnavailable: ", "RegistryError: ", "VerificationError: ".
   std::string reason;

@@ -64,6 +64,7 @@ void GovernDecision(const Policy& policy, const Rule* rule, const reference::Ref
     decision.exception = g.exception->name;
     decision.exception_owner = g.exception->owner;
     decision.exception_expires = g.exception->expires;
+    decision.excepted_refusal = input.reason;
     // What was found stays in rejections; nothing counted for a policy.
     decision.evidence.clear();
     decision.identity.clear();

@@ -3,7 +3,9 @@
 //  1. CreateContainer with a warm verdict (the image was pulled through sigshim once), sent straight
 //     to containerd and through sigshim, side by side in one run: p50/p90/mean per side, the added
 //     time and ratio, and sigshim's CPU time per call. Then the runtime calls the enforcement layer
-//     makes per CreateContainer (CRI ImageStatus, containerd Images.Get), timed alone.
+//     makes per CreateContainer (CRI ImageStatus, containerd Images.Get), timed alone. The policy
+//     is scoped to the pod's namespace (sandbox_config) and an [[exceptions]] entry is in force.
+//  1b. The same for an unsigned image that the exception admits (pulled through sigshim once).
 //  2. A cold PullImage (a new signed image each time) by tag, straight and through sigshim (and,
 //     for context, straight but pinned by digest, as sigshim forwards it), and the added time split
 //     into its parts, each measured alone against the same registry and containerd: registry round
@@ -40,6 +42,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "pkg/base/digest.h"
 #include "pkg/base/file.h"
 #include "test/bench/bench_util.h"
@@ -65,6 +68,7 @@ using runtime::v1::RuntimeService;
 constexpr char kNamespace[] = "bench";
 constexpr char kWarmRepository[] = "bench/warm";
 constexpr char kColdRepository[] = "bench/cold";
+constexpr char kExceptedRepository[] = "bench/excepted";  // unsigned; [[exceptions]] "bench-vendor" admits it
 
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& socket) {
   grpc::ChannelArguments args;
@@ -123,12 +127,13 @@ struct Bench {
   }
 
   // Makes a distinct image, pushes it as repository:tag, signs it for its repository and pushes
-  // the signature; returns the manifest digest.
-  absl::StatusOr<std::string> PushSigned(const std::string& repository, const std::string& tag) {
+  // the signature (unless `sign` is false); returns the manifest digest.
+  absl::StatusOr<std::string> PushSigned(const std::string& repository, const std::string& tag, bool sign = true) {
     auto image = testbed::CmdVariant(base, absl::StrCat("v", ++images_made), {"/bin/echo", tag});
     if (!image.ok()) return image.status();
     auto digest = testbed::PushImage(*image, *tb->registry(), repository, tag);
     if (!digest.ok()) return digest.status();
+    if (!sign) return *digest;
     auto artifact = test_signer::SignImage(*signer, Repo(repository), *digest);
     if (!artifact.ok()) return artifact.status();
     for (const test_signer::SignatureLayer& layer : artifact->layers) {
@@ -174,7 +179,12 @@ std::string ConfigText(const Bench& b, const std::string& key_path) {
       "[registry]\n"
       "insecure = [\"", b.tb->registry()->host_port(), "\"]\n"
       "\n[[keys]]\nname = \"release\"\npath = \"", key_path, "\"\n"
-      "\n[[policy]]\nname = \"bench\"\nimages = [\"", b.tb->registry()->host_port(), "/**\"]\nrequire = [\"release\"]\n");
+      "\n[[policy]]\nname = \"bench\"\nimages = [\"", b.tb->registry()->host_port(), "/**\"]\nnamespaces = [\"", kNamespace,
+      "\"]\nrequire = [\"release\"]\n"
+      "\n[[exceptions]]\nname = \"bench-vendor\"\nimages = [\"", b.tb->registry()->host_port(), "/", kExceptedRepository,
+      "\"]\nnamespaces = [\"", kNamespace, "\"]\nreason = \"benchmark: an unsigned image admitted by an exception\"\n"
+      "owner = \"bench@sigshim.test\"\nexpires = ",
+      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now() + absl::Hours(24 * 30), absl::UTCTimeZone()), "\n");
 }
 
 absl::Status SetUp(Bench& b) {
@@ -302,9 +312,13 @@ void PrintRow(const char* label, const std::vector<double>& v, const char* extra
          extra);
 }
 
-absl::Status CreateContainerBench(Bench& b, int calls, int rounds) {
-  const std::string tag = b.Repo(absl::StrCat(kWarmRepository, ":v1"));
-  auto digest = b.PushSigned(kWarmRepository, "v1");
+// Times warm CreateContainer calls of an image of `repository`, signed or (`excepted`) unsigned and
+// admitted by the [[exceptions]] entry, direct and through sigshim, in the namespace the policy and
+// the exception name; with `runtime_calls`, then times the runtime calls AdmitImage can make.
+absl::Status CreateContainerBench(Bench& b, int calls, int rounds, const char* repository, bool excepted,
+                                  bool runtime_calls) {
+  const std::string tag = b.Repo(absl::StrCat(repository, ":v1"));
+  auto digest = b.PushSigned(repository, "v1", /*sign=*/!excepted);
   if (!digest.ok()) return digest.status();
   std::string image_id;
   grpc::Status pulled = b.Pull(/*via_shim=*/true, tag, &image_id);
@@ -327,8 +341,15 @@ absl::Status CreateContainerBench(Bench& b, int calls, int rounds) {
   }
   const double d50 = Percentile(direct.latencies_us, 0.5), s50 = Percentile(shim.latencies_us, 0.5);
   const double dm = Mean(direct.latencies_us), sm = Mean(shim.latencies_us);
-  printf("\n## 1. CreateContainer, warm verdict (%s pulled through sigshim once; image id + user_specified_image)\n",
-         tag.c_str());
+  if (excepted) {
+    printf("\n## 1b. CreateContainer, warm, unsigned image admitted by [[exceptions]] \"bench-vendor\" (%s pulled through\n"
+           "# sigshim once; image id + user_specified_image; policy and exception scoped to namespace \"%s\")\n",
+           tag.c_str(), kNamespace);
+  } else {
+    printf("\n## 1. CreateContainer, warm verdict (%s pulled through sigshim once; image id + user_specified_image;\n"
+           "# policy \"bench\" scoped to namespace \"%s\", an exception in force for another repository)\n",
+           tag.c_str(), kNamespace);
+  }
   printf("# %d calls per side in %d alternating rounds; each container removed right after, untimed; microseconds\n",
          per_round * rounds, rounds);
   printf("  %-44s %6s %10s %10s %10s\n", "side", "calls", "p50", "p90", "mean");
@@ -345,6 +366,10 @@ absl::Status CreateContainerBench(Bench& b, int calls, int rounds) {
                               x->first_error.c_str());
   }
   fflush(stdout);
+  if (!runtime_calls) {
+    RemovePod(b, *pod);
+    return absl::OkStatus();
+  }
 
   // The runtime calls Enforcer::AdmitImage makes per CreateContainer, timed alone on their own
   // channels: CRI ImageStatus of the image, then (CandidatesOf) containerd Images.Get for each
@@ -663,8 +688,16 @@ int Main(int argc, char** argv) {
     return 1;
   }
   int rc = 0;
-  if (absl::Status s = CreateContainerBench(b, calls, rounds); !s.ok()) {
+  if (absl::Status s = CreateContainerBench(b, calls, rounds, kWarmRepository, /*excepted=*/false,
+                                           /*runtime_calls=*/true);
+      !s.ok()) {
     fprintf(stderr, "CreateContainer benchmark failed: %s\n", std::string(s.message()).c_str());
+    rc = 1;
+  }
+  if (absl::Status s = CreateContainerBench(b, calls, rounds, kExceptedRepository, /*excepted=*/true,
+                                           /*runtime_calls=*/false);
+      !s.ok()) {
+    fprintf(stderr, "CreateContainer benchmark (excepted image) failed: %s\n", std::string(s.message()).c_str());
     rc = 1;
   }
   if (absl::Status s = ColdPullBench(b, cold); !s.ok()) {

@@ -4,9 +4,11 @@
 //   - an unsigned image admitted by an [[exceptions]] entry (audit line: source "exception", its
 //     name, owner and expiry), then refused once the entry has expired, without a reload;
 //   - enforce_from in the future: a refusal audited, not enforced; in the past: refused;
-//   - a revoked key refusing its image at the next CreateContainer after SIGHUP, registry stopped;
+//   - a revoked key refusing its image at the next CreateContainer after SIGHUP, registry stopped,
+//     the answer and the audit line naming the key and saying the registry could not be asked;
 //   - a revoked image digest refused even though an exception covers it;
 //   - the exception metrics on /metrics;
+//   - warm CreateContainer calls of an excepted image asking the registry nothing;
 //   - `sigshim plan` against this node: a running container whose key a new configuration revokes
 //     (or whose policy would require another key) named as newly refused, exit 1; a configuration
 //     that changes nothing, exit 0; both decided from stored verdicts with the registry stopped.
@@ -476,22 +478,34 @@ TEST_F(GovernanceTest, RevokedKeyRefusesItsImageAtTheNextCreateContainerAfterSig
   created = CreateContainer(pod, "registry-down", image_id);
   ASSERT_TRUE(created.ok()) << Describe(created);
   // ... until a reload revokes its key: its verdict no longer holds (re-checked offline, logged),
-  // and the registry that would be asked instead is not there. Refused: nothing vouches for it (the
-  // answer is the registry's absence; the log line names the revoked key).
+  // and the registry that would be asked for other signatures is not there. Refused, and the
+  // answer and the audit line say both: which key is revoked, and that the registry could not be
+  // asked.
   Settings settings;
   settings.revoked_keys = {Fingerprint(*team_)};
   ASSERT_NO_FATAL_FAILURE(Apply(settings));
+  const std::string revoked = absl::StrCat("key ", Fingerprint(*team_), " is revoked ([revocation] keys)");
   EXPECT_THAT(testbed::FileTail(*log_path_, 1 << 20),
               HasSubstr(absl::StrCat("verdict not valid any more: ", Repo("gov/revoked-key/app"), "@", digest, ": ")));
-  EXPECT_THAT(testbed::FileTail(*log_path_, 1 << 20),
-              HasSubstr(absl::StrCat("key ", Fingerprint(*team_), " is revoked ([revocation] keys)")));
-  ExpectRefused(CreateContainer(pod, "after-by-id", image_id), {image_id, digest}, "RegistryUnavailable: ");
-  ExpectRefused(CreateContainer(pod, "after-by-name", image), {image, digest}, "RegistryUnavailable: ");
+  EXPECT_THAT(testbed::FileTail(*log_path_, 1 << 20), HasSubstr(revoked));
+  const std::string stale =
+      absl::StrCat("its stored verdict no longer admits it (", Repo("gov/revoked-key/app"), "@", digest, ": ");
+  const std::string unasked = "and the registry could not be asked for other signatures: ";
+  ExpectRefused(CreateContainer(pod, "after-by-id", image_id), {image_id, digest, stale, revoked, unasked},
+                "RegistryUnavailable: ");
+  ExpectRefused(CreateContainer(pod, "after-by-name", image), {image, digest, stale, revoked, unasked},
+                "RegistryUnavailable: ");
+  int refusals = 0;
   for (const nlohmann::json& line : AuditFor("CreateContainer", digest)) {
     if (line.value("container", "").rfind("after-", 0) != 0) continue;
     std::cout << "  audit: " << line.dump() << std::endl;
-    EXPECT_NE(line.value("decision", ""), "allow");
+    ++refusals;
+    EXPECT_EQ(line.value("decision", ""), "error");
+    EXPECT_EQ(line.value("enforced", false), true);
+    EXPECT_THAT(line.value("reason", ""), StartsWith("RegistryUnavailable: "));
+    for (const std::string& part : {stale, revoked, unasked}) EXPECT_THAT(line.value("reason", ""), HasSubstr(part));
   }
+  EXPECT_EQ(refusals, 2);
   grpc::Status other = CreateContainer(pod, "kept", kept);  // its key is not revoked: its verdict holds
   EXPECT_TRUE(other.ok()) << Describe(other);
   ASSERT_NO_FATAL_FAILURE(Apply(Settings{}));
@@ -527,6 +541,47 @@ TEST_F(GovernanceTest, ExceptionMetricsShowExpiryAndAdmissions) {
   EXPECT_EQ(Series(scrape, "sigshim_exception_admissions_total{exception=\"vendor-x\"}"), 2) << scrape;
   for (absl::string_view line : absl::StrSplit(scrape, '\n')) {
     if (absl::StrContains(line, "sigshim_exception_")) std::cout << "  " << line << std::endl;
+  }
+}
+
+TEST_F(GovernanceTest, AWarmCreateContainerOfAnExceptedImageMakesNoRegistryRequest) {
+  ASSERT_NO_FATAL_FAILURE(Apply(Settings{}));  // vendor-x in force for 30 days
+  const std::string image = Repo("gov/vendor/warm:v1");
+  const std::string digest = PushNew("gov/vendor/warm", "v1", {"/bin/echo", "warm"});
+  std::string image_id;
+  grpc::Status pulled = Pull(image, &image_id);
+  ASSERT_TRUE(pulled.ok()) << Describe(pulled);
+  PodRun pod;
+  ASSERT_NO_FATAL_FAILURE(RunPod("vendor-warm", &pod));
+  // Every request sigshim makes to decide the image asks for its signatures: the .sig tag.
+  const std::string sig_path = absl::StrCat("/v2/gov/vendor/warm/manifests/sha256-", digest.substr(7), ".sig");
+  auto asked = [&] {
+    return bed_->registry()->CountRequests("GET", sig_path) + bed_->registry()->CountRequests("HEAD", sig_path);
+  };
+  // The first CreateContainer asks the registry (it refuses; the exception admits); the next ones,
+  // by image id and by name, ask nothing: the refusal is remembered and the exception judged again.
+  const int before = asked();
+  grpc::Status created = CreateContainer(pod, "first", image_id);
+  ASSERT_TRUE(created.ok()) << Describe(created);
+  const int after_first = asked();
+  for (const std::string& name : {"second", "third"}) {
+    created = CreateContainer(pod, name, name == "second" ? image_id : image);
+    ASSERT_TRUE(created.ok()) << name << ": " << Describe(created);
+  }
+  const int after_third = asked();
+  std::cout << "  .sig requests: first CreateContainer " << after_first - before << ", second and third "
+            << after_third - after_first << std::endl;
+  EXPECT_GT(after_first, before) << "the first CreateContainer did not ask the registry: " << sig_path << " never counted";
+  EXPECT_EQ(after_third, after_first) << "a warm CreateContainer of an excepted image asked the registry";
+  const std::vector<nlohmann::json> lines = AuditFor("CreateContainer", digest);
+  ASSERT_EQ(lines.size(), 3u);
+  for (const nlohmann::json& line : lines) {
+    std::cout << "  audit: " << line.dump() << std::endl;
+    EXPECT_EQ(line.value("decision", ""), "allow");
+    EXPECT_EQ(line.value("source", ""), "exception");
+    EXPECT_EQ(line.value("exception", ""), "vendor-x");
+    EXPECT_EQ(line.value("owner", ""), kOwner);
+    EXPECT_THAT(line.value("reason", ""), HasSubstr("no signatures"));
   }
 }
 

@@ -1005,18 +1005,83 @@ TEST_F(EnforcerTest, AnExceptionAdmitsAnUnsignedImageUntilItExpiresWithoutAReloa
   SetNow(t0 + absl::Minutes(59));
   ASSERT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), id).ok());
   EXPECT_EQ(LastRecord().source, "exception");
-  EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());  // never cached
   // Another namespace is not covered.
   EXPECT_FALSE(enforcer_->AdmitImage(In("CreateContainer", "dev"), id).ok());
+  EXPECT_FALSE(enforcer_->AdmitFromCache(In("CreateContainer", "dev"), id).has_value());
 
   // At the instant of expiry: refused, the same policy in force.
   SetNow(t0 + absl::Hours(1));
+  EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());
   auto expired = enforcer_->AdmitImage(Pod("CreateContainer"), id);
   ASSERT_FALSE(expired.ok());
   EXPECT_THAT(std::string(expired.status().message()), HasSubstr("no signatures"));
   EXPECT_EQ(LastRecord().source, "registry");
   EXPECT_EQ(LastRecord().exception, "");
   EXPECT_FALSE(enforcer_->DecidePull(Pod("PullImage"), "registry.test/team/app:unsigned", {}).ok());
+}
+
+TEST_F(EnforcerTest, AWarmCreateContainerOfAnExceptedImageAsksNoRegistryUntilTheExceptionExpires) {
+  const absl::Time t0 = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  SetNow(t0);
+  const std::string policies =
+      policy::PolicyTable("team", "\"registry.test/team/**\"", "\"release\"") +
+      "[[exceptions]]\nname = \"vendor-x\"\nimages = [\"registry.test/team/app\"]\nnamespaces = [\"prod\"]\n"
+      "reason = \"SEC-1234\"\nowner = \"sec@acme.test\"\nexpires = " +
+      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t0 + absl::Hours(1), absl::UTCTimeZone()) + "\n";
+  ApplyText(policies);
+  ASSERT_TRUE(Pull("registry.test/team/app:unsigned").ok());
+  const std::string id = Sha256Digest(unsigned_ + "-config");
+  ASSERT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), id).ok());  // asks the registry: it refuses
+  EXPECT_EQ(LastRecord().source, "exception");
+
+  // Warm: the registry's refusal is remembered, the exception judged again, no registry request.
+  const uint64_t asked = client_->RequestCount();
+  SetNow(t0 + absl::Minutes(59));
+  for (const std::string& image : {id, absl::StrCat(kRepo, ":unsigned")}) {
+    SCOPED_TRACE(image);
+    absl::StatusOr<std::string> admitted = enforcer_->AdmitImage(Pod("CreateContainer"), image, /*registry_allowed=*/false);
+    ASSERT_TRUE(admitted.ok()) << admitted.status();
+    EXPECT_EQ(*admitted, id);
+    const audit::AuditRecord r = LastRecord();
+    EXPECT_EQ(r.decision, "allow");
+    EXPECT_EQ(r.source, "exception");
+    EXPECT_EQ(r.exception, "vendor-x");
+    EXPECT_EQ(r.owner, "sec@acme.test");
+    EXPECT_EQ(r.expires, verify::FormatTimeUtc(t0 + absl::Hours(1)));
+    EXPECT_EQ(r.digest, unsigned_);
+    EXPECT_EQ(r.policy, "team");
+    EXPECT_THAT(r.reason, HasSubstr("otherwise refused: no signatures"));
+  }
+  // And the image id fast path, without the runtime.
+  runtime_.SetUp(false);
+  std::optional<audit::AuditRecord> cached = enforcer_->AdmitFromCache(Pod("CreateContainer"), id);
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_EQ(cached->source, "exception");
+  EXPECT_EQ(cached->exception, "vendor-x");
+  EXPECT_EQ(cached->digest, unsigned_);
+  runtime_.SetUp(true);
+  EXPECT_EQ(client_->RequestCount(), asked);
+
+  // At the exception's expiry instant, the same policy in force: nothing remembered admits it; the
+  // registry is asked again and refuses.
+  SetNow(t0 + absl::Hours(1));
+  EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());
+  EXPECT_TRUE(Enforcer::NeedsRegistry(
+      enforcer_->AdmitImage(Pod("CreateContainer"), id, /*registry_allowed=*/false).status()));
+  auto expired = enforcer_->AdmitImage(Pod("CreateContainer"), id);
+  ASSERT_FALSE(expired.ok());
+  EXPECT_THAT(std::string(expired.status().message()), HasSubstr("no signatures"));
+  EXPECT_GT(client_->RequestCount(), asked);
+
+  // A reload forgets the remembered refusal; one that revokes the digest refuses it at once.
+  SetNow(t0);
+  ApplyText(policies);
+  ASSERT_TRUE(enforcer_->AdmitImage(Pod("CreateContainer"), id).ok());
+  ApplyText(policies + "[revocation]\nimages = [\"" + unsigned_ + "\"]\n");
+  EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());
+  auto revoked = enforcer_->AdmitImage(Pod("CreateContainer"), id);
+  ASSERT_FALSE(revoked.ok());
+  EXPECT_THAT(std::string(revoked.status().message()), HasSubstr(absl::StrCat("image ", unsigned_, " is revoked")));
 }
 
 TEST_F(EnforcerTest, EnforceFromAuditsDenialsBeforeItsInstantAndRefusesFromIt) {
@@ -1057,7 +1122,27 @@ TEST_F(EnforcerTest, RevokingTheKeyRefusesItsImageAtTheNextCreateContainerOfflin
   EXPECT_FALSE(enforcer_->AdmitFromCache(Pod("CreateContainer"), id).has_value());
   auto refused = enforcer_->AdmitImage(Pod("CreateContainer"), id);
   ASSERT_FALSE(refused.ok());
-  EXPECT_THAT(std::string(refused.status().message()), StartsWith("RegistryUnavailable: "));
+  // The refusal says why the verdict that admitted it before does not any more, and that the
+  // registry could not be asked instead; so does the audit line.
+  const std::string message(refused.status().message());
+  EXPECT_THAT(message, StartsWith("RegistryUnavailable: "));
+  for (const std::string& part :
+       {absl::StrCat("its stored verdict no longer admits it (", kRepo, "@", signed_, ": "),
+        absl::StrCat("key ", fingerprint, " is revoked ([revocation] keys)"),
+        std::string("the registry could not be asked for other signatures: ")}) {
+    EXPECT_THAT(message, HasSubstr(part));
+    EXPECT_THAT(LastRecord().reason, HasSubstr(part));
+  }
+  EXPECT_EQ(LastRecord().decision, "error");
+  // With the registry back and no other signature: a denial that still names the revocation.
+  transport_->down = false;
+  auto denied = enforcer_->AdmitImage(Pod("CreateContainer"), id);
+  ASSERT_FALSE(denied.ok());
+  EXPECT_THAT(std::string(denied.status().message()), StartsWith("SignatureValidationFailed: "));
+  EXPECT_THAT(std::string(denied.status().message()),
+              HasSubstr(absl::StrCat("key ", fingerprint, " is revoked ([revocation] keys)")));
+  EXPECT_THAT(std::string(denied.status().message()), HasSubstr("and the registry does not verify it: "));
+  EXPECT_EQ(LastRecord().decision, "deny");
 }
 
 TEST_F(EnforcerTest, PullsFromTwoNamespacesNeverShareAVerification) {

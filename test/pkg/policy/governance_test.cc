@@ -369,6 +369,7 @@ TEST_F(GovernanceTest, GovernDecisionFillsTheExceptionFieldsAndDropsEvidence) {
   EXPECT_EQ(d.exception, "e");
   EXPECT_EQ(d.exception_owner, "o");
   EXPECT_EQ(d.exception_expires, kJan31);
+  EXPECT_EQ(d.excepted_refusal, "no signatures");  // what the exception overrode, for the daemon to remember
   EXPECT_THAT(d.evidence, IsEmpty());
 }
 
