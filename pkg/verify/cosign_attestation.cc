@@ -13,6 +13,7 @@
 #include "pkg/verify/dsse.h"
 #include "pkg/verify/intoto.h"
 #include "pkg/verify/rekor.h"
+#include "pkg/verify/signer_search.h"
 #include "pkg/verify/strict_json.h"
 
 namespace sigshim::verify {
@@ -39,22 +40,14 @@ bool IsHex(absl::string_view text) {
   return true;
 }
 
-// The time evidence of the annotations against one root's logs and authorities (or one key's).
-struct AnnotationEvidence {
-  RootTimeEvidence time;
-  int tlog_entries = 0;
-  int integrated_times = 0;
-  int timestamps = 0;
-};
-
 // Verifies the Rekor bundle and timestamp annotations of `layer` for the signature `binding`
 // records. PermissionDenied when the Rekor entry is of one of `logs` and contradicts the envelope;
 // Internal when the crypto library fails.
-absl::StatusOr<AnnotationEvidence> VerifyAnnotations(const Signature& layer, const LogEntryBinding& binding,
+absl::StatusOr<SignerEvidence> VerifyAnnotations(const Signature& layer, const LogEntryBinding& binding,
                                                      absl::string_view root_name,
                                                      absl::Span<const TransparencyLogInput> logs,
                                                      absl::Span<const TimestampAuthorityInput> authorities) {
-  AnnotationEvidence evidence;
+  SignerEvidence evidence;
   const absl::string_view rekor = Annotation(layer, kBundleAnnotation);
   if (rekor.empty()) {
     evidence.time.log_failure = "the attestation has no Rekor bundle (transparency-log entry)";
@@ -155,71 +148,38 @@ absl::StatusOr<ProducedStatements> ProduceAttestationStatements(const Signature&
   binding.dsse_payload_type = envelope->payload_type;
   binding.dsse_payload = envelope->payload;
 
-  std::vector<std::string> reasons;
-  // Key signers.
-  struct KeyStatement {
-    const PublicKey* key;
-    std::optional<SigningTime> time;
-    AnnotationEvidence evidence;
+  const SignerEvidenceCheck evidence = [&](const LogEntryBinding& bound, absl::string_view root_name,
+                                            absl::Span<const TransparencyLogInput> logs,
+                                            absl::Span<const TimestampAuthorityInput> authorities) {
+    return VerifyAnnotations(layer, bound, root_name, logs, authorities);
   };
-  std::vector<KeyStatement> key_signers;
-  for (const auto& key : options.keys) {
-    if (key == nullptr) return absl::InvalidArgumentError("null candidate key");
-    absl::Status verified = key->Verify(pae, binding.signature);
-    if (!verified.ok()) {
-      if (verified.code() != absl::StatusCode::kPermissionDenied) return verified;
-      continue;
-    }
-    KeyStatement& signer = key_signers.emplace_back();
-    signer.key = key.get();
-    auto e = options.key_time_evidence.find(key->Fingerprint());
-    if (e == options.key_time_evidence.end()) continue;
-    LogEntryBinding bound = binding;
-    bound.signer_der = key->Der();
-    absl::StatusOr<AnnotationEvidence> evidence = VerifyAnnotations(
-        layer, bound, e->second.trust_root, e->second.transparency_logs, e->second.timestamp_authorities);
-    if (!evidence.ok()) {
-      if (evidence.status().code() != absl::StatusCode::kPermissionDenied) return evidence.status();
-      key_signers.pop_back();
-      reasons.push_back(absl::StrCat("key ", key->Describe(), ": ", evidence.status().message()));
-      continue;
-    }
-    signer.evidence = *evidence;
-    signer.time = EarlierSigningTime(evidence->time.log_time, evidence->time.timestamp_time);
-  }
-  if (key_signers.empty() && reasons.empty() && (!options.keys.empty() || options.certificate_trust.empty())) {
-    reasons.push_back(absl::StrCat("signed by an unknown key: the envelope's signature does not verify with any of the ",
-                                   options.keys.size(),
-                                   " trusted keys (another key made it, or the signature or payload was altered)"));
+  SignerSearch found;
+  RETURN_IF_ERROR(FindKeySigners(
+      options.keys, options.key_time_evidence, [&](const PublicKey& key) { return key.Verify(pae, binding.signature); },
+      binding, evidence, &found));
+  if (found.signers.empty() && found.reasons.empty() && (!options.keys.empty() || options.certificate_trust.empty())) {
+    found.reasons.push_back(
+        absl::StrCat("signed by an unknown key: the envelope's signature does not verify with any of the ",
+                     options.keys.size(),
+                     " trusted keys (another key made it, or the signature or payload was altered)"));
   }
 
   // Certificate signers: every trust root the certificate annotation chains to.
-  CertificateSignerResult certified;
-  std::map<std::string, AnnotationEvidence> root_evidence;
   if (!options.certificate_trust.empty()) {
     const absl::string_view certificate = Annotation(layer, kCertificateAnnotation);
     if (certificate.empty()) {
-      reasons.push_back(absl::StrCat("no certificate annotation (", kCertificateAnnotation, ")"));
+      found.reasons.push_back(absl::StrCat("no certificate annotation (", kCertificateAnnotation, ")"));
     } else {
       CertificateSignatureInput input;
       input.certificate_pem = certificate;
       input.chain_pem = Annotation(layer, kChainAnnotation);
       input.signature = binding.signature;
       input.signed_bytes = pae;
-      input.evidence = [&](const CertificateTrust& root,
-                           absl::string_view leaf_der) -> absl::StatusOr<RootTimeEvidence> {
-        LogEntryBinding bound = binding;
-        bound.signer_der = leaf_der;
-        ASSIGN_OR_RETURN(AnnotationEvidence evidence, VerifyAnnotations(layer, bound, root.name, root.transparency_logs,
-                                                                        root.timestamp_authorities));
-        root_evidence[root.name] = evidence;
-        return evidence.time;
-      };
-      ASSIGN_OR_RETURN(certified, CheckCertificateSignature(input, options.certificate_trust, options.now));
-      if (certified.signers.empty()) reasons.push_back(certified.rejection);
+      RETURN_IF_ERROR(FindCertificateSigners(std::move(input), options.certificate_trust, options.now, binding,
+                                             evidence, &found));
     }
   }
-  if (key_signers.empty() && certified.signers.empty()) return Reject(absl::StrJoin(reasons, "; "));
+  if (found.signers.empty()) return Reject(absl::StrJoin(found.reasons, "; "));
 
   // The content, now that it is authenticated.
   if (envelope->payload_type != kInTotoPayloadType) {
@@ -234,29 +194,18 @@ absl::StatusOr<ProducedStatements> ProduceAttestationStatements(const Signature&
   }
 
   ProducedStatements produced;
-  auto add = [&](Signer signer, std::optional<SigningTime> time, const AnnotationEvidence& evidence) {
+  for (FoundSigner& signer : found.signers) {
     SignedStatement& s = produced.statements.emplace_back();
     s.subject_digest = options.artifact_digest;
     s.kind = StatementKind::kAttestation;
     s.predicate_type = statement->predicate_type;
     s.predicate_json = statement->predicate_json;
-    s.signer = std::move(signer);
-    s.signing_time = std::move(time);
-    s.verified_tlog_entries = evidence.tlog_entries;
-    s.verified_integrated_times = evidence.integrated_times;
-    s.verified_timestamps = evidence.timestamps;
+    FillSigner(std::move(signer), s);
     s.artifact.format = std::string(kCosignAttestationFormat);
     s.artifact.media_type = layer.media_type;
     s.artifact.layer_digest = layer.layer_digest;
     s.artifact.payload = layer.payload;
     s.artifact.annotations = layer.annotations;
-  };
-  for (KeyStatement& signer : key_signers) {
-    add(KeySigner{signer.key->Fingerprint(), signer.key->Describe()}, signer.time, signer.evidence);
-  }
-  for (auto& [signer, time] : certified.signers) {
-    const AnnotationEvidence evidence = root_evidence[signer.trust_root];
-    add(std::move(signer), std::move(time), evidence);
   }
   return produced;
 }

@@ -11,6 +11,7 @@
 #include "pkg/verify/bundle.h"
 #include "pkg/verify/dsse.h"
 #include "pkg/verify/intoto.h"
+#include "pkg/verify/signer_search.h"
 #include "pkg/verify/timestamp.h"
 #include "pkg/verify/transparency_log.h"
 
@@ -23,21 +24,14 @@ ProducedStatements Reject(std::string reason) {
   return produced;
 }
 
-// The evidence of one trust root (or one key's), with what was counted.
-struct Evidence {
-  RootTimeEvidence time;
-  int tlog_entries = 0;
-  int integrated_times = 0;
-  int timestamps = 0;
-};
-
 // Verifies the bundle's log entries and timestamps against one root's logs and authorities.
 // PermissionDenied when an entry of one of its logs does not verify (the root refuses the
 // signature); Internal when the crypto library fails.
-absl::StatusOr<Evidence> VerifyEvidence(const Bundle& bundle, const LogEntryBinding& binding,
-                                        absl::string_view root_name, absl::Span<const TransparencyLogInput> logs,
-                                        absl::Span<const TimestampAuthorityInput> authorities) {
-  Evidence evidence;
+absl::StatusOr<SignerEvidence> VerifyEvidence(const Bundle& bundle, const LogEntryBinding& binding,
+                                              absl::string_view root_name,
+                                              absl::Span<const TransparencyLogInput> logs,
+                                              absl::Span<const TimestampAuthorityInput> authorities) {
+  SignerEvidence evidence;
   std::vector<std::string> stamp_failures;
   if (bundle.rfc3161_timestamps.empty()) stamp_failures.push_back("the bundle has no RFC 3161 timestamp");
   if (!bundle.rfc3161_timestamps.empty() && authorities.empty()) {
@@ -154,45 +148,21 @@ absl::StatusOr<ProducedStatements> ProduceBundleStatements(absl::string_view bun
     return key.VerifyDigest(binding.message_digest, binding.signature);
   };
 
-  std::vector<std::string> reasons;
-  // Key signers.
-  struct KeyStatement {
-    const PublicKey* key;
-    std::optional<SigningTime> time;
-    Evidence evidence;
+  const SignerEvidenceCheck evidence = [&](const LogEntryBinding& bound, absl::string_view root_name,
+                                            absl::Span<const TransparencyLogInput> logs,
+                                            absl::Span<const TimestampAuthorityInput> authorities) {
+    return VerifyEvidence(*bundle, bound, root_name, logs, authorities);
   };
-  std::vector<KeyStatement> key_signers;
-  CertificateSignerResult certified;
-  std::map<std::string, Evidence> root_evidence;  // by trust root name, for the counts
+  SignerSearch found;
   if (bundle->public_key) {
-    for (const auto& key : options.keys) {
-      if (key == nullptr) return absl::InvalidArgumentError("null candidate key");
-      absl::Status verified = verify_with(*key);
-      if (!verified.ok()) {
-        if (verified.code() != absl::StatusCode::kPermissionDenied) return verified;
-        continue;
-      }
-      KeyStatement& signer = key_signers.emplace_back();
-      signer.key = key.get();
-      auto e = options.key_time_evidence.find(key->Fingerprint());
-      if (e == options.key_time_evidence.end()) continue;
-      binding.signer_der = key->Der();
-      absl::StatusOr<Evidence> evidence = VerifyEvidence(*bundle, binding, e->second.trust_root,
-                                                         e->second.transparency_logs, e->second.timestamp_authorities);
-      if (!evidence.ok()) {
-        if (evidence.status().code() != absl::StatusCode::kPermissionDenied) return evidence.status();
-        key_signers.pop_back();
-        reasons.push_back(absl::StrCat("key ", key->Describe(), ": ", evidence.status().message()));
-        continue;
-      }
-      signer.evidence = *evidence;
-      signer.time = EarlierSigningTime(evidence->time.log_time, evidence->time.timestamp_time);
+    RETURN_IF_ERROR(FindKeySigners(options.keys, options.key_time_evidence, verify_with, binding, evidence, &found));
+    if (found.signers.empty() && found.reasons.empty()) {
+      found.reasons.push_back(absl::StrCat("signed by an unknown key: the signature does not verify with any of the ",
+                                           options.keys.size(),
+                                           " trusted keys (another key made it, or the signature or content was altered)"));
     }
-    if (key_signers.empty() && reasons.empty()) {
-      reasons.push_back(absl::StrCat("signed by an unknown key: the signature does not verify with any of the ",
-                                     options.keys.size(),
-                                     " trusted keys (another key made it, or the signature or content was altered)"));
-    }
+  } else if (options.certificate_trust.empty()) {
+    found.reasons.push_back("a certificate signature, and no trust root is configured for certificates");
   } else {
     CertificateSignatureInput input;
     input.certificate_der = bundle->certificates.front();
@@ -205,22 +175,10 @@ absl::StatusOr<ProducedStatements> ProduceBundleStatements(absl::string_view bun
     } else {
       input.signed_digest = binding.message_digest;
     }
-    input.evidence = [&](const CertificateTrust& root, absl::string_view leaf_der) -> absl::StatusOr<RootTimeEvidence> {
-      LogEntryBinding bound = binding;
-      bound.signer_der = leaf_der;
-      ASSIGN_OR_RETURN(Evidence evidence, VerifyEvidence(*bundle, bound, root.name, root.transparency_logs,
-                                                         root.timestamp_authorities));
-      root_evidence[root.name] = evidence;
-      return evidence.time;
-    };
-    if (options.certificate_trust.empty()) {
-      reasons.push_back("a certificate signature, and no trust root is configured for certificates");
-    } else {
-      ASSIGN_OR_RETURN(certified, CheckCertificateSignature(input, options.certificate_trust, options.now));
-      if (certified.signers.empty()) reasons.push_back(certified.rejection);
-    }
+    RETURN_IF_ERROR(
+        FindCertificateSigners(std::move(input), options.certificate_trust, options.now, binding, evidence, &found));
   }
-  if (key_signers.empty() && certified.signers.empty()) return Reject(absl::StrJoin(reasons, "; "));
+  if (found.signers.empty()) return Reject(absl::StrJoin(found.reasons, "; "));
 
   // The content, now that it is authenticated.
   ProducedStatements produced;
@@ -259,27 +217,16 @@ absl::StatusOr<ProducedStatements> ProduceBundleStatements(absl::string_view bun
     subject = signed_digest;
   }
 
-  auto add = [&](Signer signer, std::optional<SigningTime> time, const Evidence& evidence) {
+  for (FoundSigner& signer : found.signers) {
     SignedStatement& statement = produced.statements.emplace_back();
     statement.subject_digest = subject;
     statement.kind = kind;
     statement.predicate_type = predicate_type;
     statement.predicate_json = predicate_json;
-    statement.signer = std::move(signer);
-    statement.signing_time = std::move(time);
-    statement.verified_tlog_entries = evidence.tlog_entries;
-    statement.verified_integrated_times = evidence.integrated_times;
-    statement.verified_timestamps = evidence.timestamps;
+    FillSigner(std::move(signer), statement);
     statement.artifact.format = std::string(kSigstoreBundleFormat);
     statement.artifact.media_type = bundle->media_type;
     statement.artifact.payload = std::string(bundle_json);
-  };
-  for (KeyStatement& signer : key_signers) {
-    add(KeySigner{signer.key->Fingerprint(), signer.key->Describe()}, signer.time, signer.evidence);
-  }
-  for (auto& [signer, time] : certified.signers) {
-    const Evidence evidence = root_evidence[signer.trust_root];
-    add(std::move(signer), std::move(time), evidence);
   }
   return produced;
 }
