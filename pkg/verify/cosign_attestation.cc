@@ -44,9 +44,9 @@ bool IsHex(absl::string_view text) {
 // records. PermissionDenied when the Rekor entry is of one of `logs` and contradicts the envelope;
 // Internal when the crypto library fails.
 absl::StatusOr<SignerEvidence> VerifyAnnotations(const Signature& layer, const LogEntryBinding& binding,
-                                                     absl::string_view root_name,
-                                                     absl::Span<const TransparencyLogInput> logs,
-                                                     absl::Span<const TimestampAuthorityInput> authorities) {
+                                                 absl::string_view root_name,
+                                                 absl::Span<const TransparencyLogInput> logs,
+                                                 absl::Span<const TimestampAuthorityInput> authorities) {
   SignerEvidence evidence;
   const absl::string_view rekor = Annotation(layer, kBundleAnnotation);
   if (rekor.empty()) {
