@@ -15,24 +15,11 @@
 #include "pkg/verify/public_key.h"
 #include "pkg/verify/signature_manifest.h"
 #include "pkg/verify/transparency_log.h"
-
-namespace {
-
-constexpr char kKey[] = R"(-----BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEPnjO1WilaU+CwQDrdpZrVjFNs1qe
-Nicu+2CnxGxYsZzl/ZsW/VQfPmyo172dwCqYPvGbNxduYfLjbzYAbwAY3w==
------END PUBLIC KEY-----
-)";
-
-}  // namespace
+#include "test/fuzz/verify/fixed_key.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace sigshim::verify;
-  static const std::shared_ptr<const PublicKey>* key = [] {
-    auto parsed = ParsePublicKeyPem(kKey);
-    if (!parsed.ok()) std::abort();
-    return new std::shared_ptr<const PublicKey>(*std::move(parsed));
-  }();
+  const std::shared_ptr<const PublicKey>& key = fuzzing::FixedKey();
   const std::string input(reinterpret_cast<const char*>(data), size);
   const size_t split = input.find('\0');
   const std::string annotation = split == std::string::npos ? input : input.substr(0, split);
@@ -40,13 +27,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   TransparencyLogInput log;
   log.name = "fuzz log";
-  log.key = *key;
+  log.key = key;
   absl::StatusOr<TransparencyLogEntry> entry = ParseCosignRekorBundle(annotation);
   if (entry.ok()) {
     log.log_id = entry->log_id;
     LogEntryBinding binding;
     binding.signature = "signature";
-    binding.signer_der = (*key)->Der();
+    binding.signer_der = key->Der();
     binding.dsse = true;
     binding.dsse_payload_type = kInTotoPayloadType;
     binding.dsse_payload = "payload";
@@ -59,11 +46,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   layer.annotations[std::string(kBundleAnnotation)] = annotation;
   AttestationProducerOptions options;
   options.artifact_digest = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
-  options.keys = {*key};
+  options.keys = {key};
   KeyTimeEvidence evidence;
   evidence.trust_root = "fuzz";
   evidence.transparency_logs = {log};
-  options.key_time_evidence[(*key)->Fingerprint()] = evidence;
+  options.key_time_evidence[key->Fingerprint()] = evidence;
   absl::StatusOr<ProducedStatements> produced = ProduceAttestationStatements(layer, options);
   if (produced.ok() && !produced->statements.empty()) std::abort();
   return 0;

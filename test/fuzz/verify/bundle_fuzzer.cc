@@ -13,36 +13,23 @@
 #include "pkg/verify/public_key.h"
 #include "pkg/verify/sigstore_bundle.h"
 #include "pkg/verify/transparency_log.h"
-
-namespace {
-
-constexpr char kKey[] = R"(-----BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEPnjO1WilaU+CwQDrdpZrVjFNs1qe
-Nicu+2CnxGxYsZzl/ZsW/VQfPmyo172dwCqYPvGbNxduYfLjbzYAbwAY3w==
------END PUBLIC KEY-----
-)";
-
-}  // namespace
+#include "test/fuzz/verify/fixed_key.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace sigshim::verify;
-  static const std::shared_ptr<const PublicKey>* key = [] {
-    auto parsed = ParsePublicKeyPem(kKey);
-    if (!parsed.ok()) std::abort();
-    return new std::shared_ptr<const PublicKey>(*std::move(parsed));
-  }();
+  const std::shared_ptr<const PublicKey>& key = fuzzing::FixedKey();
   absl::string_view text(reinterpret_cast<const char*>(data), size);
   absl::StatusOr<Bundle> bundle = ParseBundle(text);
   if (bundle.ok()) {
     for (const TransparencyLogEntry& entry : bundle->tlog_entries) {
       TransparencyLogInput log;
       log.name = "fuzz log";
-      log.key = *key;
+      log.key = key;
       log.log_id = entry.log_id;
       log.base_url = "https://log.example";
       LogEntryBinding binding;
       binding.signature = "signature";
-      binding.signer_der = (*key)->Der();
+      binding.signer_der = key->Der();
       if (bundle->dsse_envelope.has_value()) {
         binding.dsse = true;
         binding.dsse_payload_type = bundle->dsse_envelope->payload_type;
@@ -56,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   BundleProducerOptions options;
   options.artifact_digests = {"sha256:0000000000000000000000000000000000000000000000000000000000000000"};
-  options.keys = {*key};
+  options.keys = {key};
   auto produced = ProduceBundleStatements(text, options);
   if (produced.ok() && !produced->statements.empty()) std::abort();
   return 0;
