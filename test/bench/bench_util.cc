@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "pkg/base/file.h"
 
 namespace sigshim::bench {
 
@@ -30,6 +31,20 @@ double Percentile(std::vector<double> samples, double p) {
   std::sort(samples.begin(), samples.end());
   size_t idx = static_cast<size_t>(p * (samples.size() - 1) + 0.5);
   return samples[std::min(idx, samples.size() - 1)];
+}
+
+std::string LoadAverage() {
+  auto text = ReadFile("/proc/loadavg", 256);
+  if (!text.ok()) return "?";
+  std::string s = *text;
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
+std::string ExecutablePath(const char* fallback) {
+  char self[4096];
+  const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  return len > 0 ? std::string(self, static_cast<size_t>(len)) : std::string(fallback);
 }
 
 }  // namespace sigshim::bench

@@ -285,12 +285,8 @@ int Main(int argc, char** argv) {
     fprintf(stderr, "needs root: it starts containerd\n");
     return 2;
   }
-  char self[4096];
-  ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  self[len > 0 ? len : 0] = 0;
-  printf("# reproduce: sudo %s --cold %d --probe %d\n", len > 0 ? self : argv[0], cold, probe);
-  auto load = ReadFile("/proc/loadavg", 256);
-  printf("# load average at start: %s", load.ok() ? load->c_str() : "?\n");
+  printf("# reproduce: sudo %s --cold %d --probe %d\n", ExecutablePath(argv[0]).c_str(), cold, probe);
+  printf("# load average at start: %s\n", LoadAverage().c_str());
   fflush(stdout);
 
   Bench b;
@@ -400,8 +396,7 @@ int Main(int argc, char** argv) {
       rc = 1;
     }
   }
-  load = ReadFile("/proc/loadavg", 256);
-  printf("\n# load average at end: %s", load.ok() ? load->c_str() : "?\n");
+  printf("\n# load average at end: %s\n", LoadAverage().c_str());
   if (rc != 0) fprintf(stderr, "end of sigshim's log:\n%s\n", b.shim->LogTail(4096).c_str());
   (void)b.shim->Stop();
   return rc;

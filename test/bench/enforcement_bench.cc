@@ -86,14 +86,6 @@ std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seco
 
 std::string Describe(const grpc::Status& s) { return absl::StrCat("code ", s.error_code(), ": ", s.error_message()); }
 
-std::string LoadAverage() {
-  auto text = ReadFile("/proc/loadavg", 256);
-  if (!text.ok()) return "?";
-  std::string s = *text;
-  while (!s.empty() && s.back() == '\n') s.pop_back();
-  return s;
-}
-
 double Mean(const std::vector<double>& v) {
   return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / v.size();
 }
@@ -675,10 +667,8 @@ int Main(int argc, char** argv) {
     fprintf(stderr, "needs root: it starts containerd\n");
     return 2;
   }
-  char self[4096];
-  ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  self[len > 0 ? len : 0] = 0;
-  printf("# reproduce: sudo %s --calls %d --rounds %d --cold %d\n", len > 0 ? self : argv[0], calls, rounds, cold);
+  printf("# reproduce: sudo %s --calls %d --rounds %d --cold %d\n", ExecutablePath(argv[0]).c_str(), calls, rounds,
+         cold);
   printf("# load average at start: %s (%ld CPUs)\n", LoadAverage().c_str(), sysconf(_SC_NPROCESSORS_ONLN));
   fflush(stdout);
 
